@@ -1,0 +1,59 @@
+# iotrack: `make help` lists the targets. Everything runs from .venv, created by `make setup`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# `make check` must not write into the tree: no bytecode, no tool caches.
+NOWRITE := PYTHONDONTWRITEBYTECODE=1
+PACKAGES := topics processors streams readers
+
+.DEFAULT_GOAL := help
+.PHONY: help setup fmt lint typecheck test check up down status demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## create .venv with iotrack and its dev tools installed
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+fmt: $(STAMP)  ## format and auto-fix the code (the only target that edits files)
+	$(BIN)/ruff format $(PACKAGES) tests bench
+	$(BIN)/ruff check --fix $(PACKAGES) tests bench
+
+lint: $(STAMP)  ## ruff (lint + format check) and the import-linter contracts
+	$(NOWRITE) $(BIN)/ruff check --no-cache $(PACKAGES) tests bench
+	$(NOWRITE) $(BIN)/ruff format --no-cache --check $(PACKAGES) tests bench
+	$(NOWRITE) $(BIN)/lint-imports --no-cache
+
+typecheck: $(STAMP)  ## mypy --strict on our packages
+	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null
+
+test: $(STAMP)  ## every test; integration tests start their own Kafka and Postgres
+	$(NOWRITE) $(BIN)/pytest -p no:cacheprovider -q
+
+check: lint typecheck test  ## lint + typecheck + test; writes nothing
+
+up: $(STAMP)  ## start the local broker and database (see `iotrack up`)
+	$(BIN)/iotrack up
+
+down: $(STAMP)  ## stop them
+	$(BIN)/iotrack down
+
+status: $(STAMP)  ## what runs, the topics, the database
+	$(BIN)/iotrack status
+
+demo: $(STAMP)  ## run the demonstration on the embedded default
+	$(BIN)/iotrack demo
+
+bench: $(STAMP)  ## run the benchmarks in bench/ and print their figures
+	$(NOWRITE) $(BIN)/python -m bench
+
+clean:  ## remove the venv, caches and the local data folder
+	rm -rf $(VENV) .iotrack .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,145 @@
+"""The ``iotrack`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from streams import demo as demo_module
+from streams import runtime
+from streams.errors import StreamsError
+from streams.settings import Settings, load, redact_url
+from topics import admin
+from topics.errors import TopicsError
+
+
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    found = runtime.up(settings, nodes=args.nodes)
+    elapsed = time.monotonic() - started
+    kafka = "local" if found.kafka_local else "given"
+    postgres = "local" if found.postgres_local else "given"
+    print(f"Kafka     {found.bootstrap} ({kafka})")
+    print(f"Postgres  {redact_url(found.database_url.reveal())} ({postgres})")
+    print(f"ready in {elapsed:.1f} s; data and logs under {settings.home}")
+    print("next: iotrack topics apply, iotrack status")
+    return 0
+
+
+def _down(settings: Settings, args: argparse.Namespace) -> int:
+    stopped = runtime.down(settings, nodes=args.nodes)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing local was running")
+    return 0
+
+
+def _topics_apply(settings: Settings, args: argparse.Namespace) -> int:
+    found = runtime.endpoints(settings)
+    reports = admin.apply(admin.admin_client(found.bootstrap))
+    width = max(len(r.topic.name) for r in reports)
+    for report in reports:
+        print(f"{report.topic.name:<{width}}  {report.outcome}")
+        for difference in report.differences:
+            print(f"{'':<{width}}    {difference}")
+    drift = sum(r.outcome is admin.Outcome.DRIFT for r in reports)
+    created = sum(r.outcome is admin.Outcome.CREATED for r in reports)
+    print(f"{len(reports)} topics: {created} created, {drift} drifted (left unchanged)")
+    return 1 if drift else 0
+
+
+def _topics_list(settings: Settings, args: argparse.Namespace) -> int:
+    found = runtime.endpoints(settings)
+    descriptions = admin.describe(admin.admin_client(found.bootstrap))
+    rows = [("topic", "partitions", "cleanup", "retention.ms", "replicas", "schemas")]
+    for d in descriptions:
+        if d.exists:
+            rows.append((d.topic.name, str(d.partitions), d.configs.get("cleanup.policy", "?"),
+                         d.configs.get("retention.ms", "?"), str(d.replication),
+                         ",".join(s.rsplit(".", 1)[-1] for s in d.topic.schemas)))
+        else:
+            rows.append((d.topic.name, "-", "-", "-", "-", "missing: run iotrack topics apply"))
+    _print_table(rows)
+    return 0 if all(d.exists for d in descriptions) else 1
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.status import collect, render
+
+    report = collect(settings, nodes=args.nodes)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        render(report)
+    return 0 if report.healthy else 1
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    return demo_module.run(settings, as_json=args.json, keep_running=args.keep_running)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser, with one sub-command per action."""
+    top = argparse.ArgumentParser(
+        prog="iotrack",
+        description="Track goods and transport units through a port on Kafka (IOT_ID model).",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        return sub
+
+    for name, help_text, handler in (
+        ("up", "start the local broker and database (unless given) and migrate", _up),
+        ("down", "stop the local broker and database", _down),
+        ("status", "broker, topics, database and migrations", _status),
+    ):
+        sub = command(name, help_text)
+        sub.add_argument("--nodes", type=int, default=1, help="local KRaft nodes (default 1)")
+        if name == "status":
+            sub.add_argument("--json", action="store_true", help="print one JSON object")
+        sub.set_defaults(handler=handler)
+
+    topics = command("topics", "create and inspect the catalogued topics")
+    actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("apply", help="create missing topics, report drift").set_defaults(
+        handler=_topics_apply)
+    actions.add_parser("list", help="every catalogued topic as the broker has it").set_defaults(
+        handler=_topics_list)
+
+    demo = command("demo", "bring the system up and run the demonstration")
+    demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    demo.add_argument("--keep-running", action="store_true",
+                      help="leave the local broker and database running afterwards")
+    demo.set_defaults(handler=_demo)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``iotrack`` console script; exit 1 on a failure, 2 on a usage error."""
+    args = parser().parse_args(argv)
+    try:
+        settings = load()
+        code: int = args.handler(settings, args)
+    except (StreamsError, TopicsError) as exc:
+        print(f"iotrack: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`iotrack topics list | head`); that is not a failure.
+        sys.stderr.close()
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""A local Apache Kafka cluster in KRaft mode, run from the broker's jars on Maven Central.
+
+Layout under ``<IOTRACK_HOME>/kafka``::
+
+    cluster.id            the KRaft cluster id, shared by every node
+    node-<n>/server.properties, data/, logs/server.log, logs/stdout.log, kafka.pid
+
+Each node is broker and controller at once. Node ``n`` (1-based) listens for clients on
+``base_port + n - 1`` and for the controller quorum on ``base_port + 100 + n - 1``, loopback
+only. The jars are copied by Maven from ``deploy/kafka/pom.xml`` into ``deploy/kafka/lib`` once;
+``lib/.complete`` holds the hash of the pom that filled it, so editing the pom refreshes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import LocalServiceError
+from streams.local.processes import (
+    port_accepts,
+    port_in_use_error,
+    process_alive,
+    read_pid,
+    stop_process,
+)
+from streams.settings import CHECKOUT
+
+KAFKA_DEPLOY = CHECKOUT / "deploy" / "kafka"
+LIB = KAFKA_DEPLOY / "lib"
+STAMP = LIB / ".complete"
+CONTROLLER_PORT_OFFSET = 100
+MIN_JAVA = 17
+
+
+def _pom_hash() -> str:
+    return hashlib.sha256((KAFKA_DEPLOY / "pom.xml").read_bytes()).hexdigest()
+
+
+def ensure_jars(log_dir: Path) -> Path:
+    """Copy the broker jars into ``deploy/kafka/lib`` unless the cache is already complete."""
+    if STAMP.exists() and STAMP.read_text().strip() == _pom_hash():
+        return LIB
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise LocalServiceError(
+            "Maven (mvn) is not installed, and it is needed once to fetch the Kafka broker jars: "
+            "install it with 'apt-get install maven' or set KAFKA_BOOTSTRAP_SERVERS to a running "
+            "cluster"
+        )
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "maven.log"
+    shutil.rmtree(LIB, ignore_errors=True)
+    with log.open("w") as out:
+        result = subprocess.run(
+            [mvn, "-B", "-f", str(KAFKA_DEPLOY / "pom.xml"), "package"],
+            stdout=out, stderr=subprocess.STDOUT, check=False,
+        )
+    if result.returncode != 0:
+        raise LocalServiceError(
+            "Maven could not fetch the Kafka broker jars from Maven Central: check network "
+            "access to the registry, then run 'iotrack up' again", log
+        )
+    STAMP.write_text(_pom_hash() + "\n")
+    return LIB
+
+
+def kafka_version() -> str | None:
+    """The Kafka version in the local jar cache, from the broker jar's name."""
+    for jar in LIB.glob("kafka_2.13-*.jar"):
+        match = re.fullmatch(r"kafka_2\.13-(.+)\.jar", jar.name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def check_java() -> str:
+    """Path of a Java 17+ runtime, or LocalServiceError saying how to get one."""
+    java = shutil.which("java")
+    if java is None:
+        raise LocalServiceError(
+            "Java is not installed, and the local Kafka broker runs on it: install a Java 17+ "
+            "runtime ('apt-get install openjdk-17-jre-headless') or set KAFKA_BOOTSTRAP_SERVERS"
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)', out.stderr + out.stdout)
+    if match is None or int(match.group(1)) < MIN_JAVA:
+        found = match.group(1) if match else "unknown"
+        raise LocalServiceError(
+            f"Java {found} found at {java}, but Kafka 4 needs Java {MIN_JAVA} or newer: install "
+            "openjdk-17-jre-headless or put a newer java first on PATH"
+        )
+    return java
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One broker+controller process of the local cluster."""
+
+    node_id: int
+    directory: Path
+    broker_port: int
+    controller_port: int
+
+    @property
+    def properties(self) -> Path:
+        return self.directory / "server.properties"
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs / "server.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "kafka.pid"
+
+    def pid(self) -> int | None:
+        """The pid of this node's running broker, or None."""
+        pid = read_pid(self.pid_file)
+        return pid if pid is not None and process_alive(pid, "kafka.Kafka") else None
+
+
+class LocalKafka:
+    """Format, start, wait for and stop a local KRaft cluster of ``nodes`` nodes."""
+
+    def __init__(self, home: Path, *, nodes: int = 1, base_port: int = 19092, heap: str = "512m"):
+        if nodes < 1:
+            raise ValueError("a cluster has at least one node")
+        self.root = home / "kafka"
+        self.heap = heap
+        self.nodes = [
+            KafkaNode(
+                n, self.root / f"node-{n}", base_port + n - 1,
+                base_port + CONTROLLER_PORT_OFFSET + n - 1,
+            )
+            for n in range(1, nodes + 1)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        """The client address list of every node."""
+        return ",".join(f"127.0.0.1:{node.broker_port}" for node in self.nodes)
+
+    def running(self) -> bool:
+        """True when every node's process is alive."""
+        return all(node.pid() is not None for node in self.nodes)
+
+    def _cluster_id(self) -> str:
+        path = self.root / "cluster.id"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
+            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+        return path.read_text().strip()
+
+    def _write_properties(self, node: KafkaNode) -> None:
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        replication = min(3, len(self.nodes))
+        template = (KAFKA_DEPLOY / "server.properties.template").read_text()
+        node.properties.write_text(
+            template.format(
+                node_id=node.node_id, voters=voters, broker_port=node.broker_port,
+                controller_port=node.controller_port, log_dir=node.data,
+                replication=replication, min_insync=max(1, replication - 1),
+            )
+        )
+
+    def _java_command(self, java: str, node: KafkaNode, main: str, *args: str) -> list[str]:
+        return [
+            java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={KAFKA_DEPLOY / 'log4j2.xml'}",
+            f"-Dkafka.logs.dir={node.logs}", "-cp", f"{LIB}/*", main, *args,
+        ]
+
+    def _format(self, java: str, node: KafkaNode) -> None:
+        if (node.data / "meta.properties").exists():
+            return
+        node.data.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            self._java_command(
+                java, node, "kafka.tools.StorageTool", "format", "--ignore-formatted",
+                "-t", self._cluster_id(), "-c", str(node.properties),
+            ),
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            (node.logs / "format.log").write_text(result.stdout + result.stderr)
+            raise LocalServiceError(
+                f"formatting the storage of Kafka node {node.node_id} failed: delete "
+                f"{node.data} if it is left over from another cluster and retry",
+                node.logs / "format.log",
+            )
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Start every node that is not running (idempotent) and wait until all answer."""
+        if self.running():
+            return self.bootstrap
+        java = check_java()
+        for node in self.nodes:
+            node.logs.mkdir(parents=True, exist_ok=True)
+        ensure_jars(self.root)
+        launched: dict[int, subprocess.Popen[bytes]] = {}
+        for node in self.nodes:
+            if node.pid() is not None:
+                continue
+            for port, what in ((node.broker_port, "client"), (node.controller_port, "controller")):
+                if port_accepts(port):
+                    raise port_in_use_error(port, f"Kafka node {node.node_id}'s {what}",
+                                            "IOTRACK_KAFKA_PORT")
+            self._write_properties(node)
+            self._format(java, node)
+            with (node.logs / "stdout.log").open("ab") as out:
+                process = subprocess.Popen(
+                    self._java_command(java, node, "kafka.Kafka", str(node.properties)),
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    cwd=node.directory, start_new_session=True,
+                )
+            node.pid_file.write_text(f"{process.pid}\n")
+            launched[node.node_id] = process
+        self._wait_ready(timeout, launched)
+        return self.bootstrap
+
+    def _wait_ready(self, timeout: float, launched: dict[int, subprocess.Popen[bytes]]) -> None:
+        # Imported late: `iotrack status` and `down` should not need librdkafka loaded.
+        from confluent_kafka.admin import AdminClient
+
+        deadline = time.monotonic() + timeout
+        admin = None
+        while time.monotonic() < deadline:
+            for node in self.nodes:
+                # A just-forked child shows Python's command line until it execs java, so the
+                # processes launched here are watched through their Popen handles.
+                process = launched.get(node.node_id)
+                alive = process.poll() is None if process else node.pid() is not None
+                if not alive:
+                    raise LocalServiceError(
+                        f"Kafka node {node.node_id} exited during start-up: read the end of its "
+                        "log for the cause", node.log_file,
+                    )
+            if all(port_accepts(node.broker_port) for node in self.nodes):
+                admin = admin or AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+                try:
+                    brokers = admin.list_topics(timeout=2).brokers
+                except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+                    brokers = {}
+                if len(brokers) == len(self.nodes):
+                    return
+            time.sleep(0.2)
+        raise LocalServiceError(
+            f"the local Kafka cluster did not answer within {timeout:.0f} s: read the log, or stop "
+            "it with 'iotrack down' and retry", self.nodes[0].log_file,
+        )
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop every node: SIGTERM for a clean shutdown, SIGKILL after ``timeout``."""
+        for node in self.nodes:
+            pid = node.pid()
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
+        for node in self.nodes:
+            pid = node.pid()
+            if pid is not None:
+                stop_process(pid, "kafka.Kafka", timeout)
+            node.pid_file.unlink(missing_ok=True)
