@@ -13,7 +13,9 @@ from streams import runtime
 from streams.errors import StreamsError
 from streams.settings import Settings, load, redact_url
 from topics import admin
+from topics.catalog import CATALOG
 from topics.errors import TopicsError
+from topics.schemas import archive, repository, write_lock
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
@@ -55,9 +57,16 @@ def _topics_list(settings: Settings, args: argparse.Namespace) -> int:
     rows = [("topic", "partitions", "cleanup", "retention.ms", "replicas", "schemas")]
     for d in descriptions:
         if d.exists:
-            rows.append((d.topic.name, str(d.partitions), d.configs.get("cleanup.policy", "?"),
-                         d.configs.get("retention.ms", "?"), str(d.replication),
-                         ",".join(s.rsplit(".", 1)[-1] for s in d.topic.schemas)))
+            rows.append(
+                (
+                    d.topic.name,
+                    str(d.partitions),
+                    d.configs.get("cleanup.policy", "?"),
+                    d.configs.get("retention.ms", "?"),
+                    str(d.replication),
+                    ",".join(s.rsplit(".", 1)[-1] for s in d.topic.schemas),
+                )
+            )
         else:
             rows.append((d.topic.name, "-", "-", "-", "-", "missing: run iotrack topics apply"))
     _print_table(rows)
@@ -67,7 +76,32 @@ def _topics_list(settings: Settings, args: argparse.Namespace) -> int:
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _schemas_list(settings: Settings, args: argparse.Namespace) -> int:
+    schemas = repository()
+    rows = [("record", "version", "fingerprint", "topics")]
+    for name, version in sorted(schemas.current.items()):
+        carried = [t.name for t in CATALOG if name in t.schemas]
+        rows.append((name, str(version.version), version.fingerprint_hex, ",".join(carried)))
+    _print_table(rows)
+    return 0
+
+
+def _schemas_archive(settings: Settings, args: argparse.Namespace) -> int:
+    print(
+        f"archived to {archive(repository(), args.name)}; now edit avro/{args.name}.avsc "
+        "(new fields need defaults), then run 'iotrack schemas lock'"
+    )
+    return 0
+
+
+def _schemas_lock(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"wrote {write_lock(repository())}")
+    return 0
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
@@ -94,8 +128,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        return sub
+        return commands.add_parser(name, help=help_text, description=help_text)
 
     for name, help_text, handler in (
         ("up", "start the local broker and database (unless given) and migrate", _up),
@@ -111,14 +144,33 @@ def parser() -> argparse.ArgumentParser:
     topics = command("topics", "create and inspect the catalogued topics")
     actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("apply", help="create missing topics, report drift").set_defaults(
-        handler=_topics_apply)
+        handler=_topics_apply
+    )
     actions.add_parser("list", help="every catalogued topic as the broker has it").set_defaults(
-        handler=_topics_list)
+        handler=_topics_list
+    )
+
+    schemas = command("schemas", "the Avro records, their versions and fingerprints")
+    schema_actions = schemas.add_subparsers(dest="action", required=True, metavar="ACTION")
+    schema_actions.add_parser(
+        "list", help="every record with version and fingerprint"
+    ).set_defaults(handler=_schemas_list)
+    archive_parser = schema_actions.add_parser(
+        "archive", help="keep a record's current version in avro/history/ before editing it"
+    )
+    archive_parser.add_argument("name", help="full name, e.g. iotrack.Deviation")
+    archive_parser.set_defaults(handler=_schemas_archive)
+    schema_actions.add_parser(
+        "lock", help="record current fingerprints in avro/fingerprints.json"
+    ).set_defaults(handler=_schemas_lock)
 
     demo = command("demo", "bring the system up and run the demonstration")
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    demo.add_argument("--keep-running", action="store_true",
-                      help="leave the local broker and database running afterwards")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the local broker and database running afterwards",
+    )
     demo.set_defaults(handler=_demo)
     return top
 

@@ -118,7 +118,9 @@ def applied_migrations(url: str) -> list[AppliedMigration]:
             row = cursor.fetchone()
             if not row or not row[0]:
                 return []
-            cursor.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+            cursor.execute(
+                "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
+            )
             return [AppliedMigration(*r) for r in cursor.fetchall()]
     finally:
         connection.close()

@@ -51,8 +51,11 @@ def round_trip_all(settings: Settings, bootstrap: str) -> list[RoundTrip]:
         decoded = codec.decode(message.value() or b"", topic=topic.name)
         elapsed = (time.perf_counter() - started) * 1000
         equal = decoded.schema == name and plain(decoded.value) == plain(value)
-        results.append(RoundTrip(name, topic.name, delivered.partition, delivered.offset,
-                                 len(data), equal, elapsed))
+        results.append(
+            RoundTrip(
+                name, topic.name, delivered.partition, delivered.offset, len(data), equal, elapsed
+            )
+        )
     return results
 
 
@@ -90,10 +93,17 @@ def run(settings: Settings, *, as_json: bool, keep_running: bool) -> int:
         width = max(len(t.schema) for t in trips)
         print(f"{'event type':<{width}}  {'topic':<38}  part  offset  bytes  equal     ms")
         for t in trips:
-            print(f"{t.schema:<{width}}  {t.topic:<38}  {t.partition:>4}  {t.offset:>6}  "
-                  f"{t.size:>5}  {'yes' if t.equal else 'NO':>5}  {t.milliseconds:>5.1f}")
-        print(f"{summary['round_trips_equal']}/{len(trips)} event types came back equal; "
-              f"topics {summary['topics']}; timings {timings}")
-        print("left running: iotrack status, iotrack down" if keep_running
-              else "everything the demo started is stopped again")
+            print(
+                f"{t.schema:<{width}}  {t.topic:<38}  {t.partition:>4}  {t.offset:>6}  "
+                f"{t.size:>5}  {'yes' if t.equal else 'NO':>5}  {t.milliseconds:>5.1f}"
+            )
+        print(
+            f"{summary['round_trips_equal']}/{len(trips)} event types came back equal; "
+            f"topics {summary['topics']}; timings {timings}"
+        )
+        print(
+            "left running: iotrack status, iotrack down"
+            if keep_running
+            else "everything the demo started is stopped again"
+        )
     return 0 if summary["round_trips_equal"] == len(trips) else 1

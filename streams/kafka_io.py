@@ -34,13 +34,17 @@ class Delivered:
 
 
 def produce_sync(
-    producer: Producer, topic: Topic, key: bytes | None, value: bytes | None,
+    producer: Producer,
+    topic: Topic,
+    key: bytes | None,
+    value: bytes | None,
     timeout: float = 30.0,
 ) -> Delivered:
     """Produce one record and wait for its acknowledgement; DeliveryError when refused."""
     outcome: list[tuple[KafkaError | None, Message]] = []
-    producer.produce(topic.name, value=value, key=key,
-                     on_delivery=lambda err, msg: outcome.append((err, msg)))
+    producer.produce(
+        topic.name, value=value, key=key, on_delivery=lambda err, msg: outcome.append((err, msg))
+    )
     producer.flush(timeout)
     if not outcome:
         raise DeliveryError(f"{topic.name}: no acknowledgement within {timeout:.0f} s")
@@ -55,10 +59,15 @@ def produce_sync(
 
 def read_at(bootstrap: str, delivered: Delivered, timeout: float = 30.0) -> Message:
     """The record stored at ``delivered``'s position (no consumer group is joined)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": "iotrack-point-read",
-        "enable.auto.commit": False, "enable.partition.eof": False, "log_level": 0,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "iotrack-point-read",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "log_level": 0,
+        }
+    )
     try:
         consumer.assign([TopicPartition(delivered.topic, delivered.partition, delivered.offset)])
         message = consumer.poll(timeout)
@@ -66,6 +75,7 @@ def read_at(bootstrap: str, delivered: Delivered, timeout: float = 30.0) -> Mess
         consumer.close()
     if message is None:
         raise DeliveryError(f"{delivered}: nothing to read within {timeout:.0f} s")
-    if message.error():
-        raise DeliveryError(f"{delivered}: {message.error().str()}")
+    error = message.error()
+    if error is not None:
+        raise DeliveryError(f"{delivered}: {error.str()}")
     return message

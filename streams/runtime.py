@@ -27,8 +27,9 @@ class Endpoints:
 
 def local_kafka(settings: Settings, nodes: int = 1) -> LocalKafka:
     """The local cluster manager for these settings."""
-    return LocalKafka(settings.home, nodes=nodes, base_port=settings.kafka_port,
-                      heap=settings.kafka_heap)
+    return LocalKafka(
+        settings.home, nodes=nodes, base_port=settings.kafka_port, heap=settings.kafka_heap
+    )
 
 
 def local_postgres(settings: Settings) -> LocalPostgres:

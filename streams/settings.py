@@ -6,7 +6,7 @@ key                         meaning
 ``KAFKA_BOOTSTRAP_SERVERS`` an existing Kafka cluster (host:port,...); unset: start a local one
 ``DATABASE_URL``            an existing Postgres (``postgresql://...``); unset: start a local one
 ``SCHEMA_REGISTRY_URL``     use the Confluent framing through this registry; unset: single-object
-``IOTRACK_HOME``            where local services keep data and logs (default ``<checkout>/.iotrack``)
+``IOTRACK_HOME``            where local services keep data and logs (``<checkout>/.iotrack``)
 ``IOTRACK_KAFKA_PORT``      first loopback port of the local broker (default 19092)
 ``IOTRACK_POSTGRES_PORT``   loopback port of the local Postgres (default 15432)
 ``IOTRACK_KAFKA_HEAP``      Java heap of each local broker node (default ``512m``)
@@ -107,7 +107,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     >>> load({"IOTRACK_KAFKA_PORT": "80"})
     Traceback (most recent call last):
     ...
-    streams.errors.ConfigError: IOTRACK_KAFKA_PORT='80': expected a port number between 1024 and 65535
+    streams.errors.ConfigError: IOTRACK_KAFKA_PORT='80': expected a port number ... 65535
     """
     env = os.environ if env is None else env
     bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
@@ -122,10 +122,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         )
     registry = env.get("SCHEMA_REGISTRY_URL", "").strip() or None
     if registry is not None and urlsplit(registry).scheme not in ("http", "https", "mock"):
-        raise ConfigError(f"SCHEMA_REGISTRY_URL={registry!r}: expected an http(s):// or mock:// URL")
+        raise ConfigError(
+            f"SCHEMA_REGISTRY_URL={registry!r}: expected an http(s):// or mock:// URL"
+        )
     heap = env.get("IOTRACK_KAFKA_HEAP", "").strip() or "512m"
     if not re.fullmatch(r"\d+[mMgG]", heap):
-        raise ConfigError(f"IOTRACK_KAFKA_HEAP={heap!r}: expected a Java heap size such as 512m or 1g")
+        raise ConfigError(
+            f"IOTRACK_KAFKA_HEAP={heap!r}: expected a Java heap size such as 512m or 1g"
+        )
     home = Path(env.get("IOTRACK_HOME", "").strip() or CHECKOUT / ".iotrack").expanduser()
     return Settings(
         home=home.resolve(),

@@ -36,16 +36,28 @@ class StatusReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "kafka": {"address": self.kafka_address, "local": self.kafka_local,
-                      "version": self.kafka_version, "brokers": self.brokers},
+            "kafka": {
+                "address": self.kafka_address,
+                "local": self.kafka_local,
+                "version": self.kafka_version,
+                "brokers": self.brokers,
+            },
             "topics": [
-                {"name": d.topic.name, "exists": d.exists, "partitions": d.partitions,
-                 "cleanup_policy": d.configs.get("cleanup.policy"),
-                 "replication": d.replication}
+                {
+                    "name": d.topic.name,
+                    "exists": d.exists,
+                    "partitions": d.partitions,
+                    "cleanup_policy": d.configs.get("cleanup.policy"),
+                    "replication": d.replication,
+                }
                 for d in self.topics
             ],
-            "postgres": {"address": self.postgres_address, "local": self.postgres_local,
-                         "version": self.postgres_version, "migrations": self.migrations},
+            "postgres": {
+                "address": self.postgres_address,
+                "local": self.postgres_local,
+                "version": self.postgres_version,
+                "migrations": self.migrations,
+            },
             "problems": self.problems,
         }
 
@@ -53,9 +65,12 @@ class StatusReport:
 def collect(settings: Settings, nodes: int = 1) -> StatusReport:
     """Ask the broker and the database; nothing is started or changed."""
     found = runtime.endpoints(settings, nodes)
-    report = StatusReport(found.bootstrap, found.kafka_local,
-                          postgres_address=redact_url(found.database_url.reveal()),
-                          postgres_local=found.postgres_local)
+    report = StatusReport(
+        found.bootstrap,
+        found.kafka_local,
+        postgres_address=redact_url(found.database_url.reveal()),
+        postgres_local=found.postgres_local,
+    )
     if found.kafka_local and not runtime.local_kafka(settings, nodes).running():
         report.problems.append("the local Kafka broker is not running: start it with 'iotrack up'")
     else:
@@ -85,15 +100,18 @@ def render(report: StatusReport) -> None:
     """Print the report for a person."""
     where = "local" if report.kafka_local else "given"
     version = report.kafka_version or ("unknown" if report.kafka_local else "not reported")
-    print(f"Kafka      {report.kafka_address} ({where}), Apache Kafka {version}, "
-          f"{report.brokers} broker(s)")
+    print(
+        f"Kafka      {report.kafka_address} ({where}), Apache Kafka {version}, "
+        f"{report.brokers} broker(s)"
+    )
     if report.topics:
         width = max(len(d.topic.name) for d in report.topics)
         print(f"  {'topic':<{width}}  partitions  cleanup   replicas")
         for d in report.topics:
             if d.exists:
                 cleanup = d.configs.get("cleanup.policy", "?")
-                print(f"  {d.topic.name:<{width}}  {d.partitions:>10}  {cleanup:<8}  {d.replication:>8}")
+                name, partitions, replicas = d.topic.name, d.partitions, d.replication
+                print(f"  {name:<{width}}  {partitions:>10}  {cleanup:<8}  {replicas:>8}")
             else:
                 print(f"  {d.topic.name:<{width}}  missing (run 'iotrack topics apply')")
     where = "local" if report.postgres_local else "given"

@@ -1,4 +1,4 @@
-"""Idempotent topic administration: create what the catalogue lists, report drift, change nothing else.
+"""Idempotent topic administration: create what the catalogue lists, report drift, alter nothing.
 
 A topic that exists with a different partition count or configuration is reported as drift and
 left alone: changing a live topic's partitioning or retention is an operator's decision.
@@ -62,7 +62,7 @@ def broker_count(admin: AdminClient, timeout: float = 10.0) -> int:
 def describe(
     admin: AdminClient, topics: Iterable[Topic] = CATALOG, timeout: float = 15.0
 ) -> list[TopicDescription]:
-    """Partitions, replication and the catalogue's config keys of each topic, as the broker has them."""
+    """Partitions, replication and the catalogued configs of each topic, as the broker has them."""
     topics = list(topics)
     try:
         metadata = admin.list_topics(timeout=timeout)
@@ -87,7 +87,10 @@ def describe(
         replicas = {len(p.replicas) for p in meta.partitions.values()}
         descriptions.append(
             TopicDescription(
-                topic, True, len(meta.partitions), min(replicas) if replicas else 0,
+                topic,
+                True,
+                len(meta.partitions),
+                min(replicas) if replicas else 0,
                 configs.get(topic.name, {}),
             )
         )
@@ -126,7 +129,10 @@ def apply(
                 created.add(name)
             except KafkaException as exc:
                 error = exc.args[0]
-                if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                if (
+                    isinstance(error, KafkaError)
+                    and error.code() == KafkaError.TOPIC_ALREADY_EXISTS
+                ):
                     continue  # created meanwhile by another apply: compared below
                 raise AdminError(f"cannot create {name}: {error}") from exc
     reports = []

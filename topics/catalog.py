@@ -24,7 +24,7 @@ KEY_SEPARATOR = ":"
 
 
 class Cleanup(StrEnum):
-    """Kafka's ``cleanup.policy``: events expire (delete); state keeps the latest per key (compact)."""
+    """Kafka's ``cleanup.policy``: events expire (delete); state keeps the newest per key."""
 
     DELETE = "delete"
     COMPACT = "compact"
@@ -90,8 +90,13 @@ class Topic:
 
 
 def _events(
-    name: str, doc: str, schemas: tuple[str, ...], key: tuple[str, ...], *,
-    partitions: int = 6, retention_days: int | None = 30,
+    name: str,
+    doc: str,
+    schemas: tuple[str, ...],
+    key: tuple[str, ...],
+    *,
+    partitions: int = 6,
+    retention_days: int | None = 30,
 ) -> Topic:
     retention = FOREVER if retention_days is None else retention_days * DAY_MS
     return Topic(name, doc, schemas, key, partitions, Cleanup.DELETE, retention)
@@ -104,84 +109,146 @@ def _state(
 
 
 RAW_READS = _events(
-    "iotrack.reads.raw.v1", "Every sensor read from the gate readers, keyed by read point.",
-    ("iotrack.RawRead",), ("read_point_id",), retention_days=7,
+    "iotrack.reads.raw.v1",
+    "Every sensor read from the gate readers, keyed by read point.",
+    ("iotrack.RawRead",),
+    ("read_point_id",),
+    retention_days=7,
 )
 PASSAGES = _events(
-    "iotrack.passages.v1", "One event per physical passage, sensors fused, keyed by read point.",
-    ("iotrack.Passage",), ("read_point_id",), retention_days=90,
+    "iotrack.passages.v1",
+    "One event per physical passage, sensors fused, keyed by read point.",
+    ("iotrack.Passage",),
+    ("read_point_id",),
+    retention_days=90,
 )
 BINDING_REQUESTS = _events(
-    "iotrack.customs.binding-requests.v1", "Customs asks to bind MRNs to ITUs on a mission path.",
-    ("iotrack.BindingRequested",), ("request_id",), partitions=3, retention_days=None,
+    "iotrack.customs.binding-requests.v1",
+    "Customs asks to bind MRNs to ITUs on a mission path.",
+    ("iotrack.BindingRequested",),
+    ("request_id",),
+    partitions=3,
+    retention_days=None,
 )
 BINDINGS = _events(
-    "iotrack.bindings.v1", "The binding ledger: IOT_IDs bound, changed and ended, kept forever.",
-    ("iotrack.IotBound", "iotrack.BindingChanged", "iotrack.BindingEnded"), ("iot_id",),
+    "iotrack.bindings.v1",
+    "The binding ledger: IOT_IDs bound, changed and ended, kept forever.",
+    ("iotrack.IotBound", "iotrack.BindingChanged", "iotrack.BindingEnded"),
+    ("iot_id",),
     retention_days=None,
 )
 DECLARATIONS = _state(
-    "iotrack.customs.declarations.v1", "Latest status of each customs declaration, keyed by MRN.",
-    ("iotrack.DeclarationStatus",), ("mrn",), partitions=3,
+    "iotrack.customs.declarations.v1",
+    "Latest status of each customs declaration, keyed by MRN.",
+    ("iotrack.DeclarationStatus",),
+    ("mrn",),
+    partitions=3,
 )
 MISSION_PATHS = _state(
-    "iotrack.mission-paths.v1", "Mission path definitions, latest version per path id.",
-    ("iotrack.MissionPathDefined",), ("mission_path_id",), partitions=1,
+    "iotrack.mission-paths.v1",
+    "Mission path definitions, latest version per path id.",
+    ("iotrack.MissionPathDefined",),
+    ("mission_path_id",),
+    partitions=1,
 )
 HOLDS = _state(
-    "iotrack.clearance.holds.v1", "Each hold's latest event, keyed by IOT_ID, agency and hold id.",
-    ("iotrack.HoldPlaced", "iotrack.HoldLifted"), ("iot_id", "agency", "hold_id"),
+    "iotrack.clearance.holds.v1",
+    "Each hold's latest event, keyed by IOT_ID, agency and hold id.",
+    ("iotrack.HoldPlaced", "iotrack.HoldLifted"),
+    ("iot_id", "agency", "hold_id"),
 )
 RELEASES = _state(
-    "iotrack.clearance.releases.v1", "Customs release (or its annulment) per IOT_ID and MRN.",
-    ("iotrack.CustomsRelease",), ("iot_id", "mrn"),
+    "iotrack.clearance.releases.v1",
+    "Customs release (or its annulment) per IOT_ID and MRN.",
+    ("iotrack.CustomsRelease",),
+    ("iot_id", "mrn"),
 )
 EXITS = _state(
-    "iotrack.clearance.exits.v1", "GdF exit confirmation per IOT_ID.",
-    ("iotrack.ExitConfirmed",), ("iot_id",),
+    "iotrack.clearance.exits.v1",
+    "GdF exit confirmation per IOT_ID.",
+    ("iotrack.ExitConfirmed",),
+    ("iot_id",),
 )
 IOT_STATE = _state(
-    "iotrack.iot-state.v1", "Where each IOT_ID is on its mission path; tombstone when retired.",
-    ("iotrack.IotState",), ("iot_id",),
+    "iotrack.iot-state.v1",
+    "Where each IOT_ID is on its mission path; tombstone when retired.",
+    ("iotrack.IotState",),
+    ("iot_id",),
 )
 CLEARANCE_BY_IOT = _state(
-    "iotrack.clearance.verdicts.by-iot.v1", "May this IOT_ID leave? Latest verdict per IOT_ID.",
-    ("iotrack.ClearanceVerdict",), ("iot_id",),
+    "iotrack.clearance.verdicts.by-iot.v1",
+    "May this IOT_ID leave? Latest verdict per IOT_ID.",
+    ("iotrack.ClearanceVerdict",),
+    ("iot_id",),
 )
 CLEARANCE_BY_ITU = _state(
     "iotrack.clearance.verdicts.by-itu.v1",
     "The same verdict keyed by ITU identifier (KIND:value, KIND:country:value for plates).",
-    ("iotrack.ClearanceVerdict",), ("itu.kind", "itu.country", "itu.value"),
+    ("iotrack.ClearanceVerdict",),
+    ("itu.kind", "itu.country", "itu.value"),
 )
 DEVIATIONS = _events(
-    "iotrack.deviations.v1", "Deviations from mission paths and clearance rules, for Customs.",
-    ("iotrack.Deviation",), ("iot_id", "read_point_id", "node_id"), retention_days=400,
+    "iotrack.deviations.v1",
+    "Deviations from mission paths and clearance rules, for Customs.",
+    ("iotrack.Deviation",),
+    ("iot_id", "read_point_id", "node_id"),
+    retention_days=400,
 )
 LOADING_LISTS = _state(
-    "iotrack.rail.loading-lists.v1", "Train loading lists and their Customs-ready answers.",
-    ("iotrack.TrainLoadingList",), ("train_id",), partitions=3,
+    "iotrack.rail.loading-lists.v1",
+    "Train loading lists and their Customs-ready answers.",
+    ("iotrack.TrainLoadingList",),
+    ("train_id",),
+    partitions=3,
 )
 MANIFESTS = _state(
-    "iotrack.rail.manifests.v1", "Latest train manifest version per train.",
-    ("iotrack.TrainManifest",), ("train_id",), partitions=3,
+    "iotrack.rail.manifests.v1",
+    "Latest train manifest version per train.",
+    ("iotrack.TrainManifest",),
+    ("train_id",),
+    partitions=3,
 )
 PERMISSIONS = _state(
-    "iotrack.rail.permissions.v1", "Permission to leave per train.",
-    ("iotrack.PermissionToLeave",), ("train_id",), partitions=3,
+    "iotrack.rail.permissions.v1",
+    "Permission to leave per train.",
+    ("iotrack.PermissionToLeave",),
+    ("train_id",),
+    partitions=3,
 )
 CONSISTS = _state(
-    "iotrack.rail.consists.v1", "Train consist detected at the exit gate, per train.",
-    ("iotrack.DetectedConsist",), ("train_id", "read_point_id"), partitions=3,
+    "iotrack.rail.consists.v1",
+    "Train consist detected at the exit gate, per train.",
+    ("iotrack.DetectedConsist",),
+    ("train_id", "read_point_id"),
+    partitions=3,
 )
 DEAD_LETTERS = _events(
-    "iotrack.dead-letters.v1", "Input that could not be decoded or validated, with the reason.",
-    ("iotrack.DeadLetter",), ("source_topic", "reader_id", "source"), partitions=3,
+    "iotrack.dead-letters.v1",
+    "Input that could not be decoded or validated, with the reason.",
+    ("iotrack.DeadLetter",),
+    ("source_topic", "reader_id", "source"),
+    partitions=3,
 )
 
 CATALOG: tuple[Topic, ...] = (
-    RAW_READS, PASSAGES, BINDING_REQUESTS, BINDINGS, DECLARATIONS, MISSION_PATHS, HOLDS,
-    RELEASES, EXITS, IOT_STATE, CLEARANCE_BY_IOT, CLEARANCE_BY_ITU, DEVIATIONS, LOADING_LISTS,
-    MANIFESTS, PERMISSIONS, CONSISTS, DEAD_LETTERS,
+    RAW_READS,
+    PASSAGES,
+    BINDING_REQUESTS,
+    BINDINGS,
+    DECLARATIONS,
+    MISSION_PATHS,
+    HOLDS,
+    RELEASES,
+    EXITS,
+    IOT_STATE,
+    CLEARANCE_BY_IOT,
+    CLEARANCE_BY_ITU,
+    DEVIATIONS,
+    LOADING_LISTS,
+    MANIFESTS,
+    PERMISSIONS,
+    CONSISTS,
+    DEAD_LETTERS,
 )
 _BY_NAME = {topic.name: topic for topic in CATALOG}
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
+from fastavro.write import LOGICAL_WRITERS
 
 from topics.errors import (
     CorruptMessageError,
@@ -42,6 +43,23 @@ SINGLE_OBJECT_HEADER = len(SINGLE_OBJECT_MARKER) + 8
 CONFLUENT_MAGIC = b"\x00"
 CONFLUENT_HEADER = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _strict_uuid(data: Any, schema: Any) -> Any:
+    """fastavro writes any string as a ``uuid`` and fails only when reading it back
+    (fastavro/_logical_writers_py.py, prepare_uuid), so a bad id would reach every consumer
+    as a poison message. Here it is refused at the producer, where the mistake is made."""
+    if isinstance(data, uuid.UUID):
+        return str(data)
+    if isinstance(data, str):
+        try:
+            return str(uuid.UUID(data))
+        except ValueError:
+            raise ValueError(f"not a UUID: {data!r}") from None
+    return data
+
+
+LOGICAL_WRITERS["string-uuid"] = _strict_uuid
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,8 @@ def _encode_body(version: SchemaVersion, value: Mapping[str, Any], out: io.Bytes
             validate(value, version.parsed, raise_errors=True)
         except ValidationError as detail:
             raise EncodeError(f"{version.full_name}: {detail}") from exc
+        except Exception:  # noqa: S110 - the validator stumbled on what the writer did; say that
+            pass
         raise EncodeError(f"{version.full_name}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -144,13 +164,17 @@ class SingleObjectCodec:
 class RegistryCodec:
     """Confluent framing through a schema registry client (``mock://`` in tests)."""
 
-    def __init__(self, url: str, schemas: SchemaRepository | None = None) -> None:
+    def __init__(
+        self, url: str, schemas: SchemaRepository | None = None, client: Any | None = None
+    ) -> None:
         # Imported here: only deployments with a registry need its extra dependencies.
         from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
         self.schemas = schemas or repository()
         self._schema_type = Schema
-        self.client = SchemaRegistryClient({"url": url})
+        # new_client() gives the in-memory MockSchemaRegistryClient for mock:// URLs; each
+        # mock client keeps its own store, so processes sharing one must share the client.
+        self.client = client or SchemaRegistryClient.new_client({"url": url})
         self._ids: dict[tuple[str, str], int] = {}
         self._writers: dict[int, SchemaVersion] = {}
 
@@ -172,9 +196,11 @@ class RegistryCodec:
                 registered = self.client.get_schema(schema_id)
             except Exception as exc:
                 raise UnknownSchemaError(f"{where}: registry has no schema id {schema_id}") from exc
-            expanded = json.loads(registered.schema_str)
-            full = expanded["name"] if "." in expanded["name"] else (
-                f"{expanded.get('namespace', '')}.{expanded['name']}".lstrip(".")
+            expanded = json.loads(registered.schema_str or "null")
+            full = (
+                expanded["name"]
+                if "." in expanded["name"]
+                else (f"{expanded.get('namespace', '')}.{expanded['name']}".lstrip("."))
             )
             known = self.schemas.current.get(full)
             if known is None:
@@ -182,9 +208,17 @@ class RegistryCodec:
             parsed = parse_schema(expanded, _write_hint=False)
             canonical = to_parsing_canonical_form(parsed)
             # The same schema as ours decodes without resolution; another one is resolved.
-            self._writers[schema_id] = known if canonical == known.canonical else SchemaVersion(
-                full, 0, expanded, parsed, canonical, bytes.fromhex(
-                    fingerprint(canonical, "CRC-64-AVRO"))
+            self._writers[schema_id] = (
+                known
+                if canonical == known.canonical
+                else SchemaVersion(
+                    full,
+                    0,
+                    expanded,
+                    parsed,
+                    canonical,
+                    bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+                )
             )
         return self._writers[schema_id]
 

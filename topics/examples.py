@@ -39,8 +39,14 @@ def _example(schema: Json, field: str, now: datetime, named: dict[str, Json]) ->
         return _example(named[schema], field, now, named)
     if isinstance(schema, str):
         return {
-            "null": None, "boolean": True, "int": 1, "long": 1, "float": 0.5, "double": 0.97,
-            "bytes": f"<{field}>".encode(), "string": _BY_FIELD_NAME.get(field, f"{field}-1"),
+            "null": None,
+            "boolean": True,
+            "int": 1,
+            "long": 1,
+            "float": 0.5,
+            "double": 0.97,
+            "bytes": f"<{field}>".encode(),
+            "string": _BY_FIELD_NAME.get(field, f"{field}-1"),
         }[schema]
     kind = schema["type"]
     logical = schema.get("logicalType")

@@ -27,9 +27,7 @@ from topics.errors import SchemaDefinitionError
 AVRO_DIR = Path(__file__).resolve().parent.parent / "avro"
 HISTORY_DIR_NAME = "history"
 
-_PRIMITIVES = frozenset(
-    {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
-)
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _HISTORY_FILE = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\.v(?P<version>\d+)\.avsc$")
 
 Json = Any
@@ -132,7 +130,9 @@ class SchemaRepository:
         for path in sorted((directory / HISTORY_DIR_NAME).glob("*.avsc")):
             match = _HISTORY_FILE.match(path.name)
             if not match:
-                raise SchemaDefinitionError(f"{path}: history files are named <full name>.v<N>.avsc")
+                raise SchemaDefinitionError(
+                    f"{path}: history files are named <full name>.v<N>.avsc"
+                )
             schema = self._read(path)
             full, version = match["name"], int(match["version"])
             if _full_name(schema, None) != full:
@@ -146,16 +146,18 @@ class SchemaRepository:
                 continue
             older = self._history.get(full, [])
             number = max((v.version for v in older), default=0) + 1
-            self.current[full] = _version(full, number, _expand(full, self.definitions, set(), None))
+            self.current[full] = _version(
+                full, number, _expand(full, self.definitions, set(), None)
+            )
         self._by_fingerprint: dict[bytes, SchemaVersion] = {}
-        for version in self.all_versions():
-            clash = self._by_fingerprint.get(version.fingerprint)
-            if clash and clash.full_name != version.full_name:
+        for known in self.all_versions():
+            clash = self._by_fingerprint.get(known.fingerprint)
+            if clash and clash.full_name != known.full_name:
                 raise SchemaDefinitionError(
-                    f"{version.full_name} v{version.version} and {clash.full_name} share the "
-                    f"fingerprint {version.fingerprint_hex}"
+                    f"{known.full_name} v{known.version} and {clash.full_name} share the "
+                    f"fingerprint {known.fingerprint_hex}"
                 )
-            self._by_fingerprint.setdefault(version.fingerprint, version)
+            self._by_fingerprint.setdefault(known.fingerprint, known)
 
     @staticmethod
     def _read(path: Path) -> Json:
@@ -169,7 +171,9 @@ class SchemaRepository:
         try:
             return self.current[full_name]
         except KeyError:
-            raise SchemaDefinitionError(f"no record schema named {full_name!r} in {self.directory}") from None
+            raise SchemaDefinitionError(
+                f"no record schema named {full_name!r} in {self.directory}"
+            ) from None
 
     def by_fingerprint(self, fp: bytes) -> SchemaVersion | None:
         """The version (current or historical) with this fingerprint, or None."""
@@ -199,3 +203,49 @@ class SchemaRepository:
 def repository() -> SchemaRepository:
     """The repository of the project's own ``avro/`` folder, loaded once per process."""
     return SchemaRepository()
+
+
+LOCK_FILE_NAME = "fingerprints.json"
+
+
+def lock_contents(schemas: SchemaRepository) -> dict[str, dict[str, Any]]:
+    """What ``avro/fingerprints.json`` should say: each record's version and fingerprint."""
+    return {
+        name: {"version": v.version, "fingerprint": v.fingerprint_hex}
+        for name, v in sorted(schemas.current.items())
+    }
+
+
+def read_lock(directory: Path = AVRO_DIR) -> dict[str, dict[str, Any]]:
+    """The committed lock: what every record looked like when it was last released."""
+    path = directory / LOCK_FILE_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SchemaDefinitionError(f"{path}: cannot read the fingerprint lock: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SchemaDefinitionError(f"{path}: expected an object of record names")
+    return data
+
+
+def write_lock(schemas: SchemaRepository) -> Path:
+    """Record the current versions and fingerprints (after an archived, compatible change)."""
+    path = schemas.directory / LOCK_FILE_NAME
+    path.write_text(json.dumps(lock_contents(schemas), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def archive(schemas: SchemaRepository, full_name: str) -> Path:
+    """Keep the current version of a record in ``history/`` before it is edited.
+
+    Bytes written with it stay decodable, and the compatibility test checks the next version
+    against it.
+    """
+    current = schemas.get(full_name)
+    history = schemas.directory / HISTORY_DIR_NAME
+    history.mkdir(exist_ok=True)
+    path = history / f"{full_name}.v{current.version}.avsc"
+    if path.exists():
+        raise SchemaDefinitionError(f"{path} exists already: {full_name} is archived")
+    path.write_text(json.dumps(current.expanded, indent=2) + "\n", encoding="utf-8")
+    return path

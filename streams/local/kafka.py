@@ -27,6 +27,7 @@ from pathlib import Path
 
 from streams.errors import LocalServiceError
 from streams.local.processes import (
+    adopt,
     port_accepts,
     port_in_use_error,
     process_alive,
@@ -63,12 +64,15 @@ def ensure_jars(log_dir: Path) -> Path:
     with log.open("w") as out:
         result = subprocess.run(
             [mvn, "-B", "-f", str(KAFKA_DEPLOY / "pom.xml"), "package"],
-            stdout=out, stderr=subprocess.STDOUT, check=False,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
     if result.returncode != 0:
         raise LocalServiceError(
             "Maven could not fetch the Kafka broker jars from Maven Central: check network "
-            "access to the registry, then run 'iotrack up' again", log
+            "access to the registry, then run 'iotrack up' again",
+            log,
         )
     STAMP.write_text(_pom_hash() + "\n")
     return LIB
@@ -147,7 +151,9 @@ class LocalKafka:
         self.heap = heap
         self.nodes = [
             KafkaNode(
-                n, self.root / f"node-{n}", base_port + n - 1,
+                n,
+                self.root / f"node-{n}",
+                base_port + n - 1,
                 base_port + CONTROLLER_PORT_OFFSET + n - 1,
             )
             for n in range(1, nodes + 1)
@@ -167,7 +173,9 @@ class LocalKafka:
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+            path.write_text(
+                base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n"
+            )
         return path.read_text().strip()
 
     def _write_properties(self, node: KafkaNode) -> None:
@@ -176,17 +184,29 @@ class LocalKafka:
         template = (KAFKA_DEPLOY / "server.properties.template").read_text()
         node.properties.write_text(
             template.format(
-                node_id=node.node_id, voters=voters, broker_port=node.broker_port,
-                controller_port=node.controller_port, log_dir=node.data,
-                replication=replication, min_insync=max(1, replication - 1),
+                node_id=node.node_id,
+                voters=voters,
+                broker_port=node.broker_port,
+                controller_port=node.controller_port,
+                log_dir=node.data,
+                replication=replication,
+                min_insync=max(1, replication - 1),
             )
         )
 
     def _java_command(self, java: str, node: KafkaNode, main: str, *args: str) -> list[str]:
         return [
-            java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            f"-Xmx{self.heap}",
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={KAFKA_DEPLOY / 'log4j2.xml'}",
-            f"-Dkafka.logs.dir={node.logs}", "-cp", f"{LIB}/*", main, *args,
+            f"-Dkafka.logs.dir={node.logs}",
+            "-cp",
+            f"{LIB}/*",
+            main,
+            *args,
         ]
 
     def _format(self, java: str, node: KafkaNode) -> None:
@@ -195,16 +215,27 @@ class LocalKafka:
         node.data.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             self._java_command(
-                java, node, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                "-t", self._cluster_id(), "-c", str(node.properties),
+                java,
+                node,
+                "kafka.tools.StorageTool",
+                "format",
+                "--ignore-formatted",
+                "-t",
+                self._cluster_id(),
+                "-c",
+                str(node.properties),
             ),
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             (node.logs / "format.log").write_text(result.stdout + result.stderr)
+            lines = (result.stderr or result.stdout).strip().splitlines()
             raise LocalServiceError(
-                f"formatting the storage of Kafka node {node.node_id} failed: delete "
-                f"{node.data} if it is left over from another cluster and retry",
+                f"formatting the storage of Kafka node {node.node_id} failed "
+                f"({lines[-1] if lines else 'no output'}): if {node.data} is left over from "
+                "another cluster, delete it and retry",
                 node.logs / "format.log",
             )
 
@@ -222,18 +253,23 @@ class LocalKafka:
                 continue
             for port, what in ((node.broker_port, "client"), (node.controller_port, "controller")):
                 if port_accepts(port):
-                    raise port_in_use_error(port, f"Kafka node {node.node_id}'s {what}",
-                                            "IOTRACK_KAFKA_PORT")
+                    raise port_in_use_error(
+                        port, f"Kafka node {node.node_id}'s {what}", "IOTRACK_KAFKA_PORT"
+                    )
             self._write_properties(node)
             self._format(java, node)
             with (node.logs / "stdout.log").open("ab") as out:
                 process = subprocess.Popen(
                     self._java_command(java, node, "kafka.Kafka", str(node.properties)),
-                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=node.directory, start_new_session=True,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=node.directory,
+                    start_new_session=True,
                 )
             node.pid_file.write_text(f"{process.pid}\n")
             launched[node.node_id] = process
+            adopt(process)
         self._wait_ready(timeout, launched)
         return self.bootstrap
 
@@ -250,22 +286,27 @@ class LocalKafka:
                 process = launched.get(node.node_id)
                 alive = process.poll() is None if process else node.pid() is not None
                 if not alive:
+                    # stdout.log has both the JVM's own failures (before log4j starts) and the
+                    # broker's ERROR lines (log4j2.xml copies them to stderr).
+                    log = node.logs / "stdout.log"
                     raise LocalServiceError(
                         f"Kafka node {node.node_id} exited during start-up: read the end of its "
-                        "log for the cause", node.log_file,
+                        "log for the cause",
+                        log,
                     )
             if all(port_accepts(node.broker_port) for node in self.nodes):
                 admin = admin or AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
                 try:
                     brokers = admin.list_topics(timeout=2).brokers
-                except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+                except Exception:  # not ready yet, whatever the reason
                     brokers = {}
                 if len(brokers) == len(self.nodes):
                     return
             time.sleep(0.2)
         raise LocalServiceError(
             f"the local Kafka cluster did not answer within {timeout:.0f} s: read the log, or stop "
-            "it with 'iotrack down' and retry", self.nodes[0].log_file,
+            "it with 'iotrack down' and retry",
+            self.nodes[0].log_file,
         )
 
     def stop(self, timeout: float = 60.0) -> None:

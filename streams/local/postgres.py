@@ -58,11 +58,16 @@ def _install_packages(log: Path) -> None:
             ["apt-get", "update"],
             ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
         ):
-            if subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env,
-                              check=False).returncode != 0:
+            if (
+                subprocess.run(
+                    command, stdout=out, stderr=subprocess.STDOUT, env=env, check=False
+                ).returncode
+                != 0
+            ):
                 raise LocalServiceError(
                     f"'{' '.join(command)}' failed while installing PostgreSQL: check access to "
-                    "Debian's package registry", log,
+                    "Debian's package registry",
+                    log,
                 )
 
 
@@ -77,7 +82,8 @@ def find_bindir(log: Path) -> Path:
             return directory
     raise LocalServiceError(
         "PostgreSQL's initdb and pg_ctl were not found after installing: install the "
-        "'postgresql' package or set DATABASE_URL", log,
+        "'postgresql' package or set DATABASE_URL",
+        log,
     )
 
 
@@ -136,7 +142,8 @@ class LocalPostgres:
             return False
         result = subprocess.run(
             self._as_service_user([str(bindir / "pg_ctl"), "status", "-D", str(self.data)]),
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         return result.returncode == 0
 
@@ -152,17 +159,39 @@ class LocalPostgres:
             else:
                 self.data.chmod(0o700)
             if not (self.data / "PG_VERSION").exists():
-                self._run(bindir, [
-                    "initdb", "-D", str(self.data), "-U", DB_USER, "--auth=trust",
-                    "--encoding=UTF8", "--locale=C",
-                ], "initialising the database cluster")
+                self._run(
+                    bindir,
+                    [
+                        "initdb",
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        DB_USER,
+                        "--auth=trust",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                    ],
+                    "initialising the database cluster",
+                )
             if port_accepts(self.port):
                 raise port_in_use_error(self.port, "the local Postgres", "IOTRACK_POSTGRES_PORT")
-            self._run(bindir, [
-                "pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w",
-                "-t", str(timeout), "-o",
-                f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.socket_dir}",
-            ], "starting Postgres")
+            self._run(
+                bindir,
+                [
+                    "pg_ctl",
+                    "start",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    str(timeout),
+                    "-o",
+                    f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.socket_dir}",
+                ],
+                "starting Postgres",
+            )
         self._create_database()
         return self.url
 
@@ -175,7 +204,8 @@ class LocalPostgres:
             detail = (result.stderr or result.stdout).strip().splitlines()
             raise LocalServiceError(
                 f"{what} failed ({detail[-1] if detail else 'no output'}): read the log, fix the "
-                f"cause, or delete {self.data} to start from an empty cluster", self.log,
+                f"cause, or delete {self.data} to start from an empty cluster",
+                self.log,
             )
 
     def _create_database(self) -> None:
@@ -198,6 +228,18 @@ class LocalPostgres:
         if not self.running():
             return
         bindir = find_bindir(self.root / "install.log")
-        self._run(bindir, [
-            "pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", str(timeout),
-        ], "stopping Postgres")
+        self._run(
+            bindir,
+            [
+                "pg_ctl",
+                "stop",
+                "-D",
+                str(self.data),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(timeout),
+            ],
+            "stopping Postgres",
+        )

@@ -6,10 +6,20 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 from streams.errors import LocalServiceError
+
+# Services started by this very process (tests, the demo) keep their Popen handle here until they
+# are stopped: a handle dropped while its child runs warns (ResourceWarning) and leaves a zombie.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def adopt(process: subprocess.Popen[bytes]) -> None:
+    """Keep a started service's handle so that stopping it later also reaps it."""
+    _CHILDREN[process.pid] = process
 
 
 def read_pid(path: Path) -> int | None:
@@ -21,9 +31,9 @@ def read_pid(path: Path) -> int | None:
 
 
 def _reap(pid: int) -> None:
-    # A child of this very process (tests start brokers in-process) stays a zombie until waited.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
 
 
 def process_alive(pid: int, marker: str) -> bool:

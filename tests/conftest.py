@@ -1,0 +1,57 @@
+"""Shared fixtures: a real Kafka broker and a real Postgres for the integration tests.
+
+With ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` set, the tests use them. Otherwise one
+local broker and one local Postgres are started for the whole session, on free loopback ports,
+in a temporary ``IOTRACK_HOME`` outside the checkout, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from streams import runtime
+from streams.db import migrate
+from streams.local.kafka import LocalKafka
+from streams.local.postgres import LocalPostgres
+from streams.local.processes import free_port
+from streams.settings import Secret
+
+# No example database: `make check` writes nothing into the tree.
+settings.register_profile(
+    "iotrack", database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("iotrack")
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[runtime.Endpoints]:
+    """Endpoints of a running broker and database, started here unless given."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database = os.environ.get("DATABASE_URL")
+    home = Path(tempfile.mkdtemp(prefix="iotrack-test-"))
+    kafka = None if bootstrap else LocalKafka(home, base_port=free_port(), heap="512m")
+    postgres = None if database else LocalPostgres(home, port=free_port())
+    try:
+        if postgres is not None:
+            database = postgres.start()
+        if kafka is not None:
+            bootstrap = kafka.start()
+        assert bootstrap
+        assert database
+        migrate(database)
+        yield runtime.Endpoints(
+            bootstrap, Secret(database), kafka is not None, postgres is not None
+        )
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(home, ignore_errors=True)

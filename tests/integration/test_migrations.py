@@ -1,0 +1,53 @@
+"""Migrations on the real Postgres: applied once, in order, and never silently rewritten."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+import psycopg2
+import pytest
+
+from streams.db import applied_migrations, migrate, migrations
+from streams.errors import MigrationError
+
+
+@pytest.fixture
+def empty_database(services):
+    url = services.database_url.reveal()
+    name = f"scratch_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(url)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    yield urlsplit(url)._replace(path=f"/{name}").geturl()
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def test_every_migration_applies_once_in_order(empty_database):
+    applied_now = migrate(empty_database)
+    assert [m.version for m in applied_now] == [m.version for m in migrations()]
+    assert migrate(empty_database) == []
+    recorded = applied_migrations(empty_database)
+    assert [r.version for r in recorded] == [m.version for m in migrations()]
+
+
+def test_an_edited_migration_is_refused(empty_database, tmp_path):
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE first_table (id int);")
+    migrate(empty_database, tmp_path)
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE first_table (id bigint);")
+    with pytest.raises(MigrationError, match="edited after it was applied"):
+        migrate(empty_database, tmp_path)
+
+
+def test_a_failing_migration_leaves_nothing_half_done(empty_database, tmp_path):
+    (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (id int);")
+    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (id int); SELECT nonsense FROM x;")
+    with pytest.raises(MigrationError, match=r"0002_bad\.sql failed"):
+        migrate(empty_database, tmp_path)
+    assert [r.version for r in applied_migrations(empty_database)] == ["0001"]
+    with psycopg2.connect(empty_database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('half')")
+        assert cursor.fetchone() == (None,)

@@ -1,0 +1,31 @@
+"""Missing tools get one sentence naming the cause and the fix (no process is started)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.errors import LocalServiceError
+from streams.local import kafka, postgres
+
+
+def test_missing_java_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(kafka.shutil, "which", lambda name: None)
+    with pytest.raises(LocalServiceError, match=r"Java is not installed.*openjdk-17"):
+        kafka.check_java()
+
+
+def test_missing_maven_says_what_to_install_before_touching_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(kafka, "STAMP", tmp_path / "absent")
+    monkeypatch.setattr(kafka, "LIB", tmp_path / "lib-that-must-survive")
+    (tmp_path / "lib-that-must-survive").mkdir()
+    monkeypatch.setattr(kafka.shutil, "which", lambda name: None)
+    with pytest.raises(LocalServiceError, match=r"Maven \(mvn\) is not installed.*apt-get"):
+        kafka.ensure_jars(tmp_path)
+    assert (tmp_path / "lib-that-must-survive").exists()
+
+
+def test_missing_postgres_without_root_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(postgres, "_bindir_candidates", list)
+    monkeypatch.setattr(postgres, "_is_root", lambda: False)
+    with pytest.raises(LocalServiceError, match=r"apt-get install postgresql.*DATABASE_URL"):
+        postgres.find_bindir(tmp_path / "install.log")
