@@ -1,0 +1,1 @@
+"""The Kafka-facing shells: the command line, local services, settings, workers and projection."""

@@ -1,0 +1,1 @@
+"""The topic catalogue, the Avro schemas and codec, and idempotent topic administration."""

@@ -1,0 +1,1 @@
+"""Benchmarks: measured and written down in BENCHMARKS.md, never asserted in tests."""
