@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 from streams import demo as demo_module
-from streams import runtime
+from streams import reader_commands, runtime, validate_command
 from streams.errors import StreamsError
 from streams.settings import Settings, load, redact_url
 from topics import admin
@@ -163,6 +163,9 @@ def parser() -> argparse.ArgumentParser:
     schema_actions.add_parser(
         "lock", help="record current fingerprints in avro/fingerprints.json"
     ).set_defaults(handler=_schemas_lock)
+
+    reader_commands.register(commands)
+    validate_command.register(commands)
 
     demo = command("demo", "bring the system up and run the demonstration")
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")

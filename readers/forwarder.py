@@ -1,0 +1,152 @@
+"""The forwarder: spool -> idempotent producer -> broker, in order, deleting what was acknowledged.
+
+The producer is idempotent with ``acks=all`` and an unlimited delivery timeout, so while the
+broker is away librdkafka keeps retrying in order instead of failing messages; at most
+``max_in_flight`` records are handed to it at once, the rest waits on disk. Every delivery report
+is checked: only an acknowledged record leaves the spool. A record refused for good (a topic
+that does not exist) stays in the spool and is retried after a pause, and said so.
+
+A record acknowledged by the broker just before the reader was killed, and not yet deleted, is
+sent again after the restart with the same bytes: consumers recognise it by its ``event_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from readers.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+def reader_producer(bootstrap: str, **extra: Any) -> Producer:
+    """The edge's producer: idempotent, every replica acknowledges, never gives up on its own."""
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": 0,  # 0 = no limit: an outage delays delivery, it does not fail it
+            "linger.ms": 5,
+            "batch.num.messages": 10000,
+            "compression.type": "lz4",
+            # Connection errors during an outage repeat every few ms; /health and the spool size
+            # report the outage instead.
+            "log_level": 0,
+            **extra,
+        }
+    )
+
+
+class Forwarder:
+    """Drains a spool to the broker on its own thread (``start``) or in the caller's (``pump``)."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        producer_factory: Callable[[], Producer],
+        *,
+        max_in_flight: int = 20000,
+        retry_pause_s: float = 2.0,
+    ) -> None:
+        self.spool = spool
+        self._factory = producer_factory
+        self._producer = producer_factory()
+        self.max_in_flight = max_in_flight
+        self.retry_pause_s = retry_pause_s
+        self._sent_up_to = 0
+        self._in_flight: set[int] = set()
+        self._acked: list[int] = []
+        self._failed: dict[int, str] = {}
+        self._retry_at = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.delivered = 0
+        self.last_error: str | None = None
+
+    def _report(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            self._in_flight.discard(seq)
+            if error is None:
+                self._acked.append(seq)
+            else:
+                self._failed[seq] = error.str()
+
+        return on_delivery
+
+    def pump(self, wait_s: float = 0.05) -> int:
+        """One round: hand new records to the producer, collect reports, forget acknowledged ones.
+
+        Returns how many records are still in the spool or in flight.
+        """
+        now = time.monotonic()
+        if self._failed and not self._in_flight and now >= self._retry_at:
+            first = min(self._failed)
+            self.last_error = f"record {first}: {self._failed[first]}"
+            log.warning("the broker refused spooled records (%s); retrying", self.last_error)
+            self._sent_up_to = first - 1
+            self._failed.clear()
+        if not self._failed:
+            room = self.max_in_flight - len(self._in_flight)
+            if room > 0:
+                for record in self.spool.peek(after=self._sent_up_to, limit=room):
+                    while True:
+                        try:
+                            self._producer.produce(
+                                record.topic,
+                                value=record.value,
+                                key=record.key,
+                                on_delivery=self._report(record.seq),
+                            )
+                            break
+                        except BufferError:
+                            self._producer.poll(0.05)
+                    self._in_flight.add(record.seq)
+                    self._sent_up_to = record.seq
+        self._producer.poll(wait_s)
+        if self._failed and not self._retry_at > now:
+            self._retry_at = now + self.retry_pause_s
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self.spool.remove(acked)
+            self.delivered += len(acked)
+            self.last_error = None
+        return len(self.spool)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Pump until the spool is empty (True) or ``timeout_s`` passes (False)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.pump(0.05) == 0 and not self._in_flight:
+                return True
+        return False
+
+    def start(self) -> None:
+        """Forward on a background thread until ``stop``."""
+        self._thread = threading.Thread(target=self._run, name="spool-forwarder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.pump(0.05)
+            except Exception:  # the thread must not die silently; the spool keeps the records
+                log.exception("forwarder round failed; retrying")
+                time.sleep(self.retry_pause_s)
+
+    def stop(self, flush_s: float = 10.0) -> None:
+        """Stop the thread after a last attempt to deliver what is in flight."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._producer.flush(flush_s)
+        self._producer.poll(0)
+        if self._acked:
+            self.spool.remove(self._acked)
+            self._acked = []

@@ -1,0 +1,255 @@
+"""The fusion worker: raw reads from Kafka -> ``processors.fusion`` -> passages to Kafka.
+
+Raw reads are keyed by read point, so every read of one lane arrives on one partition, in order.
+Offsets are committed only after the passages they produced are acknowledged, and never past
+the first read of a passage still open, so a restart replays exactly the reads that may still
+matter. The same reads give the same passages with the same ids; to keep a replay from turning
+the tail of an already emitted passage into a new one, each commit carries, as offset metadata,
+when the last emitted passage of each lane on that partition ended (``FusionState.emitted_until``).
+
+A record that does not decode, or is not a raw read, goes to the dead-letter topic with its
+topic, partition, offset and reason, and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from processors.fusion import FusionConfig, FusionState, LaneKey, advance, flush
+from processors.ids import deterministic_uuid7
+from topics.catalog import DEAD_LETTERS, PASSAGES, RAW_READS
+from topics.codec import Codec, plain
+from topics.errors import CatalogError, DecodeError, EncodeError
+
+log = logging.getLogger(__name__)
+GROUP = "iotrack-fusion"
+# A lane quiet for this long (wall clock) closes its passage without waiting for a later read.
+IDLE_FLUSH_S = 5.0
+_METADATA_HORIZON_MS = 60 * 60 * 1000
+
+
+@dataclass
+class FusionStats:
+    """What the worker did (the metrics issue exposes these)."""
+
+    reads: int = 0
+    passages: int = 0
+    dead_letters: int = 0
+    repairs: dict[str, int] | None = None
+
+
+class FusionWorker:
+    """Consume raw reads, fuse, produce passages; at-least-once with harmless replays."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        codec: Codec,
+        *,
+        group: str = GROUP,
+        config: FusionConfig | None = None,
+        commit_every_s: float = 1.0,
+        idle_flush_s: float = IDLE_FLUSH_S,
+    ) -> None:
+        self.codec = codec
+        self.config = config or FusionConfig()
+        self.commit_every_s = commit_every_s
+        self.idle_flush_s = idle_flush_s
+        self.state = FusionState()
+        self.stats = FusionStats(repairs={})
+        # Each open passage (lane, id of its first read) -> where its first read is in the log.
+        self._first_offset: dict[tuple[LaneKey, str], tuple[int, int]] = {}
+        self._lane_partition: dict[LaneKey, int] = {}
+        self._next_offset: dict[int, int] = {}
+        self._failed: list[str] = []
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "log_level": 3,
+            }
+        )
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "log_level": 3,
+            }
+        )
+
+    # -- assignment: pick up where the last commit left, including the emitted-until marks
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        emitted = dict(self.state.emitted_until)
+        for committed in consumer.committed(partitions, timeout=30):
+            if committed.metadata:
+                try:
+                    marks = json.loads(committed.metadata)
+                except ValueError:
+                    continue
+                for lane, until in marks.items():
+                    read_point, _, lane_name = lane.partition("|")
+                    key = (read_point, lane_name)
+                    emitted[key] = max(emitted.get(key, -1), int(until))
+                    self._lane_partition[key] = committed.partition
+        self.state = replace(self.state, emitted_until=emitted)
+
+    def _deliver(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._failed.append(f"{message.topic()}: {error.str()}")
+
+    def _produce_passages(self, passages: Sequence[dict[str, Any]]) -> None:
+        for passage in passages:
+            value = self.codec.encode("iotrack.Passage", passage, topic=PASSAGES.name)
+            self.producer.produce(
+                PASSAGES.name, value=value, key=PASSAGES.key_of(passage), on_delivery=self._deliver
+            )
+            self.stats.passages += 1
+            repairs = self.stats.repairs if self.stats.repairs is not None else {}
+            for evidence in passage["evidence"]:
+                if evidence["repair"]:
+                    repairs[evidence["repair"]] = repairs.get(evidence["repair"], 0) + 1
+
+    def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
+        now = int(time.time() * 1000)
+        value = {
+            "event_id": deterministic_uuid7(
+                now,
+                "dead-letter",
+                str(message.topic()),
+                str(message.partition()),
+                str(message.offset()),
+            ),
+            "source": GROUP,
+            "occurred_at": now,
+            "original_key": message.key(),
+            "original_value": message.value() or b"",
+            "reason": reason,
+            "error_kind": kind,
+            "source_topic": message.topic(),
+            "partition": message.partition(),
+            "offset": message.offset(),
+            "reader_id": None,
+        }
+        encoded = self.codec.encode("iotrack.DeadLetter", value, topic=DEAD_LETTERS.name)
+        self.producer.produce(
+            DEAD_LETTERS.name,
+            value=encoded,
+            key=DEAD_LETTERS.key_of(value),
+            on_delivery=self._deliver,
+        )
+        self.stats.dead_letters += 1
+
+    def handle(self, message: Message) -> None:
+        """Decode one raw read, fuse it, produce what closed."""
+        partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+        self._next_offset[partition] = offset + 1
+        where = f"{message.topic()}[{partition}]@{offset}"
+        try:
+            decoded = self.codec.decode(message.value() or b"", topic=where)
+            if decoded.schema != "iotrack.RawRead":
+                self._dead_letter(
+                    message,
+                    f"{where}: a {decoded.schema} on the raw reads topic",
+                    "UnexpectedRecordTypeError",
+                )
+                return
+        except DecodeError as exc:
+            self._dead_letter(message, str(exc), type(exc).__name__)
+            return
+        read = plain(decoded.value)
+        key = (str(read["read_point_id"]), str(read.get("lane") or ""))
+        self._lane_partition[key] = partition
+        self.state, passages = advance(self.state, read, self.config)
+        for passage in self.state.open.get(key, ()):
+            self._first_offset.setdefault((key, passage.first_event_id), (partition, offset))
+        self._forget_closed()
+        self.stats.reads += 1
+        try:
+            self._produce_passages(passages)
+        except (EncodeError, CatalogError) as exc:  # a bug, not bad input: stop loudly
+            raise RuntimeError(f"cannot encode a passage fused from {where}: {exc}") from exc
+
+    def _forget_closed(self) -> None:
+        still_open = {
+            (key, p.first_event_id) for key, group in self.state.open.items() for p in group
+        }
+        for tracked in [t for t in self._first_offset if t not in still_open]:
+            del self._first_offset[tracked]
+
+    def flush_idle(self) -> None:
+        """Close every open passage (the gate has been quiet)."""
+        self.state, passages = flush(self.state, None, self.config)
+        self._forget_closed()
+        self._produce_passages(passages)
+
+    def commit(self) -> None:
+        """Wait for every produced record, then commit what is safe to skip on a restart."""
+        self.producer.flush(30)
+        if self._failed:
+            failures, self._failed = self._failed, []
+            raise RuntimeError(f"the broker refused fused output: {failures[0]}")
+        positions = dict(self._next_offset)
+        for partition, offset in self._first_offset.values():
+            positions[partition] = min(positions.get(partition, offset), offset)
+        if not positions:
+            return
+        horizon = max(self.state.watermarks.values(), default=0) - _METADATA_HORIZON_MS
+        offsets = []
+        for partition, offset in positions.items():
+            marks = {
+                f"{lane[0]}|{lane[1]}": until
+                for lane, until in self.state.emitted_until.items()
+                if self._lane_partition.get(lane) == partition and until >= horizon
+            }
+            offsets.append(
+                TopicPartition(
+                    RAW_READS.name,
+                    partition,
+                    offset,
+                    metadata=json.dumps(marks, separators=(",", ":")),
+                )
+            )
+        self.consumer.commit(offsets=offsets, asynchronous=False)
+
+    def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> FusionStats:
+        """Work until ``stop`` is set (or, for replays, until idle for ``exit_when_idle_s``)."""
+        self.consumer.subscribe([RAW_READS.name], on_assign=self._on_assign)
+        last_commit = last_message = time.monotonic()
+        flushed = True
+        try:
+            while not stop.is_set():
+                message = self.consumer.poll(0.2)
+                now = time.monotonic()
+                if message is not None and message.error() is None:
+                    self.handle(message)
+                    last_message, flushed = now, False
+                elif message is not None:
+                    log.warning("consumer: %s", message.error())
+                if not flushed and now - last_message >= self.idle_flush_s:
+                    self.flush_idle()
+                    flushed = True
+                if now - last_commit >= self.commit_every_s:
+                    self.commit()
+                    last_commit = now
+                if (
+                    exit_when_idle_s is not None
+                    and flushed
+                    and now - last_message >= exit_when_idle_s
+                ):
+                    break
+            self.commit()
+        finally:
+            self.consumer.close()
+        return self.stats

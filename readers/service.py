@@ -1,0 +1,277 @@
+"""A reader: device payloads in (HTTP or a capture file), raw reads and dead letters spooled.
+
+``accept`` parses a batch of payloads with the adapter of the reader's kind, encodes the raw
+reads (and a dead letter for each payload that cannot be understood), and writes all of them to
+the spool in one transaction before answering: what a reader has answered for survives a crash.
+The forwarder sends the spool to the broker in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import IO, Any
+
+from processors.ids import deterministic_uuid7
+from readers.adapters import PARSERS, ReadPoint
+from readers.errors import PayloadError
+from readers.forwarder import Forwarder
+from readers.spool import Pending, Spool
+from topics.catalog import DEAD_LETTERS, RAW_READS
+from topics.codec import Codec
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+FILE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one payload: its read event ids, or the reason it was dead-lettered."""
+
+    index: int
+    event_ids: tuple[str, ...] = ()
+    error: str | None = None
+    dead_letter_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.error is None:
+            return {"index": self.index, "event_ids": list(self.event_ids)}
+        return {"index": self.index, "error": self.error, "dead_letter_id": self.dead_letter_id}
+
+
+@dataclass
+class ReaderStats:
+    """Counters a reader keeps (the metrics issue exposes them)."""
+
+    payloads: int = 0
+    reads: int = 0
+    dead_letters: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class ReaderService:
+    """One reader of one kind at one read point."""
+
+    def __init__(self, kind: str, point: ReadPoint, spool: Spool, codec: Codec) -> None:
+        if kind not in PARSERS:
+            raise ValueError(f"unknown reader kind {kind!r}: expected one of {sorted(PARSERS)}")
+        self.kind = kind
+        self.point = point
+        self.reader_id = f"{kind}@{point.read_point_id}"
+        self.spool = spool
+        self.codec = codec
+        self.stats = ReaderStats()
+        self._parse = PARSERS[kind]
+
+    def _dead_letter(self, payload: bytes, reason: str) -> tuple[str, Pending]:
+        now = int(time.time() * 1000)
+        digest = hashlib.sha256(payload).hexdigest()
+        event_id = deterministic_uuid7(now, "dead-letter", self.reader_id, digest)
+        value = {
+            "event_id": event_id,
+            "source": self.reader_id,
+            "occurred_at": now,
+            "original_key": None,
+            "original_value": payload,
+            "reason": reason,
+            "error_kind": "PayloadError",
+            "source_topic": None,
+            "partition": None,
+            "offset": None,
+            "reader_id": self.reader_id,
+        }
+        encoded = self.codec.encode("iotrack.DeadLetter", value, topic=DEAD_LETTERS.name)
+        return event_id, Pending(DEAD_LETTERS.name, DEAD_LETTERS.key_of(value), encoded)
+
+    def accept(self, payloads: Sequence[bytes]) -> list[Outcome]:
+        """Parse, encode and spool a batch; one outcome per payload, in order."""
+        pending: list[Pending] = []
+        outcomes: list[Outcome] = []
+        for index, payload in enumerate(payloads):
+            try:
+                reads = self._parse(payload, self.point)
+                encoded = [
+                    Pending(
+                        RAW_READS.name,
+                        RAW_READS.key_of(read),
+                        self.codec.encode("iotrack.RawRead", read, topic=RAW_READS.name),
+                    )
+                    for read in reads
+                ]
+            except PayloadError as exc:
+                reason = f"{self.kind} payload: {exc}"
+                dead_id, letter = self._dead_letter(payload, reason)
+                pending.append(letter)
+                outcomes.append(Outcome(index, error=reason, dead_letter_id=dead_id))
+                self.stats.dead_letters += 1
+                kind = str(exc).split(":", 1)[0]
+                self.stats.by_reason[kind] = self.stats.by_reason.get(kind, 0) + 1
+                continue
+            pending.extend(encoded)
+            outcomes.append(Outcome(index, tuple(r["event_id"] for r in reads)))
+            self.stats.reads += len(reads)
+        self.spool.append(pending)
+        self.stats.payloads += len(payloads)
+        return outcomes
+
+    def accept_lines(self, lines: Iterable[bytes], batch: int = FILE_BATCH) -> Iterator[Outcome]:
+        """A capture file: one JSON payload per line (blank lines skipped), spooled in batches."""
+        chunk: list[bytes] = []
+        offset = 0
+        for line in lines:
+            stripped = line.strip()
+            if not stripped:
+                continue
+            chunk.append(stripped)
+            if len(chunk) >= batch:
+                for outcome in self.accept(chunk):
+                    yield Outcome(
+                        outcome.index + offset,
+                        outcome.event_ids,
+                        outcome.error,
+                        outcome.dead_letter_id,
+                    )
+                offset += len(chunk)
+                chunk = []
+        if chunk:
+            for outcome in self.accept(chunk):
+                yield Outcome(
+                    outcome.index + offset, outcome.event_ids, outcome.error, outcome.dead_letter_id
+                )
+
+
+def split_body(body: bytes, content_type: str) -> list[bytes]:
+    """One payload, a JSON array of payloads, or NDJSON lines, as a list of payload bytes."""
+    if "ndjson" in content_type:
+        return [line for line in body.splitlines() if line.strip()]
+    stripped = body.lstrip()
+    if stripped.startswith(b"["):
+        try:
+            items = json.loads(body)
+        except ValueError:
+            return [body]  # not JSON at all: one bad payload, dead-lettered with its bytes
+        return [json.dumps(item, separators=(",", ":")).encode() for item in items]
+    return [body]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ReaderHttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _reply(self, status: HTTPStatus, document: dict[str, Any]) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path != "/health":
+            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no resource {self.path}"})
+            return
+        service, forwarder = self.server.service, self.server.forwarder
+        self._reply(
+            HTTPStatus.OK,
+            {
+                "status": "ok",
+                "reader": service.reader_id,
+                "node": service.point.node_id,
+                "spooled": len(service.spool),
+                "delivered": forwarder.delivered if forwarder else None,
+                "broker_error": forwarder.last_error if forwarder else None,
+                "payloads": service.stats.payloads,
+                "dead_letters": service.stats.dead_letters,
+            },
+        )
+
+    def do_POST(self) -> None:
+        if self.path != "/payloads":
+            self._reply(
+                HTTPStatus.NOT_FOUND, {"error": f"POST payloads to /payloads, not {self.path}"}
+            )
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._reply(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                {"error": f"body of {length} bytes; at most {MAX_BODY_BYTES}"},
+            )
+            return
+        body = self.rfile.read(length)
+        payloads = split_body(body, self.headers.get("Content-Type", ""))
+        if not payloads:
+            self._reply(HTTPStatus.BAD_REQUEST, {"error": "empty body: send a JSON payload"})
+            return
+        outcomes = self.server.service.accept(payloads)
+        accepted = sum(o.error is None for o in outcomes)
+        status = HTTPStatus.ACCEPTED if accepted else HTTPStatus.BAD_REQUEST
+        self._reply(
+            status,
+            {
+                "accepted": accepted,
+                "rejected": len(outcomes) - accepted,
+                "items": [o.as_json() for o in outcomes],
+            },
+        )
+
+
+class ReaderHttpServer(ThreadingHTTPServer):
+    """POST /payloads (one JSON payload, a JSON array, or NDJSON), GET /health."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], service: ReaderService, forwarder: Forwarder | None
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.service = service
+        self.forwarder = forwarder
+
+
+def serve(
+    service: ReaderService,
+    forwarder: Forwarder,
+    host: str,
+    port: int,
+    ready: threading.Event | None = None,
+) -> None:
+    """Serve HTTP until interrupted; the forwarder runs alongside."""
+    server = ReaderHttpServer((host, port), service, forwarder)
+    forwarder.start()
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        forwarder.stop()
+
+
+def replay_file(service: ReaderService, source: IO[bytes]) -> tuple[int, int]:
+    """Spool every payload of a capture; (accepted, dead-lettered)."""
+    accepted = rejected = 0
+    for outcome in service.accept_lines(source):
+        if outcome.error is None:
+            accepted += 1
+        else:
+            rejected += 1
+    return accepted, rejected
+
+
+def spool_path(home: Path, kind: str, read_point: str) -> Path:
+    """Default spool file of a reader under IOTRACK_HOME."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in read_point)
+    return home / "spool" / f"{kind}-{safe}.sqlite"
