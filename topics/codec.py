@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ CONFLUENT_HEADER = 5
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _strict_uuid(data: Any, schema: Any) -> Any:
     """fastavro writes any string as a ``uuid`` and fails only when reading it back
     (fastavro/_logical_writers_py.py, prepare_uuid), so a bad id would reach every consumer
@@ -52,6 +56,8 @@ def _strict_uuid(data: Any, schema: Any) -> Any:
     if isinstance(data, uuid.UUID):
         return str(data)
     if isinstance(data, str):
+        if _CANONICAL_UUID.fullmatch(data):
+            return data  # the usual case, checked without building a UUID object
         try:
             return str(uuid.UUID(data))
         except ValueError:
@@ -205,7 +211,7 @@ class RegistryCodec:
             known = self.schemas.current.get(full)
             if known is None:
                 raise UnknownSchemaError(f"{where}: schema id {schema_id} is {full}, not ours")
-            parsed = parse_schema(expanded, _write_hint=False)
+            parsed = parse_schema(expanded)
             canonical = to_parsing_canonical_form(parsed)
             # The same schema as ours decodes without resolution; another one is resolved.
             self._writers[schema_id] = (

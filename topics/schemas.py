@@ -100,7 +100,7 @@ def _expand(
 
 def _version(full_name: str, version: int, expanded: Json) -> SchemaVersion:
     try:
-        parsed = parse_schema(expanded, _write_hint=False)
+        parsed = parse_schema(expanded)
     except Exception as exc:  # fastavro raises several unrelated types for a bad schema
         raise SchemaDefinitionError(f"{full_name} v{version} does not parse: {exc}") from exc
     canonical = to_parsing_canonical_form(parsed)
