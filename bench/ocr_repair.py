@@ -63,5 +63,6 @@ def main() -> None:
                 share = f"{100 * tally[row] / injected:5.1f} % of injected" if injected else ""
                 print(f"  {row:<26} {tally[row]:>7}   {'' if row == 'valid, correct' else share}")
 
+
 if __name__ == "__main__":
     main()
