@@ -104,6 +104,15 @@ def _schemas_lock(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.replay import replay
+
+    with open(args.file, encoding="utf-8") as source:
+        for line in replay(source):
+            print(line)
+    return 0
+
+
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from streams.status import collect, render
 
@@ -165,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_schemas_lock)
 
     reader_commands.register(commands)
+    replay_parser = command("replay", "run the tracking core over a file of events, no Kafka")
+    replay_parser.add_argument("file", help='JSON lines: {"type": "iotrack.X", "value": {...}}')
+    replay_parser.set_defaults(handler=_replay)
     validate_command.register(commands)
 
     demo = command("demo", "bring the system up and run the demonstration")

@@ -11,8 +11,11 @@ from topics.catalog import DEAD_LETTERS, RAW_READS
 from topics.codec import SingleObjectCodec
 
 CODEC = SingleObjectCodec()
-SCAN = {"device_id": "scanner-1", "scanned_at": "2026-11-25T10:00:00Z",
-        "data": "06DE586600006143E1"}
+SCAN = {
+    "device_id": "scanner-1",
+    "scanned_at": "2026-11-25T10:00:00Z",
+    "data": "06DE586600006143E1",
+}
 
 
 def test_good_and_bad_payloads_of_one_batch_are_answered_and_spooled_in_order(tmp_path):
@@ -36,5 +39,7 @@ def test_bodies_split_into_payloads():
     assert split_body(b'{"a": 1}', "application/json") == [b'{"a": 1}']
     assert split_body(b'[{"a": 1}, {"b": 2}]', "application/json") == [b'{"a":1}', b'{"b":2}']
     assert split_body(b'{"a": 1}\n\n{"b": 2}\n', "application/x-ndjson") == [
-        b'{"a": 1}', b'{"b": 2}']
+        b'{"a": 1}',
+        b'{"b": 2}',
+    ]
     assert split_body(b"[not json", "application/json") == [b"[not json"]

@@ -1,0 +1,114 @@
+"""The binding ledger: which IOT_ID an ITU identifier belongs to, and when.
+
+Every binding is an interval ``[valid_from, valid_to)`` per ITU identifier, kept after it ends,
+so the ledger answers "as of T" as well as "now". An ITU has at most one active IOT_ID per
+mission path; a request that would give it a second one is refused.
+
+ITU keys have the form of the verdict-by-ITU topic's keys: ``KIND:value``, and
+``KIND:country:value`` for plates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from processors.identifiers import KINDS
+
+Record = Mapping[str, Any]
+# Avro ItuKind -> identifier module that checks it (kinds without a standard are not checked).
+_CHECKED = {
+    "CONTAINER": "container",
+    "ILU": "ilu",
+    "WAGON": "wagon",
+    "PLATE": "plate",
+    "SEAL": "seal",
+}
+
+
+def itu_key(itu: Record) -> str:
+    """The ledger (and verdict topic) key of an ITU identifier.
+
+    >>> itu_key({"kind": "CONTAINER", "value": "CSQU3054383"})
+    'CONTAINER:CSQU3054383'
+    >>> itu_key({"kind": "PLATE", "country": "IT", "value": "AB123CD"})
+    'PLATE:IT:AB123CD'
+    """
+    country = itu.get("country")
+    if itu["kind"] == "PLATE" and country:
+        return f"PLATE:{country}:{itu['value']}"
+    return f"{itu['kind']}:{itu['value']}"
+
+
+def check_itu(itu: Record) -> str | None:
+    """Why an ITU identifier is not acceptable, or None when it is."""
+    module = _CHECKED.get(str(itu["kind"]))
+    if module is None:
+        return None if str(itu["value"]).strip() else f"{itu['kind']}: empty identifier"
+    try:
+        if module == "plate":
+            KINDS[module].validate(str(itu["value"]), country=itu.get("country") or "IT")
+        else:
+            KINDS[module].validate(str(itu["value"]))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One binding of one ITU to one IOT_ID."""
+
+    iot_id: str
+    mission_path_id: str
+    valid_from: int
+    valid_to: int | None = None
+
+    def active_at(self, at: int) -> bool:
+        """Whether the binding holds at event time ``at``."""
+        return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
+
+
+@dataclass
+class Ledger:
+    """Intervals per ITU key, and the IOT_ID each binding request produced."""
+
+    intervals: dict[str, tuple[Interval, ...]]
+    requests: dict[str, str]
+
+    @classmethod
+    def empty(cls) -> Ledger:
+        return cls({}, {})
+
+    def active(self, key: str, at: int | None = None) -> list[Interval]:
+        """Bindings of an ITU active at ``at`` (still open, when None)."""
+        found = self.intervals.get(key, ())
+        if at is None:
+            return [i for i in found if i.valid_to is None]
+        return [i for i in found if i.active_at(at)]
+
+    def conflicts(self, keys: Iterable[str], mission_path_id: str) -> list[tuple[str, Interval]]:
+        """Open bindings on the same mission path that binding ``keys`` would collide with."""
+        return [
+            (key, interval)
+            for key in keys
+            for interval in self.active(key)
+            if interval.mission_path_id == mission_path_id
+        ]
+
+    def bind(self, keys: Iterable[str], iot_id: str, mission_path_id: str, at: int) -> None:
+        """Open an interval for each key."""
+        for key in keys:
+            self.intervals[key] = (
+                *self.intervals.get(key, ()),
+                Interval(iot_id, mission_path_id, at),
+            )
+
+    def unbind(self, keys: Iterable[str], iot_id: str, at: int) -> None:
+        """Close the open intervals of ``iot_id`` for each key at ``at``."""
+        for key in keys:
+            self.intervals[key] = tuple(
+                replace(i, valid_to=at) if i.iot_id == iot_id and i.valid_to is None else i
+                for i in self.intervals.get(key, ())
+            )

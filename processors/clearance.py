@@ -1,0 +1,270 @@
+"""Clearance of one IOT_ID: holds per agency, Customs releases per MRN, the exit, and a journal.
+
+An IOT_ID may leave when every MRN bound to it is released and no hold is open. Only the
+agency that placed a hold lifts it. A release can be annulled. Nothing is overwritten: every
+accepted or refused command is journalled with who, when and why, and the current view is
+derived from the journal's effects.
+
+Each hold is a small state machine (``HOLD_TRANSITIONS``): a command that its table does not
+allow is refused with a reason, never applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+Record = Mapping[str, Any]
+
+
+class Verdict(StrEnum):
+    """What a gate is told about an IOT_ID (the Avro ``iotrack.Verdict`` symbols)."""
+
+    CLEARED = "CLEARED"
+    HELD = "HELD"
+    NOT_RELEASED = "NOT_RELEASED"
+    EXITED = "EXITED"
+
+
+class HoldState(StrEnum):
+    """Where one hold is."""
+
+    ABSENT = "ABSENT"
+    OPEN = "OPEN"
+    LIFTED = "LIFTED"
+
+
+class HoldCommand(StrEnum):
+    """What can happen to a hold."""
+
+    PLACE = "PLACE"
+    LIFT = "LIFT"
+
+
+# (state, command) -> next state. Anything else is refused. Placing a lifted hold again is a
+# new decision and needs a new hold id; placing an open one again is the same command resent.
+HOLD_TRANSITIONS: Mapping[tuple[HoldState, HoldCommand], HoldState] = {
+    (HoldState.ABSENT, HoldCommand.PLACE): HoldState.OPEN,
+    (HoldState.OPEN, HoldCommand.LIFT): HoldState.LIFTED,
+}
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A hold placed by one agency."""
+
+    hold_id: str
+    agency: str
+    hold_type: str
+    placed_at: int
+    placed_by: str
+    state: HoldState = HoldState.OPEN
+    lifted_at: int | None = None
+    lifted_by: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One command as it was received and what became of it."""
+
+    at: int
+    event_id: str
+    actor: str
+    action: str
+    subject: str
+    accepted: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """The clearance view of one IOT_ID."""
+
+    iot_id: str
+    mrns: tuple[str, ...]
+    released: frozenset[str] = frozenset()
+    holds: Mapping[str, Hold] = field(default_factory=dict)
+    exited_at: int | None = None
+    journal: tuple[JournalEntry, ...] = ()
+
+    def open_holds(self) -> list[Hold]:
+        """Holds still open, oldest first."""
+        return sorted(
+            (h for h in self.holds.values() if h.state is HoldState.OPEN),
+            key=lambda h: (h.placed_at, h.hold_id),
+        )
+
+    def pending_mrns(self) -> list[str]:
+        """MRNs bound to the IOT_ID and not (or no longer) released."""
+        return [m for m in self.mrns if m not in self.released]
+
+    @property
+    def verdict(self) -> Verdict:
+        """EXITED once out; HELD while a hold is open; NOT_RELEASED while an MRN waits."""
+        if self.exited_at is not None:
+            return Verdict.EXITED
+        if self.open_holds():
+            return Verdict.HELD
+        if self.pending_mrns():
+            return Verdict.NOT_RELEASED
+        return Verdict.CLEARED
+
+    @property
+    def may_leave(self) -> bool:
+        """True only when cleared (an exited unit has left already)."""
+        return self.verdict is Verdict.CLEARED
+
+    def reasons(self) -> list[str]:
+        """Why it may not leave, without Customs-restricted detail (no reason codes)."""
+        found = [f"open {h.hold_type} hold by {h.agency}" for h in self.open_holds()]
+        found += [f"MRN {m} not released" for m in self.pending_mrns()]
+        if self.exited_at is not None:
+            found.append("already exited")
+        return found
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one command: applied, or refused with a reason."""
+
+    accepted: bool
+    reason: str | None = None
+
+
+def new(iot_id: str, mrns: tuple[str, ...]) -> Clearance:
+    """The clearance of a freshly bound IOT_ID: nothing released, nothing held."""
+    return Clearance(iot_id, tuple(dict.fromkeys(mrns)))
+
+
+def _journal(
+    clearance: Clearance,
+    event: Record,
+    actor: str,
+    action: str,
+    subject: str,
+    *,
+    decision: Decision,
+) -> Clearance:
+    entry = JournalEntry(
+        int(event["occurred_at"]),
+        str(event["event_id"]),
+        actor,
+        action,
+        subject,
+        decision.accepted,
+        decision.reason,
+    )
+    return replace(clearance, journal=(*clearance.journal, entry))
+
+
+def _hold_step(current: Hold | None, command: HoldCommand) -> HoldState | None:
+    state = current.state if current is not None else HoldState.ABSENT
+    return HOLD_TRANSITIONS.get((state, command))
+
+
+def place_hold(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+    """An agency places a hold (``iotrack.HoldPlaced``)."""
+    hold_id = str(event["hold_id"])
+    current = clearance.holds.get(hold_id)
+    actor = str(event["placed_by"])
+    if (
+        current is not None
+        and current.state is HoldState.OPEN
+        and current.agency == event["agency"]
+    ):
+        return clearance, Decision(True)  # the same placement resent
+    if _hold_step(current, HoldCommand.PLACE) is None:
+        decision = Decision(
+            False,
+            f"hold {hold_id} exists already ({current.state if current else ''}"
+            f" by {current.agency if current else ''}): a new hold needs a new id",
+        )
+        return _journal(
+            clearance, event, actor, "HOLD_PLACED", hold_id, decision=decision
+        ), decision
+    hold = Hold(
+        hold_id, str(event["agency"]), str(event["hold_type"]), int(event["occurred_at"]), actor
+    )
+    updated = replace(clearance, holds={**clearance.holds, hold_id: hold})
+    decision = Decision(True)
+    return _journal(updated, event, actor, "HOLD_PLACED", hold_id, decision=decision), decision
+
+
+def lift_hold(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+    """An agency lifts a hold (``iotrack.HoldLifted``): only the agency that placed it may."""
+    hold_id = str(event["hold_id"])
+    actor = str(event["lifted_by"])
+    current = clearance.holds.get(hold_id)
+    if (
+        current is not None
+        and current.state is HoldState.LIFTED
+        and current.agency == event["agency"]
+    ):
+        return clearance, Decision(True)  # the same lift resent
+    if current is not None and current.agency != event["agency"]:
+        decision = Decision(
+            False,
+            f"hold {hold_id} was placed by {current.agency}; {event['agency']} cannot lift it",
+        )
+    elif _hold_step(current, HoldCommand.LIFT) is None:
+        decision = Decision(False, f"no open hold {hold_id} on IOT_ID {clearance.iot_id}")
+    else:
+        if current is None:  # the table allows LIFT only from OPEN; this cannot happen
+            raise AssertionError(hold_id)
+        lifted = replace(
+            current, state=HoldState.LIFTED, lifted_at=int(event["occurred_at"]), lifted_by=actor
+        )
+        updated = replace(clearance, holds={**clearance.holds, hold_id: lifted})
+        decision = Decision(True)
+        return _journal(updated, event, actor, "HOLD_LIFTED", hold_id, decision=decision), decision
+    return _journal(clearance, event, actor, "HOLD_LIFTED", hold_id, decision=decision), decision
+
+
+def release(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+    """Customs releases one MRN, or annuls its release (``iotrack.CustomsRelease``)."""
+    mrn = str(event["mrn"])
+    actor = str(event["released_by"])
+    annul = bool(event.get("annulled"))
+    action = "RELEASE_ANNULLED" if annul else "RELEASED"
+    if mrn not in clearance.mrns:
+        decision = Decision(False, f"MRN {mrn} is not bound to IOT_ID {clearance.iot_id}")
+        return _journal(clearance, event, actor, action, mrn, decision=decision), decision
+    if clearance.exited_at is not None and annul:
+        decision = Decision(False, f"IOT_ID {clearance.iot_id} has exited; its release stands")
+        return _journal(clearance, event, actor, action, mrn, decision=decision), decision
+    released = clearance.released - {mrn} if annul else clearance.released | {mrn}
+    if released == clearance.released:
+        return clearance, Decision(True)  # already so: nothing changes
+    decision = Decision(True, event.get("reason"))
+    updated = replace(clearance, released=frozenset(released))
+    return _journal(updated, event, actor, action, mrn, decision=decision), decision
+
+
+def confirm_exit(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+    """GdF confirms the goods left (``iotrack.ExitConfirmed``); a second confirmation is refused.
+
+    An exit while held or not released is still recorded (the goods are gone); the caller
+    raises the deviation for Customs.
+    """
+    actor = str(event["confirmed_by"])
+    if clearance.exited_at is not None:
+        decision = Decision(False, f"IOT_ID {clearance.iot_id} exited already")
+        entry = _journal(
+            clearance, event, actor, "EXIT_CONFIRMED", clearance.iot_id, decision=decision
+        )
+        return entry, decision
+    updated = replace(clearance, exited_at=int(event["occurred_at"]))
+    decision = Decision(True)
+    return _journal(
+        updated, event, actor, "EXIT_CONFIRMED", clearance.iot_id, decision=decision
+    ), decision
+
+
+def bind_more(
+    clearance: Clearance, mrns_added: tuple[str, ...], mrns_removed: tuple[str, ...]
+) -> Clearance:
+    """A binding change adds or removes MRNs; removed ones are no longer waited for."""
+    mrns = tuple(m for m in dict.fromkeys((*clearance.mrns, *mrns_added)) if m not in mrns_removed)
+    return replace(clearance, mrns=mrns, released=clearance.released & frozenset(mrns))

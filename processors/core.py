@@ -1,0 +1,595 @@
+"""The tracking core: binding requests, mission paths, passages and clearance in; state out.
+
+``apply(state, type, event)`` takes one input event (an Avro record's plain value: Unix
+milliseconds, UUID text) and returns the state and the outputs it caused, in a deterministic
+order: IOT_IDs bound, IOT state changes, clearance verdicts (per IOT_ID and per ITU identifier),
+deviations for Customs, refusals (for the dead-letter topic) and tombstones. It never reads a
+clock: time is the events' time, and a watermark (the newest event time seen) drives deadlines
+and retirement, so ``iotrack replay`` of the same input gives the same output, byte for byte.
+
+A redelivered input (same ``event_id``) is recognised and applied once. Output ids are derived
+from the input's id, so a replay re-emits the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from processors import clearance as clearing
+from processors import mission
+from processors.binding import Ledger, check_itu, itu_key
+from processors.identifiers import mrn as mrn_module
+from processors.ids import deterministic_uuid7
+
+Record = Mapping[str, Any]
+SOURCE = "iotrack-core"
+DAY_MS = 24 * 60 * 60 * 1000
+
+SEVERITY = {
+    "EXIT_WHILE_HELD": "CRITICAL",
+    "EXIT_WITHOUT_RELEASE": "CRITICAL",
+    "UNKNOWN_UNIT": "WARNING",
+    "UNEXPECTED_NODE": "WARNING",
+    "SKIPPED_NODE": "WARNING",
+    "OVERDUE": "WARNING",
+    "BINDING_CONFLICT": "WARNING",
+    "READ_AFTER_DEFINITIVE": "INFO",
+    "DUPLICATE_EXIT": "INFO",
+}
+_UNIT_KINDS = ("CONTAINER", "ILU", "SWAP_BODY")
+_STATUS = {mission.Phase.AT_EXIT: "AT_NODE"}
+
+
+class Channel(StrEnum):
+    """Where an output goes; the shells map each channel to its catalogued topic."""
+
+    BINDINGS = "bindings"
+    IOT_STATE = "iot_state"
+    VERDICT_BY_IOT = "verdict_by_iot"
+    VERDICT_BY_ITU = "verdict_by_itu"
+    DEVIATIONS = "deviations"
+    REFUSALS = "refusals"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One record to publish: a record type and value, or a tombstone (both None)."""
+
+    channel: Channel
+    key: str
+    schema: str | None
+    value: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Tunable rules of the core."""
+
+    retire_after_ms: int = 7 * DAY_MS
+    """How long a definitive or closed IOT_ID stays on the state topics before its tombstone."""
+    dedupe_horizon_ms: int = 7 * DAY_MS
+    """How long input event ids are remembered to recognise redeliveries."""
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One IOT_ID: what it binds, where it is, and its clearance."""
+
+    iot_id: str
+    request_id: str
+    mrns: tuple[str, ...]
+    itus: tuple[dict[str, Any], ...]
+    position: mission.Position
+    clearance: clearing.Clearance
+    retire_at: int | None = None
+
+    @property
+    def itu_keys(self) -> list[str]:
+        return [itu_key(i) for i in self.itus]
+
+
+@dataclass
+class CoreState:
+    """Everything the core remembers. Owned by one caller; ``apply`` updates it in place."""
+
+    paths: dict[str, mission.MissionPath] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger.empty)
+    iots: dict[str, Tracked] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)
+    watermark: int = 0
+    config: CoreConfig = field(default_factory=CoreConfig)
+    next_due: int | None = None
+    """The earliest deadline or retirement of any IOT_ID: no scan is needed before it."""
+
+    def store(self, iot: Tracked) -> None:
+        """Keep an IOT_ID's new state and note when it next needs the watermark's attention."""
+        self.iots[iot.iot_id] = iot
+        position = iot.position
+        pending = position.deadline if position.overdue_raised_for != position.index else None
+        for due in (pending, iot.retire_at):
+            if due is not None and (self.next_due is None or due < self.next_due):
+                self.next_due = due
+
+    def customs_relevant(self, node_id: str) -> bool:
+        """Whether any known path names this node as customs relevant."""
+        return any(
+            n.node_id == node_id and n.customs_relevant
+            for p in self.paths.values()
+            for n in p.nodes
+        )
+
+
+class _Emitter:
+    """Collects the outputs of one input, numbering their ids from the input's id."""
+
+    def __init__(self, cause: Record) -> None:
+        self.cause_id = str(cause["event_id"])
+        self.at = int(cause["occurred_at"])
+        self.outputs: list[Output] = []
+
+    def _id(self, channel: Channel) -> str:
+        return deterministic_uuid7(self.at, channel, self.cause_id, str(len(self.outputs)))
+
+    def emit(
+        self, channel: Channel, key: str, schema: str, body: dict[str, Any], at: int | None = None
+    ) -> None:
+        when = self.at if at is None else at
+        value = {"event_id": self._id(channel), "source": SOURCE, "occurred_at": when, **body}
+        self.outputs.append(Output(channel, key, schema, value))
+
+    def tombstone(self, channel: Channel, key: str) -> None:
+        self.outputs.append(Output(channel, key, None, None))
+
+    def refuse(self, reason: str, kind: str) -> None:
+        self.outputs.append(
+            Output(
+                Channel.REFUSALS,
+                self.cause_id,
+                None,
+                {"reason": reason, "error_kind": kind, "caused_by_event_id": self.cause_id},
+            )
+        )
+
+    def deviation(
+        self,
+        kind: str,
+        *,
+        iot: Tracked | None,
+        expected: str,
+        observed: str,
+        node_id: str | None = None,
+        read_point_id: str | None = None,
+        itu: Record | None = None,
+        at: int | None = None,
+    ) -> None:
+        self.emit(
+            Channel.DEVIATIONS,
+            iot.iot_id if iot else (read_point_id or node_id or "-"),
+            "iotrack.Deviation",
+            {
+                "iot_id": iot.iot_id if iot else None,
+                "kind": kind,
+                "node_id": node_id,
+                "read_point_id": read_point_id,
+                "expected": expected,
+                "observed": observed,
+                "severity": SEVERITY[kind],
+                "itu": dict(itu) if itu else None,
+                "caused_by_event_id": self.cause_id,
+                "mission_path_id": iot.position.path.mission_path_id if iot else None,
+            },
+            at,
+        )
+
+
+def _state_value(iot: Tracked) -> dict[str, Any]:
+    position = iot.position
+    return {
+        "iot_id": iot.iot_id,
+        "status": _STATUS.get(position.phase, str(position.phase)),
+        "mission_path_id": position.path.mission_path_id,
+        "current_node_id": position.node_id,
+        "last_seen_at": position.last_seen_at,
+        "next_expected_node_ids": position.expected_next(),
+        "deadline": position.deadline,
+        "definitive_at": position.definitive_at,
+        "version": position.version,
+    }
+
+
+def _verdict_value(iot: Tracked, itu: Record | None, as_of: int) -> dict[str, Any]:
+    state = iot.clearance
+    return {
+        "iot_id": iot.iot_id,
+        "itu": dict(itu) if itu else None,
+        "verdict": str(state.verdict),
+        "may_leave": state.may_leave,
+        "mrns_pending": state.pending_mrns(),
+        "open_holds": [
+            {
+                "agency": h.agency,
+                "hold_type": h.hold_type,
+                "placed_at": h.placed_at,
+                "hold_id": h.hold_id,
+            }
+            for h in state.open_holds()
+        ],
+        "reasons": state.reasons(),
+        "as_of": as_of,
+    }
+
+
+def _publish_state(out: _Emitter, iot: Tracked) -> None:
+    out.emit(Channel.IOT_STATE, iot.iot_id, "iotrack.IotState", _state_value(iot))
+
+
+def _publish_verdicts(out: _Emitter, iot: Tracked) -> None:
+    out.emit(
+        Channel.VERDICT_BY_IOT,
+        iot.iot_id,
+        "iotrack.ClearanceVerdict",
+        _verdict_value(iot, None, out.at),
+    )
+    for itu in iot.itus:
+        out.emit(
+            Channel.VERDICT_BY_ITU,
+            itu_key(itu),
+            "iotrack.ClearanceVerdict",
+            _verdict_value(iot, itu, out.at),
+        )
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+
+def _path_defined(state: CoreState, event: Record, out: _Emitter) -> None:
+    try:
+        path = mission.MissionPath.from_event(event)
+    except (mission.PathError, KeyError, TypeError, ValueError) as exc:
+        out.refuse(str(exc), "PathError")
+        return
+    known = state.paths.get(path.mission_path_id)
+    if known is not None and known.version >= path.version:
+        if known.version > path.version:
+            out.refuse(
+                f"mission path {path.mission_path_id} v{path.version} is older than the "
+                f"known v{known.version}",
+                "StalePathError",
+            )
+        return
+    state.paths[path.mission_path_id] = path
+
+
+def _binding_requested(state: CoreState, event: Record, out: _Emitter) -> None:
+    request_id = str(event["request_id"])
+    if request_id in state.ledger.requests:
+        return  # the same request again: the same IOT_ID exists already
+    path = state.paths.get(str(event["mission_path_id"]))
+    problems = [] if path else [f"unknown mission path {event['mission_path_id']!r}"]
+    mrns = [str(m) for m in event["mrns"]]
+    problems += [f"MRN {m}: not valid" for m in mrns if not mrn_module.is_valid(m)]
+    itus = [dict(i) for i in event["itus"]]
+    if not itus:
+        problems.append("no ITU identifier to bind")
+    problems += [p for p in (check_itu(i) for i in itus) if p]
+    if problems or path is None:
+        out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
+        return
+    keys = [itu_key(i) for i in itus]
+    conflicts = state.ledger.conflicts(keys, path.mission_path_id)
+    if conflicts:
+        for key, interval in conflicts:
+            itu = itus[keys.index(key)]
+            holder = state.iots.get(interval.iot_id)
+            out.deviation(
+                "BINDING_CONFLICT",
+                iot=holder,
+                itu=itu,
+                expected=f"{key} free on mission path {path.mission_path_id}",
+                observed=f"request {request_id} while {key} is bound to IOT_ID "
+                f"{interval.iot_id} since {mission.iso(interval.valid_from)}",
+            )
+        out.refuse(
+            f"binding request {request_id}: {', '.join(k for k, _ in conflicts)} already "
+            f"bound on mission path {path.mission_path_id}",
+            "BindingConflict",
+        )
+        return
+    iot_id = deterministic_uuid7(out.at, "iot", request_id)
+    state.ledger.requests[request_id] = iot_id
+    state.ledger.bind(keys, iot_id, path.mission_path_id, out.at)
+    iot = Tracked(
+        iot_id,
+        request_id,
+        tuple(mrns),
+        tuple(itus),
+        mission.start(iot_id, path),
+        clearing.new(iot_id, tuple(mrns)),
+    )
+    state.store(iot)
+    out.emit(
+        Channel.BINDINGS,
+        iot_id,
+        "iotrack.IotBound",
+        {
+            "iot_id": iot_id,
+            "request_id": request_id,
+            "mrns": mrns,
+            "itus": itus,
+            "mission_path_id": path.mission_path_id,
+            "requested_by": event["requested_by"],
+            "valid_from": out.at,
+        },
+    )
+    _publish_state(out, iot)
+    _publish_verdicts(out, iot)
+
+
+def _known(state: CoreState, event: Record, out: _Emitter) -> Tracked | None:
+    iot = state.iots.get(str(event["iot_id"]))
+    if iot is None:
+        out.refuse(f"IOT_ID {event['iot_id']} is not bound", "UnknownIotId")
+    return iot
+
+
+def _binding_ended(state: CoreState, event: Record, out: _Emitter) -> None:
+    iot = _known(state, event, out)
+    if iot is None or iot.position.phase is mission.Phase.CLOSED:
+        return
+    at = int(event["valid_to"])
+    state.ledger.unbind(iot.itu_keys, iot.iot_id, at)
+    moved = mission.advance(iot.position, mission.Signal.END, out.at)
+    iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
+    state.store(iot)
+    _publish_state(out, iot)
+    for key in iot.itu_keys:
+        out.tombstone(Channel.VERDICT_BY_ITU, key)
+
+
+def _binding_changed(state: CoreState, event: Record, out: _Emitter) -> None:
+    iot = _known(state, event, out)
+    if iot is None:
+        return
+    added = [dict(i) for i in event.get("itus_added") or ()]
+    problems = [p for p in (check_itu(i) for i in added) if p]
+    problems += [
+        f"MRN {m}: not valid"
+        for m in event.get("mrns_added") or ()
+        if not mrn_module.is_valid(str(m))
+    ]
+    if problems:
+        out.refuse(
+            f"binding change of {iot.iot_id}: " + "; ".join(problems), "InvalidBindingChange"
+        )
+        return
+    removed_keys = {itu_key(i) for i in event.get("itus_removed") or ()}
+    state.ledger.unbind(removed_keys, iot.iot_id, out.at)
+    state.ledger.bind(
+        [itu_key(i) for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at
+    )
+    for key in removed_keys:
+        out.tombstone(Channel.VERDICT_BY_ITU, key)
+    itus = tuple(i for i in (*iot.itus, *added) if itu_key(i) not in removed_keys)
+    mrns_added = tuple(str(m) for m in event.get("mrns_added") or ())
+    mrns_removed = tuple(str(m) for m in event.get("mrns_removed") or ())
+    iot = replace(
+        iot,
+        itus=itus,
+        mrns=tuple(m for m in dict.fromkeys((*iot.mrns, *mrns_added)) if m not in mrns_removed),
+        clearance=clearing.bind_more(iot.clearance, mrns_added, mrns_removed),
+    )
+    state.store(iot)
+    _publish_verdicts(out, iot)
+
+
+def _exit_deviation(
+    out: _Emitter, iot: Tracked, node_id: str | None, read_point_id: str | None, what: str
+) -> None:
+    """Leaving while held or not released is the deviation Customs must see first."""
+    verdict = iot.clearance.verdict
+    if verdict is clearing.Verdict.HELD:
+        holds = ", ".join(f"{h.agency} {h.hold_type}" for h in iot.clearance.open_holds())
+        out.deviation(
+            "EXIT_WHILE_HELD",
+            iot=iot,
+            node_id=node_id,
+            read_point_id=read_point_id,
+            expected="no exit while a hold is open",
+            observed=f"{what}; open: {holds}",
+        )
+    elif verdict is clearing.Verdict.NOT_RELEASED:
+        pending = ", ".join(iot.clearance.pending_mrns())
+        out.deviation(
+            "EXIT_WITHOUT_RELEASE",
+            iot=iot,
+            node_id=node_id,
+            read_point_id=read_point_id,
+            expected="every MRN released before exit",
+            observed=f"{what}; not released: {pending}",
+        )
+
+
+def _move(
+    state: CoreState,
+    iot: Tracked,
+    signal: mission.Signal,
+    out: _Emitter,
+    *,
+    node_id: str | None = None,
+    read_point_id: str | None = None,
+) -> Tracked:
+    moved = mission.advance(iot.position, signal, out.at, node_id)
+    iot = replace(iot, position=moved.position)
+    if moved.position.phase is mission.Phase.DEFINITIVE and iot.retire_at is None:
+        # The mission is over: the units are free for a new binding from now on.
+        state.ledger.unbind(iot.itu_keys, iot.iot_id, out.at)
+        iot = replace(iot, retire_at=out.at + state.config.retire_after_ms)
+    state.store(iot)
+    if moved.deviation:
+        out.deviation(
+            moved.deviation,
+            iot=iot,
+            node_id=node_id,
+            read_point_id=read_point_id,
+            expected=moved.expected,
+            observed=moved.observed,
+        )
+    if moved.changed:
+        _publish_state(out, iot)
+    return iot
+
+
+def _passage(state: CoreState, event: Record, out: _Emitter) -> None:
+    node_id, read_point = str(event["node_id"]), str(event["read_point_id"])
+    at = out.at
+    resolved: list[str] = []
+    for iot_id in event.get("iot_ids") or ():
+        if iot_id in state.iots and iot_id not in resolved:
+            resolved.append(str(iot_id))
+    unknown: list[Record] = []
+    for itu in event.get("identifiers") or ():
+        key = itu_key(itu)
+        found = [i.iot_id for i in state.ledger.active(key, at)]
+        if not found:
+            # A unit whose mission ended but which is still tracked: a read after definitive.
+            ended = [
+                i
+                for i in state.ledger.intervals.get(key, ())
+                if i.iot_id in state.iots and i.valid_to is not None and i.valid_to <= at
+            ]
+            found = [ended[-1].iot_id] if ended else []
+        for iot_id in found:
+            if iot_id not in resolved:
+                resolved.append(iot_id)
+        if not found and itu["kind"] in _UNIT_KINDS:
+            unknown.append(itu)
+    if state.customs_relevant(node_id):
+        for itu in unknown:
+            out.deviation(
+                "UNKNOWN_UNIT",
+                iot=None,
+                itu=itu,
+                node_id=node_id,
+                read_point_id=read_point,
+                expected=f"an IOT_ID bound to {itu_key(itu)}",
+                observed=f"{itu_key(itu)} read at {node_id} with no active IOT_ID",
+            )
+    for iot_id in resolved:
+        iot = state.iots[iot_id]
+        signal = mission.classify(iot.position, node_id)
+        if signal in mission.EXIT_SIGNALS:
+            _exit_deviation(
+                out, iot, node_id, read_point, f"read at exit gate {node_id} ({event['direction']})"
+            )
+        _move(state, iot, signal, out, node_id=node_id, read_point_id=read_point)
+
+
+def _hold_placed(state: CoreState, event: Record, out: _Emitter) -> None:
+    _clearance_command(state, event, out, clearing.place_hold)
+
+
+def _hold_lifted(state: CoreState, event: Record, out: _Emitter) -> None:
+    _clearance_command(state, event, out, clearing.lift_hold)
+
+
+def _release(state: CoreState, event: Record, out: _Emitter) -> None:
+    _clearance_command(state, event, out, clearing.release)
+
+
+def _clearance_command(
+    state: CoreState,
+    event: Record,
+    out: _Emitter,
+    command: Callable[[clearing.Clearance, Record], tuple[clearing.Clearance, clearing.Decision]],
+) -> None:
+    iot = _known(state, event, out)
+    if iot is None:
+        return
+    before = iot.clearance
+    after, decision = command(before, event)
+    iot = replace(iot, clearance=after)
+    state.store(iot)
+    if not decision.accepted:
+        out.refuse(decision.reason or "refused", "ClearanceRefused")
+        return
+    if (after.verdict, after.pending_mrns(), after.open_holds()) != (
+        before.verdict,
+        before.pending_mrns(),
+        before.open_holds(),
+    ):
+        _publish_verdicts(out, iot)
+
+
+def _exit_confirmed(state: CoreState, event: Record, out: _Emitter) -> None:
+    iot = _known(state, event, out)
+    if iot is None:
+        return
+    gate = str(event["gate_node_id"])
+    if iot.clearance.exited_at is None:
+        _exit_deviation(out, iot, gate, None, f"exit confirmed by {event['confirmed_by']}")
+    after, decision = clearing.confirm_exit(iot.clearance, event)
+    iot = replace(iot, clearance=after)
+    state.store(iot)
+    iot = _move(state, iot, mission.Signal.EXIT, out, node_id=gate if decision.accepted else None)
+    if decision.accepted:
+        _publish_verdicts(out, iot)
+
+
+HANDLERS: Mapping[str, Callable[[CoreState, Record, _Emitter], None]] = {
+    "iotrack.MissionPathDefined": _path_defined,
+    "iotrack.BindingRequested": _binding_requested,
+    "iotrack.BindingEnded": _binding_ended,
+    "iotrack.BindingChanged": _binding_changed,
+    "iotrack.Passage": _passage,
+    "iotrack.HoldPlaced": _hold_placed,
+    "iotrack.HoldLifted": _hold_lifted,
+    "iotrack.CustomsRelease": _release,
+    "iotrack.ExitConfirmed": _exit_confirmed,
+}
+INPUTS = frozenset(HANDLERS)
+
+
+def _on_watermark(state: CoreState, out: _Emitter) -> None:
+    """Deadlines passed and retirements due at the current watermark, in IOT_ID order."""
+    mark = state.watermark
+    if state.next_due is None or mark <= state.next_due:
+        return
+    state.next_due = None
+    for iot_id in sorted(state.iots):
+        iot = state.iots[iot_id]
+        if iot.position.deadline is not None and iot.position.deadline < mark:
+            _move(state, iot, mission.Signal.DEADLINE, out)
+        iot = state.iots[iot_id]
+        if iot.retire_at is not None and iot.retire_at <= mark:
+            del state.iots[iot_id]
+            out.tombstone(Channel.IOT_STATE, iot_id)
+            out.tombstone(Channel.VERDICT_BY_IOT, iot_id)
+            for key in iot.itu_keys:
+                if not any(i.iot_id != iot_id for i in state.ledger.active(key)):
+                    out.tombstone(Channel.VERDICT_BY_ITU, key)
+        else:
+            state.store(iot)  # re-notes its remaining deadline or retirement
+
+
+def apply(state: CoreState, schema: str, event: Record) -> tuple[CoreState, list[Output]]:
+    """Apply one input event of record type ``schema``; the state and the outputs, in order."""
+    handler = HANDLERS.get(schema)
+    out = _Emitter(event)
+    event_id = str(event["event_id"])
+    if handler is None:
+        out.refuse(f"the tracking core does not take {schema} events", "UnexpectedRecordType")
+        return state, out.outputs
+    if event_id in state.applied:
+        return state, []
+    state.applied[event_id] = out.at
+    handler(state, event, out)
+    if out.at > state.watermark:
+        state.watermark = out.at
+        _on_watermark(state, out)
+        horizon = state.watermark - state.config.dedupe_horizon_ms
+        if state.applied and min(state.applied.values()) < horizon:
+            state.applied = {k: v for k, v in state.applied.items() if v >= horizon}
+    return state, out.outputs

@@ -1,0 +1,104 @@
+"""Golden scenarios: replay reproduces each expected output exactly; each shows its point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.replay import ReplayInputError, replay
+
+HERE = Path(__file__).resolve().parent
+NAMES = sorted(p.name.removesuffix(".in.jsonl") for p in HERE.glob("*.in.jsonl"))
+
+
+def _outputs(name: str) -> list[dict]:
+    return [json.loads(line) for line in (HERE / f"{name}.out.jsonl").read_text().splitlines()]
+
+
+def _kinds(name: str) -> list[str]:
+    return [o["value"]["kind"] for o in _outputs(name) if o["type"] == "iotrack.Deviation"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_replay_reproduces_the_expected_output_exactly(name):
+    lines = (HERE / f"{name}.in.jsonl").read_text().splitlines()
+    expected = (HERE / f"{name}.out.jsonl").read_text().splitlines()
+    assert list(replay(lines)) == expected
+
+
+def test_the_command_line_prints_the_same():
+    name = "exit-attempt-while-phytosanitary-hold"
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "replay", str(HERE / f"{name}.in.jsonl")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE.parent.parent,
+    )
+    assert result.stdout == (HERE / f"{name}.out.jsonl").read_text()
+
+
+def test_there_are_the_five_scenarios():
+    assert len(NAMES) >= 5
+
+
+def test_a_vessel_discharge_goes_out_clean():
+    outputs = _outputs("vessel-discharge-and-gate-out")
+    assert _kinds("vessel-discharge-and-gate-out") == []
+    final = {}
+    for o in outputs:
+        if o["type"] == "iotrack.ClearanceVerdict" and o["value"]["itu"] is None:
+            final[o["key"]] = o["value"]["verdict"]
+    assert len(final) == 4
+    assert set(final.values()) == {"EXITED"}
+
+
+def test_a_fast_corridor_becomes_definitive_at_the_dry_port_before_release():
+    states = [
+        o["value"] for o in _outputs("fast-corridor-to-dry-port") if o["type"] == "iotrack.IotState"
+    ]
+    assert [s["status"] for s in states] == ["BOUND", "AT_NODE", "AT_NODE", "DEFINITIVE"]
+    assert states[-1]["current_node_id"] == {"string": "DRY-PORT-GUASTICCE"}
+    assert _kinds("fast-corridor-to-dry-port") == []
+
+
+def test_an_exit_attempt_while_a_phytosanitary_hold_is_open_is_caught():
+    name = "exit-attempt-while-phytosanitary-hold"
+    assert _kinds(name) == ["EXIT_WHILE_HELD"]
+    [deviation] = [o["value"] for o in _outputs(name) if o["type"] == "iotrack.Deviation"]
+    assert deviation["severity"] == "CRITICAL"
+    assert "PHYTOSANITARY" in deviation["observed"]
+    [refusal] = [o["value"] for o in _outputs(name) if o["type"] == "iotrack.DeadLetter"]
+    assert refusal["reason"] == "hold PHY-77 was placed by PHYTOSANITARY; CUSTOMS cannot lift it"
+    verdicts = [
+        o["value"]["verdict"]
+        for o in _outputs(name)
+        if o["type"] == "iotrack.ClearanceVerdict" and o["value"]["itu"] is None
+    ]
+    assert verdicts == ["NOT_RELEASED", "CLEARED", "HELD", "CLEARED", "EXITED"]
+
+
+def test_an_unknown_unit_at_the_gate_is_reported_with_its_identifier():
+    name = "unknown-unit-at-gate"
+    deviations = [o["value"] for o in _outputs(name) if o["type"] == "iotrack.Deviation"]
+    unknown = [d for d in deviations if d["kind"] == "UNKNOWN_UNIT"]
+    assert len(unknown) == 1
+    assert unknown[0]["iot_id"] is None
+    assert unknown[0]["itu"]["iotrack.ItuIdentifier"]["value"] == "TEXU3070079"
+    assert "EXIT_WITHOUT_RELEASE" in _kinds(name), "the bound one left unreleased"
+
+
+def test_an_overdue_leg_is_raised_once_by_event_time():
+    assert _kinds("overdue-leg").count("OVERDUE") == 1
+
+
+def test_a_bad_line_names_its_number():
+    lines = ['{"type": "iotrack.Passage", "value": {"event_id": "x"}}']
+    with pytest.raises(ReplayInputError, match=r"line 1: iotrack\.Passage value"):
+        list(replay(lines))
+    with pytest.raises(ReplayInputError, match="line 2: unknown record type"):
+        list(replay(["", '{"type": "iotrack.Nope", "value": {}}']))
