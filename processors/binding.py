@@ -11,7 +11,7 @@ ITU keys have the form of the verdict-by-ITU topic's keys: ``KIND:value``, and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from processors.identifiers import KINDS
@@ -76,10 +76,17 @@ class Ledger:
 
     intervals: dict[str, tuple[Interval, ...]]
     requests: dict[str, str]
+    dirty: set[str] = field(default_factory=set)
+    """ITU keys whose intervals changed since ``take_dirty``."""
 
     @classmethod
     def empty(cls) -> Ledger:
         return cls({}, {})
+
+    def take_dirty(self) -> set[str]:
+        """The ITU keys changed since the last call."""
+        taken, self.dirty = self.dirty, set()
+        return taken
 
     def active(self, key: str, at: int | None = None) -> list[Interval]:
         """Bindings of an ITU active at ``at`` (still open, when None)."""
@@ -104,6 +111,7 @@ class Ledger:
                 *self.intervals.get(key, ()),
                 Interval(iot_id, mission_path_id, at),
             )
+            self.dirty.add(key)
 
     def unbind(self, keys: Iterable[str], iot_id: str, at: int) -> None:
         """Close the open intervals of ``iot_id`` for each key at ``at``."""
@@ -112,3 +120,4 @@ class Ledger:
                 replace(i, valid_to=at) if i.iot_id == iot_id and i.valid_to is None else i
                 for i in self.intervals.get(key, ())
             )
+            self.dirty.add(key)

@@ -92,6 +92,18 @@ class Tracked:
 
 
 @dataclass
+class Changes:
+    """Keys of the state that changed: IOT_IDs (stored or removed), ITU keys, binding requests,
+    mission paths, and input event ids remembered or forgotten."""
+
+    iots: set[str] = field(default_factory=set)
+    itus: set[str] = field(default_factory=set)
+    requests: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+    applied: set[str] = field(default_factory=set)
+
+
+@dataclass
 class CoreState:
     """Everything the core remembers. Owned by one caller; ``apply`` updates it in place."""
 
@@ -103,10 +115,19 @@ class CoreState:
     config: CoreConfig = field(default_factory=CoreConfig)
     next_due: int | None = None
     """The earliest deadline or retirement of any IOT_ID: no scan is needed before it."""
+    changes: Changes = field(default_factory=Changes)
+    """What changed since the last ``take_changes``: what a worker must persist."""
+
+    def take_changes(self) -> Changes:
+        """Hand over the changes collected so far and start a new collection."""
+        taken, self.changes = self.changes, Changes()
+        taken.itus |= self.ledger.take_dirty()
+        return taken
 
     def store(self, iot: Tracked) -> None:
         """Keep an IOT_ID's new state and note when it next needs the watermark's attention."""
         self.iots[iot.iot_id] = iot
+        self.changes.iots.add(iot.iot_id)
         position = iot.position
         pending = position.deadline if position.overdue_raised_for != position.index else None
         for due in (pending, iot.retire_at):
@@ -261,6 +282,7 @@ def _path_defined(state: CoreState, event: Record, out: _Emitter) -> None:
             )
         return
     state.paths[path.mission_path_id] = path
+    state.changes.paths.add(path.mission_path_id)
 
 
 def _binding_requested(state: CoreState, event: Record, out: _Emitter) -> None:
@@ -300,6 +322,7 @@ def _binding_requested(state: CoreState, event: Record, out: _Emitter) -> None:
         return
     iot_id = deterministic_uuid7(out.at, "iot", request_id)
     state.ledger.requests[request_id] = iot_id
+    state.changes.requests.add(request_id)
     state.ledger.bind(keys, iot_id, path.mission_path_id, out.at)
     iot = Tracked(
         iot_id,
@@ -565,6 +588,7 @@ def _on_watermark(state: CoreState, out: _Emitter) -> None:
         iot = state.iots[iot_id]
         if iot.retire_at is not None and iot.retire_at <= mark:
             del state.iots[iot_id]
+            state.changes.iots.add(iot_id)
             out.tombstone(Channel.IOT_STATE, iot_id)
             out.tombstone(Channel.VERDICT_BY_IOT, iot_id)
             for key in iot.itu_keys:
@@ -585,11 +609,14 @@ def apply(state: CoreState, schema: str, event: Record) -> tuple[CoreState, list
     if event_id in state.applied:
         return state, []
     state.applied[event_id] = out.at
+    state.changes.applied.add(event_id)
     handler(state, event, out)
     if out.at > state.watermark:
         state.watermark = out.at
         _on_watermark(state, out)
         horizon = state.watermark - state.config.dedupe_horizon_ms
         if state.applied and min(state.applied.values()) < horizon:
+            forgotten = {k for k, v in state.applied.items() if v < horizon}
             state.applied = {k: v for k, v in state.applied.items() if v >= horizon}
+            state.changes.applied |= forgotten
     return state, out.outputs

@@ -113,6 +113,57 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.publish import publish
+    from topics.codec import codec_for
+
+    found = runtime.endpoints(settings)
+    with open(args.file, encoding="utf-8") as source:
+        count = publish(found.bootstrap, codec_for(settings.schema_registry_url), source)
+    print(f"published {count} events to {found.bootstrap}")
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from readers.fusion_worker import FusionWorker
+    from streams.core_worker import CoreWorker
+    from topics.codec import codec_for
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    found = runtime.endpoints(settings)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    idle = args.exit_when_idle
+    threads = []
+    if not args.no_fusion:
+        fusion = FusionWorker(found.bootstrap, codec_for(settings.schema_registry_url))
+        thread = threading.Thread(
+            target=fusion.run, args=(stop,), kwargs={"exit_when_idle_s": idle}, daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    core = CoreWorker(found.bootstrap, codec_for(settings.schema_registry_url))
+    print(
+        f"workers running against {found.bootstrap}: tracking core"
+        f"{'' if args.no_fusion else ', passage fusion'}",
+        flush=True,
+    )
+    stats = core.run(stop, exit_when_idle_s=idle)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    print(
+        f"core: {stats.inputs} inputs -> {stats.outputs} outputs in {stats.batches} "
+        f"transactions, {stats.dead_letters} dead letters"
+    )
+    return 0
+
+
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from streams.status import collect, render
 
@@ -177,6 +228,19 @@ def parser() -> argparse.ArgumentParser:
     replay_parser = command("replay", "run the tracking core over a file of events, no Kafka")
     replay_parser.add_argument("file", help='JSON lines: {"type": "iotrack.X", "value": {...}}')
     replay_parser.set_defaults(handler=_replay)
+    publish_parser = command("publish", "put events (replay format) onto their topics")
+    publish_parser.add_argument("file", help='JSON lines: {"type": "iotrack.X", "value": {...}}')
+    publish_parser.set_defaults(handler=_publish)
+    run_parser = command("run", "run the workers: tracking core and passage fusion")
+    run_parser.add_argument("--no-fusion", action="store_true", help="the tracking core only")
+    run_parser.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without input (for replays and tests)",
+    )
+    run_parser.set_defaults(handler=_run)
     validate_command.register(commands)
 
     demo = command("demo", "bring the system up and run the demonstration")

@@ -17,27 +17,19 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastavro import json_reader, json_writer
 
 from processors.core import Channel, CoreState, Output, apply
+from streams.channels import CHANNEL_TOPICS
 from streams.errors import StreamsError
 from topics import catalog
 from topics.codec import SingleObjectCodec, plain
 from topics.errors import TopicsError
 from topics.schemas import SchemaRepository, repository
-
-CHANNEL_TOPICS: Mapping[Channel, catalog.Topic] = {
-    Channel.BINDINGS: catalog.BINDINGS,
-    Channel.IOT_STATE: catalog.IOT_STATE,
-    Channel.VERDICT_BY_IOT: catalog.CLEARANCE_BY_IOT,
-    Channel.VERDICT_BY_ITU: catalog.CLEARANCE_BY_ITU,
-    Channel.DEVIATIONS: catalog.DEVIATIONS,
-    Channel.REFUSALS: catalog.DEAD_LETTERS,
-}
 
 
 class ReplayInputError(StreamsError):
@@ -136,7 +128,8 @@ def render(event: InputEvent, output: Output, schemas: SchemaRepository) -> str:
         source_topic = catalog.topic_for_schema(event.schema).name
         key: str | None = topic.key_of({"source_topic": source_topic}).decode()
     else:
-        name, key = output.schema, output.key
+        name = output.schema
+        key = output.key if output.value is None else topic.key_of(output.value).decode()
         value = (
             None
             if output.value is None or name is None

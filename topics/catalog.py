@@ -12,7 +12,7 @@ the one-node local broker.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +44,8 @@ class Topic:
     replication_factor: int = 3
     min_insync_replicas: int = 2
     extra_config: Mapping[str, str] = field(default_factory=dict)
+    first_key_field: bool = False
+    """Key by the first key field present (instead of all present ones joined)."""
 
     @property
     def compacted(self) -> bool:
@@ -84,6 +86,8 @@ class Topic:
                 node = node.get(step) if isinstance(node, Mapping) else None
             if node is not None:
                 parts.append(str(node))
+                if self.first_key_field:
+                    break
         if not parts:
             raise CatalogError(f"{self.name}: value has none of the key fields {self.key_fields}")
         return KEY_SEPARATOR.join(parts).encode("utf-8")
@@ -187,12 +191,16 @@ CLEARANCE_BY_ITU = _state(
     ("iotrack.ClearanceVerdict",),
     ("itu.kind", "itu.country", "itu.value"),
 )
-DEVIATIONS = _events(
-    "iotrack.deviations.v1",
-    "Deviations from mission paths and clearance rules, for Customs.",
-    ("iotrack.Deviation",),
-    ("iot_id", "read_point_id", "node_id"),
-    retention_days=400,
+DEVIATIONS = replace(
+    _events(
+        "iotrack.deviations.v1",
+        "Deviations from mission paths and clearance rules, for Customs; keyed by IOT_ID (by "
+        "read point for an unknown unit).",
+        ("iotrack.Deviation",),
+        ("iot_id", "read_point_id", "node_id"),
+        retention_days=400,
+    ),
+    first_key_field=True,
 )
 LOADING_LISTS = _state(
     "iotrack.rail.loading-lists.v1",
@@ -222,12 +230,26 @@ CONSISTS = _state(
     ("train_id", "read_point_id"),
     partitions=3,
 )
-DEAD_LETTERS = _events(
-    "iotrack.dead-letters.v1",
-    "Input that could not be decoded or validated, with the reason.",
-    ("iotrack.DeadLetter",),
-    ("source_topic", "reader_id", "source"),
-    partitions=3,
+DEAD_LETTERS = replace(
+    _events(
+        "iotrack.dead-letters.v1",
+        "Input that could not be decoded or validated, with the reason; keyed by the topic (or "
+        "the reader) it came from.",
+        ("iotrack.DeadLetter",),
+        ("source_topic", "reader_id", "source"),
+        partitions=3,
+    ),
+    first_key_field=True,
+)
+CORE_CHANGELOG = Topic(
+    "iotrack.core.changelog.v1",
+    "Private: the tracking core's state, written in the same transaction as its outputs; not a "
+    "contract (pickled Python objects, read only by the core worker).",
+    (),
+    ("key",),
+    1,
+    Cleanup.COMPACT,
+    FOREVER,
 )
 
 CATALOG: tuple[Topic, ...] = (
@@ -249,7 +271,18 @@ CATALOG: tuple[Topic, ...] = (
     PERMISSIONS,
     CONSISTS,
     DEAD_LETTERS,
+    CORE_CHANGELOG,
 )
+CORE_INPUTS: tuple[Topic, ...] = (
+    MISSION_PATHS,
+    BINDING_REQUESTS,
+    BINDINGS,
+    PASSAGES,
+    HOLDS,
+    RELEASES,
+    EXITS,
+)
+"""What the tracking core consumes (it skips its own ``IotBound`` on the bindings topic)."""
 _BY_NAME = {topic.name: topic for topic in CATALOG}
 
 
