@@ -147,7 +147,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         )
         thread.start()
         threads.append(thread)
-    core = CoreWorker(found.bootstrap, codec_for(settings.schema_registry_url))
+    from processors.core import DAY_MS, CoreConfig
+
+    retire_ms = int(settings.retire_after_days * DAY_MS)
+    core = CoreWorker(
+        found.bootstrap,
+        codec_for(settings.schema_registry_url),
+        config=CoreConfig(retire_after_ms=retire_ms),
+    )
     print(
         f"workers running against {found.bootstrap}: tracking core"
         f"{'' if args.no_fusion else ', passage fusion'}",

@@ -32,7 +32,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.binding import Ledger
-from processors.core import Channel, CoreState, Output, apply
+from processors.core import Channel, CoreConfig, CoreState, Output, apply
 from processors.ids import deterministic_uuid7
 from streams.channels import CHANNEL_TOPICS
 from topics import catalog
@@ -77,9 +77,9 @@ def _changelog_records(state: CoreState) -> list[tuple[bytes, bytes | None]]:
     return records
 
 
-def restore(records: Mapping[bytes, bytes]) -> CoreState:
+def restore(records: Mapping[bytes, bytes], config: CoreConfig | None = None) -> CoreState:
     """A core state from the latest changelog value of every key."""
-    state = CoreState(ledger=Ledger.empty())
+    state = CoreState(ledger=Ledger.empty(), config=config or CoreConfig())
     for raw_key, raw_value in records.items():
         key = raw_key.decode()
         value = pickle.loads(raw_value)  # noqa: S301 - our own private topic, written by us
@@ -113,6 +113,7 @@ class CoreWorker:
         transactional_id: str = TRANSACTIONAL_ID,
         batch_size: int = 500,
         inputs: Sequence[catalog.Topic] = catalog.CORE_INPUTS,
+        config: CoreConfig | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.codec = codec
@@ -143,7 +144,8 @@ class CoreWorker:
                 "log_level": 3,
             }
         )
-        self.state = CoreState()
+        self.config = config or CoreConfig()
+        self.state = CoreState(config=self.config)
 
     def _read_changelog(self) -> dict[bytes, bytes]:
         reader = Consumer(
@@ -257,7 +259,7 @@ class CoreWorker:
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
         """Work until ``stop`` (or, for tests and replays, until idle that long)."""
         self.producer.init_transactions(60)
-        self.state = restore(self._read_changelog())
+        self.state = restore(self._read_changelog(), self.config)
         self.consumer.subscribe([t.name for t in self.inputs])
         idle_since = time.monotonic()
         try:

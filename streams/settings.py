@@ -10,6 +10,7 @@ key                         meaning
 ``IOTRACK_KAFKA_PORT``      first loopback port of the local broker (default 19092)
 ``IOTRACK_POSTGRES_PORT``   loopback port of the local Postgres (default 15432)
 ``IOTRACK_KAFKA_HEAP``      Java heap of each local broker node (default ``512m``)
+``IOTRACK_RETIRE_AFTER_DAYS`` days a definitive or closed IOT_ID stays on the state topics (7)
 =========================== ================================================================
 """
 
@@ -75,6 +76,7 @@ class Settings:
     kafka_port: int
     postgres_port: int
     kafka_heap: str
+    retire_after_days: float = 7.0
 
     @property
     def embedded_kafka(self) -> bool:
@@ -131,6 +133,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             f"IOTRACK_KAFKA_HEAP={heap!r}: expected a Java heap size such as 512m or 1g"
         )
     home = Path(env.get("IOTRACK_HOME", "").strip() or CHECKOUT / ".iotrack").expanduser()
+    retire = env.get("IOTRACK_RETIRE_AFTER_DAYS", "").strip() or "7"
+    try:
+        retire_days = float(retire)
+    except ValueError:
+        retire_days = -1.0
+    if not 0 < retire_days <= 3650:
+        raise ConfigError(
+            f"IOTRACK_RETIRE_AFTER_DAYS={retire!r}: expected a number of days above 0"
+        )
     return Settings(
         home=home.resolve(),
         kafka_bootstrap=bootstrap,
@@ -139,4 +150,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         kafka_port=_port(env, "IOTRACK_KAFKA_PORT", 19092),
         postgres_port=_port(env, "IOTRACK_POSTGRES_PORT", 15432),
         kafka_heap=heap,
+        retire_after_days=retire_days,
     )

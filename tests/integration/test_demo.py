@@ -1,0 +1,50 @@
+"""`iotrack demo --json` in an empty home: a consistent port-day summary, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from streams.local.kafka import LocalKafka
+from streams.local.processes import free_port
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_plays_a_port_day_and_stops_what_it_started(tmp_path):
+    home = tmp_path / "home"
+    kafka_port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SCHEMA_REGISTRY_URL")
+    }
+    env.update(
+        IOTRACK_HOME=str(home),
+        IOTRACK_KAFKA_PORT=str(kafka_port),
+        IOTRACK_POSTGRES_PORT=str(free_port()),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "demo", "--json"],
+        cwd=CHECKOUT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["passages"] == sum(summary["passages_by_node"].values()) > 0
+    assert summary["passages_by_node"]["TERMINAL-QUAY-1"] == 120, "every discharged container"
+    assert sum(summary["iot_ids"].values()) == 117, "every bound container has a state"
+    assert summary["iot_ids"]["DEFINITIVE"] > 100
+    for kind in ("EXIT_WHILE_HELD", "EXIT_WITHOUT_RELEASE", "UNKNOWN_UNIT"):
+        assert summary["deviations"][kind] > 0
+    assert summary["dead_letters"] == summary["reader_payloads"]["rejected"] > 0
+    assert summary["ocr_repairs"]["REPAIRED"] > 0
+    assert not LocalKafka(home, base_port=kafka_port).running(), "nothing left running"
