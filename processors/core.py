@@ -115,6 +115,9 @@ class CoreState:
     config: CoreConfig = field(default_factory=CoreConfig)
     next_due: int | None = None
     """The earliest deadline or retirement of any IOT_ID: no scan is needed before it."""
+    applied_oldest: int | None = None
+    """The time of the oldest remembered input id: no pruning is needed before the horizon
+    passes it."""
     changes: Changes = field(default_factory=Changes)
     """What changed since the last ``take_changes``: what a worker must persist."""
 
@@ -610,13 +613,16 @@ def apply(state: CoreState, schema: str, event: Record) -> tuple[CoreState, list
         return state, []
     state.applied[event_id] = out.at
     state.changes.applied.add(event_id)
+    if state.applied_oldest is None or out.at < state.applied_oldest:
+        state.applied_oldest = out.at
     handler(state, event, out)
     if out.at > state.watermark:
         state.watermark = out.at
         _on_watermark(state, out)
         horizon = state.watermark - state.config.dedupe_horizon_ms
-        if state.applied and min(state.applied.values()) < horizon:
+        if state.applied_oldest is not None and state.applied_oldest < horizon:
             forgotten = {k for k, v in state.applied.items() if v < horizon}
             state.applied = {k: v for k, v in state.applied.items() if v >= horizon}
             state.changes.applied |= forgotten
+            state.applied_oldest = min(state.applied.values(), default=None)
     return state, out.outputs

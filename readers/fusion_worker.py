@@ -24,7 +24,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from processors.fusion import FusionConfig, FusionState, LaneKey, advance, flush
-from processors.ids import deterministic_uuid7
+from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, PASSAGES, RAW_READS
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError, EncodeError
@@ -122,33 +122,10 @@ class FusionWorker:
                     repairs[evidence["repair"]] = repairs.get(evidence["repair"], 0) + 1
 
     def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
-        now = int(time.time() * 1000)
-        value = {
-            "event_id": deterministic_uuid7(
-                now,
-                "dead-letter",
-                str(message.topic()),
-                str(message.partition()),
-                str(message.offset()),
-            ),
-            "source": GROUP,
-            "occurred_at": now,
-            "original_key": message.key(),
-            "original_value": message.value() or b"",
-            "reason": reason,
-            "error_kind": kind,
-            "source_topic": message.topic(),
-            "partition": message.partition(),
-            "offset": message.offset(),
-            "reader_id": None,
-        }
-        encoded = self.codec.encode("iotrack.DeadLetter", value, topic=DEAD_LETTERS.name)
-        self.producer.produce(
-            DEAD_LETTERS.name,
-            value=encoded,
-            key=DEAD_LETTERS.key_of(value),
-            on_delivery=self._deliver,
+        key, value = dead_letters.for_message(
+            self.codec, message, reason=reason, error_kind=kind, source=GROUP
         )
+        self.producer.produce(DEAD_LETTERS.name, value=value, key=key, on_delivery=self._deliver)
         self.stats.dead_letters += 1
 
     def handle(self, message: Message) -> None:

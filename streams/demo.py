@@ -41,6 +41,7 @@ from streams import runtime
 from streams.core_worker import GROUP as CORE_GROUP
 from streams.core_worker import CoreWorker
 from streams.errors import StreamsError
+from streams.kafka_io import committed_up_to_end
 from streams.publish import publish
 from streams.settings import CHECKOUT, Settings
 from topics import admin, catalog
@@ -196,21 +197,6 @@ class PortDay:
         return payloads
 
 
-def _committed_up_to_end(bootstrap: str, group: str, topics: Sequence[catalog.Topic]) -> bool:
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
-        for part in probe.committed(partitions, timeout=10):
-            _low, high = probe.get_watermark_offsets(
-                TopicPartition(part.topic, part.partition), timeout=10
-            )
-            if part.offset < high and high > 0:
-                return False
-        return True
-    finally:
-        probe.close()
-
-
 def _wait(what: str, ready: Callable[[], bool], timeout_s: float = 180.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not ready():
@@ -356,10 +342,10 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
     ]
 
     def core_done() -> bool:
-        return _committed_up_to_end(bootstrap, CORE_GROUP, core_inputs)
+        return committed_up_to_end(bootstrap, CORE_GROUP, core_inputs)
 
     def fused_and_tracked() -> bool:
-        return _committed_up_to_end(bootstrap, FUSION_GROUP, [catalog.RAW_READS]) and (core_done())
+        return committed_up_to_end(bootstrap, FUSION_GROUP, [catalog.RAW_READS]) and (core_done())
 
     with PATHS_FILE.open(encoding="utf-8") as paths:
         publish(bootstrap, codec, paths)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from streams.errors import DeliveryError
 from topics.catalog import Topic
@@ -79,3 +87,24 @@ def read_at(bootstrap: str, delivered: Delivered, timeout: float = 30.0) -> Mess
     if error is not None:
         raise DeliveryError(f"{delivered}: {error.str()}")
     return message
+
+
+def committed_up_to_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> bool:
+    """Whether ``group`` has committed every record now in ``topics`` (written without
+    transactions, so a partition's end is its last record plus one)."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    try:
+        partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
+        try:
+            committed = probe.committed(partitions, timeout=10)
+        except KafkaException:  # the group coordinator is still loading: not yet
+            return False
+        for part in committed:
+            _low, high = probe.get_watermark_offsets(
+                TopicPartition(part.topic, part.partition), timeout=10
+            )
+            if high > 0 and part.offset < high:
+                return False
+        return True
+    finally:
+        probe.close()

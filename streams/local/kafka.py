@@ -172,10 +172,13 @@ class LocalKafka:
         path = self.root / "cluster.id"
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
-            # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-            path.write_text(
-                base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n"
-            )
+            # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding. One
+            # starting with "-" reads as an option to the storage tool's argument parser (as
+            # Kafka's own Uuid.randomUuid also avoids), so draw again.
+            text = "-"
+            while text.startswith("-"):
+                text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            path.write_text(text + "\n")
         return path.read_text().strip()
 
     def _write_properties(self, node: KafkaNode) -> None:

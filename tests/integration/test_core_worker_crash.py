@@ -28,6 +28,7 @@ from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from processors.ids import deterministic_uuid7
 from streams.channels import CHANNEL_TOPICS
+from streams.kafka_io import committed_up_to_end
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from streams.publish import publish
@@ -279,23 +280,6 @@ class Worker:
             self.process.wait(60)
 
 
-def _caught_up(bootstrap: str, topics: list[catalog.Topic]) -> bool:
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "iotrack-core", "log_level": 0})
-    try:
-        partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
-        committed = probe.committed(partitions, timeout=10)
-        for part in committed:
-            _low, high = probe.get_watermark_offsets(
-                TopicPartition(part.topic, part.partition), timeout=10
-            )
-            # The inputs are written without transactions: no commit markers at their ends.
-            if high > 0 and part.offset < high:
-                return False
-        return True
-    finally:
-        probe.close()
-
-
 def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
     rng = random.Random(20261125)
     waves = _scenario(rng)
@@ -319,7 +303,7 @@ def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
             publish(bootstrap, CODEC, wave)
             topic = catalog.topic_for_schema(json.loads(wave[0])["type"])
             deadline = time.monotonic() + 240
-            while not _caught_up(bootstrap, [topic]):
+            while not committed_up_to_end(bootstrap, "iotrack-core", [topic]):
                 assert time.monotonic() < deadline, f"the worker never took the {topic.name} wave"
                 time.sleep(0.5)
         stop_killing.set()

@@ -29,3 +29,14 @@ def test_missing_postgres_without_root_says_what_to_install(monkeypatch, tmp_pat
     monkeypatch.setattr(postgres, "_is_root", lambda: False)
     with pytest.raises(LocalServiceError, match=r"apt-get install postgresql.*DATABASE_URL"):
         postgres.find_bindir(tmp_path / "install.log")
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch, tmp_path):
+    import uuid
+
+    # 0xF8 encodes to "-" in URL-safe base64: the storage tool would read it as an option.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(int=7)])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(draws))
+    cluster_id = kafka.LocalKafka(tmp_path)._cluster_id()
+    assert not cluster_id.startswith("-")
+    assert len(cluster_id) == 22
