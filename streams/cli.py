@@ -171,6 +171,48 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _project(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from streams.projection import Projection
+    from topics.codec import codec_for
+
+    found = runtime.endpoints(settings)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    projection = Projection(
+        found.bootstrap, found.database_url.reveal(), codec_for(settings.schema_registry_url)
+    )
+    applied = projection.run(stop, exit_when_idle_s=args.exit_when_idle)
+    print(f"projection: {applied} records applied, {projection.skipped} skipped")
+    return 0
+
+
+def _gate_check(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.projection import gate_check
+
+    key = (
+        f"{args.kind.upper()}:{args.country.upper()}:{args.value}"
+        if args.country
+        else (f"{args.kind.upper()}:{args.value}")
+    )
+    found = gate_check(runtime.endpoints(settings).database_url.reveal(), key)
+    print(
+        json.dumps(
+            found
+            or {
+                "itu": key,
+                "verdict": "UNKNOWN",
+                "may_leave": False,
+                "reasons": ["no IOT_ID is bound to this unit"],
+            }
+        )
+    )
+    return 0 if found and found["may_leave"] else 1
+
+
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     from streams.status import collect, render
 
@@ -248,6 +290,20 @@ def parser() -> argparse.ArgumentParser:
         help="stop after this long without input (for replays and tests)",
     )
     run_parser.set_defaults(handler=_run)
+    project = command("project", "project the public state topics into Postgres")
+    project.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without records",
+    )
+    project.set_defaults(handler=_project)
+    gate = command("gate-check", "may this unit leave? (from the projection; exit 0 yes, 1 no)")
+    gate.add_argument("kind", help="CONTAINER, ILU, PLATE, SEAL ...")
+    gate.add_argument("value", help="the identifier, normalised (e.g. CSQU3054383)")
+    gate.add_argument("--country", help="for plates: the ISO country code")
+    gate.set_defaults(handler=_gate_check)
     validate_command.register(commands)
 
     demo = command("demo", "bring the system up and run the demonstration")
