@@ -130,6 +130,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     import threading
 
     from readers.fusion_worker import FusionWorker
+    from streams import metrics
     from streams.core_worker import CoreWorker
     from topics.codec import codec_for
 
@@ -140,8 +141,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         signal.signal(number, lambda *_: stop.set())
     idle = args.exit_when_idle
     threads = []
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
     if not args.no_fusion:
         fusion = FusionWorker(found.bootstrap, codec_for(settings.schema_registry_url))
+        metrics.EDGE.fusions.append(fusion)
         thread = threading.Thread(
             target=fusion.run, args=(stop,), kwargs={"exit_when_idle_s": idle}, daemon=True
         )
@@ -182,6 +186,10 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stop.set())
+    if args.metrics_port:
+        from streams import metrics
+
+        metrics.serve(args.metrics_port)
     projection = Projection(
         found.bootstrap, found.database_url.reveal(), codec_for(settings.schema_registry_url)
     )
@@ -283,6 +291,12 @@ def parser() -> argparse.ArgumentParser:
     run_parser = command("run", "run the workers: tracking core and passage fusion")
     run_parser.add_argument("--no-fusion", action="store_true", help="the tracking core only")
     run_parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9300,
+        help="serve /metrics on 127.0.0.1:PORT (default 9300; 0: off)",
+    )
+    run_parser.add_argument(
         "--exit-when-idle",
         type=float,
         default=None,
@@ -297,6 +311,9 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="stop after this long without records",
+    )
+    project.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
     )
     project.set_defaults(handler=_project)
     gate = command("gate-check", "may this unit leave? (from the projection; exit 0 yes, 1 no)")

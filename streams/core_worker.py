@@ -30,14 +30,16 @@ import logging
 import pickle
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.binding import Ledger
 from processors.core import Channel, CoreConfig, CoreState, Output, apply
+from streams import metrics
 from streams.channels import CHANNEL_TOPICS
 from topics import catalog, dead_letters
 from topics.codec import Codec, plain
@@ -47,6 +49,31 @@ log = logging.getLogger(__name__)
 GROUP = "iotrack-core"
 TRANSACTIONAL_ID = "iotrack-core-1"
 _OWN_OUTPUTS = frozenset({"iotrack.IotBound"})
+
+
+@dataclass
+class _BatchMetrics:
+    """What one batch did, counted into Prometheus only once its transaction committed."""
+
+    inputs: Counter[str] = field(default_factory=Counter)
+    outputs: Counter[str] = field(default_factory=Counter)
+    deviations: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    passage_times: list[float] = field(default_factory=list)
+
+    def publish(self, transaction_seconds: float) -> None:
+        now = time.time()
+        for record_type, count in self.inputs.items():
+            metrics.EVENTS_IN.labels("core", record_type).inc(count)
+        for topic, count in self.outputs.items():
+            metrics.EVENTS_OUT.labels("core", topic).inc(count)
+        for kind, count in self.deviations.items():
+            metrics.DEVIATIONS.labels(kind).inc(count)
+        for reason, count in self.dead_letters.items():
+            metrics.DEAD_LETTERS.labels("core", reason).inc(count)
+        for produced in self.passage_times:
+            metrics.END_TO_END.observe(max(0.0, now - produced))
+        metrics.TRANSACTION.observe(transaction_seconds)
 
 
 @dataclass
@@ -147,6 +174,8 @@ class CoreWorker:
                 # of waiting for the killed one's session to time out.
                 "group.instance.id": transactional_id,
                 "session.timeout.ms": 10000,
+                "statistics.interval.ms": 5000,
+                "stats_cb": metrics.lag_from_statistics(group),
                 "log_level": 3,
             }
         )
@@ -161,6 +190,7 @@ class CoreWorker:
             }
         )
         self.config = config or CoreConfig()
+        self._batch = _BatchMetrics()
         self.state = CoreState(config=self.config)
 
     def _read_changelog(self) -> dict[bytes, bytes]:
@@ -217,6 +247,9 @@ class CoreWorker:
         else:
             encoded = self.codec.encode(output.schema, output.value, topic=topic.name)
             self._send(topic, topic.key_of(output.value), encoded)
+            if output.schema == "iotrack.Deviation":
+                self._batch.deviations[str(output.value["kind"])] += 1
+        self._batch.outputs[topic.name] += 1
         self.stats.outputs += 1
 
     def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
@@ -224,6 +257,7 @@ class CoreWorker:
             self.codec, message, reason=reason, error_kind=kind, source=GROUP
         )
         self._send(catalog.DEAD_LETTERS, key, value)
+        self._batch.dead_letters[kind] += 1
         self.stats.dead_letters += 1
 
     def handle(self, message: Message) -> None:
@@ -240,6 +274,9 @@ class CoreWorker:
         if decoded.schema in _OWN_OUTPUTS:
             return
         self.stats.inputs += 1
+        self._batch.inputs[decoded.schema] += 1
+        if decoded.schema == "iotrack.Passage":
+            self._batch.passage_times.append(message.timestamp()[1] / 1000)
         self.state, outputs = apply(self.state, decoded.schema, plain(decoded.value))
         for output in outputs:
             self._publish(output, message)
@@ -252,11 +289,14 @@ class CoreWorker:
         self.producer.send_offsets_to_transaction(
             positions, self.consumer.consumer_group_metadata()
         )
-        self.stats.offsets_seconds += time.perf_counter() - started
+        offsets_took = time.perf_counter() - started
+        self.stats.offsets_seconds += offsets_took
         started = time.perf_counter()
         self.producer.commit_transaction()
         self.stats.commit_seconds += time.perf_counter() - started
         self.stats.batches += 1
+        batch, self._batch = self._batch, _BatchMetrics()
+        batch.publish(time.perf_counter() - started + offsets_took)
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
         """Work until ``stop`` (or, for tests and replays, until idle that long)."""
@@ -286,6 +326,7 @@ class CoreWorker:
                     self._commit_batch()
                 except Exception:
                     self.producer.abort_transaction()
+                    self._batch = _BatchMetrics()
                     raise
         finally:
             self.consumer.close()

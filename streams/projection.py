@@ -20,6 +20,7 @@ import psycopg2
 import psycopg2.extensions
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from streams import metrics
 from streams.errors import StreamsError
 from topics import catalog
 from topics.codec import Codec, plain
@@ -173,6 +174,7 @@ class Projection:
     def apply_batch(self, messages: Sequence[Message]) -> None:
         """Write a batch's rows and the new positions in one database transaction."""
         positions: dict[tuple[str, int], int] = {}
+        counted: dict[str, int] = {}
         with self.db, self.db.cursor() as cursor:
             for message in messages:
                 topic, partition = str(message.topic()), int(message.partition() or 0)
@@ -186,6 +188,7 @@ class Projection:
                     self.skipped += 1  # not a record of ours: skipped, counted, never guessed
                     continue
                 apply_record(cursor, topic, message.key() or b"", value)
+                counted[topic] = counted.get(topic, 0) + 1
             for (topic, partition), offset in positions.items():
                 cursor.execute(
                     "INSERT INTO consumer_positions (consumer, topic, partition, next_offset) "
@@ -194,6 +197,8 @@ class Projection:
                     (self.name, topic, partition, offset),
                 )
         self.applied += len(messages)
+        for topic, count in counted.items():
+            metrics.PROJECTION_APPLIED.labels(topic).inc(count)
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> int:
         """Project until ``stop`` (or idle that long); the number of records applied."""
@@ -217,7 +222,11 @@ class Projection:
 
 def gate_check(database_url: str, itu_key: str) -> dict[str, Any] | None:
     """The projected verdict for an ITU key, or None when nothing is bound to it."""
-    with psycopg2.connect(database_url, connect_timeout=10) as db, db.cursor() as cursor:
+    with (
+        metrics.GATE_CHECK.time(),
+        psycopg2.connect(database_url, connect_timeout=10) as db,
+        db.cursor() as cursor,
+    ):
         cursor.execute(
             "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, "
             "as_of FROM clearance_by_itu WHERE itu_key = %s",

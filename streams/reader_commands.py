@@ -44,6 +44,11 @@ def reader_run(settings: Settings, args: argparse.Namespace) -> int:
     spool = Spool(path)
     service = ReaderService(args.kind, point, spool, codec_for(settings.schema_registry_url))
     forwarder = Forwarder(spool, lambda: reader_producer(found.bootstrap))
+    if args.metrics_port:
+        from streams import metrics
+
+        metrics.EDGE.readers.append(service)
+        metrics.serve(args.metrics_port)
     if args.input is not None:
         if args.input == "-":
             accepted, rejected = replay_file(service, sys.stdin.buffer)
@@ -140,6 +145,9 @@ def register(commands: Any) -> None:
         type=float,
         default=120.0,
         help="with --input: seconds to wait for the broker (default 120)",
+    )
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
     )
     run.set_defaults(handler=reader_run)
 

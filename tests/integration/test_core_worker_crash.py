@@ -261,7 +261,7 @@ class Worker:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "run", "--no-fusion"],
+                [sys.executable, "-m", "streams.cli", "run", "--no-fusion", "--metrics-port", "0"],
                 cwd=CHECKOUT,
                 env=self.env,
                 stdout=out,

@@ -1,0 +1,71 @@
+"""A running worker serves /metrics with what it did, labelled without unit identifiers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from streams.kafka_io import committed_up_to_end
+from streams.local.processes import free_port
+from streams.publish import publish
+from topics import admin, catalog
+from topics.codec import SingleObjectCodec
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+GOLDEN = CHECKOUT / "tests" / "golden" / "exit-attempt-while-phytosanitary-hold.in.jsonl"
+
+
+def _scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services):
+    admin.apply(admin.admin_client(services.bootstrap))
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
+        "DATABASE_URL": services.database_url.reveal(),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "run", "--metrics-port", str(port)],
+        cwd=CHECKOUT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # One event at a time, each taken before the next, so the scenario plays in file order.
+        for line in GOLDEN.read_text().splitlines():
+            publish(services.bootstrap, SingleObjectCodec(), [line])
+            topic = catalog.topic_for_schema(json.loads(line)["type"])
+            deadline = time.monotonic() + 60
+            while not committed_up_to_end(services.bootstrap, "iotrack-core", [topic]):
+                assert time.monotonic() < deadline, f"the worker did not take {topic.name}"
+                time.sleep(0.1)
+        deadline = time.monotonic() + 30
+        text = ""
+        while 'iotrack_deviations_total{kind="EXIT_WHILE_HELD"}' not in text:
+            assert process.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, f"no deviation counted; last scrape:\n{text}"
+            time.sleep(0.5)
+            text = _scrape(port)
+        assert 'iotrack_events_in_total{processor="core",record_type="iotrack.Passage"}' in text
+        assert "iotrack_end_to_end_latency_seconds_count" in text
+        assert "iotrack_core_transaction_seconds_count" in text
+        assert "iotrack_fusion_records_total" in text
+        assert "TCNU7200794" not in text, "no unit identifier in any label"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
