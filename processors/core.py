@@ -575,7 +575,6 @@ HANDLERS: Mapping[str, Callable[[CoreState, Record, _Emitter], None]] = {
     "iotrack.CustomsRelease": _release,
     "iotrack.ExitConfirmed": _exit_confirmed,
 }
-INPUTS = frozenset(HANDLERS)
 
 
 def _on_watermark(state: CoreState, out: _Emitter) -> None:

@@ -12,7 +12,7 @@ GdF confirms the exit; any other destination (a dry port, a terminal) on arrival
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -364,8 +364,3 @@ def iso(unix_ms: int) -> str:
 def start(iot_id: str, path: MissionPath) -> Position:
     """A freshly bound IOT_ID: not yet read anywhere."""
     return Position(iot_id, path)
-
-
-def nodes_of(paths: Sequence[MissionPath]) -> dict[str, PathNode]:
-    """Every node named by any path (the last definition wins)."""
-    return {node.node_id: node for path in paths for node in path.nodes}
