@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from bench import core_worker, ocr_repair, reader_throughput, startup
+from bench import core_worker, gate_check, ocr_repair, reader_throughput, startup
 
 if __name__ == "__main__":
-    for bench in (startup, ocr_repair, reader_throughput, core_worker):
+    for bench in (startup, ocr_repair, reader_throughput, core_worker, gate_check):
         print(f"\n== {bench.__name__}", flush=True)
         sys.argv = [bench.__name__]
         bench.main()

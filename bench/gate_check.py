@@ -1,0 +1,129 @@
+"""Gate check latency: "may this unit leave?" from the in-memory verdicts, under load.
+
+20,000 units' verdicts are published to the verdict-by-ITU topic; ``GateState`` reads them;
+then 200,000 lookups of random units are timed one by one while another thread keeps
+publishing verdict updates at about 1,000/s (which the gate state applies as they come).
+Baseline, in the same run: the same lookups as a bare dictionary ``get`` on a copy of the
+verdicts, without the gate's decision object and metric.
+
+Run: ``.venv/bin/python -m bench.gate_check``; a throwaway local broker is started unless
+``KAFKA_BOOTSTRAP_SERVERS`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from streams.gate import GateState
+from streams.kafka_io import producer
+from streams.local.kafka import LocalKafka
+from streams.local.processes import free_port
+from topics import admin, catalog
+from topics.codec import SingleObjectCodec
+from topics.examples import example
+from topics.schemas import repository
+
+CODEC = SingleObjectCodec()
+UNITS = 20_000
+LOOKUPS = 200_000
+
+
+def _value(n: int, may_leave: bool) -> bytes:
+    value = {
+        **example(repository().get("iotrack.ClearanceVerdict")),
+        "verdict": "CLEARED" if may_leave else "HELD",
+        "may_leave": may_leave,
+        "itu": {
+            "kind": "CONTAINER",
+            "value": f"BNCU{n:07d}",
+            "country": None,
+            "seal_class": None,
+            "issuer": None,
+        },
+    }
+    return CODEC.encode("iotrack.ClearanceVerdict", value)
+
+
+def _percentile(ordered: list[float], share: float) -> float:
+    return ordered[int(share * (len(ordered) - 1))]
+
+
+def main() -> None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    kafka = None
+    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
+        if not bootstrap:
+            kafka = LocalKafka(Path(name) / "home", base_port=free_port())
+            bootstrap = kafka.start()
+        try:
+            admin.apply(admin.admin_client(bootstrap), [catalog.CLEARANCE_BY_ITU])
+            out = producer(bootstrap)
+            for n in range(UNITS):
+                out.produce(
+                    catalog.CLEARANCE_BY_ITU.name,
+                    key=f"CONTAINER:BNCU{n:07d}".encode(),
+                    value=_value(n, n % 3 == 0),
+                )
+                out.poll(0)
+            out.flush(60)
+            gate = GateState(bootstrap, CODEC)
+            started = time.perf_counter()
+            gate.start()
+            load_s = time.perf_counter() - started
+            stop = threading.Event()
+
+            def updates() -> None:
+                rng = random.Random(2)
+                while not stop.is_set():
+                    n = rng.randrange(UNITS)
+                    out.produce(
+                        catalog.CLEARANCE_BY_ITU.name,
+                        key=f"CONTAINER:BNCU{n:07d}".encode(),
+                        value=_value(n, rng.random() < 0.5),
+                    )
+                    out.poll(0)
+                    time.sleep(0.001)
+
+            loader = threading.Thread(target=updates, daemon=True)
+            loader.start()
+            rng = random.Random(1)
+            keys = [f"CONTAINER:BNCU{rng.randrange(UNITS):07d}" for _ in range(LOOKUPS)]
+            timings = []
+            for key in keys:
+                t0 = time.perf_counter()
+                gate.check(key)
+                timings.append(time.perf_counter() - t0)
+            snapshot = dict(gate.verdicts)
+            bare = []
+            for key in keys:
+                t0 = time.perf_counter()
+                snapshot.get(key)
+                bare.append(time.perf_counter() - t0)
+            stop.set()
+            loader.join()
+            gate.stop()
+            out.flush(30)
+        finally:
+            if kafka is not None:
+                kafka.stop()
+    ordered, bare_ordered = sorted(timings), sorted(bare)
+    print(f"gate state: {UNITS} units read in {load_s:.2f} s")
+    p50, p99 = 1e6 * statistics.median(ordered), 1e6 * _percentile(ordered, 0.99)
+    print(
+        f"gate check under ~1,000 updates/s, {LOOKUPS} lookups: p50 {p50:.1f} us, "
+        f"p99 {p99:.1f} us, max {1e3 * ordered[-1]:.2f} ms"
+    )
+    print(
+        f"baseline dict.get on a copy: p50 {1e6 * statistics.median(bare_ordered):.2f} us, "
+        f"p99 {1e6 * _percentile(bare_ordered, 0.99):.2f} us"
+    )
+
+
+if __name__ == "__main__":
+    main()
