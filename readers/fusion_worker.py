@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -43,7 +43,7 @@ class FusionStats:
     reads: int = 0
     passages: int = 0
     dead_letters: int = 0
-    repairs: dict[str, int] | None = None
+    repairs: dict[str, int] = field(default_factory=dict)
 
 
 class FusionWorker:
@@ -64,7 +64,7 @@ class FusionWorker:
         self.commit_every_s = commit_every_s
         self.idle_flush_s = idle_flush_s
         self.state = FusionState()
-        self.stats = FusionStats(repairs={})
+        self.stats = FusionStats()
         # Each open passage (lane, id of its first read) -> where its first read is in the log.
         self._first_offset: dict[tuple[LaneKey, str], tuple[int, int]] = {}
         self._lane_partition: dict[LaneKey, int] = {}
@@ -116,10 +116,10 @@ class FusionWorker:
                 PASSAGES.name, value=value, key=PASSAGES.key_of(passage), on_delivery=self._deliver
             )
             self.stats.passages += 1
-            repairs = self.stats.repairs if self.stats.repairs is not None else {}
             for evidence in passage["evidence"]:
                 if evidence["repair"]:
-                    repairs[evidence["repair"]] = repairs.get(evidence["repair"], 0) + 1
+                    outcome = evidence["repair"]
+                    self.stats.repairs[outcome] = self.stats.repairs.get(outcome, 0) + 1
 
     def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
         key, value = dead_letters.for_message(

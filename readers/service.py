@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +24,7 @@ from readers.adapters import PARSERS, ReadPoint
 from readers.errors import PayloadError
 from readers.forwarder import Forwarder
 from readers.spool import Pending, Spool
+from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, RAW_READS
 from topics.codec import Codec
 
@@ -56,7 +56,6 @@ class ReaderStats:
     payloads: int = 0
     reads: int = 0
     dead_letters: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
 
 
 class ReaderService:
@@ -77,19 +76,15 @@ class ReaderService:
         now = int(time.time() * 1000)
         digest = hashlib.sha256(payload).hexdigest()
         event_id = deterministic_uuid7(now, "dead-letter", self.reader_id, digest)
-        value = {
-            "event_id": event_id,
-            "source": self.reader_id,
-            "occurred_at": now,
-            "original_key": None,
-            "original_value": payload,
-            "reason": reason,
-            "error_kind": "PayloadError",
-            "source_topic": None,
-            "partition": None,
-            "offset": None,
-            "reader_id": self.reader_id,
-        }
+        value = dead_letters.value(
+            event_id=event_id,
+            source=self.reader_id,
+            occurred_at=now,
+            original_value=payload,
+            reason=reason,
+            error_kind="PayloadError",
+            reader_id=self.reader_id,
+        )
         encoded = self.codec.encode("iotrack.DeadLetter", value, topic=DEAD_LETTERS.name)
         return event_id, Pending(DEAD_LETTERS.name, DEAD_LETTERS.key_of(value), encoded)
 
@@ -114,8 +109,6 @@ class ReaderService:
                 pending.append(letter)
                 outcomes.append(Outcome(index, error=reason, dead_letter_id=dead_id))
                 self.stats.dead_letters += 1
-                kind = str(exc).split(":", 1)[0]
-                self.stats.by_reason[kind] = self.stats.by_reason.get(kind, 0) + 1
                 continue
             pending.extend(encoded)
             outcomes.append(Outcome(index, tuple(r["event_id"] for r in reads)))
@@ -241,18 +234,10 @@ class ReaderHttpServer(ThreadingHTTPServer):
         self.forwarder = forwarder
 
 
-def serve(
-    service: ReaderService,
-    forwarder: Forwarder,
-    host: str,
-    port: int,
-    ready: threading.Event | None = None,
-) -> None:
+def serve(service: ReaderService, forwarder: Forwarder, host: str, port: int) -> None:
     """Serve HTTP until interrupted; the forwarder runs alongside."""
     server = ReaderHttpServer((host, port), service, forwarder)
     forwarder.start()
-    if ready is not None:
-        ready.set()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

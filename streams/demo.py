@@ -79,6 +79,9 @@ class PortDay:
         bound = [u for u in self.units if u not in self.unbound]
         self.corridor = set(bound[: len(bound) // 10])
         self.held = set(bound[len(bound) // 10 : len(bound) // 10 + 6])
+        # Holds alternate Customs and phytosanitary (sorted order); Customs lifts its own, the
+        # phytosanitary ones stay open, and the GdF stops those units at the gate.
+        self.still_held = set(sorted(self.held)[1::2])
         self.unreleased = set(bound[-3:])
         self.iot: dict[str, str] = {}
         self.mrn: dict[str, str] = {}
@@ -146,13 +149,15 @@ class PortDay:
                         released_by="officer.rossi",
                     )
                 )
-        for n, unit in enumerate(sorted(self.held)[::2]):
+        for n, unit in enumerate(sorted(self.held)):
+            if unit in self.still_held:
+                continue
             lines.append(
                 self._line(
                     "HoldLifted",
                     at + 1000 + n,
                     iot_id=self.iot[unit],
-                    hold_id=f"H-{2 * n}",
+                    hold_id=f"H-{n}",
                     agency="CUSTOMS",
                     hold_type="PHYSICAL_INSPECTION",
                     lifted_by="customs.duty",
@@ -169,13 +174,13 @@ class PortDay:
             payloads += self.simulator.truck_at_gate(at, n % 4 + 1, "OUT", "PORT-GATE-1", [unit])
         return payloads
 
-    def exits(self, still_held: set[str]) -> list[str]:
+    def exits(self) -> list[str]:
         """The GdF confirms the exit of the bound units that went through the gate, except the
         fast-corridor ones (they travel on under Customs control) and those still held (the GdF
         patrol stops them at the gate)."""
         lines = []
         for n, unit in enumerate(self.units):
-            if unit in self.iot and unit not in self.corridor and unit not in still_held:
+            if unit in self.iot and unit not in self.corridor and unit not in self.still_held:
                 at = _ms(START + timedelta(hours=8, seconds=40 * n)) + 30_000
                 lines.append(
                     self._line(
@@ -364,7 +369,7 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
     readers.feed(trucks)
     progress.say(f"trucks out through PORT-GATE-1: {len(trucks)} OCR/RFID payloads")
     _wait("the gate passages", fused_and_tracked)
-    exits = day.exits(set(sorted(day.held)[1::2]))
+    exits = day.exits()
     publish(bootstrap, codec, exits)
     progress.say(f"GdF confirmed {len(exits)} exits")
     _wait("the exits", core_done)

@@ -153,7 +153,7 @@ class ReaderCollector(Collector):
             labels=["direction"],
         )
         for worker in self.fusions:
-            for outcome, count in sorted((worker.stats.repairs or {}).items()):
+            for outcome, count in sorted(worker.stats.repairs.items()):
                 repairs.add_metric([outcome], count)
             fused.add_metric(["reads_in"], worker.stats.reads)
             fused.add_metric(["passages_out"], worker.stats.passages)

@@ -24,9 +24,10 @@ from typing import Any
 from fastavro import json_reader, json_writer
 
 from processors.core import Channel, CoreState, Output, apply
+from processors.ids import deterministic_uuid7
 from streams.channels import CHANNEL_TOPICS
 from streams.errors import StreamsError
-from topics import catalog
+from topics import catalog, dead_letters
 from topics.codec import SingleObjectCodec, plain
 from topics.errors import TopicsError
 from topics.schemas import SchemaRepository, repository
@@ -97,20 +98,17 @@ def read_events(
 
 def _dead_letter(event: InputEvent, output: Output) -> dict[str, Any]:
     detail = output.value or {}
-    source_topic = catalog.topic_for_schema(event.schema).name
-    return {
-        "event_id": event.value["event_id"],
-        "source": "iotrack-core",
-        "occurred_at": event.value["occurred_at"],
-        "original_key": None,
-        "original_value": event.raw,
-        "reason": detail.get("reason", "refused"),
-        "error_kind": detail.get("error_kind", "Refused"),
-        "source_topic": source_topic,
-        "partition": None,
-        "offset": None,
-        "reader_id": None,
-    }
+    at = int(event.value["occurred_at"])
+    return dead_letters.value(
+        # Its own id, derived from the refused input's (not the input's id itself).
+        event_id=deterministic_uuid7(at, "dead-letter", str(event.value["event_id"])),
+        source="iotrack-core",
+        occurred_at=at,
+        original_value=event.raw,
+        reason=str(detail.get("reason", "refused")),
+        error_kind=str(detail.get("error_kind", "Refused")),
+        source_topic=catalog.topic_for_schema(event.schema).name,
+    )
 
 
 def _encode_json(schemas: SchemaRepository, name: str, value: dict[str, Any]) -> Any:
@@ -124,9 +122,9 @@ def render(event: InputEvent, output: Output, schemas: SchemaRepository) -> str:
     topic = CHANNEL_TOPICS[output.channel]
     if output.channel is Channel.REFUSALS:
         name: str | None = "iotrack.DeadLetter"
-        value: Any = _encode_json(schemas, "iotrack.DeadLetter", _dead_letter(event, output))
-        source_topic = catalog.topic_for_schema(event.schema).name
-        key: str | None = topic.key_of({"source_topic": source_topic}).decode()
+        letter = _dead_letter(event, output)
+        value: Any = _encode_json(schemas, "iotrack.DeadLetter", letter)
+        key: str | None = topic.key_of(letter).decode()
     else:
         name = output.schema
         key = output.key if output.value is None else topic.key_of(output.value).decode()
