@@ -26,8 +26,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from processors.identifiers import mrn as mrn_module
 from processors.ids import deterministic_uuid7
 from readers.adapters import ReadPoint
@@ -41,7 +39,7 @@ from streams import runtime
 from streams.core_worker import GROUP as CORE_GROUP
 from streams.core_worker import CoreWorker
 from streams.errors import StreamsError
-from streams.kafka_io import committed_up_to_end
+from streams.kafka_io import committed_up_to_end, read_committed
 from streams.publish import publish
 from streams.settings import CHECKOUT, Settings
 from topics import admin, catalog
@@ -249,37 +247,14 @@ class Readers:
 def _read_outputs(
     bootstrap: str, codec: Codec, topics: Sequence[catalog.Topic]
 ) -> dict[str, list[dict[str, Any]]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"demo-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-            "log_level": 0,
-        }
-    )
-    found: dict[str, list[dict[str, Any]]] = {}
-    try:
-        for topic in topics:
-            partitions = [TopicPartition(topic.name, p, 0) for p in range(topic.partitions)]
-            consumer.assign(partitions)
-            done: set[int] = set()
-            records = found.setdefault(topic.name, [])
-            while len(done) < len(partitions):
-                message = consumer.poll(10)
-                if message is None:
-                    break
-                if message.error():
-                    done.add(int(message.partition() or 0))
-                    continue
-                if message.value() is not None:
-                    records.append(
-                        plain(codec.decode(message.value() or b"", topic=topic.name).value)
-                    )
-    finally:
-        consumer.close()
-    return found
+    return {
+        topic.name: [
+            plain(codec.decode(message.value() or b"", topic=topic.name).value)
+            for message in read_committed(bootstrap, topic)
+            if message.value() is not None
+        ]
+        for topic in topics
+    }
 
 
 def _distinct(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -354,6 +329,9 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
 
     with PATHS_FILE.open(encoding="utf-8") as paths:
         publish(bootstrap, codec, paths)
+    # The core reads its input topics side by side, with no order between them: bindings
+    # published before it has taken the paths would be refused for an unknown mission path.
+    _wait("the mission paths", core_done)
     bindings = day.bindings()
     publish(bootstrap, codec, bindings)
     progress.say(f"Customs bound {len(bindings)} of {len(day.units)} containers on the vessel")

@@ -108,3 +108,51 @@ def committed_up_to_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> 
         return True
     finally:
         probe.close()
+
+
+def read_committed(bootstrap: str, topic: Topic, timeout: float = 30.0) -> list[Message]:
+    """Every committed record now in ``topic``, partition by partition, tombstones included.
+
+    Each partition is assigned on its own and read until its end-of-partition event: offsets
+    cannot tell the end, because transactional commit markers take offsets that are never
+    delivered. Events are checked against the partition being read, and any error other than
+    the end of the partition is raised: an early stop would silently return a part of the topic.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "iotrack-reader-of-record",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+            "log_level": 0,
+        }
+    )
+    found: list[Message] = []
+    try:
+        for partition in range(topic.partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic.name, partition), timeout=timeout
+            )
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic.name, partition, low)])
+            while True:
+                message = consumer.poll(timeout)
+                if message is None:
+                    raise DeliveryError(
+                        f"{topic.name}[{partition}]: no record and no end within {timeout:.0f} s"
+                    )
+                if message.topic() != topic.name or message.partition() != partition:
+                    continue  # left over from the previous assignment
+                error = message.error()
+                if error is None:
+                    found.append(message)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    break
+                elif error.fatal() or not error.retriable():
+                    raise DeliveryError(f"{topic.name}[{partition}]: {error.str()}")
+            consumer.unassign()
+    finally:
+        consumer.close()
+    return found

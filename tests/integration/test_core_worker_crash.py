@@ -18,17 +18,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
-
-from confluent_kafka import Consumer, TopicPartition
 
 from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from processors.ids import deterministic_uuid7
 from streams.channels import CHANNEL_TOPICS
-from streams.kafka_io import committed_up_to_end
+from streams.kafka_io import committed_up_to_end, read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from streams.publish import publish
@@ -207,41 +204,20 @@ def _expected(lines: list[str]) -> list[tuple[str, str, str | None, str]]:
 
 
 def _published(bootstrap: str) -> list[tuple[str, str, str | None, str]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"check-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-            "log_level": 0,
-        }
-    )
     found = []
-    try:
-        names = {t.name: t for t in CHANNEL_TOPICS.values() if t is not catalog.DEAD_LETTERS}
-        for topic in names.values():
-            partitions = [TopicPartition(topic.name, p, 0) for p in range(topic.partitions)]
-            consumer.assign(partitions)
-            done: set[int] = set()
-            while len(done) < len(partitions):
-                message = consumer.poll(10)
-                assert message is not None, f"{topic.name} did not reach its end"
-                if message.error():
-                    done.add(message.partition())
-                    continue
-                value = message.value()
-                decoded = None if value is None else CODEC.decode(value)
-                found.append(
-                    (
-                        topic.name,
-                        (message.key() or b"").decode(),
-                        decoded.schema if decoded else None,
-                        json.dumps(plain(decoded.value) if decoded else None, sort_keys=True),
-                    )
+    names = {t.name: t for t in CHANNEL_TOPICS.values() if t is not catalog.DEAD_LETTERS}
+    for topic in names.values():
+        for message in read_committed(bootstrap, topic):
+            value = message.value()
+            decoded = None if value is None else CODEC.decode(value)
+            found.append(
+                (
+                    topic.name,
+                    (message.key() or b"").decode(),
+                    decoded.schema if decoded else None,
+                    json.dumps(plain(decoded.value) if decoded else None, sort_keys=True),
                 )
-    finally:
-        consumer.close()
+            )
     return found
 
 

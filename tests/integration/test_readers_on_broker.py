@@ -16,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from readers.adapters import ReadPoint
 from readers.forwarder import Forwarder, reader_producer
@@ -24,6 +23,7 @@ from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
+from streams.kafka_io import read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from topics import admin, catalog
@@ -34,44 +34,12 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def read_topic(bootstrap: str, topic: catalog.Topic) -> list[tuple[int, int, dict]]:
-    """Every record of a topic now: (partition, offset, plain value), tombstones skipped.
-
-    The end of a partition is found by the end-of-partition event, not by comparing offsets
-    with the high watermark: other workers write some of these topics in transactions, whose
-    commit markers take offsets that are never delivered.
-    """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"check-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "log_level": 0,
-        }
-    )
-    found = []
-    try:
-        for partition in range(topic.partitions):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic.name, partition), timeout=10
-            )
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(topic.name, partition, low)])
-            while True:
-                message = consumer.poll(10)
-                assert message is not None, f"{topic.name}[{partition}] stopped short of {high}"
-                if message.error():
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        break
-                    continue
-                if message.value() is not None:
-                    decoded = CODEC.decode(message.value(), topic=topic.name)
-                    found.append((partition, message.offset(), plain(decoded.value)))
-    finally:
-        consumer.close()
-    return found
+    """Every record of a topic now: (partition, offset, plain value), tombstones skipped."""
+    return [
+        (m.partition(), m.offset(), plain(CODEC.decode(m.value(), topic=topic.name).value))
+        for m in read_committed(bootstrap, topic)
+        if m.value() is not None
+    ]
 
 
 @pytest.fixture(scope="module")
