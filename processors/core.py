@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from processors import clearance as clearing
-from processors import mission
+from processors import mission, rail
 from processors.binding import Ledger, check_itu, itu_key
 from processors.identifiers import mrn as mrn_module
 from processors.ids import deterministic_uuid7
@@ -38,6 +38,7 @@ SEVERITY = {
     "BINDING_CONFLICT": "WARNING",
     "READ_AFTER_DEFINITIVE": "INFO",
     "DUPLICATE_EXIT": "INFO",
+    "CONSIST_MISMATCH": "CRITICAL",
 }
 _UNIT_KINDS = ("CONTAINER", "ILU", "SWAP_BODY")
 _STATUS = {mission.Phase.AT_EXIT: "AT_NODE"}
@@ -52,6 +53,11 @@ class Channel(StrEnum):
     VERDICT_BY_ITU = "verdict_by_itu"
     DEVIATIONS = "deviations"
     REFUSALS = "refusals"
+    LOADING_LISTS = "loading_lists"
+    MANIFESTS = "manifests"
+    PERMISSIONS = "permissions"
+    CONSISTS = "consists"
+    TRAINS = "trains"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class CoreConfig:
     """How long a definitive or closed IOT_ID stays on the state topics before its tombstone."""
     dedupe_horizon_ms: int = 7 * DAY_MS
     """How long input event ids are remembered to recognise redeliveries."""
+    rail_mission_path_id: str = "RAIL-EXPORT"
+    """The mission path of the IOT_IDs Customs binds to a manifest's units that have none."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,35 @@ class Tracked:
         return [itu_key(i) for i in self.itus]
 
 
+@dataclass(frozen=True)
+class Train:
+    """One train: its loading list, manifest versions, permission and exit."""
+
+    train_id: str
+    operator: str
+    phase: rail.TrainPhase
+    items: tuple[dict[str, Any], ...] = ()
+    """The latest loading list's items as submitted (``itu``, ``mrn``)."""
+    answer: tuple[dict[str, Any], ...] = ()
+    """The last answer published for them."""
+    manifests: tuple[dict[str, Any], ...] = ()
+    """Every manifest version, oldest first."""
+    permission: tuple[bool, tuple[str, ...]] | None = None
+    """The last permission decision published: granted, reasons."""
+    iot_ids: tuple[str, ...] = ()
+    exited: frozenset[str] = frozenset()
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        return self.manifests[-1] if self.manifests else None
+
+    def unit_keys(self) -> list[str]:
+        """The train's units: the latest manifest's, or the loading list's before one."""
+        if self.manifest is not None:
+            return [itu_key(i) for w in self.manifest["wagons"] for i in w["itus"]]
+        return [itu_key(item["itu"]) for item in self.items]
+
+
 @dataclass
 class Changes:
     """Keys of the state that changed: IOT_IDs (stored or removed), ITU keys, binding requests,
@@ -101,6 +138,7 @@ class Changes:
     requests: set[str] = field(default_factory=set)
     paths: set[str] = field(default_factory=set)
     applied: set[str] = field(default_factory=set)
+    trains: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -110,6 +148,7 @@ class CoreState:
     paths: dict[str, mission.MissionPath] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger.empty)
     iots: dict[str, Tracked] = field(default_factory=dict)
+    trains: dict[str, Train] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)
     watermark: int = 0
     config: CoreConfig = field(default_factory=CoreConfig)
@@ -564,6 +603,427 @@ def _exit_confirmed(state: CoreState, event: Record, out: _Emitter) -> None:
         _publish_verdicts(out, iot)
 
 
+# -- rail -----------------------------------------------------------------------------------
+
+
+def _unit_status(state: CoreState, key: str, at: int) -> rail.UnitStatus | None:
+    """The unit's IOT_ID and clearance now: its active binding, else the last one if it left."""
+    active = state.ledger.active(key, at)
+    iot = state.iots.get(active[-1].iot_id) if active else None
+    if iot is None:
+        ended = [
+            i
+            for i in state.ledger.intervals.get(key, ())
+            if i.iot_id in state.iots and state.iots[i.iot_id].clearance.exited_at is not None
+        ]
+        iot = state.iots[ended[-1].iot_id] if ended else None
+    if iot is None:
+        return None
+    clearance = iot.clearance
+    return rail.UnitStatus(
+        iot.iot_id,
+        str(clearance.verdict),
+        iot.mrns,
+        tuple(clearance.pending_mrns()),
+        tuple(f"{h.agency} ({h.hold_type})" for h in clearance.open_holds()),
+    )
+
+
+def _other_train(state: CoreState, train_id: str, key: str) -> str | None:
+    for other in state.trains.values():
+        if (
+            other.train_id != train_id
+            and other.phase is not rail.TrainPhase.DEPARTED
+            and key in other.unit_keys()
+        ):
+            return other.train_id
+    return None
+
+
+def _answer(state: CoreState, train: Train, at: int) -> tuple[dict[str, Any], ...]:
+    """The loading list's items with each unit's readiness now."""
+    answered = []
+    seen: set[str] = set()
+    for item in train.items:
+        itu, mrn = dict(item["itu"]), item.get("mrn")
+        key = itu_key(itu)
+        found = rail.unit_readiness(
+            itu,
+            [str(mrn)] if mrn else [],
+            _unit_status(state, key, at),
+            _other_train(state, train.train_id, key),
+        )
+        reasons = list(found.reasons)
+        if key in seen:
+            reasons.append(f"LISTED_TWICE: {key} appears more than once on the list")
+        seen.add(key)
+        answered.append(
+            {
+                "itu": itu,
+                "mrn": mrn,
+                "ready": not reasons,
+                "reasons": reasons,
+                "iot_id": found.iot_id,
+            }
+        )
+    return tuple(answered)
+
+
+def _decide(
+    state: CoreState, train: Train, at: int
+) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    """Permission for the latest manifest: granted, every problem, and the units' IOT_IDs."""
+    manifest = train.manifest
+    assert manifest is not None  # noqa: S101 - called only once a manifest is known
+    problems = rail.manifest_problems(manifest["wagons"])
+    iot_ids: list[str] = []
+    for wagon in manifest["wagons"]:
+        for itu in wagon["itus"]:
+            key = itu_key(itu)
+            found = rail.unit_readiness(
+                itu,
+                [],
+                _unit_status(state, key, at),
+                _other_train(state, train.train_id, key),
+            )
+            if found.iot_id:
+                iot_ids.append(found.iot_id)
+            problems += [
+                f"{reason.split(': ', 1)[0]}: position {wagon['position']}: "
+                + reason.split(": ", 1)[1]
+                for reason in found.reasons
+                if not reason.startswith("INVALID_IDENTIFIER")  # listed by manifest_problems
+            ]
+    return not problems, tuple(problems), tuple(iot_ids)
+
+
+def _train_status(out: _Emitter, train: Train, state: CoreState) -> None:
+    manifest = train.manifest
+    if manifest is not None:
+        units = sum(len(w["itus"]) for w in manifest["wagons"])
+        ready = sum(
+            1
+            for iot_id in train.iot_ids
+            if iot_id in state.iots and state.iots[iot_id].clearance.may_leave
+        )
+    else:
+        units = len(train.answer)
+        ready = sum(1 for item in train.answer if item["ready"])
+    granted, reasons = train.permission if train.permission else (None, ())
+    out.emit(
+        Channel.TRAINS,
+        train.train_id,
+        "iotrack.TrainStatus",
+        {
+            "train_id": train.train_id,
+            "operator": train.operator,
+            "phase": str(train.phase),
+            "manifest_version": manifest["version"] if manifest else None,
+            "manifest_versions": [m["version"] for m in train.manifests],
+            "permission_granted": granted,
+            "reasons": list(reasons),
+            "units": units,
+            "units_ready": ready,
+            "iot_ids": list(train.iot_ids),
+            "exited": len(train.exited),
+        },
+    )
+
+
+def _publish_answer(out: _Emitter, train: Train) -> None:
+    out.emit(
+        Channel.LOADING_LISTS,
+        train.train_id,
+        "iotrack.TrainLoadingList",
+        {
+            "train_id": train.train_id,
+            "operator": train.operator,
+            "planned_departure": None,
+            "items": [dict(item) for item in train.answer],
+            "answered": True,
+            "caused_by_event_id": out.cause_id,
+        },
+    )
+
+
+def _publish_permission(out: _Emitter, train: Train) -> None:
+    assert train.manifest is not None  # noqa: S101 - a permission follows a manifest
+    assert train.permission is not None  # noqa: S101
+    granted, reasons = train.permission
+    out.emit(
+        Channel.PERMISSIONS,
+        train.train_id,
+        "iotrack.PermissionToLeave",
+        {
+            "train_id": train.train_id,
+            "manifest_version": train.manifest["version"],
+            "granted": granted,
+            "reasons": list(reasons),
+            "decided_by": SOURCE,
+            "caused_by_event_id": out.cause_id,
+        },
+    )
+
+
+def _store_train(state: CoreState, train: Train) -> Train:
+    state.trains[train.train_id] = train
+    state.changes.trains.add(train.train_id)
+    return train
+
+
+def _train_for(
+    state: CoreState, event: Record, out: _Emitter, signal: rail.TrainSignal
+) -> Train | None:
+    """The train an operator's submission is for, if the submission is allowed now."""
+    train_id, operator = str(event["train_id"]), str(event["operator"])
+    known = state.trains.get(train_id)
+    if known is not None and known.operator != operator:
+        out.refuse(
+            f"train {train_id} is composed by operator {known.operator}, not {operator}",
+            "TrainOperatorMismatch",
+        )
+        return None
+    try:
+        rail.advance(known.phase if known else None, signal)
+    except rail.TrainTransitionError as exc:
+        out.refuse(f"train {train_id}: {exc}", "TrainPhaseError")
+        return None
+    return known or Train(train_id, operator, rail.TrainPhase.LISTED)
+
+
+def _loading_list(state: CoreState, event: Record, out: _Emitter) -> None:
+    if event.get("answered"):
+        out.refuse("a loading list answer is published by the core, not taken", "AnswerAsInput")
+        return
+    train = _train_for(state, event, out, rail.TrainSignal.LISTED)
+    if train is None:
+        return
+    known = str(event["train_id"]) in state.trains
+    items = tuple({"itu": dict(i["itu"]), "mrn": i.get("mrn")} for i in event["items"])
+    phase = rail.advance(train.phase if known else None, rail.TrainSignal.LISTED)
+    train = replace(train, phase=phase, items=items)
+    train = replace(train, answer=_answer(state, train, out.at))
+    _store_train(state, train)
+    _publish_answer(out, train)
+    _train_status(out, train, state)
+
+
+def _bind_for_rail(state: CoreState, train: Train, manifest: Record, out: _Emitter) -> None:
+    """Customs associates an IOT_ID with each manifest unit that has none: a binding on the rail
+    mission path, for the wagon's MRNs (units only with a transport document stay unbound)."""
+    for wagon in manifest["wagons"]:
+        mrns = [str(m) for m in wagon.get("mrns") or () if mrn_module.is_valid(str(m))]
+        for itu in wagon["itus"]:
+            key = itu_key(itu)
+            if (
+                not mrns
+                or check_itu(itu)
+                or state.ledger.active(key, out.at)
+                or _other_train(state, train.train_id, key)
+            ):
+                continue
+            _binding_requested(
+                state,
+                {
+                    "request_id": f"RAIL:{train.train_id}:{key}",
+                    "mission_path_id": state.config.rail_mission_path_id,
+                    "mrns": mrns,
+                    "itus": [dict(itu)],
+                    "requested_by": f"rail manifest {train.train_id} v{manifest['version']}",
+                },
+                out,
+            )
+
+
+def _manifest(state: CoreState, event: Record, out: _Emitter) -> None:
+    train = _train_for(state, event, out, rail.TrainSignal.GRANTED)
+    if train is None:
+        return
+    version = int(event["version"])
+    latest = train.manifest
+    if latest is not None and version <= int(latest["version"]):
+        out.refuse(
+            f"train {train.train_id}: manifest v{version} is not newer than v{latest['version']}",
+            "StaleManifest",
+        )
+        return
+    supersedes = event.get("supersedes_version")
+    if latest is not None and supersedes is not None and supersedes != latest["version"]:
+        out.refuse(
+            f"train {train.train_id}: manifest v{version} amends v{supersedes}, but the latest "
+            f"is v{latest['version']}",
+            "StaleManifest",
+        )
+        return
+    manifest = {
+        "version": version,
+        "supersedes_version": supersedes,
+        "wagons": [
+            {
+                "position": int(w["position"]),
+                "wagon_number": str(w["wagon_number"]),
+                "itus": [dict(i) for i in w["itus"]],
+                "mrns": [str(m) for m in w.get("mrns") or ()],
+                "transport_document": w.get("transport_document"),
+            }
+            for w in event["wagons"]
+        ],
+        "received_at": out.at,
+    }
+    train = _store_train(state, replace(train, manifests=(*train.manifests, manifest)))
+    out.emit(
+        Channel.MANIFESTS,
+        f"{train.train_id}:{version}",
+        "iotrack.TrainManifest",
+        {
+            "train_id": train.train_id,
+            "version": version,
+            "operator": train.operator,
+            "wagons": manifest["wagons"],
+            "supersedes_version": supersedes,
+        },
+    )
+    _bind_for_rail(state, train, manifest, out)
+    _reconsider_train(state, state.trains[train.train_id], out, force=True)
+
+
+def _reconsider_train(
+    state: CoreState, train: Train, out: _Emitter, *, force: bool = False
+) -> None:
+    """Re-answer the loading list and re-decide permission; publish what changed."""
+    changed = force
+    if train.items:
+        answer = _answer(state, train, out.at)
+        if answer != train.answer:
+            train = replace(train, answer=answer)
+            _publish_answer(out, train)
+            changed = True
+    if train.manifest is not None and (force or train.phase is not rail.TrainPhase.REVOKED):
+        granted, reasons, iot_ids = _decide(state, train, out.at)
+        if force or (granted, reasons) != train.permission or iot_ids != train.iot_ids:
+            signal = rail.TrainSignal.GRANTED if granted else rail.TrainSignal.REFUSED
+            train = replace(
+                train,
+                phase=rail.advance(train.phase, signal),
+                permission=(granted, reasons),
+                iot_ids=iot_ids,
+            )
+            _publish_permission(out, train)
+            changed = True
+    if changed:
+        _store_train(state, train)
+        _train_status(out, train, state)
+
+
+_RECONSIDERED = (rail.TrainPhase.LISTED, rail.TrainPhase.REFUSED, rail.TrainPhase.PERMITTED)
+
+
+def _after_unit_change(state: CoreState, out: _Emitter) -> None:
+    """A hold, release or binding changed some units' status: trains holding them re-decide."""
+    keys: set[str] = set()
+    for output in out.outputs:
+        if output.channel is Channel.VERDICT_BY_ITU:
+            keys.add(output.key)
+    if not keys:
+        return
+    for train_id in sorted(state.trains):
+        train = state.trains[train_id]
+        if train.phase in _RECONSIDERED and keys.intersection(train.unit_keys()):
+            _reconsider_train(state, train, out)
+
+
+def _consist(state: CoreState, event: Record, out: _Emitter) -> None:
+    gate, point = str(event["gate_node_id"]), str(event["read_point_id"])
+    train = state.trains.get(str(event.get("train_id") or ""))
+    observed = f"{len(event['wagons'])} wagons read by {point}"
+    if event.get("train_id") is None or train is None or train.manifest is None:
+        out.deviation(
+            "CONSIST_MISMATCH",
+            iot=None,
+            node_id=gate,
+            read_point_id=point,
+            expected=f"a manifest for train {event.get('train_id') or '(no train id read)'}",
+            observed=observed,
+        )
+        out.refuse(f"no manifest for the train read at {gate}: {observed}", "UnknownTrain")
+        return
+    if train.phase in (rail.TrainPhase.CONFIRMING, rail.TrainPhase.DEPARTED):
+        return  # the portal read it again after it matched: nothing new
+    found = rail.reconcile(train.manifest["wagons"], event["wagons"])
+    problems = [(kind, expected, seen) for kind, expected, seen in found.problems]
+    if train.phase is not rail.TrainPhase.PERMITTED and train.phase is not rail.TrainPhase.REVOKED:
+        problems.insert(
+            0, ("NO_PERMISSION", "permission to leave granted", f"train {str(train.phase).lower()}")
+        )
+    for kind, expected, seen in problems:
+        out.deviation(
+            "CONSIST_MISMATCH",
+            iot=None,
+            node_id=gate,
+            read_point_id=point,
+            expected=f"train {train.train_id}: {expected}",
+            observed=f"{kind}: {seen}",
+        )
+    matched = not problems
+    candidates: list[str] = []
+    if matched:
+        train = replace(train, phase=rail.advance(train.phase, rail.TrainSignal.CONSIST_MATCHED))
+        for iot_id in train.iot_ids:
+            iot = state.iots.get(iot_id)
+            if iot is None:
+                continue
+            signal = mission.classify(iot.position, gate)
+            if signal in mission.EXIT_SIGNALS:
+                _exit_deviation(out, iot, gate, point, f"on train {train.train_id} at {gate}")
+            _move(state, iot, signal, out, node_id=gate, read_point_id=point)
+            candidates.append(iot_id)
+    elif train.phase in (rail.TrainPhase.PERMITTED, rail.TrainPhase.REVOKED):
+        train = replace(
+            train,
+            phase=rail.advance(train.phase, rail.TrainSignal.CONSIST_MISMATCHED),
+            permission=(False, tuple(f"{k}: {e} / {o}" for k, e, o in problems)),
+        )
+        _publish_permission(out, train)
+    _store_train(state, train)
+    out.emit(
+        Channel.CONSISTS,
+        f"{train.train_id}:{point}",
+        "iotrack.ConsistCheck",
+        {
+            "train_id": train.train_id,
+            "gate_node_id": gate,
+            "read_point_id": point,
+            "manifest_version": train.manifest["version"] if train.manifest else 0,
+            "matched": matched,
+            "problems": [f"{k}: {e} / {o}" for k, e, o in problems],
+            "repairs": list(found.repairs),
+            "wagon_numbers": list(found.wagon_numbers),
+            "exit_candidates": candidates,
+        },
+    )
+    _train_status(out, train, state)
+
+
+def _train_exits(state: CoreState, iot_id: str, out: _Emitter) -> None:
+    """An exit confirmed: a confirming train is departed once all its units are out."""
+    for train_id in sorted(state.trains):
+        train = state.trains[train_id]
+        if train.phase is not rail.TrainPhase.CONFIRMING or iot_id not in train.iot_ids:
+            continue
+        train = replace(train, exited=train.exited | {iot_id})
+        if train.exited >= set(train.iot_ids):
+            train = replace(train, phase=rail.advance(train.phase, rail.TrainSignal.ALL_EXITED))
+        _store_train(state, train)
+        _train_status(out, train, state)
+
+
+_RAIL_INPUTS = {
+    "iotrack.TrainLoadingList": _loading_list,
+    "iotrack.TrainManifest": _manifest,
+    "iotrack.DetectedConsist": _consist,
+}
+
+
 HANDLERS: Mapping[str, Callable[[CoreState, Record, _Emitter], None]] = {
     "iotrack.MissionPathDefined": _path_defined,
     "iotrack.BindingRequested": _binding_requested,
@@ -574,6 +1034,7 @@ HANDLERS: Mapping[str, Callable[[CoreState, Record, _Emitter], None]] = {
     "iotrack.HoldLifted": _hold_lifted,
     "iotrack.CustomsRelease": _release,
     "iotrack.ExitConfirmed": _exit_confirmed,
+    **_RAIL_INPUTS,
 }
 
 
@@ -615,6 +1076,10 @@ def apply(state: CoreState, schema: str, event: Record) -> tuple[CoreState, list
     if state.applied_oldest is None or out.at < state.applied_oldest:
         state.applied_oldest = out.at
     handler(state, event, out)
+    if state.trains and schema not in _RAIL_INPUTS:
+        _after_unit_change(state, out)
+        if schema == "iotrack.ExitConfirmed":
+            _train_exits(state, str(event["iot_id"]), out)
     if out.at > state.watermark:
         state.watermark = out.at
         _on_watermark(state, out)

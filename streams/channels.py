@@ -14,4 +14,9 @@ CHANNEL_TOPICS: Mapping[Channel, catalog.Topic] = {
     Channel.VERDICT_BY_ITU: catalog.CLEARANCE_BY_ITU,
     Channel.DEVIATIONS: catalog.DEVIATIONS,
     Channel.REFUSALS: catalog.DEAD_LETTERS,
+    Channel.LOADING_LISTS: catalog.LOADING_LISTS,
+    Channel.MANIFESTS: catalog.MANIFESTS,
+    Channel.PERMISSIONS: catalog.PERMISSIONS,
+    Channel.CONSISTS: catalog.CONSISTS,
+    Channel.TRAINS: catalog.TRAINS,
 }

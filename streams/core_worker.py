@@ -108,6 +108,8 @@ def _changelog_records(state: CoreState) -> list[tuple[bytes, bytes | None]]:
         put(f"path:{path_id}", state.paths.get(path_id))
     for event_id in sorted(changes.applied):
         put(f"seen:{event_id}", state.applied.get(event_id))
+    for train_id in sorted(changes.trains):
+        put(f"train:{train_id}", state.trains.get(train_id))
     put(
         "meta",
         {
@@ -136,6 +138,8 @@ def restore(records: Mapping[bytes, bytes], config: CoreConfig | None = None) ->
             state.paths[name] = value
         elif kind == "seen":
             state.applied[name] = value
+        elif kind == "train":
+            state.trains[name] = value
         elif kind == "meta":
             state.watermark = value["watermark"]
             state.next_due = value["next_due"]

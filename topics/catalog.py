@@ -202,32 +202,49 @@ DEVIATIONS = replace(
     ),
     first_key_field=True,
 )
+RAIL_REQUESTS = _events(
+    "iotrack.rail.requests.v1",
+    "What train operators and the rail exit portal send: loading lists, manifest versions "
+    "and detected consists, keyed by train.",
+    ("iotrack.TrainLoadingList", "iotrack.TrainManifest", "iotrack.DetectedConsist"),
+    ("train_id", "read_point_id"),
+    partitions=3,
+    retention_days=None,
+)
 LOADING_LISTS = _state(
     "iotrack.rail.loading-lists.v1",
-    "Train loading lists and their Customs-ready answers.",
+    "The Customs-ready answer to each train's latest loading list, per unit, kept current as "
+    "statuses change.",
     ("iotrack.TrainLoadingList",),
     ("train_id",),
     partitions=3,
 )
 MANIFESTS = _state(
     "iotrack.rail.manifests.v1",
-    "Latest train manifest version per train.",
+    "Every manifest version of every train, keyed train:version, so amendments keep history.",
     ("iotrack.TrainManifest",),
-    ("train_id",),
+    ("train_id", "version"),
     partitions=3,
 )
 PERMISSIONS = _state(
     "iotrack.rail.permissions.v1",
-    "Permission to leave per train.",
+    "Permission to leave per train, for its latest manifest, re-decided as statuses change.",
     ("iotrack.PermissionToLeave",),
     ("train_id",),
     partitions=3,
 )
 CONSISTS = _state(
     "iotrack.rail.consists.v1",
-    "Train consist detected at the exit gate, per train.",
-    ("iotrack.DetectedConsist",),
+    "The consist detected at an exit gate reconciled with the manifest, per train and portal.",
+    ("iotrack.ConsistCheck",),
     ("train_id", "read_point_id"),
+    partitions=3,
+)
+TRAINS = _state(
+    "iotrack.rail.trains.v1",
+    "Where each train stands, from loading list to departure, keyed by train.",
+    ("iotrack.TrainStatus",),
+    ("train_id",),
     partitions=3,
 )
 DEAD_LETTERS = replace(
@@ -266,10 +283,12 @@ CATALOG: tuple[Topic, ...] = (
     CLEARANCE_BY_IOT,
     CLEARANCE_BY_ITU,
     DEVIATIONS,
+    RAIL_REQUESTS,
     LOADING_LISTS,
     MANIFESTS,
     PERMISSIONS,
     CONSISTS,
+    TRAINS,
     DEAD_LETTERS,
     CORE_CHANGELOG,
 )
@@ -281,6 +300,7 @@ CORE_INPUTS: tuple[Topic, ...] = (
     HOLDS,
     RELEASES,
     EXITS,
+    RAIL_REQUESTS,
 )
 """What the tracking core consumes (it skips its own ``IotBound`` on the bindings topic)."""
 _BY_NAME = {topic.name: topic for topic in CATALOG}

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from processors.identifiers import wagon
 from processors.ids import deterministic_uuid7
 
 HERE = Path(__file__).resolve().parent
@@ -238,7 +239,145 @@ def overdue_leg() -> Scenario:
     return s
 
 
-SCENARIOS = (vessel_discharge, fast_corridor, phyto_hold, unknown_unit, overdue_leg)
+RAIL_EXPORT = [
+    ("RAIL-YARD-1", "RAIL_YARD", "DEPARTURE"),
+    ("RAIL-GATE-1", "RAIL_YARD", "DESTINATION"),
+]
+WAGONS = [b + wagon.check_digit(b) for b in ("31834478341", "31834478342", "31834478343")]
+
+
+def _wagons(layout: list[list[int]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": position,
+            "wagon_number": WAGONS[position - 1],
+            "itus": [{"kind": "CONTAINER", "value": UNITS[u]} for u in units],
+            "mrns": [MRNS[u] for u in units],
+            "transport_document": None,
+        }
+        for position, units in enumerate(layout, start=1)
+    ]
+
+
+def _consist(s: Scenario, at: int, layout: list[dict[str, Any]], misreads: dict[str, str]) -> None:
+    s.add(
+        "DetectedConsist",
+        at,
+        "rail-portal",
+        train_id="IT-TR-4711",
+        gate_node_id="RAIL-GATE-1",
+        read_point_id="RAIL-GATE-1-OCR",
+        wagons=[
+            {
+                "position": n,
+                "wagon_number_read": misreads.get(w["wagon_number"], w["wagon_number"]),
+                "itus_read": [misreads.get(i["value"], i["value"]) for i in w["itus"]],
+                "confidence": 0.93,
+            }
+            for n, w in enumerate(layout, start=1)
+        ],
+    )
+
+
+def _train_ready(s: Scenario) -> list[str]:
+    """Four containers bound on the rail path and released; the fourth held by Customs."""
+    s.path(T0, "RAIL-EXPORT", RAIL_EXPORT, [2 * 24 * HOUR])
+    iots = []
+    for n in range(4):
+        s.bind(T0 + (n + 1) * MINUTE, f"TR-{n}", UNITS[n], [MRNS[n]], "RAIL-EXPORT")
+        iots.append(iot_of(s, f"TR-{n}"))
+    for n in range(4):
+        s.release(T0 + 10 * MINUTE + n, iots[n], MRNS[n])
+    s.add(
+        "HoldPlaced",
+        T0 + 20 * MINUTE,
+        "customs",
+        iot_id=iots[3],
+        hold_id="H-9",
+        agency="CUSTOMS",
+        hold_type="DOCUMENT_CHECK",
+        reason_code="RISK-12",
+        reason="origin to verify",
+        placed_by="officer.rossi",
+    )
+    s.add(
+        "TrainLoadingList",
+        T0 + 30 * MINUTE,
+        "mto.tuscan-rail",
+        train_id="IT-TR-4711",
+        operator="tuscan-rail",
+        planned_departure=T0 + 6 * HOUR,
+        items=[{"itu": {"kind": "CONTAINER", "value": UNITS[n]}, "mrn": MRNS[n]} for n in range(4)],
+        answered=False,
+    )
+    return iots
+
+
+def _manifest(s: Scenario, at: int, version: int, layout: list[dict[str, Any]]) -> None:
+    s.add(
+        "TrainManifest",
+        at,
+        "mto.tuscan-rail",
+        train_id="IT-TR-4711",
+        version=version,
+        operator="tuscan-rail",
+        wagons=layout,
+        supersedes_version=version - 1 if version > 1 else None,
+    )
+
+
+def rail_departure() -> Scenario:
+    s = Scenario("rail-held-unit-amended-then-departs")
+    iots = _train_ready(s)
+    _manifest(s, T0 + HOUR, 1, _wagons([[0, 1], [2, 3]]))
+    amended = _wagons([[0, 1], [2]])
+    _manifest(s, T0 + 2 * HOUR, 2, amended)
+    # The portal misreads one digit of the first wagon and an O for a 0 in a container code:
+    # both are repaired against the manifest.
+    misreads = {WAGONS[0]: WAGONS[0][:-2] + "7" + WAGONS[0][-1], UNITS[2]: "MSKU6O11672"}
+    _consist(s, T0 + 5 * HOUR, amended, misreads)
+    for n in range(3):
+        s.add(
+            "ExitConfirmed",
+            T0 + 5 * HOUR + (n + 1) * MINUTE,
+            "gdf",
+            iot_id=iots[n],
+            mode="RAIL",
+            gate_node_id="RAIL-GATE-1",
+            confirmed_by="gdf.bianchi",
+        )
+    return s
+
+
+def rail_swapped_wagon() -> Scenario:
+    s = Scenario("rail-swapped-wagon-caught-at-exit")
+    iots = _train_ready(s)
+    s.add(
+        "HoldLifted",
+        T0 + 40 * MINUTE,
+        "customs",
+        iot_id=iots[3],
+        hold_id="H-9",
+        agency="CUSTOMS",
+        hold_type="DOCUMENT_CHECK",
+        lifted_by="officer.rossi",
+        outcome="origin confirmed",
+    )
+    layout = _wagons([[0, 1], [2, 3]])
+    _manifest(s, T0 + HOUR, 1, layout)
+    _consist(s, T0 + 5 * HOUR, [layout[1], layout[0]], {})
+    return s
+
+
+SCENARIOS = (
+    vessel_discharge,
+    fast_corridor,
+    phyto_hold,
+    unknown_unit,
+    overdue_leg,
+    rail_departure,
+    rail_swapped_wagon,
+)
 
 
 def main() -> None:

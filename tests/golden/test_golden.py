@@ -102,3 +102,29 @@ def test_a_bad_line_names_its_number():
         list(replay(lines))
     with pytest.raises(ReplayInputError, match="line 2: unknown record type"):
         list(replay(["", '{"type": "iotrack.Nope", "value": {}}']))
+
+
+def _values(name: str, record: str) -> list[dict]:
+    return [o["value"] for o in _outputs(name) if o["type"] == f"iotrack.{record}"]
+
+
+def test_a_train_with_a_held_unit_is_refused_amended_permitted_and_departs():
+    name = "rail-held-unit-amended-then-departs"
+    [answer] = _values(name, "TrainLoadingList")
+    assert [i["ready"] for i in answer["items"]] == [{"boolean": b} for b in (1, 1, 1, 0)]
+    decisions = [(p["manifest_version"], p["granted"]) for p in _values(name, "PermissionToLeave")]
+    assert decisions == [(1, False), (2, True)]
+    [check] = _values(name, "ConsistCheck")
+    assert check["matched"] is True
+    assert len(check["repairs"]) == 2, "a wagon digit and a container letter repaired"
+    phases = [s["phase"] for s in _values(name, "TrainStatus")]
+    assert phases[-1] == "DEPARTED"
+    assert _kinds(name) == []
+
+
+def test_a_swapped_wagon_is_caught_at_the_exit_and_revokes_permission():
+    name = "rail-swapped-wagon-caught-at-exit"
+    assert _kinds(name) == ["CONSIST_MISMATCH", "CONSIST_MISMATCH"]
+    assert [p["granted"] for p in _values(name, "PermissionToLeave")] == [True, False]
+    assert _values(name, "TrainStatus")[-1]["phase"] == "REVOKED"
+    assert not any(s["status"] == "AT_NODE" for s in _values(name, "IotState"))

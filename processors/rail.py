@@ -1,0 +1,398 @@
+"""Rail: Customs readiness of loading lists, manifest checks, the train's phases, and the
+reconciliation of the consist read at the exit gate with the manifest.
+
+The seed document's three phases: the operator shares the candidate units (a loading list) and
+learns which are Customs-ready; it sends the manifest (wagons in order with their units), Customs
+associates an IOT_ID with each unit and grants permission to leave when all are cleared; the
+rail OCR portal at the exit reads the consist, which must match the manifest before the GdF
+confirms the exits.
+
+Pure: the tracking core (``processors.core``) owns the state and calls these functions with
+what it knows of each unit (``UnitStatus``).
+
+Every reason is ``CODE: text``, the code stable for programs, the text for people. Hold reason
+codes never appear: operators see which agency holds a unit and the kind of hold, not why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from processors.binding import check_itu, itu_key
+from processors.identifiers import mrn as mrn_module
+from processors.identifiers import wagon as wagon_module
+from processors.ocr_repair import Outcome, repair
+
+Record = Mapping[str, Any]
+
+
+class TrainPhase(StrEnum):
+    """Where a train stands (``iotrack.TrainPhase``)."""
+
+    LISTED = "LISTED"
+    REFUSED = "REFUSED"
+    PERMITTED = "PERMITTED"
+    REVOKED = "REVOKED"
+    CONFIRMING = "CONFIRMING"
+    DEPARTED = "DEPARTED"
+
+
+class TrainSignal(StrEnum):
+    """What happened to a train."""
+
+    LISTED = "LISTED"
+    """A loading list was answered."""
+    REFUSED = "REFUSED"
+    """A manifest (or a re-evaluation of it) refused permission to leave."""
+    GRANTED = "GRANTED"
+    """A manifest (or a re-evaluation of it) granted permission to leave."""
+    CONSIST_MATCHED = "CONSIST_MATCHED"
+    """The exit portal's consist matched the manifest."""
+    CONSIST_MISMATCHED = "CONSIST_MISMATCHED"
+    """The exit portal's consist differs from the manifest."""
+    ALL_EXITED = "ALL_EXITED"
+    """The GdF confirmed the exit of every unit."""
+
+
+_OPEN = (None, TrainPhase.LISTED, TrainPhase.REFUSED, TrainPhase.PERMITTED, TrainPhase.REVOKED)
+
+
+def _transitions() -> dict[tuple[TrainPhase | None, TrainSignal], TrainPhase]:
+    table: dict[tuple[TrainPhase | None, TrainSignal], TrainPhase] = {}
+    for phase in _OPEN:
+        # A new loading list does not undo a manifest's decision; before any, the train is listed.
+        is_decided = phase in (TrainPhase.REFUSED, TrainPhase.PERMITTED, TrainPhase.REVOKED)
+        table[phase, TrainSignal.LISTED] = phase if is_decided and phase else TrainPhase.LISTED
+        table[phase, TrainSignal.REFUSED] = TrainPhase.REFUSED
+        table[phase, TrainSignal.GRANTED] = TrainPhase.PERMITTED
+    table[TrainPhase.PERMITTED, TrainSignal.CONSIST_MATCHED] = TrainPhase.CONFIRMING
+    table[TrainPhase.PERMITTED, TrainSignal.CONSIST_MISMATCHED] = TrainPhase.REVOKED
+    # Read again after a revocation, the train stays revoked until an amendment is granted.
+    table[TrainPhase.REVOKED, TrainSignal.CONSIST_MATCHED] = TrainPhase.REVOKED
+    table[TrainPhase.REVOKED, TrainSignal.CONSIST_MISMATCHED] = TrainPhase.REVOKED
+    table[TrainPhase.CONFIRMING, TrainSignal.ALL_EXITED] = TrainPhase.DEPARTED
+    return table
+
+
+TRANSITIONS: Mapping[tuple[TrainPhase | None, TrainSignal], TrainPhase] = _transitions()
+"""(phase, signal) -> next phase; a pair missing here is refused. ``None`` is a train not yet
+known. Once the consist matched, the train's composition is final: amendments are refused."""
+
+
+class TrainTransitionError(ValueError):
+    """A signal the train's phase does not allow (e.g. a manifest after the consist matched)."""
+
+
+def advance(phase: TrainPhase | None, signal: TrainSignal) -> TrainPhase:
+    """The phase after ``signal``; TrainTransitionError when the table has no such step.
+
+    >>> advance(None, TrainSignal.LISTED)
+    <TrainPhase.LISTED: 'LISTED'>
+    >>> advance(TrainPhase.PERMITTED, TrainSignal.CONSIST_MATCHED)
+    <TrainPhase.CONFIRMING: 'CONFIRMING'>
+    """
+    try:
+        return TRANSITIONS[phase, signal]
+    except KeyError:
+        where = phase.value if phase else "unknown"
+        raise TrainTransitionError(f"a train {where.lower()} cannot take {signal}") from None
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    """What the tracking core knows of one unit right now."""
+
+    iot_id: str
+    verdict: str
+    """CLEARED, HELD, NOT_RELEASED or EXITED (``processors.clearance.Verdict``)."""
+    mrns: tuple[str, ...]
+    pending_mrns: tuple[str, ...]
+    holds: tuple[str, ...]
+    """Open holds as ``AGENCY HOLD_TYPE``, without reason codes."""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """One unit's answer: ready, or every reason it is not."""
+
+    key: str
+    iot_id: str | None
+    reasons: tuple[str, ...]
+
+    @property
+    def ready(self) -> bool:
+        return not self.reasons
+
+
+def unit_readiness(
+    itu: Record,
+    mrns: Sequence[str],
+    status: UnitStatus | None,
+    other_train: str | None = None,
+) -> Readiness:
+    """Whether a unit may be loaded: identifiers valid, bound, released, no hold, not elsewhere.
+
+    >>> unit_readiness({"kind": "CONTAINER", "value": "CSQU3054384"}, [], None).reasons
+    ('INVALID_IDENTIFIER: CSQU3054384: check digit is 4, expected 3',)
+    >>> unit_readiness({"kind": "CONTAINER", "value": "CSQU3054383"}, [], None).reasons
+    ('NO_DECLARATION: no MRN given and no IOT_ID bound to CONTAINER:CSQU3054383',)
+    """
+    problem = check_itu(itu)
+    if problem:
+        return Readiness(f"{itu['kind']}:{itu['value']}", None, (f"INVALID_IDENTIFIER: {problem}",))
+    key = itu_key(itu)
+    reasons: list[str] = []
+    for number in mrns:
+        try:
+            mrn_module.validate(number)
+        except ValueError as exc:
+            reasons.append(f"INVALID_MRN: {exc}")
+    if other_train is not None:
+        reasons.append(f"ON_OTHER_TRAIN: {key} is already on train {other_train}")
+    if status is None:
+        if mrns:
+            reasons.append(f"UNKNOWN_UNIT: no IOT_ID is bound to {key}")
+        else:
+            reasons.append(f"NO_DECLARATION: no MRN given and no IOT_ID bound to {key}")
+        return Readiness(key, None, tuple(reasons))
+    for number in mrns:
+        if number not in status.mrns and mrn_module.is_valid(number):
+            bound = ", ".join(status.mrns) or "none"
+            reasons.append(f"MRN_NOT_BOUND: {number} is not bound to {key} (bound: {bound})")
+    if status.verdict == "EXITED":
+        reasons.append(f"ALREADY_LEFT: {key} has already exited")
+    reasons += [f"HELD: held by {hold}" for hold in status.holds]
+    reasons += [f"NOT_RELEASED: MRN {m} not released" for m in status.pending_mrns]
+    return Readiness(key, status.iot_id, tuple(reasons))
+
+
+def manifest_problems(wagons: Sequence[Record]) -> list[str]:
+    """Every structural problem of a manifest: positions, wagon numbers, units on two wagons,
+    identifiers and MRNs, declarations missing (readiness is checked apart).
+
+    >>> manifest_problems([
+    ...     {"position": 1, "wagon_number": "318344783416", "mrns": [],
+    ...      "transport_document": None,
+    ...      "itus": [{"kind": "CONTAINER", "value": "CSQU3054383"}]},
+    ...     {"position": 3, "wagon_number": "318344783410", "mrns": [],
+    ...      "transport_document": "CIM-1",
+    ...      "itus": [{"kind": "CONTAINER", "value": "CSQU3054383"}]}]
+    ... )  # doctest: +NORMALIZE_WHITESPACE
+    ['POSITIONS: wagons must be numbered 1 to 2 in order, found 1, 3',
+     'NO_DECLARATION: position 1: units without an MRN or a transport document',
+     'WAGON_NUMBER: position 3: 318344783410: check digit is 0, expected 6',
+     'ITU_TWICE: CONTAINER:CSQU3054383 on the wagons at positions 1, 3']
+    """
+    problems: list[str] = []
+    positions = [int(w["position"]) for w in wagons]
+    if not wagons:
+        problems.append("EMPTY: the manifest has no wagons")
+    elif positions != list(range(1, len(wagons) + 1)):
+        found = ", ".join(str(p) for p in positions)
+        problems.append(
+            f"POSITIONS: wagons must be numbered 1 to {len(wagons)} in order, found {found}"
+        )
+    numbers: dict[str, list[int]] = {}
+    units: dict[str, list[int]] = {}
+    for entry in wagons:
+        problems += _wagon_entry_problems(entry, numbers, units)
+    problems += [
+        f"WAGON_TWICE: {number} at positions {_listed(where)}"
+        for number, where in numbers.items()
+        if len(where) > 1
+    ]
+    problems += [
+        f"ITU_TWICE: {key} on the wagons at positions {_listed(where)}"
+        for key, where in units.items()
+        if len(where) > 1
+    ]
+    return problems
+
+
+def _wagon_entry_problems(
+    entry: Record, numbers: dict[str, list[int]], units: dict[str, list[int]]
+) -> list[str]:
+    """One wagon's problems; notes its number and units' positions in ``numbers``/``units``."""
+    problems: list[str] = []
+    position = int(entry["position"])
+    try:
+        number = wagon_module.validate(str(entry["wagon_number"]))
+    except ValueError as exc:
+        problems.append(f"WAGON_NUMBER: position {position}: {exc}")
+    else:
+        numbers.setdefault(number, []).append(position)
+    for itu in entry["itus"]:
+        problem = check_itu(itu)
+        if problem:
+            problems.append(f"INVALID_IDENTIFIER: position {position}: {problem}")
+        else:
+            units.setdefault(itu_key(itu), []).append(position)
+    for number in entry.get("mrns") or ():
+        try:
+            mrn_module.validate(str(number))
+        except ValueError as exc:
+            problems.append(f"INVALID_MRN: position {position}: {exc}")
+    if entry["itus"] and not entry.get("mrns") and not entry.get("transport_document"):
+        problems.append(
+            f"NO_DECLARATION: position {position}: units without an MRN or a transport document"
+        )
+    return problems
+
+
+def _listed(values: Sequence[int]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+# -- phase 3: the consist at the exit gate ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """A detected consist compared with its manifest."""
+
+    wagon_numbers: tuple[str | None, ...]
+    """Detected wagon numbers after repair, in train order (None: unreadable)."""
+    problems: tuple[tuple[str, str, str], ...]
+    """(kind, expected, observed) for every difference."""
+    repairs: tuple[str, ...]
+
+    @property
+    def matched(self) -> bool:
+        return not self.problems
+
+
+def _unit_kind(text: str) -> str:
+    """Container or ILU by the category letter (ISO 6346 U/J/Z; EN 13044 A/B/D/E/K)."""
+    compact = "".join(c for c in text.upper() if c.isalnum())
+    return "ilu" if len(compact) > 3 and compact[3] in "ABDEK" else "container"
+
+
+@dataclass
+class _Reads:
+    """The detected consist after repair against the manifest."""
+
+    numbers: list[str | None]
+    units: dict[str, tuple[str | None, int]]
+    problems: list[tuple[str, str, str]]
+    repairs: list[str]
+
+
+def _read_consist(
+    detected: Sequence[Record], expected_order: Sequence[str], expected_units: Sequence[str]
+) -> _Reads:
+    reads = _Reads([], {}, [], [])
+    for read in sorted(detected, key=lambda w: int(w["position"])):
+        position = int(read["position"])
+        raw = str(read["wagon_number_read"])
+        fixed = repair("wagon", raw, expected=expected_order)
+        if fixed.outcome is Outcome.REPAIRED:
+            reads.repairs.append(f"wagon at position {position}: read {raw!r}, {fixed.reason}")
+        if fixed.value is None:
+            reads.problems.append(
+                (
+                    "UNREADABLE_WAGON",
+                    f"a wagon number at position {position}",
+                    f"{raw!r}: {fixed.reason}",
+                )
+            )
+        reads.numbers.append(fixed.value)
+        for text in read["itus_read"]:
+            unit = repair(_unit_kind(str(text)), str(text), expected=expected_units)
+            if unit.outcome is Outcome.REPAIRED:
+                reads.repairs.append(
+                    f"unit on the wagon at position {position}: read {text!r}, {unit.reason}"
+                )
+            if unit.value is None:
+                reads.problems.append(
+                    (
+                        "UNREADABLE_ITU",
+                        f"a unit code on the wagon at position {position}",
+                        f"{text!r}: {unit.reason}",
+                    )
+                )
+            else:
+                reads.units[unit.value] = (fixed.value, position)
+    return reads
+
+
+def _wagon_problems(
+    expected: Sequence[str], found: Sequence[str | None]
+) -> list[tuple[str, str, str]]:
+    problems: list[tuple[str, str, str]] = []
+    readable = [n for n in found if n is not None]
+    for at, number in enumerate(expected, start=1):
+        if number not in readable:
+            problems.append(("MISSING_WAGON", f"wagon {number} at position {at}", "not detected"))
+    for position, read in enumerate(found, start=1):
+        if read is not None and read not in expected:
+            problems.append(
+                (
+                    "EXTRA_WAGON",
+                    "no such wagon on the manifest",
+                    f"wagon {read} at position {position}",
+                )
+            )
+    common_expected = [n for n in expected if n in readable]
+    common_found = [n for n in readable if n in expected]
+    for number in common_expected:
+        if common_expected.index(number) != common_found.index(number):
+            problems.append(
+                (
+                    "SWAPPED_WAGON",
+                    f"wagon {number} at position {expected.index(number) + 1}",
+                    f"at position {found.index(number) + 1}",
+                )
+            )
+    return problems
+
+
+def _unit_problems(
+    expected: Mapping[str, str], found: Mapping[str, tuple[str | None, int]], readable: set[str]
+) -> list[tuple[str, str, str]]:
+    problems: list[tuple[str, str, str]] = []
+    for value, on_wagon in expected.items():
+        if value not in found:
+            if on_wagon in readable:  # an unreadable or missing wagon is reported already
+                problems.append(("MISSING_ITU", f"{value} on wagon {on_wagon}", "not detected"))
+            continue
+        seen_on, position = found[value]
+        if seen_on is not None and seen_on != on_wagon:
+            problems.append(
+                (
+                    "MOVED_ITU",
+                    f"{value} on wagon {on_wagon}",
+                    f"on wagon {seen_on} at position {position}",
+                )
+            )
+    for value, (_, position) in found.items():
+        if value not in expected:
+            problems.append(
+                (
+                    "EXTRA_ITU",
+                    "no such unit on the manifest",
+                    f"{value} on the wagon at position {position}",
+                )
+            )
+    return problems
+
+
+def reconcile(manifest: Sequence[Record], detected: Sequence[Record]) -> Reconciliation:
+    """Reconcile the wagons and units read at the exit with the manifest, which is the expected
+    list for OCR repair: a read is repaired only towards a manifest value, never guessed.
+
+    Wagons are compared in train order: missing, extra, unreadable, and out of place
+    (swapped); units: missing, extra, unreadable, and on another wagon than the manifest says.
+    """
+    ordered = sorted(manifest, key=lambda w: int(w["position"]))
+    expected_order = [str(w["wagon_number"]) for w in ordered]
+    expected_units = {
+        str(itu["value"]): str(entry["wagon_number"]) for entry in ordered for itu in entry["itus"]
+    }
+    reads = _read_consist(detected, expected_order, list(expected_units))
+    readable = {n for n in reads.numbers if n is not None}
+    problems = reads.problems + _wagon_problems(expected_order, reads.numbers)
+    problems += _unit_problems(expected_units, reads.units, readable)
+    return Reconciliation(tuple(reads.numbers), tuple(problems), tuple(reads.repairs))
