@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 from streams import demo as demo_module
-from streams import reader_commands, runtime, validate_command
+from streams import rail_commands, reader_commands, runtime, validate_command
 from streams.errors import StreamsError
 from streams.settings import Settings, load, redact_url
 from topics import admin
@@ -236,6 +236,12 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return demo_module.run(settings, as_json=args.json, keep_running=args.keep_running)
 
 
+def _register_modules(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The sub-commands that register themselves from their own modules."""
+    validate_command.register(commands)
+    rail_commands.register(commands)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per action."""
     top = argparse.ArgumentParser(
@@ -321,7 +327,7 @@ def parser() -> argparse.ArgumentParser:
     gate.add_argument("value", help="the identifier, normalised (e.g. CSQU3054383)")
     gate.add_argument("--country", help="for plates: the ISO country code")
     gate.set_defaults(handler=_gate_check)
-    validate_command.register(commands)
+    _register_modules(commands)
 
     demo = command("demo", "bring the system up and run the demonstration")
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")

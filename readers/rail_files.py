@@ -1,0 +1,212 @@
+"""The files train operators and the rail exit portal hand us, turned into event values.
+
+Formats (the README's rail section shows examples):
+
+- Loading list, CSV with a header: ``unit`` (required), ``kind`` (CONTAINER, ILU, SWAP_BODY,
+  PLATE, ...; guessed from the code when empty), ``country`` (plates only), ``mrn`` (optional).
+  JSON: ``{"items": [{"unit": ..., "kind": ..., "country": ..., "mrn": ...}, ...]}`` or the
+  bare list.
+- Manifest, CSV with a header, one row per unit (a wagon with no unit: a row with ``unit``
+  empty): ``position``, ``wagon_number``, ``unit``, ``kind``, ``country``, ``mrn``,
+  ``transport_document``; the MRNs of a wagon are the union of its rows'. JSON:
+  ``{"wagons": [{"position": 1, "wagon_number": ..., "units": [{"unit": ..., "kind": ...}],
+  "mrns": [...], "transport_document": ...}]}``.
+- Rail portal reads, JSON lines, one per wagon as the OCR portal reports it:
+  ``{"wagon": {"number": ..., "position": N}, "containers": [{"code": ..., "confidence": ...}],
+  "ilus": [...]}``.
+
+Nothing is validated here beyond the file's shape: the core answers on identifiers and MRNs,
+so an operator learns every problem at once. A shape error names the line (CSV rows count from
+the header as line 1) and the column or field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from processors.identifiers import KINDS
+
+_KINDS = ("CONTAINER", "ILU", "SWAP_BODY", "PLATE", "SEAL", "WAGON")
+
+
+class RailFileError(ValueError):
+    """A file that is not a loading list, manifest or portal read as documented."""
+
+
+def _normal(text: object) -> str:
+    return "".join(ch for ch in str(text or "").upper() if ch.isalnum())
+
+
+def _itu(unit: object, kind: object, country: object, where: str) -> dict[str, Any]:
+    value = _normal(unit)
+    if not value:
+        raise RailFileError(f"{where}: the unit code is empty")
+    name = str(kind or "").strip().upper()
+    if not name:
+        # The ILU owner code's fourth letter is A, B, D, E or K; containers use U, J or Z.
+        name = "ILU" if KINDS["ilu"].is_valid(value) else "CONTAINER"
+    if name not in _KINDS:
+        raise RailFileError(f"{where}: kind {kind!r} is not one of {', '.join(_KINDS)}")
+    return {
+        "kind": name,
+        "value": value,
+        "country": _normal(country) or ("IT" if name == "PLATE" else None),
+        "seal_class": None,
+        "issuer": None,
+    }
+
+
+def _rows(text: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in reader.fieldnames or ()]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise RailFileError(f"line 1: the header lacks the column(s) {', '.join(missing)}")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        cleaned = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        if any(cleaned.values()):
+            rows.append((number, cleaned))
+    return rows
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RailFileError(f"line {exc.lineno}, column {exc.colno}: not JSON: {exc.msg}") from exc
+
+
+def is_json(text: str) -> bool:
+    """Whether the text is JSON rather than CSV (by its first character)."""
+    return text.lstrip()[:1] in ("{", "[")
+
+
+def loading_list_items(text: str) -> list[dict[str, Any]]:
+    """The items of a loading list file (CSV or JSON).
+
+    >>> loading_list_items("unit,mrn\\nCSQU 305438-3,\\n")[0]["itu"]["value"]
+    'CSQU3054383'
+    >>> loading_list_items("mrn\\n26IT\\n")
+    Traceback (most recent call last):
+    ...
+    readers.rail_files.RailFileError: line 1: the header lacks the column(s) unit
+    """
+    if is_json(text):
+        data = _json(text)
+        items = data.get("items") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise RailFileError('JSON: expected a list of items or {"items": [...]}')
+        found = []
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise RailFileError(f"items[{n}]: expected an object")
+            where = f"items[{n}]"
+            found.append(
+                {
+                    "itu": _itu(item.get("unit"), item.get("kind"), item.get("country"), where),
+                    "mrn": _normal(item.get("mrn")) or None,
+                }
+            )
+        return found
+    return [
+        {
+            "itu": _itu(row.get("unit"), row.get("kind"), row.get("country"), f"line {n}"),
+            "mrn": _normal(row.get("mrn")) or None,
+        }
+        for n, row in _rows(text, ("unit",))
+    ]
+
+
+def _position(value: object, where: str) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise RailFileError(f"{where}: position {value!r} is not a whole number") from None
+
+
+def manifest_wagons(text: str) -> list[dict[str, Any]]:
+    """The wagons of a manifest file (CSV or JSON), in the order of their positions."""
+    wagons: dict[int, dict[str, Any]] = {}
+    if is_json(text):
+        data = _json(text)
+        listed = data.get("wagons") if isinstance(data, dict) else data
+        if not isinstance(listed, list):
+            raise RailFileError('JSON: expected {"wagons": [...]}')
+        for n, entry in enumerate(listed):
+            where = f"wagons[{n}]"
+            if not isinstance(entry, dict):
+                raise RailFileError(f"{where}: expected an object")
+            position = _position(entry.get("position", n + 1), where)
+            if position in wagons:
+                raise RailFileError(f"{where}: position {position} appears twice")
+            wagons[position] = {
+                "position": position,
+                "wagon_number": _normal(entry.get("wagon_number")),
+                "itus": [
+                    _itu(u.get("unit"), u.get("kind"), u.get("country"), f"{where}.units[{k}]")
+                    for k, u in enumerate(entry.get("units") or ())
+                ],
+                "mrns": [_normal(m) for m in entry.get("mrns") or () if _normal(m)],
+                "transport_document": entry.get("transport_document") or None,
+            }
+    else:
+        for n, row in _rows(text, ("position", "wagon_number", "unit")):
+            position = _position(row.get("position"), f"line {n}")
+            number = _normal(row.get("wagon_number"))
+            wagon = wagons.setdefault(
+                position,
+                {
+                    "position": position,
+                    "wagon_number": number,
+                    "itus": [],
+                    "mrns": [],
+                    "transport_document": None,
+                },
+            )
+            if wagon["wagon_number"] != number:
+                raise RailFileError(
+                    f"line {n}: position {position} is wagon {wagon['wagon_number']} on an "
+                    f"earlier line, {number} here"
+                )
+            if row.get("unit"):
+                wagon["itus"].append(
+                    _itu(row.get("unit"), row.get("kind"), row.get("country"), f"line {n}")
+                )
+            mrn = _normal(row.get("mrn"))
+            if mrn and mrn not in wagon["mrns"]:
+                wagon["mrns"].append(mrn)
+            wagon["transport_document"] = (
+                row.get("transport_document") or wagon["transport_document"]
+            )
+    if not wagons:
+        raise RailFileError("the manifest lists no wagon")
+    return [wagons[p] for p in sorted(wagons)]
+
+
+def portal_wagons(text: str) -> list[dict[str, Any]]:
+    """The detected wagons of a rail portal's JSON lines (one wagon per line)."""
+    wagons = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+            wagon = document["wagon"]
+            reads = [*document.get("containers", ()), *document.get("ilus", ())]
+            wagons.append(
+                {
+                    "position": int(wagon["position"]),
+                    "wagon_number_read": str(wagon["number"]),
+                    "itus_read": [str(r["code"]) for r in reads],
+                    "confidence": min((float(r["confidence"]) for r in reads), default=None),
+                }
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise RailFileError(f"line {number}: not a rail portal wagon read: {exc!r}") from exc
+    if not wagons:
+        raise RailFileError("the portal file holds no wagon")
+    return sorted(wagons, key=lambda w: w["position"])
