@@ -60,16 +60,19 @@ def _itu(unit: object, kind: object, country: object, where: str) -> dict[str, A
 
 
 def _rows(text: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower() for h in reader.fieldnames or ()]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise RailFileError(f"line 1: the header lacks the column(s) {', '.join(missing)}")
-    rows = []
-    for number, row in enumerate(reader, start=2):
-        cleaned = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        if any(cleaned.values()):
-            rows.append((number, cleaned))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in reader.fieldnames or ()]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise RailFileError(f"line 1: the header lacks the column(s) {', '.join(missing)}")
+        rows = []
+        for row in reader:
+            cleaned = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            if any(cleaned.values()):
+                rows.append((reader.line_num, cleaned))
+    except csv.Error as exc:
+        raise RailFileError(f"line {reader.line_num}: not CSV: {exc}") from exc
     return rows
 
 
