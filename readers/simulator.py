@@ -15,7 +15,7 @@ import json
 import random
 import string
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -297,19 +297,35 @@ class Simulator:
         simulation.payloads.sort(key=lambda p: p.at)
         return simulation
 
-    def train(self, wagons: int = 15, node: str = "RAIL-GATE-1") -> Simulation:
-        """A train through the rail portal: per wagon, its number and its units, in order."""
+    def train(
+        self,
+        wagons: int = 15,
+        node: str = "RAIL-GATE-1",
+        consist: Sequence[tuple[str, Sequence[str]]] | None = None,
+        at: datetime | None = None,
+    ) -> Simulation:
+        """A train through the rail portal: per wagon, its number and its units, in order.
+
+        ``consist`` gives the wagons (number, unit codes) actually on the train; without it a
+        train of ``wagons`` random wagons with two units each passes. Unit codes are read with
+        the simulator's OCR errors.
+        """
         simulation = Simulation()
-        at = START + timedelta(hours=2)
+        at = at or START + timedelta(hours=2)
         point = f"{node}-OCR"
-        for position in range(1, wagons + 1):
+        count = wagons if consist is None else len(consist)
+        for position in range(1, count + 1):
             at += timedelta(seconds=4)
-            units = [
-                self.container_code() if self.random.random() < 0.7 else self.ilu_code()
-                for _ in range(2)
-            ]
+            if consist is None:
+                units: Sequence[str] = [
+                    self.container_code() if self.random.random() < 0.7 else self.ilu_code()
+                    for _ in range(2)
+                ]
+            else:
+                units = consist[position - 1][1]
             simulation.units.extend(units)
             views = [self.ocr_unit(u)[0] for u in units]
+            number = self.wagon_number() if consist is None else consist[position - 1][0]
             document = {
                 "device_id": "ocr-rail-portal",
                 "passage_ref": self._ref(),
@@ -318,7 +334,7 @@ class Simulator:
                 "captured_at": _iso(at),
                 "containers": [v for v, u in zip(views, units, strict=True) if u[3] == "U"],
                 "ilus": [v for v, u in zip(views, units, strict=True) if u[3] != "U"],
-                "wagon": {"number": self.wagon_number(), "position": position},
+                "wagon": {"number": number, "position": position},
             }
             simulation.payloads.append(
                 DevicePayload("ocr", point, node, at, json.dumps(document).encode(), tuple(units))

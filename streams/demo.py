@@ -35,7 +35,7 @@ from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService
 from readers.simulator import START, DevicePayload, Faults, Simulator
 from readers.spool import Spool
-from streams import runtime
+from streams import demo_rail, runtime
 from streams.core_worker import GROUP as CORE_GROUP
 from streams.core_worker import CoreWorker
 from streams.errors import StreamsError
@@ -297,6 +297,7 @@ def summarise(
         "deviation_examples": dict(sorted(examples.items())),
         "dead_letters": len(letters),
         "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in letters)),
+        "train": demo_rail.summary(bootstrap, codec),
         "ocr_repairs": dict(
             sorted(
                 Counter(
@@ -319,6 +320,7 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
         catalog.HOLDS,
         catalog.RELEASES,
         catalog.EXITS,
+        catalog.RAIL_REQUESTS,
     ]
 
     def core_done() -> bool:
@@ -355,6 +357,12 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
     readers.feed(arrivals)
     progress.say(f"fast corridor: {len(day.corridor)} units arrive at DRY-PORT-1")
     _wait("the dry-port arrivals", fused_and_tracked)
+
+    def send(lines: list[str], what: str) -> None:
+        publish(bootstrap, codec, lines)
+        _wait(what, core_done)
+
+    demo_rail.play(demo_rail.RailDay(day.simulator), send, progress.say)
 
 
 def run(

@@ -113,10 +113,10 @@ def committed_up_to_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> 
 def read_committed(bootstrap: str, topic: Topic, timeout: float = 30.0) -> list[Message]:
     """Every committed record now in ``topic``, partition by partition, tombstones included.
 
-    Each partition is assigned on its own and read until its end-of-partition event: offsets
-    cannot tell the end, because transactional commit markers take offsets that are never
-    delivered. Events are checked against the partition being read, and any error other than
-    the end of the partition is raised: an early stop would silently return a part of the topic.
+    Every non-empty partition is read until its end-of-partition event: offsets cannot tell the
+    end, because transactional commit markers take offsets that are never delivered. Records
+    come in offset order per partition, not across partitions. Any error other than the end of
+    a partition is raised: an early stop would silently return a part of the topic.
     """
     consumer = Consumer(
         {
@@ -130,29 +130,32 @@ def read_committed(bootstrap: str, topic: Topic, timeout: float = 30.0) -> list[
     )
     found: list[Message] = []
     try:
+        pending: set[int] = set()
+        start = []
         for partition in range(topic.partitions):
             low, high = consumer.get_watermark_offsets(
                 TopicPartition(topic.name, partition), timeout=timeout
             )
-            if high <= low:
+            if high > low:
+                pending.add(partition)
+                start.append(TopicPartition(topic.name, partition, low))
+        consumer.assign(start)
+        while pending:
+            message = consumer.poll(timeout)
+            if message is None:
+                raise DeliveryError(
+                    f"{topic.name}: partitions {sorted(pending)} gave no record and no end "
+                    f"within {timeout:.0f} s"
+                )
+            if message.topic() != topic.name:
                 continue
-            consumer.assign([TopicPartition(topic.name, partition, low)])
-            while True:
-                message = consumer.poll(timeout)
-                if message is None:
-                    raise DeliveryError(
-                        f"{topic.name}[{partition}]: no record and no end within {timeout:.0f} s"
-                    )
-                if message.topic() != topic.name or message.partition() != partition:
-                    continue  # left over from the previous assignment
-                error = message.error()
-                if error is None:
-                    found.append(message)
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    break
-                elif error.fatal() or not error.retriable():
-                    raise DeliveryError(f"{topic.name}[{partition}]: {error.str()}")
-            consumer.unassign()
+            error = message.error()
+            if error is None:
+                found.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                pending.discard(int(message.partition() or 0))
+            elif error.fatal() or not error.retriable():
+                raise DeliveryError(f"{topic.name}[{message.partition()}]: {error.str()}")
     finally:
         consumer.close()
     return found
