@@ -440,6 +440,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"  {kind:<22} {count:>4}   e.g. {summary['deviation_examples'][kind]}")
     print(f"dead letters: {summary['dead_letters']}   {summary['dead_letter_reasons']}")
     print(f"OCR container reads: {summary['ocr_repairs']}")
+    print(demo_rail.describe(summary["train"]))
     print(f"timings: {summary['timings']}")
     print(
         "left running: iotrack status, iotrack down"

@@ -226,3 +226,18 @@ def summary(bootstrap: str, codec: Codec) -> dict[str, Any]:
             for c in ours
         ],
     }
+
+
+def describe(train: dict[str, Any]) -> str:
+    """The train's line of the demo's printed summary."""
+    checks = "; ".join(
+        "matches"
+        if c["matched"]
+        else "differs (" + ", ".join(p.split(":")[0] for p in c["problems"]) + ")"
+        for c in train["consist_checks"]
+    )
+    versions = ", ".join(f"v{v}" for v in train["manifest_versions"])
+    return (
+        f"train {train['train_id']}: {train['phase']}, manifests {versions}, "
+        f"exit reads: {checks or 'none'}; {train['exited']} exits confirmed"
+    )

@@ -115,7 +115,9 @@ def _no_answer(timeout_s: float) -> RailCommandError:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def format_answer(answer: dict[str, Any]) -> str:
@@ -331,6 +333,63 @@ def consist(
     return 0 if check["matched"] else 1
 
 
+def _latest_status(bootstrap: str, codec: Codec, train_id: str) -> dict[str, Any] | None:
+    latest = None
+    for message in read_committed(bootstrap, catalog.TRAINS):
+        if (message.key() or b"").decode() == train_id and message.value() is not None:
+            latest = plain(codec.decode(message.value() or b"", topic=catalog.TRAINS.name).value)
+    return latest
+
+
+def confirm_exits(
+    bootstrap: str,
+    codec: Codec,
+    *,
+    train_id: str,
+    officer: str,
+    gate: str,
+    as_json: bool,
+    timeout_s: float = 30.0,
+) -> int:
+    """The GdF confirms the exit of every unit of a train whose consist matched."""
+    status = _latest_status(bootstrap, codec, train_id)
+    if status is None:
+        raise RailCommandError(f"train {train_id} is not known")
+    if status["phase"] != "CONFIRMING":
+        raise RailCommandError(
+            f"train {train_id} is {status['phase'].lower()}: exits are confirmed once its consist "
+            "matched the manifest at the exit gate"
+        )
+    out = producer(bootstrap)
+    at = _now_ms()
+    for iot_id in status["iot_ids"]:
+        value = {
+            "event_id": str(uuid.uuid4()),
+            "source": officer,
+            "occurred_at": at,
+            "iot_id": iot_id,
+            "mode": "RAIL",
+            "gate_node_id": gate,
+            "confirmed_by": officer,
+        }
+        topic = catalog.EXITS
+        encoded = codec.encode("iotrack.ExitConfirmed", value, topic=topic.name)
+        produce_sync(out, topic, topic.key_of(value), encoded)
+    deadline = time.monotonic() + timeout_s
+    while (status := _latest_status(bootstrap, codec, train_id)) and status["phase"] != "DEPARTED":
+        if time.monotonic() > deadline:
+            raise _no_answer(timeout_s)
+        time.sleep(0.5)
+    assert status is not None  # noqa: S101 - the loop only ends on a status
+    if as_json:
+        print(
+            json.dumps({"train_id": train_id, "phase": status["phase"], "exited": status["exited"]})
+        )
+    else:
+        print(f"train {train_id}: {status['exited']} exits confirmed by {officer}; departed")
+    return 0
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from streams import runtime
     from topics.codec import codec_for
@@ -338,7 +397,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     bootstrap = runtime.endpoints(settings).bootstrap
     codec = codec_for(settings.schema_registry_url)
     try:
-        if args.action == "loading-list":
+        action = args.action
+        if action == "loading-list":
             return loading_list(
                 bootstrap,
                 codec,
@@ -349,7 +409,17 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
                 follow=args.follow,
                 timeout_s=args.timeout,
             )
-        if args.action == "manifest":
+        if action == "confirm-exits":
+            return confirm_exits(
+                bootstrap,
+                codec,
+                train_id=args.train,
+                officer=args.officer,
+                gate=args.gate,
+                as_json=args.json,
+                timeout_s=args.timeout,
+            )
+        if action == "manifest":
             return manifest(
                 bootstrap,
                 codec,
@@ -387,10 +457,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "leave; exit 0 when granted, 1 when refused, 2 on a bad file or no answer",
         "consist": "publish a rail OCR portal's wagon reads (JSON lines) as the train's "
         "detected consist and print the check against the manifest; exit 0 when it matches",
+        "confirm-exits": "the GdF officer at the rail gate confirms the exit of every unit of "
+        "a train whose consist matched; exit 0 once the train has departed",
     }
     for action, text in helps.items():
         command = actions.add_parser(action, help=text, description=text)
-        command.add_argument("file", metavar="FILE", help="the file ('-' for standard input)")
+        if action != "confirm-exits":
+            command.add_argument("file", metavar="FILE", help="the file ('-' for standard input)")
         command.add_argument("--train", required=True, metavar="ID", help="the train's id")
         command.add_argument("--json", action="store_true", help="print JSON, not a table")
         command.add_argument(
@@ -400,7 +473,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             metavar="S",
             help="seconds to wait for the answer (default 30)",
         )
-        if action != "consist":
+        if action in ("loading-list", "manifest"):
             command.add_argument(
                 "--operator",
                 required=True,
@@ -419,8 +492,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="the manifest version (default: the latest known plus one)",
     )
-    actions.choices["consist"].add_argument(
-        "--gate", default="RAIL-GATE-1", help="exit gate node (default RAIL-GATE-1)"
+    for action in ("consist", "confirm-exits"):
+        actions.choices[action].add_argument(
+            "--gate", default="RAIL-GATE-1", help="exit gate node (default RAIL-GATE-1)"
+        )
+    actions.choices["confirm-exits"].add_argument(
+        "--officer", required=True, metavar="ID", help="the confirming GdF officer"
     )
     actions.choices["consist"].add_argument(
         "--read-point", default="RAIL-GATE-1-OCR", help="portal id (default RAIL-GATE-1-OCR)"

@@ -261,3 +261,32 @@ def test_follow_prints_the_answer_again_when_a_hold_is_lifted(port, tmp_path):
         watcher.wait()
         if watcher.stdout is not None:
             watcher.stdout.close()
+
+
+def test_the_readme_walkthrough_with_the_example_files(port):
+    bootstrap, _, _ = port
+    examples = CHECKOUT / "deploy" / "examples" / "rail"
+    for name in ("1-customs-bindings.jsonl", "2-customs-decisions.jsonl"):
+        feed(bootstrap, (examples / name).read_text().splitlines())
+    train = ("--train", "IT-4712")
+    operator = ("--operator", "tuscan-rail")
+
+    def step(*args: str) -> tuple[int, dict[str, Any]]:
+        result = rail(bootstrap, *args)
+        assert result.returncode in (0, 1), result.stderr
+        return result.returncode, json.loads(result.stdout)
+
+    code, answer = step("loading-list", str(examples / "loading-list.csv"), *train, *operator)
+    assert (code, answer["ready"], answer["units"]) == (1, 5, 6)
+    code, decision = step("manifest", str(examples / "manifest-v1.json"), *train, *operator)
+    assert (code, decision["granted"]) == (1, False)
+    code, decision = step("manifest", str(examples / "manifest-v2.csv"), *train, *operator)
+    assert (code, decision["granted"], decision["units"]) == (0, True, 5)
+    code, check = step("consist", str(examples / "portal-swapped.jsonl"), *train)
+    assert (code, check["matched"]) == (1, False)
+    code, decision = step("manifest", str(examples / "manifest-v2.csv"), *train, *operator)
+    assert (code, decision["manifest_version"]) == (0, 3)
+    code, check = step("consist", str(examples / "portal.jsonl"), *train)
+    assert (code, check["matched"], len(check["repairs"])) == (0, True, 1)
+    code, done = step("confirm-exits", *train, "--officer", "gdf.bianchi")
+    assert (code, done["phase"], done["exited"]) == (0, "DEPARTED", 5)
