@@ -47,4 +47,8 @@ def test_the_demo_plays_a_port_day_and_stops_what_it_started(tmp_path):
         assert summary["deviations"][kind] > 0
     assert summary["dead_letters"] == summary["reader_payloads"]["rejected"] > 0
     assert summary["ocr_repairs"]["REPAIRED"] > 0
+    train = summary["train"]
+    assert train["phase"] == "DEPARTED"
+    assert (train["manifest_versions"], train["exited"]) == ([1, 2, 3], 19)
+    assert [c["matched"] for c in train["consist_checks"]] == [False, True], "the swap was caught"
     assert not LocalKafka(home, base_port=kafka_port).running(), "nothing left running"
