@@ -116,6 +116,10 @@ class Train:
     """The last permission decision published: granted, reasons."""
     iot_ids: tuple[str, ...] = ()
     exited: frozenset[str] = frozenset()
+    consist_keys: frozenset[str] = frozenset()
+    """Keys of its consist checks on the consists topic (train:read point)."""
+    retire_at: int | None = None
+    """When a departed train's records get their tombstones."""
 
     @property
     def manifest(self) -> dict[str, Any] | None:
@@ -768,6 +772,9 @@ def _publish_permission(out: _Emitter, train: Train) -> None:
 def _store_train(state: CoreState, train: Train) -> Train:
     state.trains[train.train_id] = train
     state.changes.trains.add(train.train_id)
+    due = train.retire_at
+    if due is not None and (state.next_due is None or due < state.next_due):
+        state.next_due = due
     return train
 
 
@@ -984,7 +991,9 @@ def _consist(state: CoreState, event: Record, out: _Emitter) -> None:
             permission=(False, tuple(f"{k}: {e} / {o}" for k, e, o in problems)),
         )
         _publish_permission(out, train)
-    _store_train(state, train)
+    train = _store_train(
+        state, replace(train, consist_keys=train.consist_keys | {f"{train.train_id}:{point}"})
+    )
     out.emit(
         Channel.CONSISTS,
         f"{train.train_id}:{point}",
@@ -1012,7 +1021,11 @@ def _train_exits(state: CoreState, iot_id: str, out: _Emitter) -> None:
             continue
         train = replace(train, exited=train.exited | {iot_id})
         if train.exited >= set(train.iot_ids):
-            train = replace(train, phase=rail.advance(train.phase, rail.TrainSignal.ALL_EXITED))
+            train = replace(
+                train,
+                phase=rail.advance(train.phase, rail.TrainSignal.ALL_EXITED),
+                retire_at=out.at + state.config.retire_after_ms,
+            )
         _store_train(state, train)
         _train_status(out, train, state)
 
@@ -1039,7 +1052,8 @@ HANDLERS: Mapping[str, Callable[[CoreState, Record, _Emitter], None]] = {
 
 
 def _on_watermark(state: CoreState, out: _Emitter) -> None:
-    """Deadlines passed and retirements due at the current watermark, in IOT_ID order."""
+    """Deadlines passed and retirements due at the current watermark, in IOT_ID order, then
+    departed trains due for retirement, in train id order."""
     mark = state.watermark
     if state.next_due is None or mark <= state.next_due:
         return
@@ -1059,6 +1073,26 @@ def _on_watermark(state: CoreState, out: _Emitter) -> None:
                     out.tombstone(Channel.VERDICT_BY_ITU, key)
         else:
             state.store(iot)  # re-notes its remaining deadline or retirement
+    for train_id in sorted(state.trains):
+        train = state.trains[train_id]
+        if train.retire_at is not None and train.retire_at <= mark:
+            _retire_train(state, train, out)
+        elif train.retire_at is not None and (
+            state.next_due is None or train.retire_at < state.next_due
+        ):
+            state.next_due = train.retire_at
+
+
+def _retire_train(state: CoreState, train: Train, out: _Emitter) -> None:
+    """A departed train's records leave the compacted rail topics."""
+    del state.trains[train.train_id]
+    state.changes.trains.add(train.train_id)
+    for channel in (Channel.TRAINS, Channel.LOADING_LISTS, Channel.PERMISSIONS):
+        out.tombstone(channel, train.train_id)
+    for manifest in train.manifests:
+        out.tombstone(Channel.MANIFESTS, f"{train.train_id}:{manifest['version']}")
+    for key in sorted(train.consist_keys):
+        out.tombstone(Channel.CONSISTS, key)
 
 
 def apply(state: CoreState, schema: str, event: Record) -> tuple[CoreState, list[Output]]:

@@ -397,3 +397,29 @@ def test_the_train_phase_follows_only_the_table(signals):
         if phase in (rail.TrainPhase.CONFIRMING, rail.TrainPhase.DEPARTED):
             assert after in (rail.TrainPhase.CONFIRMING, rail.TrainPhase.DEPARTED)
         phase = after
+
+
+def test_a_departed_train_leaves_the_rail_topics_after_the_retention():
+    port = Port()
+    unit = box(1)
+    iot_id = port.bind(unit, 1)
+    port.release(iot_id, 1)
+    wagons = manifest_wagons([[unit]], {unit: 1})
+    port.feed("iotrack.TrainManifest", train_id="T1", version=1, operator="OP", wagons=wagons,
+              supersedes_version=None)  # fmt: skip
+    port.feed("iotrack.DetectedConsist", train_id="T1", gate_node_id="RAIL-GATE-1",
+              read_point_id="P", wagons=consist(wagons))  # fmt: skip
+    port.feed("iotrack.ExitConfirmed", iot_id=iot_id, mode="RAIL", gate_node_id="RAIL-GATE-1",
+              confirmed_by="gdf")  # fmt: skip
+    assert port.state.trains["T1"].phase is rail.TrainPhase.DEPARTED
+    port.n += 8 * 24 * 3600  # a week and a day of other traffic later
+    outputs = port.feed("iotrack.MissionPathDefined", **RAIL_PATH)
+    tombstones = {(o.channel, o.key) for o in outputs if o.value is None}
+    assert {
+        (Channel.TRAINS, "T1"),
+        (Channel.LOADING_LISTS, "T1"),
+        (Channel.PERMISSIONS, "T1"),
+        (Channel.MANIFESTS, "T1:1"),
+        (Channel.CONSISTS, "T1:P"),
+    } <= tombstones
+    assert "T1" not in port.state.trains
