@@ -939,11 +939,33 @@ def _after_unit_change(state: CoreState, out: _Emitter) -> None:
             _reconsider_train(state, train, out)
 
 
+def _train_by_wagons(state: CoreState, wagons: Any) -> Train | None:
+    """The train a portal read without a train id belongs to: the permitted (or revoked) train
+    whose latest manifest holds most of the wagon numbers read, if that is at least half."""
+    read = {rail.compact_wagon(str(w["wagon_number_read"])) for w in wagons}
+    best, best_count = None, 0
+    for train_id in sorted(state.trains):
+        train = state.trains[train_id]
+        if train.manifest is None or train.phase not in (
+            rail.TrainPhase.PERMITTED,
+            rail.TrainPhase.REVOKED,
+        ):
+            continue
+        numbers = {str(w["wagon_number"]) for w in train.manifest["wagons"]}
+        count = len(numbers & read)
+        if count > best_count:
+            best, best_count = train, count
+    return best if best is not None and 2 * best_count >= len(read) else None
+
+
 def _consist(state: CoreState, event: Record, out: _Emitter) -> None:
     gate, point = str(event["gate_node_id"]), str(event["read_point_id"])
-    train = state.trains.get(str(event.get("train_id") or ""))
+    if event.get("train_id"):
+        train = state.trains.get(str(event["train_id"]))
+    else:
+        train = _train_by_wagons(state, event["wagons"])
     observed = f"{len(event['wagons'])} wagons read by {point}"
-    if event.get("train_id") is None or train is None or train.manifest is None:
+    if train is None or train.manifest is None:
         out.deviation(
             "CONSIST_MISMATCH",
             iot=None,

@@ -264,6 +264,11 @@ class Reconciliation:
         return not self.problems
 
 
+def compact_wagon(text: str) -> str:
+    """A wagon number as read, without spaces, dots or hyphens (``31 83 4478 341-6``)."""
+    return wagon_module.compact(text) if isinstance(text, str) else ""
+
+
 def _unit_kind(text: str) -> str:
     """Container or ILU by the category letter (ISO 6346 U/J/Z; EN 13044 A/B/D/E/K)."""
     compact = "".join(c for c in text.upper() if c.isalnum())

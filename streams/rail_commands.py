@@ -287,7 +287,7 @@ def consist(
     codec: Codec,
     path: str,
     *,
-    train_id: str,
+    train_id: str | None,
     gate: str,
     read_point: str,
     as_json: bool,
@@ -311,7 +311,7 @@ def consist(
     try:
         talk.send("iotrack.DetectedConsist", value)
         check = talk.next(
-            lambda v: v["train_id"] == train_id and v["occurred_at"] == value["occurred_at"],
+            lambda v: v["read_point_id"] == read_point and v["occurred_at"] == value["occurred_at"],
             timeout_s,
         )
     finally:
@@ -323,7 +323,9 @@ def consist(
                                                  "wagon_numbers", "exit_candidates")}))  # fmt: skip
     else:
         outcome = "MATCHES the manifest" if check["matched"] else "DIFFERS from the manifest"
-        print(f"train {train_id} at {gate}: {len(wagons)} wagons read; the consist {outcome}")
+        print(
+            f"train {check['train_id']} at {gate}: {len(wagons)} wagons read; the consist {outcome}"
+        )
         for problem in check["problems"]:
             print(f"  - {problem}")
         for repaired in check["repairs"]:
@@ -464,7 +466,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         command = actions.add_parser(action, help=text, description=text)
         if action != "confirm-exits":
             command.add_argument("file", metavar="FILE", help="the file ('-' for standard input)")
-        command.add_argument("--train", required=True, metavar="ID", help="the train's id")
+        command.add_argument(
+            "--train",
+            required=action != "consist",
+            metavar="ID",
+            help="the train's id"
+            + (
+                " (default: the train whose manifest holds the wagons read)"
+                if action == "consist"
+                else ""
+            ),
+        )
         command.add_argument("--json", action="store_true", help="print JSON, not a table")
         command.add_argument(
             "--timeout",

@@ -204,9 +204,10 @@ def test_a_train_from_loading_list_to_departure(port, tmp_path):
     assert json.loads(result.stdout)["granted"] is True, "v3, the train recomposed"
     misread = kept[0][:5] + "O" + kept[0][6:] if kept[0][5] == "0" else None
     good = portal(tmp_path / "good.jsonl", kept, list(range(1, 16)), misread)
-    result = rail(bootstrap, "consist", str(good), "--train", "IT-4711")
+    result = rail(bootstrap, "consist", str(good))  # the portal knows no train id
     assert result.returncode == 0, result.stdout + result.stderr
     check = json.loads(result.stdout)
+    assert check["train_id"] == "IT-4711", "found by its wagon numbers"
     assert sorted(check["exit_candidates"]) == sorted(iots[u] for u in kept)
     assert len(check["repairs"]) == (1 if misread else 0)
 

@@ -423,3 +423,25 @@ def test_a_departed_train_leaves_the_rail_topics_after_the_retention():
         (Channel.CONSISTS, "T1:P"),
     } <= tombstones
     assert "T1" not in port.state.trains
+
+
+def test_a_portal_read_without_a_train_id_is_matched_to_its_train_by_wagon_numbers():
+    port = Port()
+    units = [box(1), box(2)]
+    numbers = {u: n for n, u in enumerate(units, start=1)}
+    for u in units:
+        port.release(port.bind(u, numbers[u]), numbers[u])
+    wagons = manifest_wagons([units[:1], units[1:]], numbers)
+    port.feed("iotrack.TrainManifest", train_id="T7", version=1, operator="OP", wagons=wagons,
+              supersedes_version=None)  # fmt: skip
+    outputs = port.feed("iotrack.DetectedConsist", train_id=None, gate_node_id="RAIL-GATE-1",
+                        read_point_id="P", wagons=consist(wagons))  # fmt: skip
+    check = only(outputs, Channel.CONSISTS)
+    assert (check["train_id"], check["matched"]) == ("T7", True)
+    strangers = consist(manifest_wagons([[box(8)]], {box(8): 8}))
+    strangers[0]["wagon_number_read"] = car(99)
+    outputs = port.feed("iotrack.DetectedConsist", train_id=None, gate_node_id="RAIL-GATE-1",
+                        read_point_id="P", wagons=strangers)  # fmt: skip
+    assert (
+        only(outputs, Channel.DEVIATIONS)["expected"] == "a manifest for train (no train id read)"
+    )
