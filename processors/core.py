@@ -686,7 +686,7 @@ def _decide(
             key = itu_key(itu)
             found = rail.unit_readiness(
                 itu,
-                [],
+                (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]), []),
                 _unit_status(state, key, at),
                 _other_train(state, train.train_id, key),
             )
@@ -817,11 +817,12 @@ def _loading_list(state: CoreState, event: Record, out: _Emitter) -> None:
 
 def _bind_for_rail(state: CoreState, train: Train, manifest: Record, out: _Emitter) -> None:
     """Customs associates an IOT_ID with each manifest unit that has none: a binding on the rail
-    mission path, for the wagon's MRNs (units only with a transport document stay unbound)."""
+    mission path, for the unit's MRNs, or its wagon's (units only with a transport document stay
+    unbound)."""
     for wagon in manifest["wagons"]:
-        mrns = [str(m) for m in wagon.get("mrns") or () if mrn_module.is_valid(str(m))]
         for itu in wagon["itus"]:
             key = itu_key(itu)
+            mrns = [m for m in rail.unit_mrns(wagon, itu) if mrn_module.is_valid(m)]
             if (
                 not mrns
                 or check_itu(itu)
@@ -871,6 +872,9 @@ def _manifest(state: CoreState, event: Record, out: _Emitter) -> None:
                 "wagon_number": str(w["wagon_number"]),
                 "itus": [dict(i) for i in w["itus"]],
                 "mrns": [str(m) for m in w.get("mrns") or ()],
+                "mrns_by_itu": {
+                    str(k): [str(m) for m in v] for k, v in (w.get("mrns_by_itu") or {}).items()
+                },
                 "transport_document": w.get("transport_document"),
             }
             for w in event["wagons"]

@@ -169,6 +169,18 @@ def unit_readiness(
     return Readiness(key, status.iot_id, tuple(reasons))
 
 
+def unit_mrns(wagon: Record, itu: Record) -> list[str]:
+    """The MRNs covering a unit on a manifest wagon: its own when given, else the wagon's.
+
+    >>> unit_mrns({"mrns": ["A", "B"], "mrns_by_itu": {"X": ["B"]}}, {"value": "X"})
+    ['B']
+    >>> unit_mrns({"mrns": ["A", "B"]}, {"value": "Y"})
+    ['A', 'B']
+    """
+    own = (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]))
+    return [str(m) for m in (own or wagon.get("mrns") or ())]
+
+
 def manifest_problems(wagons: Sequence[Record]) -> list[str]:
     """Every structural problem of a manifest: positions, wagon numbers, units on two wagons,
     identifiers and MRNs, declarations missing (readiness is checked apart).
@@ -235,7 +247,8 @@ def _wagon_entry_problems(
             mrn_module.validate(str(number))
         except ValueError as exc:
             problems.append(f"INVALID_MRN: position {position}: {exc}")
-    if entry["itus"] and not entry.get("mrns") and not entry.get("transport_document"):
+    undeclared = [i for i in entry["itus"] if not unit_mrns(entry, i)]
+    if undeclared and not entry.get("transport_document"):
         problems.append(
             f"NO_DECLARATION: position {position}: units without an MRN or a transport document"
         )

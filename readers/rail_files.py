@@ -9,8 +9,11 @@ Formats (the README's rail section shows examples):
 - Manifest, CSV with a header, one row per unit (a wagon with no unit: a row with ``unit``
   empty): ``position``, ``wagon_number``, ``unit``, ``kind``, ``country``, ``mrn``,
   ``transport_document``; the MRNs of a wagon are the union of its rows'. JSON:
-  ``{"wagons": [{"position": 1, "wagon_number": ..., "units": [{"unit": ..., "kind": ...}],
-  "mrns": [...], "transport_document": ...}]}``.
+  ``{"wagons": [{"position": 1, "wagon_number": ..., "units": [{"unit": ..., "kind": ...,
+  "mrn": ...}], "mrns": [...], "transport_document": ...}]}``. A unit's own MRN (a CSV row's
+  ``mrn``, a JSON unit's ``mrn``) covers that unit; the wagon's MRNs cover the units without
+  one.
+- CSV files may separate fields with commas or semicolons and may start with a byte-order mark.
 - Rail portal reads, JSON lines, one per wagon as the OCR portal reports it:
   ``{"wagon": {"number": ..., "position": N}, "containers": [{"code": ..., "confidence": ...}],
   "ilus": [...]}``.
@@ -60,7 +63,11 @@ def _itu(unit: object, kind: object, country: object, where: str) -> dict[str, A
 
 
 def _rows(text: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    text = text.removeprefix("\ufeff")  # the byte-order mark spreadsheets write
+    header_line = text.split("\n", 1)[0]
+    # Spreadsheets set to Italian (and most of Europe) separate fields with semicolons.
+    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = [h.strip().lower() for h in reader.fieldnames or ()]
         missing = [c for c in required if c not in header]
@@ -131,6 +138,14 @@ def _position(value: object, where: str) -> int:
         raise RailFileError(f"{where}: position {value!r} is not a whole number") from None
 
 
+def _units(entry: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """A JSON wagon's units, under ``units`` (or ``itus``, as on the wire)."""
+    units = entry.get("units", entry.get("itus")) or []
+    if not isinstance(units, list) or not all(isinstance(u, dict) for u in units):
+        raise RailFileError(f"{where}.units: expected a list of objects")
+    return units
+
+
 def manifest_wagons(text: str) -> list[dict[str, Any]]:
     """The wagons of a manifest file (CSV or JSON), in the order of their positions."""
     wagons: dict[int, dict[str, Any]] = {}
@@ -150,10 +165,29 @@ def manifest_wagons(text: str) -> list[dict[str, Any]]:
                 "position": position,
                 "wagon_number": _normal(entry.get("wagon_number")),
                 "itus": [
-                    _itu(u.get("unit"), u.get("kind"), u.get("country"), f"{where}.units[{k}]")
-                    for k, u in enumerate(entry.get("units") or ())
+                    _itu(
+                        u.get("unit", u.get("value")),
+                        u.get("kind"),
+                        u.get("country"),
+                        f"{where}.units[{k}]",
+                    )
+                    for k, u in enumerate(_units(entry, where))
                 ],
-                "mrns": [_normal(m) for m in entry.get("mrns") or () if _normal(m)],
+                "mrns": list(
+                    dict.fromkeys(
+                        _normal(m)
+                        for m in [
+                            *(entry.get("mrns") or ()),
+                            *(u.get("mrn") for u in _units(entry, where)),
+                        ]
+                        if _normal(m)
+                    )
+                ),
+                "mrns_by_itu": {
+                    _normal(u.get("unit", u.get("value"))): [_normal(u["mrn"])]
+                    for u in _units(entry, where)
+                    if _normal(u.get("mrn"))
+                },
                 "transport_document": entry.get("transport_document") or None,
             }
     else:
@@ -167,6 +201,7 @@ def manifest_wagons(text: str) -> list[dict[str, Any]]:
                     "wagon_number": number,
                     "itus": [],
                     "mrns": [],
+                    "mrns_by_itu": {},
                     "transport_document": None,
                 },
             )
@@ -182,6 +217,8 @@ def manifest_wagons(text: str) -> list[dict[str, Any]]:
             mrn = _normal(row.get("mrn"))
             if mrn and mrn not in wagon["mrns"]:
                 wagon["mrns"].append(mrn)
+            if mrn and row.get("unit"):
+                wagon["mrns_by_itu"].setdefault(_normal(row["unit"]), []).append(mrn)
             wagon["transport_document"] = (
                 row.get("transport_document") or wagon["transport_document"]
             )

@@ -104,3 +104,25 @@ def test_portal_reads_keep_train_order_and_every_code():
     assert wagons[0]["confidence"] == 0.7
     with pytest.raises(RailFileError, match="line 1: not a rail portal wagon read"):
         portal_wagons('{"containers": []}\n')
+
+
+def test_spreadsheet_exports_with_semicolons_and_a_byte_order_mark_are_read():
+    text = "\ufeffunit;mrn\nTRLU0001000;26IT000000000001R4\n"
+    [item] = loading_list_items(text)
+    assert (item["itu"]["value"], item["mrn"]) == ("TRLU0001000", "26IT000000000001R4")
+
+
+def test_a_json_manifest_takes_each_units_mrn_into_its_wagons():
+    document = {
+        "wagons": [
+            {
+                "position": 1,
+                "wagon_number": "31 83 4478 341-6",
+                "itus": [{"kind": "CONTAINER", "value": "TRLU0001000", "mrn": "26IT0000000001R4"}],
+                "mrns": ["26IT0000000002R3"],
+            }
+        ]
+    }
+    [wagon] = manifest_wagons(json.dumps(document))
+    assert wagon["wagon_number"] == "318344783416"
+    assert wagon["mrns"] == ["26IT0000000002R3", "26IT0000000001R4"]
