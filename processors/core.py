@@ -120,16 +120,13 @@ class Train:
     """Keys of its consist checks on the consists topic (train:read point)."""
     retire_at: int | None = None
     """When a departed train's records get their tombstones."""
+    unit_keys: frozenset[str] = frozenset()
+    """The train's units: the latest manifest's, or the loading list's before one (kept, not
+    worked out: every hold or release anywhere asks it)."""
 
     @property
     def manifest(self) -> dict[str, Any] | None:
         return self.manifests[-1] if self.manifests else None
-
-    def unit_keys(self) -> list[str]:
-        """The train's units: the latest manifest's, or the loading list's before one."""
-        if self.manifest is not None:
-            return [itu_key(i) for w in self.manifest["wagons"] for i in w["itus"]]
-        return [itu_key(item["itu"]) for item in self.items]
 
 
 @dataclass
@@ -638,7 +635,7 @@ def _other_train(state: CoreState, train_id: str, key: str) -> str | None:
         if (
             other.train_id != train_id
             and other.phase is not rail.TrainPhase.DEPARTED
-            and key in other.unit_keys()
+            and key in other.unit_keys
         ):
             return other.train_id
     return None
@@ -679,16 +676,19 @@ def _decide(
     """Permission for the latest manifest: granted, every problem, and the units' IOT_IDs."""
     manifest = train.manifest
     assert manifest is not None  # noqa: S101 - called only once a manifest is known
-    problems = rail.manifest_problems(manifest["wagons"])
+    problems = list(manifest["problems"])
     iot_ids: list[str] = []
     for wagon in manifest["wagons"]:
         for itu in wagon["itus"]:
             key = itu_key(itu)
+            if check_itu(itu) if manifest["problems"] else False:
+                continue  # listed among the manifest's own problems
             found = rail.unit_readiness(
                 itu,
                 (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]), []),
                 _unit_status(state, key, at),
                 _other_train(state, train.train_id, key),
+                identifier_checked=True,
             )
             if found.iot_id:
                 iot_ids.append(found.iot_id)
@@ -696,7 +696,6 @@ def _decide(
                 f"{reason.split(': ', 1)[0]}: position {wagon['position']}: "
                 + reason.split(": ", 1)[1]
                 for reason in found.reasons
-                if not reason.startswith("INVALID_IDENTIFIER")  # listed by manifest_problems
             ]
     return not problems, tuple(problems), tuple(iot_ids)
 
@@ -809,6 +808,8 @@ def _loading_list(state: CoreState, event: Record, out: _Emitter) -> None:
     items = tuple({"itu": dict(i["itu"]), "mrn": i.get("mrn")} for i in event["items"])
     phase = rail.advance(train.phase if known else None, rail.TrainSignal.LISTED)
     train = replace(train, phase=phase, items=items)
+    if train.manifest is None:
+        train = replace(train, unit_keys=frozenset(itu_key(item["itu"]) for item in items))
     train = replace(train, answer=_answer(state, train, out.at))
     _store_train(state, train)
     _publish_answer(out, train)
@@ -863,25 +864,30 @@ def _manifest(state: CoreState, event: Record, out: _Emitter) -> None:
             "StaleManifest",
         )
         return
-    manifest = {
+    wagons = [
+        {
+            "position": int(w["position"]),
+            "wagon_number": str(w["wagon_number"]),
+            "itus": [dict(i) for i in w["itus"]],
+            "mrns": [str(m) for m in w.get("mrns") or ()],
+            "mrns_by_itu": {
+                str(k): [str(m) for m in v] for k, v in (w.get("mrns_by_itu") or {}).items()
+            },
+            "transport_document": w.get("transport_document"),
+        }
+        for w in event["wagons"]
+    ]
+    manifest: dict[str, Any] = {
         "version": version,
         "supersedes_version": supersedes,
-        "wagons": [
-            {
-                "position": int(w["position"]),
-                "wagon_number": str(w["wagon_number"]),
-                "itus": [dict(i) for i in w["itus"]],
-                "mrns": [str(m) for m in w.get("mrns") or ()],
-                "mrns_by_itu": {
-                    str(k): [str(m) for m in v] for k, v in (w.get("mrns_by_itu") or {}).items()
-                },
-                "transport_document": w.get("transport_document"),
-            }
-            for w in event["wagons"]
-        ],
+        "wagons": wagons,
         "received_at": out.at,
+        "problems": tuple(rail.manifest_problems(wagons)),
     }
-    train = _store_train(state, replace(train, manifests=(*train.manifests, manifest)))
+    keys = frozenset(itu_key(i) for w in wagons for i in w["itus"])
+    train = _store_train(
+        state, replace(train, manifests=(*train.manifests, manifest), unit_keys=keys)
+    )
     out.emit(
         Channel.MANIFESTS,
         f"{train.train_id}:{version}",
@@ -939,7 +945,7 @@ def _after_unit_change(state: CoreState, out: _Emitter) -> None:
         return
     for train_id in sorted(state.trains):
         train = state.trains[train_id]
-        if train.phase in _RECONSIDERED and keys.intersection(train.unit_keys()):
+        if train.phase in _RECONSIDERED and keys.intersection(train.unit_keys):
             _reconsider_train(state, train, out)
 
 

@@ -132,15 +132,18 @@ def unit_readiness(
     mrns: Sequence[str],
     status: UnitStatus | None,
     other_train: str | None = None,
+    *,
+    identifier_checked: bool = False,
 ) -> Readiness:
     """Whether a unit may be loaded: identifiers valid, bound, released, no hold, not elsewhere.
+    ``identifier_checked`` skips the identifier's check when the caller has made it already.
 
     >>> unit_readiness({"kind": "CONTAINER", "value": "CSQU3054384"}, [], None).reasons
     ('INVALID_IDENTIFIER: CSQU3054384: check digit is 4, expected 3',)
     >>> unit_readiness({"kind": "CONTAINER", "value": "CSQU3054383"}, [], None).reasons
     ('NO_DECLARATION: no MRN given and no IOT_ID bound to CONTAINER:CSQU3054383',)
     """
-    problem = check_itu(itu)
+    problem = None if identifier_checked else check_itu(itu)
     if problem:
         return Readiness(f"{itu['kind']}:{itu['value']}", None, (f"INVALID_IDENTIFIER: {problem}",))
     key = itu_key(itu)
