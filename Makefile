@@ -9,7 +9,7 @@ NOWRITE := PYTHONDONTWRITEBYTECODE=1
 PACKAGES := topics processors streams readers
 
 .DEFAULT_GOAL := help
-.PHONY: help setup fmt lint typecheck test check up down status demo bench clean
+.PHONY: help setup fmt lint typecheck test check up down status demo bench dashboards clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,17 +24,19 @@ $(STAMP): pyproject.toml
 	touch $@
 
 fmt: $(STAMP)  ## format and auto-fix the code (the only target that edits files)
-	$(BIN)/ruff format $(PACKAGES) tests bench
-	$(BIN)/ruff check --fix $(PACKAGES) tests bench
+	$(BIN)/ruff format $(PACKAGES) tests bench deploy/grafana
+	$(BIN)/ruff check --fix $(PACKAGES) tests bench deploy/grafana
 
 lint: $(STAMP)  ## ruff (lint + format check) and the import-linter contracts
-	$(NOWRITE) $(BIN)/ruff check --no-cache $(PACKAGES) tests bench
-	$(NOWRITE) $(BIN)/ruff format --no-cache --check $(PACKAGES) tests bench
+	$(NOWRITE) $(BIN)/ruff check --no-cache $(PACKAGES) tests bench deploy/grafana
+	$(NOWRITE) $(BIN)/ruff format --no-cache --check $(PACKAGES) tests bench deploy/grafana
 	$(NOWRITE) $(BIN)/lint-imports --no-cache
 
-typecheck: $(STAMP)  ## mypy --strict on our packages
+typecheck: $(STAMP)  ## mypy --strict on our packages and the dashboards generator
 	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null
+	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null deploy/grafana/dashboards.py
 
+# The dashboard test also runs Debian's Prometheus (`apt-get install prometheus`; .ci/run does).
 test: $(STAMP)  ## every test; integration tests start their own Kafka and Postgres
 	$(NOWRITE) $(BIN)/pytest -p no:cacheprovider -q
 
@@ -54,6 +56,9 @@ demo: $(STAMP)  ## run the demonstration on the embedded default
 
 bench: $(STAMP)  ## run the benchmarks in bench/ and print their figures
 	$(NOWRITE) $(BIN)/python -m bench
+
+dashboards: $(STAMP)  ## regenerate the Grafana dashboards' JSON in deploy/grafana/dashboards/
+	$(NOWRITE) $(BIN)/python deploy/grafana/dashboards.py
 
 clean:  ## remove the venv, caches and the local data folder
 	rm -rf $(VENV) .iotrack .pytest_cache .mypy_cache .ruff_cache .hypothesis

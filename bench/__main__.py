@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import sys
 
-from bench import core_worker, gate_check, ocr_repair, reader_throughput, startup
+from bench import (
+    api_gate_check,
+    core_worker,
+    gate_check,
+    ocr_repair,
+    projection,
+    rail,
+    reader_throughput,
+    startup,
+)
 
 if __name__ == "__main__":
-    for bench in (startup, ocr_repair, reader_throughput, core_worker, gate_check):
+    for bench in (
+        startup,
+        ocr_repair,
+        reader_throughput,
+        core_worker,
+        gate_check,
+        rail,
+        projection,
+        api_gate_check,
+    ):
         print(f"\n== {bench.__name__}", flush=True)
         sys.argv = [bench.__name__]
         bench.main()

@@ -249,7 +249,8 @@ class _Emitter:
         )
 
 
-def _state_value(iot: Tracked) -> dict[str, Any]:
+def state_value(iot: Tracked) -> dict[str, Any]:
+    """The public IOT state record (``iotrack.IotState``) of an IOT_ID."""
     position = iot.position
     return {
         "iot_id": iot.iot_id,
@@ -287,7 +288,7 @@ def _verdict_value(iot: Tracked, itu: Record | None, as_of: int) -> dict[str, An
 
 
 def _publish_state(out: _Emitter, iot: Tracked) -> None:
-    out.emit(Channel.IOT_STATE, iot.iot_id, "iotrack.IotState", _state_value(iot))
+    out.emit(Channel.IOT_STATE, iot.iot_id, "iotrack.IotState", state_value(iot))
 
 
 def _publish_verdicts(out: _Emitter, iot: Tracked) -> None:

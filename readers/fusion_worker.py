@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,6 +44,10 @@ class FusionStats:
     passages: int = 0
     dead_letters: int = 0
     repairs: dict[str, int] = field(default_factory=dict)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    """Dead letters by kind of error."""
+    errors: int = 0
+    """Errors the consumer reported and the worker went on from."""
 
 
 class FusionWorker:
@@ -58,7 +62,10 @@ class FusionWorker:
         config: FusionConfig | None = None,
         commit_every_s: float = 1.0,
         idle_flush_s: float = IDLE_FLUSH_S,
+        statistics: Callable[[str], None] | None = None,
     ) -> None:
+        """``statistics``: a librdkafka ``stats_cb`` for the consumer (every 5 s), e.g. the
+        lag metric of a shell that exports metrics."""
         self.codec = codec
         self.config = config or FusionConfig()
         self.commit_every_s = commit_every_s
@@ -70,6 +77,9 @@ class FusionWorker:
         self._lane_partition: dict[LaneKey, int] = {}
         self._next_offset: dict[int, int] = {}
         self._failed: list[str] = []
+        observed: dict[str, Any] = (
+            {} if statistics is None else {"statistics.interval.ms": 5000, "stats_cb": statistics}
+        )
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -77,6 +87,7 @@ class FusionWorker:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "log_level": 3,
+                **observed,
             }
         )
         self.producer = Producer(
@@ -127,6 +138,8 @@ class FusionWorker:
         )
         self.producer.produce(DEAD_LETTERS.name, value=value, key=key, on_delivery=self._deliver)
         self.stats.dead_letters += 1
+        reasons = self.stats.dead_letter_reasons
+        reasons[kind] = reasons.get(kind, 0) + 1
 
     def handle(self, message: Message) -> None:
         """Decode one raw read, fuse it, produce what closed."""
@@ -214,6 +227,7 @@ class FusionWorker:
                     last_message, flushed = now, False
                 elif message is not None:
                     log.warning("consumer: %s", message.error())
+                    self.stats.errors += 1
                 if not flushed and now - last_message >= self.idle_flush_s:
                     self.flush_idle()
                     flushed = True

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 
 from streams import demo as demo_module
-from streams import rail_commands, reader_commands, runtime, validate_command
+from streams import rail_commands, read_side_commands, reader_commands, runtime, validate_command
 from streams.errors import StreamsError
 from streams.settings import Settings, load, redact_url
 from topics import admin
@@ -144,7 +144,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     if not args.no_fusion:
-        fusion = FusionWorker(found.bootstrap, codec_for(settings.schema_registry_url))
+        fusion = FusionWorker(
+            found.bootstrap,
+            codec_for(settings.schema_registry_url),
+            statistics=metrics.lag_from_statistics("iotrack-fusion"),
+        )
         metrics.EDGE.fusions.append(fusion)
         thread = threading.Thread(
             target=fusion.run, args=(stop,), kwargs={"exit_when_idle_s": idle}, daemon=True
@@ -233,13 +237,35 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    return demo_module.run(settings, as_json=args.json, keep_running=args.keep_running)
+    port = args.metrics_port if args.metrics_port is not None else (9300 if args.serve else 0)
+    return demo_module.run(
+        settings,
+        as_json=args.json,
+        keep_running=args.keep_running,
+        serve=args.serve,
+        metrics_port=port,
+    )
+
+
+def _demo_serving_options(demo: argparse.ArgumentParser) -> None:
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the summary, keep the workers and /metrics running until SIGINT/SIGTERM",
+    )
+    demo.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics on 127.0.0.1:PORT (default: 9300 with --serve, else off; 0: off)",
+    )
 
 
 def _register_modules(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The sub-commands that register themselves from their own modules."""
     validate_command.register(commands)
     rail_commands.register(commands)
+    read_side_commands.register(commands)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -336,6 +362,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the local broker and database running afterwards",
     )
+    _demo_serving_options(demo)
     demo.set_defaults(handler=_demo)
     return top
 

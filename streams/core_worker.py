@@ -38,7 +38,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from processors.binding import Ledger
-from processors.core import Channel, CoreConfig, CoreState, Output, apply
+from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
 from streams import metrics
 from streams.channels import CHANNEL_TOPICS
 from topics import catalog, dead_letters
@@ -57,9 +57,13 @@ class _BatchMetrics:
 
     inputs: Counter[str] = field(default_factory=Counter)
     outputs: Counter[str] = field(default_factory=Counter)
-    deviations: Counter[str] = field(default_factory=Counter)
+    deviations: Counter[tuple[str, str]] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     passage_times: list[float] = field(default_factory=list)
+    statuses: dict[str, str | None] = field(default_factory=dict)
+    """IOT_ID -> its new status (None: retired), from the IOT state outputs."""
+    holds: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    """IOT_ID -> its open holds (agency, placed at), from the verdict-by-IOT outputs."""
 
     def publish(self, transaction_seconds: float) -> None:
         now = time.time()
@@ -67,13 +71,65 @@ class _BatchMetrics:
             metrics.EVENTS_IN.labels("core", record_type).inc(count)
         for topic, count in self.outputs.items():
             metrics.EVENTS_OUT.labels("core", topic).inc(count)
-        for kind, count in self.deviations.items():
-            metrics.DEVIATIONS.labels(kind).inc(count)
+        for (kind, node), count in self.deviations.items():
+            metrics.DEVIATIONS.labels(kind, node).inc(count)
         for reason, count in self.dead_letters.items():
             metrics.DEAD_LETTERS.labels("core", reason).inc(count)
         for produced in self.passage_times:
             metrics.END_TO_END.observe(max(0.0, now - produced))
         metrics.TRANSACTION.observe(transaction_seconds)
+
+
+class CustomsView:
+    """IOT_IDs by status and the open holds, as the core last committed them: the Customs
+    gauges, updated from each batch's outputs (no scan of the whole state per batch)."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, str] = {}
+        self.by_status: Counter[str] = Counter()
+        self.holds: dict[str, tuple[tuple[str, int], ...]] = {}
+        self.agencies: set[str] = set()
+
+    def rebuild(self, state: CoreState) -> None:
+        """Start from a restored state."""
+        self.status = {i: str(state_value(t)["status"]) for i, t in state.iots.items()}
+        self.by_status = Counter(self.status.values())
+        self.holds = {}
+        for iot_id, tracked in state.iots.items():
+            held = tuple((h.agency, h.placed_at) for h in tracked.clearance.open_holds())
+            if held:
+                self.holds[iot_id] = held
+
+    def update(self, batch: _BatchMetrics) -> None:
+        """Take a committed batch's changes."""
+        for iot_id, status in batch.statuses.items():
+            old = self.status.pop(iot_id, None)
+            if old is not None:
+                self.by_status[old] -= 1
+            if status is not None:
+                self.status[iot_id] = status
+                self.by_status[status] += 1
+        for iot_id, held in batch.holds.items():
+            if held:
+                self.holds[iot_id] = held
+            else:
+                self.holds.pop(iot_id, None)
+
+    def export(self, watermark_ms: int) -> None:
+        """Set the gauges; hold ages in event time, against the core's watermark."""
+        for status, count in self.by_status.items():
+            metrics.IOT_IDS.labels(status).set(count)
+        opened: Counter[str] = Counter()
+        oldest: dict[str, int] = {}
+        for held in self.holds.values():
+            for agency, placed_at in held:
+                opened[agency] += 1
+                oldest[agency] = min(oldest.get(agency, placed_at), placed_at)
+        self.agencies |= set(opened)
+        for agency in self.agencies:
+            metrics.HOLDS_OPEN.labels(agency).set(opened[agency])
+            age = max(0, watermark_ms - oldest[agency]) / 1000 if agency in oldest else 0
+            metrics.HOLD_OLDEST_AGE.labels(agency).set(age)
 
 
 @dataclass
@@ -196,6 +252,9 @@ class CoreWorker:
         self.config = config or CoreConfig()
         self._batch = _BatchMetrics()
         self.state = CoreState(config=self.config)
+        self.customs = CustomsView()
+        for kind in ("consumer", "aborted_batch"):
+            metrics.ERRORS.labels("core", kind)
 
     def _read_changelog(self) -> dict[bytes, bytes]:
         reader = Consumer(
@@ -252,7 +311,17 @@ class CoreWorker:
             encoded = self.codec.encode(output.schema, output.value, topic=topic.name)
             self._send(topic, topic.key_of(output.value), encoded)
             if output.schema == "iotrack.Deviation":
-                self._batch.deviations[str(output.value["kind"])] += 1
+                node = output.value.get("node_id") or "none"
+                self._batch.deviations[(str(output.value["kind"]), str(node))] += 1
+        if output.channel is Channel.IOT_STATE:
+            self._batch.statuses[output.key] = (
+                None if output.value is None else str(output.value["status"])
+            )
+        elif output.channel is Channel.VERDICT_BY_IOT:
+            self._batch.holds[output.key] = tuple(
+                (str(h["agency"]), int(h["placed_at"]))
+                for h in (output.value or {}).get("open_holds") or ()
+            )
         self._batch.outputs[topic.name] += 1
         self.stats.outputs += 1
 
@@ -301,11 +370,15 @@ class CoreWorker:
         self.stats.batches += 1
         batch, self._batch = self._batch, _BatchMetrics()
         batch.publish(time.perf_counter() - started + offsets_took)
+        self.customs.update(batch)
+        self.customs.export(self.state.watermark)
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
         """Work until ``stop`` (or, for tests and replays, until idle that long)."""
         self.producer.init_transactions(60)
         self.state = restore(self._read_changelog(), self.config)
+        self.customs.rebuild(self.state)
+        self.customs.export(self.state.watermark)
         self.consumer.subscribe([t.name for t in self.inputs])
         idle_since = time.monotonic()
         try:
@@ -315,7 +388,10 @@ class CoreWorker:
                 messages = self.consumer.consume(1, timeout=0.2)
                 if messages:
                     messages += self.consumer.consume(self.batch_size - 1, timeout=0)
-                messages = [m for m in messages if m.error() is None]
+                failed = sum(m.error() is not None for m in messages)
+                if failed:
+                    metrics.ERRORS.labels("core", "consumer").inc(failed)
+                    messages = [m for m in messages if m.error() is None]
                 if not messages:
                     if exit_when_idle_s is not None and (
                         time.monotonic() - idle_since >= exit_when_idle_s
@@ -329,6 +405,7 @@ class CoreWorker:
                         self.handle(message)
                     self._commit_batch()
                 except Exception:
+                    metrics.ERRORS.labels("core", "aborted_batch").inc()
                     self.producer.abort_transaction()
                     self._batch = _BatchMetrics()
                     raise

@@ -1,14 +1,16 @@
 """``iotrack demo``: a small port day on the embedded default, end to end.
 
-Up, topics, mission paths (``deploy/mission-paths.jsonl``), the workers (passage fusion and the
-tracking core) in this process, then the simulators play the day through the real readers:
-Customs binds the containers of an arriving vessel (a few are missed), the quay cranes' OCR
-reads them as they are discharged, agencies place holds and Customs releases, trucks take them
-out through the gate (OCR and RFID portals), the GdF confirms the exits, and the fast-corridor
-units arrive at the dry port. OCR errors and garbage payloads come with the hardware. Each
-phase waits until the workers have taken the previous one, as the day's clock would. Then a
-summary, read back from the output topics: passages per node, IOT_IDs by status, deviations by
-kind with an example of each, dead letters, timings.
+Up, topics, mission paths (``deploy/mission-paths.jsonl``), the workers (passage fusion, the
+tracking core and the Postgres projection) in this process, then the simulators play the day
+through the real readers: Customs binds the containers of an arriving vessel (a few are missed),
+the quay cranes' OCR reads them as they are discharged, agencies place holds and Customs
+releases, trucks take them out through the gate (OCR and RFID portals), the GdF confirms the
+exits, and the fast-corridor units arrive at the dry port. OCR errors and garbage payloads come
+with the hardware. Each phase waits until the workers have taken the previous one, as the day's
+clock would. Then a summary, read back from the output topics: passages per node, IOT_IDs by
+status, deviations by kind with an example of each, dead letters, every unit's gate check,
+timings. With ``serve`` the workers and ``/metrics`` keep running after the summary until SIGINT
+or SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import gc
 import json
 import random
+import signal
 import sys
 import threading
 import time
@@ -35,11 +38,13 @@ from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService
 from readers.simulator import START, DevicePayload, Faults, Simulator
 from readers.spool import Spool
-from streams import demo_rail, runtime
+from streams import demo_rail, metrics, runtime
 from streams.core_worker import GROUP as CORE_GROUP
 from streams.core_worker import CoreWorker
 from streams.errors import StreamsError
+from streams.gate import GateState
 from streams.kafka_io import committed_up_to_end, read_committed
+from streams.projection import Projection
 from streams.publish import publish
 from streams.settings import CHECKOUT, Settings
 from topics import admin, catalog
@@ -227,6 +232,7 @@ class Readers:
                     payload.kind, ReadPoint(payload.read_point, payload.node), spool, self.codec
                 )
                 self.readers[key] = (service, forwarder)
+                metrics.EDGE.readers.append(service)
             service, _ = self.readers[key]
             [outcome] = service.accept([payload.body])
             if outcome.error is None:
@@ -298,6 +304,7 @@ def summarise(
         "dead_letters": len(letters),
         "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in letters)),
         "train": demo_rail.summary(bootstrap, codec),
+        "gate_checks": _gate_checks(bootstrap, codec, day),
         "ocr_repairs": dict(
             sorted(
                 Counter(
@@ -365,10 +372,51 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
     demo_rail.play(demo_rail.RailDay(day.simulator), send, progress.say)
 
 
-def run(
-    settings: Settings, *, as_json: bool, keep_running: bool, containers: int = 120, seed: int = 7
+def _gate_checks(bootstrap: str, codec: Codec, day: PortDay) -> dict[str, int]:
+    """Every unit of the vessel asked at the gate, "may it leave now?", answered from memory."""
+    gate = GateState(bootstrap, codec)
+    try:
+        gate.start()
+        verdicts = Counter(gate.check(f"CONTAINER:{unit}").verdict for unit in day.units)
+    finally:
+        gate.stop()
+    return dict(sorted(verdicts.items()))
+
+
+def _hold(summary: dict[str, Any], as_json: bool, progress: Progress, metrics_port: int) -> None:
+    """Print the summary, then keep the workers (and /metrics) running until SIGINT or
+    SIGTERM."""
+    _print(summary, as_json)
+    interrupted = threading.Event()
+    previous = {
+        n: signal.signal(n, lambda *_: interrupted.set()) for n in (signal.SIGINT, signal.SIGTERM)
+    }
+    where = f"/metrics on http://127.0.0.1:{metrics_port}/metrics, " if metrics_port else ""
+    print(
+        f"serving: workers running, {where}until interrupted (Ctrl-C)", file=sys.stderr, flush=True
+    )
+    try:
+        while not interrupted.wait(0.5):
+            pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    progress.say("interrupted: stopping the workers")
+
+
+def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
+    settings: Settings,
+    *,
+    as_json: bool,
+    keep_running: bool,
+    containers: int = 120,
+    seed: int = 7,
+    serve: bool = False,
+    metrics_port: int = 0,
 ) -> int:
-    """The whole demo; stops what it started unless ``keep_running``."""
+    """The whole demo; stops what it started unless ``keep_running``. With ``serve``, the
+    workers (and /metrics on ``metrics_port``, 0: none) keep running after the summary until
+    SIGINT or SIGTERM."""
     progress = Progress(quiet=as_json)
     timings: dict[str, float] = {}
     mark = time.monotonic()
@@ -377,8 +425,12 @@ def run(
     stop = threading.Event()
     threads: list[threading.Thread] = []
     readers: Readers | None = None
-    workers: list[FusionWorker | CoreWorker] = []
+    workers: list[FusionWorker | CoreWorker | Projection] = []
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM, like Ctrl-C, stops what the demo started (KeyboardInterrupt: exit 130).
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        metrics.serve(metrics_port)
         progress.say("starting the local broker and database (iotrack up)")
         found = runtime.up(settings)
         admin.apply(admin.admin_client(found.bootstrap))
@@ -387,10 +439,17 @@ def run(
         day_started = int(time.time() * 1000)  # this run's dead letters carry wall time
         workers.extend(
             [
-                FusionWorker(found.bootstrap, codec, idle_flush_s=1.0),
+                FusionWorker(
+                    found.bootstrap,
+                    codec,
+                    idle_flush_s=1.0,
+                    statistics=metrics.lag_from_statistics(FUSION_GROUP),
+                ),
                 CoreWorker(found.bootstrap, codec),
+                Projection(found.bootstrap, found.database_url.reveal(), codec),
             ]
         )
+        metrics.EDGE.fusions.extend(w for w in workers if isinstance(w, FusionWorker))
         threads.extend(threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers)
         for thread in threads:
             thread.start()
@@ -400,6 +459,9 @@ def run(
         )
         mark = time.monotonic()
         _play(found.bootstrap, codec, readers, progress, day)
+        # So that `iotrack api` answers for this day's units once the demo is over.
+        projected = [w for w in workers if isinstance(w, Projection)]
+        _wait("the projection", lambda: all(p.caught_up(for_s=1.5) for p in projected))
         timings["port_day_s"] = round(time.monotonic() - mark, 1)
         mark = time.monotonic()
         summary = summarise(found.bootstrap, codec, day, _ms(START) - 120 * MINUTE, day_started)
@@ -407,6 +469,11 @@ def run(
         summary["reader_payloads"] = {"accepted": readers.accepted, "rejected": readers.rejected}
         summary["timings"] = timings
         summary["left_running"] = keep_running
+        summary["serving"] = serve
+        example = sorted(day.still_held)[0]
+        summary["try_the_api"] = {"iot_id": day.iot[example], "container": example}
+        if serve:
+            _hold(summary, as_json, progress, metrics_port)
     finally:
         stop.set()
         for thread in threads:
@@ -414,6 +481,7 @@ def run(
         if readers is not None:
             readers.stop()
         # Drop every client before the broker goes, or librdkafka reports its reconnects.
+        metrics.EDGE.clear()
         readers = None
         workers.clear()
         gc.collect()
@@ -422,11 +490,16 @@ def run(
                 runtime.local_kafka(settings).stop()
             if settings.embedded_postgres and not postgres_was_up:
                 runtime.local_postgres(settings).stop()
+    if not serve:  # served: printed before holding
+        _print(summary, as_json)
+    return 0
+
+
+def _print(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2), flush=True)
     else:
         _print_summary(summary)
-    return 0
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -441,9 +514,24 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"dead letters: {summary['dead_letters']}   {summary['dead_letter_reasons']}")
     print(f"OCR container reads: {summary['ocr_repairs']}")
     print(demo_rail.describe(summary["train"]))
+    print(f"gate checks: {summary['gate_checks']}")
     print(f"timings: {summary['timings']}")
+    if summary["left_running"]:
+        api = summary["try_the_api"]
+        print(
+            f"try the API: iotrack api, then GET /iot/{api['iot_id']}/timeline or "
+            f"/gate-check?container={api['container']} (tokens: deploy/api/tokens.dev)"
+        )
+    if summary.get("serving"):
+        print(
+            "serving until interrupted (Ctrl-C), then "
+            + ("the broker and database stay up" if summary["left_running"] else "all stops"),
+            flush=True,
+        )
+        return
     print(
         "left running: iotrack status, iotrack down"
         if summary["left_running"]
-        else "everything the demo started is stopped again"
+        else "everything the demo started is stopped again",
+        flush=True,
     )

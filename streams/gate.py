@@ -112,6 +112,7 @@ class GateState:
                 found["as_of"],
             )
         metrics.GATE_CHECK.observe(time.perf_counter() - started)
+        metrics.GATE_DECISIONS.labels(decision.verdict).inc()
         return decision
 
     def stop(self) -> None:

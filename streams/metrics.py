@@ -2,54 +2,87 @@
 
 Names follow Prometheus conventions: the ``iotrack_`` prefix, base units (seconds), ``_total`` on
 counters. Labels are small closed sets (processor, record type, topic, outcome, kind, reason,
-group); never a unit, a plate or an IOT_ID, whose number grows without bound.
+group, logistic node, status, agency, verdict); never a unit, a plate, an MRN or an IOT_ID,
+whose number grows without bound (``tests/streams/test_metrics.py`` walks the registry).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService
 from streams.errors import StreamsError
+from topics.catalog import DEAD_LETTERS as DEAD_LETTERS_TOPIC
+from topics.catalog import PASSAGES, RAW_READS
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 FORBIDDEN_LABELS = frozenset({"iot_id", "container", "plate", "itu", "mrn", "seal", "unit"})
 
+# Processors in this package count into these; the edge (readers, fusion) keeps plain counters
+# that EDGE adds to the same families at scrape time, so each name is one family per process.
 EVENTS_IN = Counter(
     "iotrack_events_in_total",
     "Records a processor took from its input, by record type.",
     ["processor", "record_type"],
-    registry=REGISTRY,
+    registry=None,
 )
 EVENTS_OUT = Counter(
     "iotrack_events_out_total",
     "Records a processor published, by topic.",
     ["processor", "topic"],
-    registry=REGISTRY,
+    registry=None,
 )
 DEAD_LETTERS = Counter(
     "iotrack_dead_letters_total",
     "Inputs sent to the dead-letter topic, by kind of error.",
     ["processor", "reason"],
-    registry=REGISTRY,
+    registry=None,
+)
+ERRORS = Counter(
+    "iotrack_errors_total",
+    "Errors a processor met: consumer errors it went on from, batches it aborted.",
+    ["processor", "kind"],
+    registry=None,
 )
 DEVIATIONS = Counter(
     "iotrack_deviations_total",
-    "Deviations raised for Customs, by kind.",
-    ["kind"],
+    "Deviations raised for Customs, by kind and logistic node (none: not at a node).",
+    ["kind", "node"],
+    registry=REGISTRY,
+)
+IOT_IDS = Gauge(
+    "iotrack_iot_ids",
+    "IOT_IDs the tracking core holds, by status.",
+    ["status"],
+    registry=REGISTRY,
+)
+HOLDS_OPEN = Gauge(
+    "iotrack_holds_open",
+    "Holds open on the IOT_IDs the tracking core holds, by agency.",
+    ["agency"],
+    registry=REGISTRY,
+)
+HOLD_OLDEST_AGE = Gauge(
+    "iotrack_hold_oldest_age_seconds",
+    "Age of the oldest open hold, by agency, in event time (the core's newest event time "
+    "minus the time the hold was placed).",
+    ["agency"],
     registry=REGISTRY,
 )
 END_TO_END = Histogram(
     "iotrack_end_to_end_latency_seconds",
-    "From a passage produced to the tracking core's outputs for it committed.",
+    "From a passage produced to the tracking core's outputs for it (state, verdicts, "
+    "deviations) committed.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
@@ -71,6 +104,18 @@ PROJECTION_APPLIED = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+PROJECTION_LAG = Gauge(
+    "iotrack_projection_lag_seconds",
+    "How far the Postgres tables are behind the topics: now minus the broker timestamp of the "
+    "newest record of the last batch committed; 0 once the projection has caught up.",
+    registry=REGISTRY,
+)
+GATE_DECISIONS = Counter(
+    "iotrack_gate_decisions_total",
+    "Gate checks answered, by verdict (UNKNOWN: no IOT_ID bound to the unit).",
+    ["verdict"],
+    registry=REGISTRY,
+)
 GATE_CHECK = Histogram(
     "iotrack_gate_check_seconds",
     "Time to answer one gate check.",
@@ -83,9 +128,9 @@ _lock = threading.Lock()
 
 
 def serve(port: int, address: str = "127.0.0.1") -> None:
-    """Serve ``/metrics`` on ``address:port`` (once per process and port)."""
+    """Serve ``/metrics`` on ``address:port`` (once per process and port; 0: serve none)."""
     with _lock:
-        if port in _served:
+        if not port or port in _served:
             return
         try:
             start_http_server(port, addr=address, registry=REGISTRY)
@@ -98,7 +143,14 @@ def serve(port: int, address: str = "127.0.0.1") -> None:
 
 
 def lag_from_statistics(group: str) -> Callable[[str], None]:
-    """A librdkafka ``stats_cb`` that records the consumer lag of each topic of ``group``."""
+    """A librdkafka ``stats_cb`` that records the consumer lag of each topic of ``group``.
+
+    Per partition: the end of the log a consumer may read (the last stable offset, which is the
+    high watermark unless transactions are open) minus the consumer's position, so it holds
+    whether offsets are committed to the group, in a transaction, or kept elsewhere (the
+    projection keeps them in Postgres); librdkafka's own ``consumer_lag`` (end minus the
+    committed offset) when the position is not known yet.
+    """
 
     def record(raw: str) -> None:
         try:
@@ -110,6 +162,13 @@ def lag_from_statistics(group: str) -> Callable[[str], None]:
             for partition, numbers in (data.get("partitions") or {}).items():
                 if partition == "-1":
                     continue
+                end = numbers.get("ls_offset", -1)
+                if not isinstance(end, int) or end < 0:
+                    end = numbers.get("hi_offset", -1)
+                position = numbers.get("app_offset", -1)
+                if isinstance(end, int) and isinstance(position, int) and min(end, position) >= 0:
+                    lag += max(0, end - position)
+                    continue
                 value = numbers.get("consumer_lag", -1)
                 if isinstance(value, int) and value > 0:
                     lag += value
@@ -118,46 +177,110 @@ def lag_from_statistics(group: str) -> Callable[[str], None]:
     return record
 
 
+REPAIR_OUTCOMES = ("VALID", "REPAIRED", "AMBIGUOUS", "INVALID")
+
+
+def _merged(
+    counter: Counter, labels: Sequence[str], edge: Tally[tuple[str, ...]]
+) -> CounterMetricFamily:
+    """``counter``'s samples and the edge's, as one family (summed where both have a series)."""
+    values: dict[tuple[str, ...], float] = dict(edge)
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                key = tuple(sample.labels[name] for name in labels)
+                values[key] = values.get(key, 0) + sample.value
+    [metric] = counter.collect()
+    family = CounterMetricFamily(metric.name, metric.documentation, labels=list(labels))
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
 class ReaderCollector(Collector):
-    """Metrics of the edge, read from the readers' own counters at scrape time (the readers
-    package does not know Prometheus)."""
+    """Metrics of the edge, read from the readers' and fusion workers' own counters at scrape
+    time (the readers package does not know Prometheus), merged with the processors' counters
+    of the same names: one family per name, samples summed over the readers of one kind."""
 
     def __init__(self) -> None:
         self.readers: list[ReaderService] = []
         self.fusions: list[FusionWorker] = []
 
-    def collect(self) -> Any:
-        payloads = CounterMetricFamily(
-            "iotrack_reader_payloads",
-            "Device payloads a reader answered for, by outcome.",
-            labels=["kind", "outcome"],
-        )
-        spooled = GaugeMetricFamily(
-            "iotrack_reader_spooled_records",
-            "Records waiting in a reader's spool.",
-            labels=["kind"],
-        )
-        for service in self.readers:
-            rejected = service.stats.dead_letters
-            payloads.add_metric([service.kind, "accepted"], service.stats.payloads - rejected)
-            payloads.add_metric([service.kind, "dead_lettered"], rejected)
-            spooled.add_metric([service.kind], len(service.spool))
-        repairs = CounterMetricFamily(
-            "iotrack_ocr_repairs",
-            "OCR reads of checked identifiers by repair outcome.",
-            labels=["outcome"],
-        )
-        fused = CounterMetricFamily(
-            "iotrack_fusion_records",
-            "Raw reads fused and passages published.",
-            labels=["direction"],
-        )
-        for worker in self.fusions:
-            for outcome, count in sorted(worker.stats.repairs.items()):
-                repairs.add_metric([outcome], count)
-            fused.add_metric(["reads_in"], worker.stats.reads)
-            fused.add_metric(["passages_out"], worker.stats.passages)
-        yield from (payloads, spooled, repairs, fused)
+    def clear(self) -> None:
+        """Forget every reader and worker (before their clients and spools are closed)."""
+        self.readers.clear()
+        self.fusions.clear()
+
+    def collect(self) -> Iterator[Metric]:
+        events_in: Tally[tuple[str, ...]] = Tally()
+        events_out: Tally[tuple[str, ...]] = Tally()
+        letters: Tally[tuple[str, ...]] = Tally()
+        errors: Tally[tuple[str, ...]] = Tally()
+        payloads: Tally[tuple[str, ...]] = Tally()
+        spooled: Tally[tuple[str, ...]] = Tally()
+        repairs: Tally[tuple[str, ...]] = Tally()
+        fused: Tally[tuple[str, ...]] = Tally()
+        for service in list(self.readers):
+            stats, rejected = service.stats, service.stats.dead_letters
+            payloads[(service.kind, "accepted")] += stats.payloads - rejected
+            payloads[(service.kind, "dead_lettered")] += rejected
+            spooled[(service.kind,)] += len(service.spool)
+            events_in[("reader", "device_payload")] += stats.payloads
+            events_out[("reader", RAW_READS.name)] += stats.reads
+            events_out[("reader", DEAD_LETTERS_TOPIC.name)] += rejected
+            letters[("reader", "PayloadError")] += rejected
+        for worker in list(self.fusions):
+            stats_ = worker.stats
+            repairs.update({(outcome,): 0 for outcome in REPAIR_OUTCOMES})
+            repairs.update({(o,): n for o, n in stats_.repairs.items()})
+            fused[("reads_in",)] += stats_.reads
+            fused[("passages_out",)] += stats_.passages
+            events_in[("fusion", "iotrack.RawRead")] += stats_.reads
+            events_out[("fusion", PASSAGES.name)] += stats_.passages
+            events_out[("fusion", DEAD_LETTERS_TOPIC.name)] += stats_.dead_letters
+            letters.update({("fusion", k): n for k, n in stats_.dead_letter_reasons.items()})
+            errors[("fusion", "consumer")] += stats_.errors
+        yield _merged(EVENTS_IN, ("processor", "record_type"), events_in)
+        yield _merged(EVENTS_OUT, ("processor", "topic"), events_out)
+        yield _merged(DEAD_LETTERS, ("processor", "reason"), letters)
+        yield _merged(ERRORS, ("processor", "kind"), errors)
+        for family, values in (
+            (
+                CounterMetricFamily(
+                    "iotrack_reader_payloads",
+                    "Device payloads a reader answered for, by outcome.",
+                    labels=["kind", "outcome"],
+                ),
+                payloads,
+            ),
+            (
+                GaugeMetricFamily(
+                    "iotrack_reader_spooled_records",
+                    "Records waiting in a reader's spool.",
+                    labels=["kind"],
+                ),
+                spooled,
+            ),
+            (
+                CounterMetricFamily(
+                    "iotrack_ocr_repairs",
+                    "OCR reads of checked identifiers by repair outcome.",
+                    labels=["outcome"],
+                ),
+                repairs,
+            ),
+            (
+                CounterMetricFamily(
+                    "iotrack_fusion_records",
+                    "Raw reads fused and passages published.",
+                    labels=["direction"],
+                ),
+                fused,
+            ),
+        ):
+            for key, value in sorted(values.items()):
+                family.add_metric(list(key), value)
+            yield family
 
 
 EDGE = ReaderCollector()

@@ -89,7 +89,17 @@ def fuse(settings: Settings, args: argparse.Namespace) -> int:
     """Run the fusion worker until interrupted (or idle, with ``--exit-when-idle``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     found = runtime.endpoints(settings)
-    worker = FusionWorker(found.bootstrap, codec_for(settings.schema_registry_url))
+    from readers.fusion_worker import GROUP
+    from streams import metrics
+
+    worker = FusionWorker(
+        found.bootstrap,
+        codec_for(settings.schema_registry_url),
+        statistics=metrics.lag_from_statistics(GROUP) if args.metrics_port else None,
+    )
+    if args.metrics_port:
+        metrics.EDGE.fusions.append(worker)
+        metrics.serve(args.metrics_port)
     stop = _stop_on_signals()
     stats = worker.run(stop, exit_when_idle_s=args.exit_when_idle)
     print(
@@ -158,6 +168,9 @@ def register(commands: Any) -> None:
         default=None,
         metavar="SECONDS",
         help="stop after this long without reads (for replays)",
+    )
+    fusion.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
     )
     fusion.set_defaults(handler=fuse)
 

@@ -11,6 +11,7 @@ key                         meaning
 ``IOTRACK_POSTGRES_PORT``   loopback port of the local Postgres (default 15432)
 ``IOTRACK_KAFKA_HEAP``      Java heap of each local broker node (default ``512m``)
 ``IOTRACK_RETIRE_AFTER_DAYS`` days a definitive or closed IOT_ID stays on the state topics (7)
+``IOTRACK_API_TOKENS_FILE``   bearer tokens of ``iotrack api`` (``deploy/api/tokens.dev``)
 =========================== ================================================================
 """
 
@@ -77,6 +78,7 @@ class Settings:
     postgres_port: int
     kafka_heap: str
     retire_after_days: float = 7.0
+    api_tokens_file: Path = CHECKOUT / "deploy" / "api" / "tokens.dev"
 
     @property
     def embedded_kafka(self) -> bool:
@@ -151,4 +153,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         postgres_port=_port(env, "IOTRACK_POSTGRES_PORT", 15432),
         kafka_heap=heap,
         retire_after_days=retire_days,
+        api_tokens_file=Path(
+            env.get("IOTRACK_API_TOKENS_FILE", "").strip()
+            or CHECKOUT / "deploy" / "api" / "tokens.dev"
+        ).expanduser(),
     )

@@ -51,4 +51,6 @@ def test_the_demo_plays_a_port_day_and_stops_what_it_started(tmp_path):
     assert train["phase"] == "DEPARTED"
     assert (train["manifest_versions"], train["exited"]) == ([1, 2, 3], 19)
     assert [c["matched"] for c in train["consist_checks"]] == [False, True], "the swap was caught"
+    assert sum(summary["gate_checks"].values()) == 120, "every unit asked at the gate"
+    assert summary["gate_checks"]["UNKNOWN"] == 3, "the three units Customs missed"
     assert not LocalKafka(home, base_port=kafka_port).running(), "nothing left running"

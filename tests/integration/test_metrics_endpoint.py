@@ -56,7 +56,7 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services)
                 time.sleep(0.1)
         deadline = time.monotonic() + 30
         text = ""
-        while 'iotrack_deviations_total{kind="EXIT_WHILE_HELD"}' not in text:
+        while 'iotrack_deviations_total{kind="EXIT_WHILE_HELD",node="' not in text:
             assert process.poll() is None, "the worker exited"
             assert time.monotonic() < deadline, f"no deviation counted; last scrape:\n{text}"
             time.sleep(0.5)
@@ -65,6 +65,11 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services)
         assert "iotrack_end_to_end_latency_seconds_count" in text
         assert "iotrack_core_transaction_seconds_count" in text
         assert "iotrack_fusion_records_total" in text
+        assert 'iotrack_events_in_total{processor="fusion",record_type="iotrack.RawRead"}' in text
+        assert 'iotrack_consumer_lag_records{group="iotrack-core",' in text
+        assert 'iotrack_iot_ids{status="' in text
+        # The phytosanitary hold was placed, then lifted: seen, none open now.
+        assert 'iotrack_holds_open{agency="PHYTOSANITARY"} 0.0' in text
         assert "TCNU7200794" not in text, "no unit identifier in any label"
     finally:
         process.send_signal(signal.SIGTERM)

@@ -1,7 +1,9 @@
-"""The Postgres projection, killed mid-stream and restarted, leaves tables equal to a rebuild."""
+"""The Postgres projection: killed mid-stream and restarted, or paused by a database outage, it
+leaves tables equal to a rebuild."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -18,7 +20,9 @@ import pytest
 
 from streams.db import migrate
 from streams.kafka_io import producer
-from streams.projection import Projection, gate_check
+from streams.local.postgres import LocalPostgres
+from streams.local.processes import free_port
+from streams.projection import Projection, gate_check, rebuild
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec
 from topics.examples import example
@@ -31,7 +35,36 @@ TABLES = {
     "iot_state": "iot_id",
     "clearance_by_itu": "itu_key",
     "deviations": "event_id",
+    "clearance_by_iot": "iot_id",
+    "bindings": "iot_id",
+    "binding_itus": "iot_id, itu_key, valid_from",
+    "passages": "event_id",
+    "iot_transitions": "iot_id, version",
+    "holds": "iot_id, agency, hold_id",
+    "releases": "iot_id, mrn",
+    "exits": "iot_id",
+    "mission_paths": "mission_path_id",
+    "train_loading_lists": "event_id",
+    "train_manifests": "train_id, version",
+    "train_permissions": "event_id",
+    "train_status": "train_id",
 }
+# The other record types of the read side, fed with example values around a few keys.
+OTHERS = (
+    "iotrack.IotBound",
+    "iotrack.BindingChanged",
+    "iotrack.BindingEnded",
+    "iotrack.Passage",
+    "iotrack.HoldPlaced",
+    "iotrack.HoldLifted",
+    "iotrack.CustomsRelease",
+    "iotrack.ExitConfirmed",
+    "iotrack.MissionPathDefined",
+    "iotrack.TrainLoadingList",
+    "iotrack.TrainManifest",
+    "iotrack.PermissionToLeave",
+    "iotrack.TrainStatus",
+)
 
 
 @pytest.fixture
@@ -62,7 +95,7 @@ def _feed(bootstrap: str, rng: random.Random) -> str:
     for n in range(4000):
         at = T0 + n
         choice = rng.random()
-        if choice < 0.4:
+        if choice < 0.35:
             value = {
                 **example(schemas.get("iotrack.IotState")),
                 "iot_id": rng.choice(iots),
@@ -77,7 +110,7 @@ def _feed(bootstrap: str, rng: random.Random) -> str:
                 key=value["iot_id"].encode(),
                 value=CODEC.encode("iotrack.IotState", value),
             )
-        elif choice < 0.75:
+        elif choice < 0.65:
             key = rng.choice(keys)
             kind, _, unit = key.partition(":")
             value = {
@@ -100,9 +133,11 @@ def _feed(bootstrap: str, rng: random.Random) -> str:
                 key=key.encode(),
                 value=CODEC.encode("iotrack.ClearanceVerdict", value),
             )
-        elif choice < 0.8:
+        elif choice < 0.7:
             key = rng.choice(keys)
             out.produce(catalog.CLEARANCE_BY_ITU.name, key=key.encode(), value=None)
+        elif choice < 0.8:
+            _other(out, schemas, rng, iots, at)
         else:
             value = {
                 **example(schemas.get("iotrack.Deviation")),
@@ -145,6 +180,34 @@ def _feed(bootstrap: str, rng: random.Random) -> str:
     return "CONTAINER:GATE0000001"
 
 
+def _other(out, schemas, rng: random.Random, iots: list[str], at: int) -> None:
+    """One record of another projected type (a verdict by IOT_ID now and then)."""
+    name = rng.choice((*OTHERS, "iotrack.ClearanceVerdict"))
+    value = {
+        **example(schemas.get(name)),
+        "occurred_at": at,
+        "event_id": str(uuid.uuid4()),
+    }
+    for field in ("iot_id", "train_id", "hold_id", "mission_path_id", "version"):
+        if field in value:
+            value[field] = {
+                "iot_id": rng.choice(iots),
+                "train_id": f"TRAIN-{rng.randrange(20)}",
+                "hold_id": f"H-{rng.randrange(3)}",
+                "mission_path_id": f"PATH-{rng.randrange(3)}",
+                "version": rng.randrange(1, 5),
+            }[field]
+    topic = {
+        "iotrack.TrainLoadingList": catalog.LOADING_LISTS,
+        "iotrack.TrainManifest": catalog.MANIFESTS,
+    }.get(name) or catalog.topic_for_schema(name)
+    if name == "iotrack.ClearanceVerdict":
+        topic, value["itu"] = catalog.CLEARANCE_BY_IOT, None
+    out.produce(
+        topic.name, key=topic.key_of(value), value=CODEC.encode(name, value, topic=topic.name)
+    )
+
+
 def _tables(url: str) -> dict[str, list[tuple]]:
     with psycopg2.connect(url) as db, db.cursor() as cursor:
         found = {}
@@ -160,17 +223,20 @@ def _progress(url: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _start(bootstrap: str, url: str) -> subprocess.Popen[bytes]:
-    env = {
+def _env(bootstrap: str, url: str) -> dict[str, str]:
+    return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DATABASE_URL": url,
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def _start(bootstrap: str, url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "project", "--exit-when-idle", "3"],
         cwd=CHECKOUT,
-        env=env,
+        env=_env(bootstrap, url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -195,12 +261,70 @@ def test_killed_projection_equals_a_rebuild_and_answers_the_gate(services, datab
     final = _start(services.bootstrap, killed)
     assert final.wait(120) == 0
     assert kills >= 1, "killed at least once mid-stream"
-    Projection(services.bootstrap, rebuilt, CODEC, consumer_name="rebuild").run(
-        threading.Event(), exit_when_idle_s=3
+    # The rebuild starts from tables that already hold rows: it truncates them first.
+    Projection(services.bootstrap, rebuilt, CODEC).run(threading.Event(), until_end=True)
+    rebuilding = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "projection", "rebuild"],
+        cwd=CHECKOUT,
+        env=_env(services.bootstrap, rebuilt),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
+    assert rebuilding.returncode == 0, rebuilding.stderr
+    assert "projection rebuilt:" in rebuilding.stdout
     assert _tables(killed) == _tables(rebuilt)
+    empty = [table for table, rows in _tables(rebuilt).items() if not rows]
+    assert not empty, "every table has rows"
     assert len(_tables(rebuilt)["deviations"]) > 500
     verdict = gate_check(killed, gate_key)
     assert verdict is not None
     assert verdict["may_leave"] is True
     assert gate_check(killed, "CONTAINER:NOPE0000000") is None
+
+
+@pytest.fixture
+def own_postgres(tmp_path):
+    """A Postgres of this test's own, which it may stop and start."""
+    postgres = LocalPostgres(tmp_path / "home", port=free_port())
+    url = postgres.start()
+    migrate(url)
+    yield postgres, url
+    postgres.stop()
+
+
+def test_a_database_outage_pauses_the_projection_and_it_resumes_with_nothing_lost(
+    services, own_postgres, caplog
+):
+    postgres, url = own_postgres
+    admin.apply(admin.admin_client(services.bootstrap))
+    _feed(services.bootstrap, random.Random(11))
+    projection = Projection(services.bootstrap, url, CODEC, max_backoff_s=1.0)
+    stop = threading.Event()
+    worker = threading.Thread(target=projection.run, args=(stop,), daemon=True)
+    caplog.set_level(logging.WARNING, logger="iotrack.projection")
+    worker.start()
+    deadline = time.monotonic() + 60
+    while _progress(url) == 0:
+        assert time.monotonic() < deadline, "the projection made no progress"
+        time.sleep(0.01)
+    postgres.stop()
+    _feed(services.bootstrap, random.Random(12))  # more records while the database is down
+    time.sleep(2)
+    postgres.start()
+    deadline = time.monotonic() + 120
+    while not (projection.outages and projection.caught_up()):
+        assert time.monotonic() < deadline, "the projection did not resume"
+        time.sleep(0.1)
+    stop.set()
+    worker.join(30)
+    assert projection.outages >= 1
+    paused = [r.getMessage() for r in caplog.records if "paused" in r.getMessage()]
+    assert paused, "one line says the projection paused"
+    assert "database is unavailable" in paused[0]
+    assert any("resumed" in r.getMessage() for r in caplog.records)
+    # The same database, rebuilt from the topics, holds the same rows.
+    resumed = _tables(url)
+    rebuild(services.bootstrap, url, CODEC)
+    assert _tables(url) == resumed

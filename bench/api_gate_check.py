@@ -1,0 +1,254 @@
+"""Gate check through the HTTP API under load: ``GET /gate-check?container=...`` end to end.
+
+20,000 units' verdicts are published to the verdict-by-ITU topic; ``iotrack api`` is started as
+its own process (it reads them into memory), and while another thread keeps publishing verdict
+updates at about 1,000/s, client threads in this process send gate checks of random units over
+keep-alive HTTP/1.1 connections, one request at a time each, timing every request from send to
+the parsed JSON answer: back to back with 1 and 4 clients (the most the server can take), then
+paced at ``--rate`` requests/s over 4 clients. Baseline, in the same run with the same client:
+a bare stdlib ``ThreadingHTTPServer`` in its own process answering every GET with a fixed JSON
+body of the same size (HTTP and JSON cost, no authentication, gate state or metrics).
+
+Run: ``.venv/bin/python -m bench.api_gate_check [--requests N] [--clients C ...] [--rate R]``;
+a throwaway local broker is started unless ``KAFKA_BOOTSTRAP_SERVERS`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from processors.identifiers import container
+from streams.kafka_io import producer
+from streams.local.kafka import LocalKafka
+from streams.local.processes import free_port, port_accepts
+from topics import admin, catalog
+from topics.codec import SingleObjectCodec
+from topics.examples import example
+from topics.schemas import repository
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-terminal-token-000001"  # noqa: S105 - a throwaway token for a throwaway server
+BARE_SERVER = """
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+BODY = json.dumps({body!r}).encode()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def log_message(self, *a): pass
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+CODEC = SingleObjectCodec()
+UNITS = 20_000
+
+
+def _code(n: int) -> str:
+    """A valid container code per unit (the API checks the check digit)."""
+    body = f"BNCU{n:06d}"
+    return body + container.check_digit(body)
+
+
+def _value(n: int, may_leave: bool) -> bytes:
+    value = {
+        **example(repository().get("iotrack.ClearanceVerdict")),
+        "verdict": "CLEARED" if may_leave else "HELD",
+        "may_leave": may_leave,
+        "itu": {"kind": "CONTAINER", "value": _code(n)},
+    }
+    return CODEC.encode("iotrack.ClearanceVerdict", value)
+
+
+def _percentile(ordered: list[float], share: float) -> float:
+    return ordered[int(share * (len(ordered) - 1))]
+
+
+def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_accepts(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the server on port {port} did not start")
+        time.sleep(0.1)
+
+
+def _load(
+    port: int, requests: int, clients: int, auth: bool, rate: float | None = None
+) -> tuple[list[float], float]:
+    """(latencies in seconds, wall seconds) of ``requests`` gate checks over ``clients``:
+    back to back, or paced at ``rate`` requests/s in all (each client waits for its next slot,
+    then sends; a latency counts from the send)."""
+    timings: list[list[float]] = [[] for _ in range(clients)]
+    headers = {"Authorization": f"Bearer {TOKEN}"} if auth else {}
+
+    def client(number: int) -> None:
+        rng = random.Random(number)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = timings[number]
+        interval = clients / rate if rate else 0.0
+        scheduled = time.perf_counter() + interval * number / clients
+        for _ in range(requests // clients):
+            path = f"/gate-check?container={_code(rng.randrange(UNITS))}"
+            if rate:
+                pause = scheduled - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                scheduled += interval
+            started = time.perf_counter()
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            json.loads(response.read())
+            mine.append(time.perf_counter() - started)
+            assert response.status == 200, response.status
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [t for each in timings for t in each], time.perf_counter() - started
+
+
+def _report(label: str, timings: list[float], wall: float) -> None:
+    ordered = sorted(timings)
+    print(
+        f"{label}: {len(ordered)} requests, {len(ordered) / wall:,.0f}/s; p50 "
+        f"{1e3 * statistics.median(ordered):.2f} ms, p99 {1e3 * _percentile(ordered, 0.99):.2f} "
+        f"ms, max {1e3 * ordered[-1]:.1f} ms",
+        flush=True,
+    )
+
+
+def main() -> None:  # noqa: PLR0915 - set-up, two servers, load, tear-down, in order
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="paced run: requests/s over 4 clients"
+    )
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    kafka = None
+    processes: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
+        home = Path(name)
+        if not bootstrap:
+            kafka = LocalKafka(home / "home", base_port=free_port())
+            bootstrap = kafka.start()
+        try:
+            admin.apply(admin.admin_client(bootstrap), [catalog.CLEARANCE_BY_ITU])
+            out = producer(bootstrap, log_level=0)  # quiet when the broker goes at the end
+            for n in range(UNITS):
+                out.produce(
+                    catalog.CLEARANCE_BY_ITU.name,
+                    key=f"CONTAINER:{_code(n)}".encode(),
+                    value=_value(n, n % 3 == 0),
+                )
+                out.poll(0)
+            out.flush(60)
+            tokens = home / "tokens"
+            tokens.write_text(f"{TOKEN} terminal\n")
+            api_port, bare_port = free_port(), free_port()
+            env = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/unused",
+                "IOTRACK_API_TOKENS_FILE": str(tokens),
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+            api = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "api", "--port", str(api_port)],
+                cwd=CHECKOUT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            processes.append(api)
+            _wait_for(api_port, api)
+            connection = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
+            connection.request(
+                "GET",
+                f"/gate-check?container={_code(1)}",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+            sample = connection.getresponse().read()
+            connection.close()
+            bare = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    BARE_SERVER.format(body=json.loads(sample)),
+                    str(bare_port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            processes.append(bare)
+            _wait_for(bare_port, bare)
+            stop = threading.Event()
+
+            def updates() -> None:
+                rng = random.Random(2)
+                while not stop.is_set():
+                    n = rng.randrange(UNITS)
+                    out.produce(
+                        catalog.CLEARANCE_BY_ITU.name,
+                        key=f"CONTAINER:{_code(n)}".encode(),
+                        value=_value(n, rng.random() < 0.5),
+                    )
+                    out.poll(0)
+                    time.sleep(0.001)
+
+            loader = threading.Thread(target=updates, daemon=True)
+            loader.start()
+            _load(api_port, 2_000, 1, True)  # warm-up
+            for clients in args.clients:
+                _report(
+                    f"iotrack api, {clients} client(s), ~1,000 updates/s",
+                    *_load(api_port, args.requests, clients, True),
+                )
+                _report(
+                    f"baseline bare http.server, {clients} client(s)",
+                    *_load(bare_port, args.requests, clients, False),
+                )
+            _report(
+                f"iotrack api, paced {args.rate:,.0f} requests/s over 4 clients, ~1,000 updates/s",
+                *_load(api_port, args.requests, 4, True, rate=args.rate),
+            )
+            _report(
+                f"baseline bare http.server, paced {args.rate:,.0f} requests/s over 4 clients",
+                *_load(bare_port, args.requests, 4, False, rate=args.rate),
+            )
+            stop.set()
+            loader.join()
+            out.flush(30)
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(30)
+            if kafka is not None:
+                kafka.stop()
+
+
+if __name__ == "__main__":
+    main()

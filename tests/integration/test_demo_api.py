@@ -1,0 +1,119 @@
+"""After `iotrack demo --keep-running`, `iotrack api` answers for the units the demo produced."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from streams.local.processes import free_port, port_accepts
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+TOKENS = {
+    "customs": "dev-customs-7d1f3a9c5b2e",
+    "gdf": "dev-gdf-4e8a2c6f1b9d0a3e",
+    "terminal": "dev-terminal-2b7e9d4c1f6a",
+    "rail": "dev-rail-op1-8c3f5a1e7d2b",
+    "other-rail": "dev-rail-op2-5f9b2d8e4a1c",
+}
+
+
+def _get(base: str, path: str, who: str) -> tuple[int, dict]:
+    request = urllib.request.Request(base + path)
+    request.add_header("Authorization", f"Bearer {TOKENS[who]}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+def test_the_api_answers_for_the_demo_units_after_the_demo(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SCHEMA_REGISTRY_URL")
+    }
+    env.update(
+        IOTRACK_HOME=str(tmp_path / "home"),
+        IOTRACK_KAFKA_PORT=str(free_port()),
+        IOTRACK_POSTGRES_PORT=str(free_port()),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    cli = [sys.executable, "-m", "streams.cli"]
+    api = None
+    try:
+        demo = subprocess.run(
+            [*cli, "demo", "--json", "--keep-running"],
+            cwd=CHECKOUT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert demo.returncode == 0, demo.stderr[-3000:]
+        summary = json.loads(demo.stdout)
+        example = summary["try_the_api"]
+        port = free_port()
+        api = subprocess.Popen(
+            [*cli, "api", "--port", str(port)],
+            cwd=CHECKOUT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while not port_accepts(port):
+            assert api.poll() is None, api.stdout.read().decode() if api.stdout else ""
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.2)
+        base = f"http://127.0.0.1:{port}"
+        iot, unit = example["iot_id"], example["container"]
+
+        status, timeline = _get(base, f"/iot/{iot}/timeline", "customs")
+        assert status == 200
+        assert [n["crossed"] for n in timeline["nodes"]] == [True, True]
+        assert timeline["verdict"]["verdict"] == "HELD"
+        assert any(h["open"] and h["reason_code"] for h in timeline["holds"])
+        assert "EXIT_WHILE_HELD" in {d["kind"] for d in timeline["deviations"]}
+
+        status, found = _get(base, f"/lookup?kind=CONTAINER&value={unit}", "terminal")
+        assert status == 200
+        assert [a["iot_id"] for a in found["active"]] == [iot]
+
+        status, gate = _get(base, f"/gate-check?container={unit}", "terminal")
+        assert status == 200
+        assert gate["may_leave"] is False
+        assert gate["reasons"]
+
+        status, page = _get(base, "/deviations?kind=UNKNOWN_UNIT&limit=2", "gdf")
+        assert status == 200
+        assert len(page["items"]) == 2
+        status, rest = _get(
+            base, f"/deviations?kind=UNKNOWN_UNIT&after={page['next_cursor']}", "gdf"
+        )
+        assert status == 200
+        assert {d["event_id"] for d in rest["items"]}.isdisjoint(
+            d["event_id"] for d in page["items"]
+        )
+
+        train = summary["train"]["train_id"]
+        status, found = _get(base, f"/trains/{train}", "rail")
+        assert status == 200, found
+        assert [m["version"] for m in found["manifests"]] == summary["train"]["manifest_versions"]
+        assert found["status"]["phase"] == summary["train"]["phase"]
+        assert _get(base, f"/trains/{train}", "other-rail")[0] == 403
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(30)
+            if api.stdout:
+                api.stdout.close()
+        subprocess.run([*cli, "down"], cwd=CHECKOUT, env=env, capture_output=True, check=False)
