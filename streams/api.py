@@ -143,6 +143,20 @@ _DEVIATIONS = (
 )
 
 
+def _alive(connection: psycopg2.extensions.connection) -> bool:
+    """Whether a pooled connection still reaches the server (one round trip)."""
+    if connection.closed:
+        return False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        if not connection.autocommit:
+            connection.rollback()
+    except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        return False
+    return True
+
+
 class Queries:
     """The read-side queries, on a small thread-safe pool of connections."""
 
@@ -166,6 +180,11 @@ class Queries:
         try:
             pool = self._get_pool()
             connection = pool.getconn()
+            if not _alive(connection):
+                # A pooled connection from before a database restart: replace it, so the
+                # first request after the restart is answered instead of failing.
+                pool.putconn(connection, close=True)
+                connection = pool.getconn()
         except psycopg2.Error as exc:
             raise Unavailable("the database is unavailable") from exc
         broken = False
