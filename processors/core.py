@@ -120,6 +120,8 @@ class Train:
     """Keys of its consist checks on the consists topic (train:read point)."""
     retire_at: int | None = None
     """When a departed train's records get their tombstones."""
+    listed_at: int = 0
+    """When its first loading list came (its claim on units before a manifest)."""
     unit_keys: frozenset[str] = frozenset()
     """The train's units: the latest manifest's, or the loading list's before one (kept, not
     worked out: every hold or release anywhere asks it)."""
@@ -631,15 +633,35 @@ def _unit_status(state: CoreState, key: str, at: int) -> rail.UnitStatus | None:
     )
 
 
-def _other_train(state: CoreState, train_id: str, key: str) -> str | None:
-    for other in state.trains.values():
-        if (
-            other.train_id != train_id
-            and other.phase is not rail.TrainPhase.DEPARTED
-            and key in other.unit_keys
-        ):
-            return other.train_id
-    return None
+def _claim(train: Train) -> tuple[int, int, str]:
+    """A train's precedence on a unit it shares with another: a manifest before a loading
+    list, then the earlier one, then the train id (so the answer never depends on dict order)."""
+    if train.manifests:
+        return (0, int(train.manifests[0]["received_at"]), train.train_id)
+    return (1, train.listed_at, train.train_id)
+
+
+def _other_train(state: CoreState, train: Train, key: str) -> str | None:
+    """The train with precedence over ``train`` that also carries the unit, if any, as the
+    operator of ``train`` may see it."""
+    mine = _claim(train)
+    holders = [
+        other
+        for other in state.trains.values()
+        if other.train_id != train.train_id
+        and other.phase is not rail.TrainPhase.DEPARTED
+        and key in other.unit_keys
+        and _claim(other) < mine
+    ]
+    if not holders:
+        return None
+    first = min(holders, key=_claim)
+    # Another operator's train is not named: its composition is not this operator's business.
+    return (
+        f"train {first.train_id}"
+        if first.operator == train.operator
+        else ("a train of another operator")
+    )
 
 
 def _answer(state: CoreState, train: Train, at: int) -> tuple[dict[str, Any], ...]:
@@ -653,7 +675,7 @@ def _answer(state: CoreState, train: Train, at: int) -> tuple[dict[str, Any], ..
             itu,
             [str(mrn)] if mrn else [],
             _unit_status(state, key, at),
-            _other_train(state, train.train_id, key),
+            _other_train(state, train, key),
         )
         reasons = list(found.reasons)
         if key in seen:
@@ -681,24 +703,54 @@ def _decide(
     iot_ids: list[str] = []
     for wagon in manifest["wagons"]:
         for itu in wagon["itus"]:
-            key = itu_key(itu)
             if check_itu(itu) if manifest["problems"] else False:
                 continue  # listed among the manifest's own problems
-            found = rail.unit_readiness(
-                itu,
-                (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]), []),
-                _unit_status(state, key, at),
-                _other_train(state, train.train_id, key),
-                identifier_checked=True,
-            )
-            if found.iot_id:
-                iot_ids.append(found.iot_id)
+            iot_id, reasons = _unit_on_manifest(state, train, wagon, itu, at)
+            if iot_id:
+                iot_ids.append(iot_id)
             problems += [
                 f"{reason.split(': ', 1)[0]}: position {wagon['position']}: "
                 + reason.split(": ", 1)[1]
-                for reason in found.reasons
+                for reason in reasons
             ]
     return not problems, tuple(problems), tuple(iot_ids)
+
+
+def _unit_on_manifest(
+    state: CoreState, train: Train, wagon: Record, itu: Record, at: int
+) -> tuple[str | None, list[str]]:
+    """A manifest unit's IOT_ID and every reason it may not leave on this train now."""
+    key = itu_key(itu)
+    own = [str(m) for m in (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]), [])]
+    status = _unit_status(state, key, at)
+    found = rail.unit_readiness(
+        itu, own, status, _other_train(state, train, key), identifier_checked=True
+    )
+    reasons = list(found.reasons)
+    wagon_mrns = [str(m) for m in wagon.get("mrns") or ()]
+    if status is None:
+        # The manifest gives a declaration (or a transport document), so the unit is not
+        # undeclared: what is missing is Customs' binding.
+        if own or wagon_mrns:
+            reasons = [f"UNKNOWN_UNIT: no IOT_ID is bound to {key}"]
+        elif wagon.get("transport_document"):
+            reasons = [
+                f"NO_DECLARATION: {key} travels on transport document "
+                f"{wagon['transport_document']} only, and no IOT_ID is bound to it"
+            ]
+    elif not own and wagon_mrns and not set(wagon_mrns) & set(status.mrns):
+        reasons.append(
+            f"MRN_NOT_BOUND: none of the wagon's MRNs ({', '.join(wagon_mrns)}) is bound to {key}"
+        )
+    if (
+        status is not None
+        and status.verdict == "EXITED"
+        and train.phase is rail.TrainPhase.CONFIRMING
+        and status.iot_id in train.iot_ids
+    ):
+        # It left through this train's exit: that is the train leaving, not a problem.
+        reasons = [r for r in reasons if not r.startswith("ALREADY_LEFT")]
+    return found.iot_id, reasons
 
 
 def _train_status(out: _Emitter, train: Train, state: CoreState) -> None:
@@ -791,6 +843,10 @@ def _train_for(
         )
         return None
     try:
+        if known is not None and known.phase is rail.TrainPhase.CONFIRMING:
+            raise rail.TrainTransitionError(
+                "its consist matched at the exit: the composition is final"
+            )
         rail.advance(known.phase if known else None, signal)
     except rail.TrainTransitionError as exc:
         out.refuse(f"train {train_id}: {exc}", "TrainPhaseError")
@@ -808,7 +864,7 @@ def _loading_list(state: CoreState, event: Record, out: _Emitter) -> None:
     known = str(event["train_id"]) in state.trains
     items = tuple({"itu": dict(i["itu"]), "mrn": i.get("mrn")} for i in event["items"])
     phase = rail.advance(train.phase if known else None, rail.TrainSignal.LISTED)
-    train = replace(train, phase=phase, items=items)
+    train = replace(train, phase=phase, items=items, listed_at=train.listed_at or out.at)
     if train.manifest is None:
         train = replace(train, unit_keys=frozenset(itu_key(item["itu"]) for item in items))
     train = replace(train, answer=_answer(state, train, out.at))
@@ -829,7 +885,7 @@ def _bind_for_rail(state: CoreState, train: Train, manifest: Record, out: _Emitt
                 not mrns
                 or check_itu(itu)
                 or state.ledger.active(key, out.at)
-                or _other_train(state, train.train_id, key)
+                or _other_train(state, train, key)
             ):
                 continue
             _binding_requested(
@@ -910,7 +966,8 @@ def _reconsider_train(
 ) -> None:
     """Re-answer the loading list and re-decide permission; publish what changed."""
     changed = force
-    if train.items:
+    if train.items and train.phase is not rail.TrainPhase.CONFIRMING:
+        # Once the consist matched, the loading list is history: its units are leaving.
         answer = _answer(state, train, out.at)
         if answer != train.answer:
             train = replace(train, answer=answer)
@@ -933,7 +990,12 @@ def _reconsider_train(
         _train_status(out, train, state)
 
 
-_RECONSIDERED = (rail.TrainPhase.LISTED, rail.TrainPhase.REFUSED, rail.TrainPhase.PERMITTED)
+_RECONSIDERED = (
+    rail.TrainPhase.LISTED,
+    rail.TrainPhase.REFUSED,
+    rail.TrainPhase.PERMITTED,
+    rail.TrainPhase.CONFIRMING,
+)
 
 
 def _after_unit_change(state: CoreState, out: _Emitter) -> None:
@@ -991,7 +1053,8 @@ def _consist(state: CoreState, event: Record, out: _Emitter) -> None:
         return  # the portal read it again after it matched: nothing new
     found = rail.reconcile(train.manifest["wagons"], event["wagons"])
     problems = [(kind, expected, seen) for kind, expected, seen in found.problems]
-    if train.phase is not rail.TrainPhase.PERMITTED and train.phase is not rail.TrainPhase.REVOKED:
+    if train.phase is not rail.TrainPhase.PERMITTED:
+        # A revoked train stays revoked until an amendment is granted, however well it reads.
         problems.insert(
             0, ("NO_PERMISSION", "permission to leave granted", f"train {str(train.phase).lower()}")
         )
@@ -1008,6 +1071,12 @@ def _consist(state: CoreState, event: Record, out: _Emitter) -> None:
     candidates: list[str] = []
     if matched:
         train = replace(train, phase=rail.advance(train.phase, rail.TrainSignal.CONSIST_MATCHED))
+        if not train.iot_ids:  # wagons and no unit under customs control: nothing to confirm
+            train = replace(
+                train,
+                phase=rail.advance(train.phase, rail.TrainSignal.ALL_EXITED),
+                retire_at=out.at + state.config.retire_after_ms,
+            )
         for iot_id in train.iot_ids:
             iot = state.iots.get(iot_id)
             if iot is None:
@@ -1050,7 +1119,16 @@ def _train_exits(state: CoreState, iot_id: str, out: _Emitter) -> None:
     """An exit confirmed: a confirming train is departed once all its units are out."""
     for train_id in sorted(state.trains):
         train = state.trains[train_id]
-        if train.phase is not rail.TrainPhase.CONFIRMING or iot_id not in train.iot_ids:
+        if iot_id not in train.iot_ids or train.phase is rail.TrainPhase.DEPARTED:
+            continue
+        if train.phase is not rail.TrainPhase.CONFIRMING:
+            out.deviation(
+                "CONSIST_MISMATCH",
+                iot=state.iots.get(iot_id),
+                expected=f"train {train.train_id}: exits confirmed once its consist matched",
+                observed=f"EXIT_BEFORE_CONSIST: exit confirmed while the train is "
+                f"{str(train.phase).lower()}",
+            )
             continue
         train = replace(train, exited=train.exited | {iot_id})
         if train.exited >= set(train.iot_ids):

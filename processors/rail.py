@@ -73,13 +73,18 @@ def _transitions() -> dict[tuple[TrainPhase | None, TrainSignal], TrainPhase]:
     # Read again after a revocation, the train stays revoked until an amendment is granted.
     table[TrainPhase.REVOKED, TrainSignal.CONSIST_MATCHED] = TrainPhase.REVOKED
     table[TrainPhase.REVOKED, TrainSignal.CONSIST_MISMATCHED] = TrainPhase.REVOKED
+    # Waiting for the GdF, a unit's status can still change (a hold placed at the last
+    # minute): refused now, the permission is revoked.
+    table[TrainPhase.CONFIRMING, TrainSignal.GRANTED] = TrainPhase.CONFIRMING
+    table[TrainPhase.CONFIRMING, TrainSignal.REFUSED] = TrainPhase.REVOKED
     table[TrainPhase.CONFIRMING, TrainSignal.ALL_EXITED] = TrainPhase.DEPARTED
     return table
 
 
 TRANSITIONS: Mapping[tuple[TrainPhase | None, TrainSignal], TrainPhase] = _transitions()
 """(phase, signal) -> next phase; a pair missing here is refused. ``None`` is a train not yet
-known. Once the consist matched, the train's composition is final: amendments are refused."""
+known. Once the consist matched, the train's composition is final: amendments are refused
+(``_train_for`` asks for GRANTED from an operator's manifest only outside CONFIRMING)."""
 
 
 class TrainTransitionError(ValueError):
@@ -135,6 +140,8 @@ def unit_readiness(
     *,
     identifier_checked: bool = False,
 ) -> Readiness:
+    # ``other_train`` names the train that has the unit already, as the asking operator may
+    # see it ("train IT-4711" for its own, "a train of another operator" otherwise).
     """Whether a unit may be loaded: identifiers valid, bound, released, no hold, not elsewhere.
     ``identifier_checked`` skips the identifier's check when the caller has made it already.
 
@@ -154,7 +161,7 @@ def unit_readiness(
         except ValueError as exc:
             reasons.append(f"INVALID_MRN: {exc}")
     if other_train is not None:
-        reasons.append(f"ON_OTHER_TRAIN: {key} is already on train {other_train}")
+        reasons.append(f"ON_OTHER_TRAIN: {key} is already on {other_train}")
     if status is None:
         if mrns:
             reasons.append(f"UNKNOWN_UNIT: no IOT_ID is bound to {key}")
@@ -163,8 +170,8 @@ def unit_readiness(
         return Readiness(key, None, tuple(reasons))
     for number in mrns:
         if number not in status.mrns and mrn_module.is_valid(number):
-            bound = ", ".join(status.mrns) or "none"
-            reasons.append(f"MRN_NOT_BOUND: {number} is not bound to {key} (bound: {bound})")
+            # Which MRNs are bound is not the operator's to learn from a guess.
+            reasons.append(f"MRN_NOT_BOUND: {number} is not bound to {key}")
     if status.verdict == "EXITED":
         reasons.append(f"ALREADY_LEFT: {key} has already exited")
     reasons += [f"HELD: held by {hold}" for hold in status.holds]
@@ -301,14 +308,35 @@ class _Reads:
     repairs: list[str]
 
 
+def _read_unit(text: str, expected: Sequence[str]) -> tuple[str | None, str, bool]:
+    """A unit code as read: (value or None, why, repaired). A read equal to a manifest value is
+    taken as it is, whatever its kind (a swap body has no check digit); otherwise it is
+    repaired as a container and as an ILU (an OCR may misread the category letter itself)."""
+    compact = "".join(ch for ch in text.upper() if ch.isalnum())
+    if compact in expected:
+        return compact, "as on the manifest", False
+    first = _unit_kind(text)
+    tried = [
+        repair(kind, text, expected=expected)
+        for kind in (first, {"container": "ilu", "ilu": "container"}[first])
+    ]
+    for unit in tried:
+        if unit.outcome in (Outcome.VALID, Outcome.REPAIRED) and unit.value is not None:
+            return unit.value, unit.reason, unit.outcome is Outcome.REPAIRED
+    return None, tried[0].reason, False
+
+
 def _read_consist(
     detected: Sequence[Record], expected_order: Sequence[str], expected_units: Sequence[str]
 ) -> _Reads:
     reads = _Reads([], {}, [], [])
+    unmatched = list(expected_order)
     for read in sorted(detected, key=lambda w: int(w["position"])):
         position = int(read["position"])
         raw = str(read["wagon_number_read"])
-        fixed = repair("wagon", raw, expected=expected_order)
+        # Repaired only towards a manifest wagon not read yet: a misread foreign or repeated
+        # wagon must not pass for one already seen.
+        fixed = repair("wagon", raw, expected=unmatched)
         if fixed.outcome is Outcome.REPAIRED:
             reads.repairs.append(f"wagon at position {position}: read {raw!r}, {fixed.reason}")
         if fixed.value is None:
@@ -319,23 +347,33 @@ def _read_consist(
                     f"{raw!r}: {fixed.reason}",
                 )
             )
+        elif fixed.value in unmatched:
+            unmatched.remove(fixed.value)
         reads.numbers.append(fixed.value)
         for text in read["itus_read"]:
-            unit = repair(_unit_kind(str(text)), str(text), expected=expected_units)
-            if unit.outcome is Outcome.REPAIRED:
+            value, why, repaired = _read_unit(str(text), expected_units)
+            if repaired:
                 reads.repairs.append(
-                    f"unit on the wagon at position {position}: read {text!r}, {unit.reason}"
+                    f"unit on the wagon at position {position}: read {text!r}, {why}"
                 )
-            if unit.value is None:
+            if value is None:
                 reads.problems.append(
                     (
                         "UNREADABLE_ITU",
                         f"a unit code on the wagon at position {position}",
-                        f"{text!r}: {unit.reason}",
+                        f"{text!r}: {why}",
+                    )
+                )
+            elif value in reads.units:
+                reads.problems.append(
+                    (
+                        "DUPLICATE_ITU",
+                        f"{value} once on the train",
+                        f"also on the wagon at position {position}",
                     )
                 )
             else:
-                reads.units[unit.value] = (fixed.value, position)
+                reads.units[value] = (fixed.value, position)
     return reads
 
 
@@ -344,6 +382,17 @@ def _wagon_problems(
 ) -> list[tuple[str, str, str]]:
     problems: list[tuple[str, str, str]] = []
     readable = [n for n in found if n is not None]
+    if len(expected) >= 3 and readable == list(reversed(expected)):
+        return [
+            (
+                "REVERSED_CONSIST",
+                f"wagons {expected[0]} to {expected[-1]} from the locomotive",
+                "read from the tail end: the portal's direction or the train's is wrong",
+            )
+        ]
+    for number in sorted({n for n in readable if readable.count(n) > 1}):
+        where = ", ".join(str(p) for p, n in enumerate(found, start=1) if n == number)
+        problems.append(("DUPLICATE_WAGON", f"wagon {number} once", f"at positions {where}"))
     for at, number in enumerate(expected, start=1):
         if number not in readable:
             problems.append(("MISSING_WAGON", f"wagon {number} at position {at}", "not detected"))
@@ -357,7 +406,7 @@ def _wagon_problems(
                 )
             )
     common_expected = [n for n in expected if n in readable]
-    common_found = [n for n in readable if n in expected]
+    common_found = list(dict.fromkeys(n for n in readable if n in expected))
     for number in common_expected:
         if common_expected.index(number) != common_found.index(number):
             problems.append(

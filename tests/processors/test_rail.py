@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from processors import rail
 from processors.core import Channel, CoreState, Output, apply
-from processors.identifiers import container, mrn, wagon
+from processors.identifiers import container, ilu, mrn, wagon
 from processors.ids import deterministic_uuid7
 
 T0 = 1_795_600_000_000
@@ -377,8 +377,11 @@ def test_a_consist_matches_only_in_the_manifest_order(count, data):
     read = consist([wagons[i] for i in order])
     found = rail.reconcile(wagons, read)
     assert found.matched == (list(order) == sorted(order))
-    if not found.matched:
-        assert {k for k, _, _ in found.problems} == {"SWAPPED_WAGON"}
+    kinds = {k for k, _, _ in found.problems}
+    if count >= 3 and list(order) == sorted(order, reverse=True):
+        assert kinds == {"REVERSED_CONSIST"}, "one reason, not every wagon swapped"
+    elif not found.matched:
+        assert kinds == {"SWAPPED_WAGON"}
 
 
 @given(st.lists(st.sampled_from(list(rail.TrainSignal)), max_size=30))
@@ -394,8 +397,14 @@ def test_the_train_phase_follows_only_the_table(signals):
             assert (phase, signal) == (rail.TrainPhase.PERMITTED, rail.TrainSignal.CONSIST_MATCHED)
         if phase is rail.TrainPhase.DEPARTED:
             pytest.fail("a departed train took another signal")
-        if phase in (rail.TrainPhase.CONFIRMING, rail.TrainPhase.DEPARTED):
-            assert after in (rail.TrainPhase.CONFIRMING, rail.TrainPhase.DEPARTED)
+        if phase is rail.TrainPhase.CONFIRMING:
+            # waiting for the GdF: it leaves, or a unit's new status revokes the permission
+            assert after in (
+                rail.TrainPhase.CONFIRMING,
+                rail.TrainPhase.DEPARTED,
+                rail.TrainPhase.REVOKED,
+            )
+            assert (after is rail.TrainPhase.REVOKED) == (signal is rail.TrainSignal.REFUSED)
         phase = after
 
 
@@ -445,3 +454,129 @@ def test_a_portal_read_without_a_train_id_is_matched_to_its_train_by_wagon_numbe
     assert (
         only(outputs, Channel.DEVIATIONS)["expected"] == "a manifest for train (no train id read)"
     )
+
+
+# -- review cases ----------------------------------------------------------------------------
+
+
+def _permitted_train(port: Port, train: str, units: list[str], first: int = 1) -> dict[str, str]:
+    numbers = {u: first + n for n, u in enumerate(units)}
+    iot = {u: port.bind(u, numbers[u]) for u in units}
+    for u in units:
+        port.release(iot[u], numbers[u])
+    wagons = manifest_wagons([units[i : i + 2] for i in range(0, len(units), 2)], numbers)
+    outputs = port.feed("iotrack.TrainManifest", train_id=train, version=1, operator="OP",
+                        wagons=wagons, supersedes_version=None)  # fmt: skip
+    assert only(outputs, Channel.PERMISSIONS)["granted"] is True
+    port.wagons = wagons  # type: ignore[attr-defined]
+    return iot
+
+
+def _read(port: Port, train: str, wagons: list[dict[str, Any]]) -> list[Output]:
+    return port.feed("iotrack.DetectedConsist", train_id=train, gate_node_id="RAIL-GATE-1",
+                     read_point_id="P", wagons=consist(wagons))  # fmt: skip
+
+
+def test_a_revoked_train_read_correctly_gets_no_exit_candidates_until_amended():
+    port = Port()
+    units = [box(n) for n in range(1, 5)]
+    _permitted_train(port, "T1", units)
+    wagons = port.wagons  # type: ignore[attr-defined]
+    _read(port, "T1", [wagons[1], wagons[0]])
+    check = only(_read(port, "T1", wagons), Channel.CONSISTS)
+    assert (check["matched"], check["exit_candidates"]) == (False, [])
+    assert check["problems"][0].startswith("NO_PERMISSION")
+    assert port.state.trains["T1"].phase is rail.TrainPhase.REVOKED
+
+
+def test_a_repeated_or_foreign_wagon_does_not_pass_for_a_manifest_one():
+    wagons = manifest_wagons([[box(1)], [box(2)]], {box(1): 1, box(2): 2})
+    read = consist([wagons[0], wagons[1], wagons[0]])
+    assert "DUPLICATE_WAGON" in [k for k, _, _ in rail.reconcile(wagons, read).problems]
+    foreign = consist(wagons)
+    number = foreign[0]["wagon_number_read"]
+    foreign.append({**foreign[0], "position": 3, "wagon_number_read": number[:-1] + "X"})
+    found = rail.reconcile(wagons, foreign)
+    assert not found.matched, "one digit off a wagon already read is not that wagon again"
+
+
+def test_a_later_loading_list_does_not_block_a_permitted_train_nor_learn_its_name():
+    port = Port()
+    units = [box(1), box(2)]
+    iot = _permitted_train(port, "T1", units)
+    outputs = port.feed("iotrack.TrainLoadingList", train_id="T2", operator="OTHER",
+                        planned_departure=None, items=[{"itu": itu(units[0]), "mrn": None}],
+                        answered=False)  # fmt: skip
+    [item] = only(outputs, Channel.LOADING_LISTS)["items"]
+    assert item["reasons"] == [
+        f"ON_OTHER_TRAIN: CONTAINER:{units[0]} is already on a train of another operator"
+    ]
+    port.hold(iot[units[1]])
+    port.lift(iot[units[1]])
+    assert port.state.trains["T1"].permission == (True, ())
+
+
+def test_a_hold_placed_while_the_gdf_confirms_revokes_the_permission():
+    port = Port()
+    units = [box(1), box(2)]
+    iot = _permitted_train(port, "T1", units)
+    _read(port, "T1", port.wagons)  # type: ignore[attr-defined]
+    assert port.state.trains["T1"].phase is rail.TrainPhase.CONFIRMING
+    outputs = port.hold(iot[units[0]])
+    permission = only(outputs, Channel.PERMISSIONS)
+    assert permission["granted"] is False
+    assert permission["reasons"] == ["HELD: position 1: held by CUSTOMS (PHYSICAL_INSPECTION)"]
+    assert only(outputs, Channel.TRAINS)["phase"] == "REVOKED"
+
+
+def test_exits_through_the_train_keep_its_permission_and_an_early_exit_is_a_deviation():
+    port = Port()
+    units = [box(1), box(2), box(3), box(4)]
+    iot = _permitted_train(port, "T1", units)
+    outputs = port.feed("iotrack.ExitConfirmed", iot_id=iot[units[0]], mode="RAIL",
+                        gate_node_id="RAIL-GATE-1", confirmed_by="gdf")  # fmt: skip
+    observed = [o.value["observed"] for o in outputs if o.channel is Channel.DEVIATIONS]
+    assert any(text.startswith("EXIT_BEFORE_CONSIST") for text in observed)
+
+    port = Port()
+    iot = _permitted_train(port, "T2", units[:2])
+    _read(port, "T2", port.wagons)  # type: ignore[attr-defined]
+    port.feed("iotrack.ExitConfirmed", iot_id=iot[units[0]], mode="RAIL",
+              gate_node_id="RAIL-GATE-1", confirmed_by="gdf")  # fmt: skip
+    assert port.state.trains["T2"].phase is rail.TrainPhase.CONFIRMING, "still leaving"
+
+
+def test_wagon_mrns_must_cover_the_unit_they_carry():
+    port = Port()
+    unit = box(1)
+    port.release(port.bind(unit, 1), 1)
+    wagons = manifest_wagons([[unit]], {unit: 77})
+    outputs = port.feed("iotrack.TrainManifest", train_id="T1", version=1, operator="OP",
+                        wagons=wagons, supersedes_version=None)  # fmt: skip
+    assert only(outputs, Channel.PERMISSIONS)["reasons"] == [
+        f"MRN_NOT_BOUND: position 1: none of the wagon's MRNs ({declaration(77)}) is bound to "
+        f"CONTAINER:{unit}"
+    ]
+
+
+def test_a_swap_body_read_as_on_the_manifest_and_an_ilu_with_a_misread_category_match():
+    ilu_body = "TRLA000123"
+    code = ilu_body + ilu.check_digit(ilu_body)
+    wagons = [
+        {"position": 1, "wagon_number": car(1), "transport_document": "CIM-1", "mrns": [],
+         "itus": [{"kind": "SWAP_BODY", "value": "SB12345"}, {"kind": "ILU", "value": code}]},
+    ]  # fmt: skip
+    read = [{"position": 1, "wagon_number_read": car(1), "confidence": 0.9,
+             "itus_read": ["SB 12345", code[:3] + "4" + code[4:]]}]  # fmt: skip
+    found = rail.reconcile(wagons, read)
+    assert found.matched, found.problems
+
+
+def test_a_train_with_no_unit_departs_when_its_consist_matches():
+    port = Port()
+    wagons = [{"position": 1, "wagon_number": car(1), "itus": [], "mrns": [],
+               "transport_document": None}]  # fmt: skip
+    port.feed("iotrack.TrainManifest", train_id="EMPTY", version=1, operator="OP",
+              wagons=wagons, supersedes_version=None)  # fmt: skip
+    _read(port, "EMPTY", wagons)
+    assert port.state.trains["EMPTY"].phase is rail.TrainPhase.DEPARTED
