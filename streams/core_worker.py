@@ -246,6 +246,14 @@ class CoreWorker:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
+                # Back-to-back transactions: the next batch's AddPartitionsToTxn and
+                # AddOffsetsToTxn meet CONCURRENT_TRANSACTIONS while the coordinator still
+                # writes the last commit's markers, and librdkafka retries after
+                # retry.backoff.ms (100 ms, doubling to 1 s). The Java producer shortens this
+                # retry for the same reason (KAFKA-5477). bench/core_worker, p50 at 100/s:
+                # 60.6 -> 6.4 ms; send_offsets_to_transaction 51 -> 3 ms (BENCHMARKS.md).
+                "retry.backoff.ms": 10,
+                "retry.backoff.max.ms": 100,
                 "log_level": 3,
             }
         )
