@@ -109,7 +109,7 @@ def _read(path: str) -> str:
 def _no_answer(timeout_s: float) -> RailCommandError:
     return RailCommandError(
         f"no answer from the tracking core within {timeout_s:.0f} s: is it running "
-        "(`iotrack run core`, or `iotrack demo --keep-running`)?"
+        "(`iotrack run`, or `iotrack demo --keep-running --serve`)?"
     )
 
 
