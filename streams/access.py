@@ -14,8 +14,9 @@ rail-operator  its own trains only (manifest versions, permission to leave)
 Credentials are bearer tokens listed in a file read once at start-up (``IOTRACK_API_TOKENS_FILE``),
 one per line: ``TOKEN ROLE [OPERATOR_ID]`` (the operator id is required for ``rail-operator``).
 Tokens are kept as :class:`~streams.settings.Secret` and looked up by their SHA-256 digest; no
-message ever shows one. Pagination cursors are opaque: the keyset ``(occurred_at, event_id)``
-of the last row, versioned and base64url-encoded.
+message ever shows one. Pagination cursors are opaque: the projection-assigned sequence number
+of the last row handed out (deviations are numbered in the order the projection commits them),
+versioned and base64url-encoded.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -118,12 +119,16 @@ def hold_view(principal: Principal, hold: Mapping[str, Any]) -> dict[str, Any]:
 
 def timeline_view(principal: Principal, timeline: Mapping[str, Any]) -> dict[str, Any]:
     """A timeline as the principal may see it: Customs all of it; the GdF holds without their
-    reasons; a terminal neither holds nor deviations nor releases (the verdict says enough)."""
+    reasons; a terminal neither holds (not even the verdict's open ones) nor deviations nor
+    releases (the verdict's outcome and reasons say enough)."""
     authorize(principal, "timeline")
     shown = dict(timeline)
     if principal.role is Role.TERMINAL:
         for hidden in ("holds", "deviations", "releases"):
             shown.pop(hidden, None)
+        verdict = shown.get("verdict")
+        if isinstance(verdict, Mapping):
+            shown["verdict"] = {k: v for k, v in verdict.items() if k != "open_holds"}
         return shown
     shown["holds"] = [hold_view(principal, h) for h in timeline.get("holds", [])]
     return shown
@@ -222,37 +227,40 @@ def bearer(header: str | None) -> str | None:
 
 # ----------------------------------------------------------------------------- cursors
 
-_CURSOR_VERSION = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR_VERSION = 2
+_SEQUENCE = re.compile(r"\A[0-9]{1,19}\Z")
 
 
-def encode_cursor(occurred_at: datetime, event_id: str) -> str:
-    """The opaque cursor after the row ``(occurred_at, event_id)``.
+def encode_cursor(sequence: int) -> str:
+    """The opaque cursor after the row numbered ``sequence`` (its ``deviations.seq``).
 
-    >>> at = datetime(2026, 11, 25, 8, 0, 0, 123456, tzinfo=UTC)
-    >>> cursor = encode_cursor(at, "01a2121a-8e60-7de2-862e-86fce5ec2598")
-    >>> decode_cursor(cursor) == (at, "01a2121a-8e60-7de2-862e-86fce5ec2598")
-    True
+    >>> decode_cursor(encode_cursor(1234))
+    1234
     """
-    micros = (occurred_at - _EPOCH) // timedelta(microseconds=1)
-    raw = json.dumps([_CURSOR_VERSION, micros, event_id], separators=(",", ":")).encode()
+    raw = json.dumps([_CURSOR_VERSION, sequence], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, parameter: str = "after") -> tuple[datetime, str]:
-    """The keyset a cursor stands for; BadParameter naming ``parameter`` when it is not one."""
+def decode_cursor(cursor: str, parameter: str = "after") -> int:
+    """The sequence number a cursor stands for; BadParameter naming ``parameter`` when it is
+    not one (cursors of the former ``(occurred_at, event_id)`` keyset included)."""
     try:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cursor):
+            raise ValueError("not base64url")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        version, micros, event_id = json.loads(raw)
-        if version != _CURSOR_VERSION or not isinstance(micros, int):
+        version, sequence = json.loads(raw)
+        if (
+            version != _CURSOR_VERSION
+            or not isinstance(sequence, int)
+            or isinstance(sequence, bool)
+            or not 0 <= sequence < 2**63
+        ):
             raise ValueError("unknown cursor version")
-        event = str(uuid.UUID(str(event_id)))
-        at = _EPOCH + timedelta(microseconds=micros)
-    except (ValueError, TypeError, binascii.Error, OverflowError):
+    except (ValueError, TypeError, binascii.Error, RecursionError):
         raise BadParameter(
             parameter, "not a cursor of this API (pass the next_cursor of a previous page)"
         ) from None
-    return at, event
+    return sequence
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -273,13 +281,33 @@ def parse_time(text: str, parameter: str) -> datetime:
     return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
+_WHOLE = re.compile(r"\A[0-9]{1,9}\Z")
+"""A whole number in ASCII digits, short enough for ``int`` (``str.isdigit`` also accepts
+superscripts such as ``²`` that ``int`` refuses)."""
+
+
 def parse_limit(text: str | None, default: int = 100, maximum: int = 500) -> int:
-    """A page size between 1 and ``maximum``."""
+    """A page size between 1 and ``maximum``.
+
+    >>> parse_limit("²")
+    Traceback (most recent call last):
+    ...
+    streams.access.BadParameter: limit: expected a whole number from 1 to 500
+    """
     if text is None:
         return default
-    if not text.strip().isdigit() or not 1 <= int(text) <= maximum:
+    text = text.strip()
+    if not _WHOLE.match(text) or not 1 <= int(text) <= maximum:
         raise BadParameter("limit", f"expected a whole number from 1 to {maximum}")
     return int(text)
+
+
+def no_nul(text: str, parameter: str) -> str:
+    """``text`` unless it holds a NUL character (which no identifier has and Postgres refuses
+    in text); BadParameter naming ``parameter`` otherwise."""
+    if "\x00" in text:
+        raise BadParameter(parameter, "must not contain a NUL character")
+    return text
 
 
 def parse_uuid(text: str, parameter: str) -> str:

@@ -6,8 +6,10 @@ Endpoints (described for machines at ``/openapi.json``, see :mod:`streams.openap
   with times, its passages, state transitions, holds, releases, exit and deviations;
 - ``GET /lookup?kind=CONTAINER&value=...`` (``ILU``, ``SWAP_BODY``, ``SEAL``, ``PLATE`` with
   ``country``): the active IOT_ID(s) of a transport unit and the verdict;
-- ``GET /deviations?since=&kind=&node=&limit=&after=``: deviations in (occurred_at, event_id)
-  order, keyset-paginated with an opaque cursor, so pages stay stable while rows arrive;
+- ``GET /deviations?since=&kind=&node=&limit=&after=``: deviations in the order the projection
+  recorded them (a sequence number it assigns), keyset-paginated with an opaque cursor on that
+  number, so pages stay stable while rows arrive and a client that keeps the last cursor gets
+  every row recorded after it, even one whose ``occurred_at`` is earlier;
 - ``GET /trains/{train_id}``: manifest versions, loading lists and permission to leave;
 - ``GET /gate-check?container=...`` or ``?plate=...&country=IT``: may it leave now, and why,
   from :class:`streams.gate.GateState` in memory (no database round trip);
@@ -16,14 +18,21 @@ Endpoints (described for machines at ``/openapi.json``, see :mod:`streams.openap
 Every other request needs ``Authorization: Bearer TOKEN`` (401 with ``WWW-Authenticate``
 otherwise); what a role may see is decided in :mod:`streams.access` (403 when it may not).
 Errors are JSON: ``{"error": ..., "message": ...}`` (400 names the parameter).
+
+Limits: at most ``max_connections`` client connections at once (more are answered 503 and
+closed), each closed after ``idle_timeout_s`` without a complete request; queries wait up to
+``wait_s`` for one of the pool's connections (503 "busy" after that), and each statement runs
+under a ``statement_timeout``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -45,11 +54,13 @@ from streams.access import (
     Credentials,
     Forbidden,
     Principal,
+    Role,
     authorize,
     authorize_train,
     bearer,
     decode_cursor,
     encode_cursor,
+    no_nul,
     parse_credentials,
     parse_limit,
     parse_time,
@@ -58,16 +69,14 @@ from streams.access import (
 )
 from streams.errors import ConfigError, StreamsError
 from streams.gate import GateState
+from streams.openapi import DEVIATION_KINDS as OPENAPI_DEVIATION_KINDS
 from streams.openapi import document
 from streams.settings import Settings
-from topics.schemas import AVRO_DIR
 
 LOG = logging.getLogger("iotrack.api")
 LOOKUP_KINDS = ("CONTAINER", "ILU", "SWAP_BODY", "SEAL", "PLATE")
 _VALIDATED = {"CONTAINER": "container", "ILU": "ilu", "SEAL": "seal", "PLATE": "plate"}
-DEVIATION_KINDS: tuple[str, ...] = tuple(
-    json.loads((AVRO_DIR / "iotrack.DeviationKind.avsc").read_text(encoding="utf-8"))["symbols"]
-)
+DEVIATION_KINDS: tuple[str, ...] = tuple(OPENAPI_DEVIATION_KINDS)
 
 
 class NotFound(Exception):  # noqa: N818 - named after the HTTP answer
@@ -76,6 +85,21 @@ class NotFound(Exception):  # noqa: N818 - named after the HTTP answer
 
 class Unavailable(Exception):  # noqa: N818 - named after the HTTP answer
     """A dependency (database, gate state) cannot answer now (HTTP 503)."""
+
+
+class Busy(Unavailable):
+    """Every database connection stayed in use for the whole wait (HTTP 503, Retry-After)."""
+
+
+@contextmanager
+def parameter(name: str) -> Iterator[None]:
+    """Turn a stray ValueError raised while reading parameter ``name`` into BadParameter."""
+    try:
+        yield
+    except BadParameter:
+        raise
+    except (ValueError, OverflowError) as exc:
+        raise BadParameter(name, f"malformed ({type(exc).__name__})") from None
 
 
 def load_credentials(path: Path) -> Credentials:
@@ -139,8 +163,10 @@ def itu_key_of(kind: str, value: str, country: str | None, *, kinds: str = "kind
 
 _DEVIATIONS = (
     "SELECT event_id, occurred_at, kind, severity, iot_id, node_id, read_point_id, itu_key, "
-    "mission_path_id, expected, observed FROM deviations"
+    "mission_path_id, expected, observed, seq FROM deviations"
 )
+TIMELINE_PASSAGES = 1000
+"""The most passages a timeline lists (``passages_truncated`` says when there were more)."""
 
 
 def _alive(connection: psycopg2.extensions.connection) -> bool:
@@ -158,13 +184,33 @@ def _alive(connection: psycopg2.extensions.connection) -> bool:
 
 
 class Queries:
-    """The read-side queries, on a small thread-safe pool of connections."""
+    """The read-side queries, on a small thread-safe pool of connections.
 
-    def __init__(self, database_url: str, size: int = 8) -> None:
+    At most ``size`` requests use the database at once: the others wait up to ``wait_s`` for
+    a connection (then :class:`Busy`, answered 503) instead of failing at once because the
+    pool is exhausted. Every statement runs under ``statement_timeout_ms``."""
+
+    def __init__(
+        self,
+        database_url: str,
+        size: int = 8,
+        *,
+        wait_s: float = 5.0,
+        statement_timeout_ms: int = 10_000,
+    ) -> None:
         self._url = database_url
         self._size = size
         self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+        self.wait_s = wait_s
+        self.statement_timeout_ms = statement_timeout_ms
+        self.timeline_passages = TIMELINE_PASSAGES
+
+    @property
+    def size(self) -> int:
+        """How many connections the pool holds at most (and requests use it at once)."""
+        return self._size
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         with self._lock:
@@ -176,7 +222,21 @@ class Queries:
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg2.extensions.cursor]:
-        """A cursor in a read-only transaction; Unavailable when the database is not there."""
+        """A cursor in a read-only session; Busy when no connection frees up within
+        ``wait_s``, Unavailable when the database is not there."""
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise Busy(
+                f"the database is busy: all {self._size} connections stayed in use for "
+                f"{self.wait_s:g} s; retry shortly"
+            )
+        try:
+            with self._connection() as cursor:
+                yield cursor
+        finally:
+            self._slots.release()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg2.extensions.cursor]:
         try:
             pool = self._get_pool()
             connection = pool.getconn()
@@ -191,6 +251,11 @@ class Queries:
         try:
             if not connection.autocommit:  # a new connection: once, not per request
                 connection.set_session(readonly=True, autocommit=True)
+                with connection.cursor() as setup:
+                    setup.execute(
+                        "SELECT set_config('statement_timeout', %s, false)",
+                        (str(self.statement_timeout_ms),),
+                    )
             with connection.cursor() as cursor:
                 yield cursor
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
@@ -252,13 +317,20 @@ class Queries:
                 )
                 path = cursor.fetchone()
             keys = sorted({row[0] for row in itus})
+            start, end = _window(binding, itus)
+            # Bounded by the binding's validity (a unit read before or after it is someone
+            # else's) and by a LIMIT: a unit that circulates for years stays one page.
             cursor.execute(
                 "SELECT event_id, occurred_at, node_id, read_point_id, direction, lane, "
-                "itu_keys, iot_ids FROM passages WHERE itu_keys && %s::text[] "
-                "OR iot_ids @> ARRAY[%s]::uuid[] ORDER BY occurred_at, event_id",
-                (keys, iot_id),
+                "itu_keys, iot_ids FROM passages WHERE (itu_keys && %s::text[] "
+                "OR iot_ids @> ARRAY[%s]::uuid[]) AND (%s::timestamptz IS NULL OR "
+                "occurred_at >= %s) AND (%s::timestamptz IS NULL OR occurred_at <= %s) "
+                "ORDER BY occurred_at, event_id LIMIT %s",
+                (keys, iot_id, start, start, end, end, self.timeline_passages + 1),
             )
-            passages = [p for p in cursor.fetchall() if _within(p, iot_id, itus)]
+            found = cursor.fetchall()
+            truncated = len(found) > self.timeline_passages
+            passages = [p for p in found[: self.timeline_passages] if _within(p, iot_id, itus)]
             cursor.execute(
                 "SELECT verdict, may_leave, mrns_pending, open_holds, reasons, as_of "
                 "FROM clearance_by_iot WHERE iot_id = %s",
@@ -291,7 +363,7 @@ class Queries:
                 (iot_id,),
             )
             deviations = cursor.fetchall()
-        return _timeline(
+        document = _timeline(
             iot_id,
             state=state,
             binding=binding,
@@ -305,6 +377,8 @@ class Queries:
             exited=exited,
             deviations=deviations,
         )
+        document["passages_truncated"] = truncated
+        return document
 
     # -- lookup -----------------------------------------------------------------------------
 
@@ -359,8 +433,13 @@ class Queries:
         kind: str | None,
         node: str | None,
         limit: int,
-        after: tuple[datetime, str] | None,
+        after: int | None,
     ) -> dict[str, Any]:
+        """A page of deviations in ``seq`` order (the order the projection recorded them),
+        after the row numbered ``after``. Its ``next_cursor`` is never null: on an empty page it
+        is the cursor given (or one before the first row), so a client polls with it and gets
+        each row once, including rows whose ``occurred_at`` is earlier than rows already seen.
+        """
         where: list[str] = ["true"]
         params: list[Any] = []
         if since is not None:
@@ -373,14 +452,11 @@ class Queries:
             where.append("node_id = %s")
             params.append(node)
         if after is not None:
-            where.append("(occurred_at, event_id) > (%s, %s::uuid)")
-            params.extend(after)
+            where.append("seq > %s")
+            params.append(after)
         with self.cursor() as cursor:
             cursor.execute(
-                " ".join(
-                    (_DEVIATIONS, "WHERE", " AND ".join(where), "ORDER BY occurred_at, event_id")
-                )
-                + " LIMIT %s",
+                " ".join((_DEVIATIONS, "WHERE", " AND ".join(where), "ORDER BY seq")) + " LIMIT %s",
                 (*params, limit + 1),
             )
             rows = cursor.fetchall()
@@ -399,12 +475,12 @@ class Queries:
                 "expected": expected,
                 "observed": observed,
             }
-            for event_id, at, kind_, severity, iot, node_id, read_point, itu, path, expected, observed in page  # noqa: E501
+            for event_id, at, kind_, severity, iot, node_id, read_point, itu, path, expected, observed, _seq in page  # noqa: E501
         ]
-        last = page[-1] if page else None
+        position = page[-1][11] if page else (after or 0)
         return {
             "items": items,
-            "next_cursor": encode_cursor(last[1], str(last[0])) if last is not None else None,
+            "next_cursor": encode_cursor(position),
             "has_more": len(rows) > limit,
         }
 
@@ -509,6 +585,22 @@ class Queries:
                 for at, _op, planned, answered, items in lists
             ],
         }
+
+
+def _window(
+    binding: tuple[Any, ...] | None, itus: list[tuple[Any, ...]]
+) -> tuple[datetime | None, datetime | None]:
+    """When the IOT_ID was bound: from its first unit's binding to its end (None: open)."""
+    starts = [row[4] for row in itus if row[4] is not None]
+    if binding is not None and binding[4] is not None:
+        starts.append(binding[4])
+    if binding is not None:
+        end = binding[5]
+    elif itus and all(row[5] is not None for row in itus):
+        end = max(row[5] for row in itus)
+    else:
+        end = None
+    return (min(starts) if starts else None), end
 
 
 def _within(passage: tuple[Any, ...], iot_id: str, itus: list[tuple[Any, ...]]) -> bool:
@@ -713,13 +805,17 @@ class Api:
     # Each route: (principal, path parameters, query) -> JSON document.
     def timeline(self, who: Principal, iot: str, query: Mapping[str, list[str]]) -> Any:
         authorize(who, "timeline")
-        return timeline_view(who, self.queries.timeline(parse_uuid(iot, "iot_id")))
+        with parameter("iot_id"):
+            iot_id = parse_uuid(no_nul(iot, "iot_id"), "iot_id")
+        return timeline_view(who, self.queries.timeline(iot_id))
 
     def lookup(self, who: Principal, _: str, query: Mapping[str, list[str]]) -> Any:
         authorize(who, "lookup")
         kind = _one(query, "kind", required=True) or ""
         value = _one(query, "value", required=True) or ""
-        return self.queries.lookup(itu_key_of(kind, value, _one(query, "country")))
+        with parameter("value"):
+            key = itu_key_of(kind, value, _one(query, "country"))
+        return self.queries.lookup(key)
 
     def deviations(self, who: Principal, _: str, query: Mapping[str, list[str]]) -> Any:
         authorize(who, "deviations")
@@ -728,31 +824,50 @@ class Api:
         if kind is not None and kind.upper() not in DEVIATION_KINDS:
             raise BadParameter("kind", f"{kind!r} is not one of {', '.join(DEVIATION_KINDS)}")
         after = _one(query, "after")
+        with parameter("since"):
+            since = None if since_text is None else parse_time(since_text, "since")
+        with parameter("limit"):
+            limit = parse_limit(_one(query, "limit"))
+        with parameter("after"):
+            cursor = None if after is None else decode_cursor(after, "after")
         return self.queries.deviations(
-            None if since_text is None else parse_time(since_text, "since"),
-            None if kind is None else kind.upper(),
-            _one(query, "node"),
-            parse_limit(_one(query, "limit")),
-            None if after is None else decode_cursor(after, "after"),
+            since, None if kind is None else kind.upper(), _one(query, "node"), limit, cursor
         )
 
     def train(self, who: Principal, train_id: str, query: Mapping[str, list[str]]) -> Any:
         authorize(who, "train")
+        train_id = no_nul(train_id, "train_id")
         found = self.queries.train(train_id)
-        authorize_train(who, found["operator"])
+        try:
+            authorize_train(who, found["operator"])
+        except Forbidden:
+            if who.role is Role.RAIL_OPERATOR:
+                # Another operator's train answers as a train that does not exist: a rail
+                # operator learns nothing of trains that are not its own.
+                raise NotFound(f"no train {train_id} in the projection") from None
+            raise
         return found
 
     def gate_check(self, who: Principal, _: str, query: Mapping[str, list[str]]) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._gate_check(who, query)
+        finally:
+            metrics.API_GATE_CHECK.observe(time.perf_counter() - started)
+
+    def _gate_check(self, who: Principal, query: Mapping[str, list[str]]) -> Any:
         authorize(who, "gate-check")
         container, plate = _one(query, "container"), _one(query, "plate")
         if (container is None) == (plate is None):
             raise BadParameter("container", "give exactly one of container or plate")
         if container is not None:
-            key = itu_key_of("CONTAINER", container, None, kinds="container")
+            with parameter("container"):
+                key = itu_key_of("CONTAINER", container, None, kinds="container")
         else:
-            key = itu_key_of(
-                "PLATE", plate or "", _one(query, "country", required=True), kinds="plate"
-            )
+            with parameter("plate"):
+                key = itu_key_of(
+                    "PLATE", plate or "", _one(query, "country", required=True), kinds="plate"
+                )
         if self.gate is None or not self.gate.ready.is_set():
             raise Unavailable("the gate state is still loading")
         decision = self.gate.check(key).as_json()
@@ -781,6 +896,16 @@ class Api:
         )
 
 
+def _query(text: str) -> dict[str, list[str]]:
+    """The query string's parameters; BadParameter naming one that holds a NUL character."""
+    query = parse_qs(text, keep_blank_values=True)
+    for name, values in query.items():
+        no_nul(name, "query")
+        for value in values:
+            no_nul(value, name)
+    return query
+
+
 Route = Callable[[Api, Principal, str, Mapping[str, list[str]]], Any]
 
 
@@ -807,6 +932,9 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     wbufsize = -1  # buffered: headers and body leave in one send, flushed after each request
     server_version = "iotrack-api"
+    timeout = 15.0
+    """Seconds a connection may stay silent (idle keep-alive, half-sent request) before it is
+    closed, so a slow or idle client cannot hold a thread for ever (``make_server`` sets it)."""
     api: Api  # set on the subclass made by ``make_server``
 
     def version_string(self) -> str:
@@ -831,10 +959,38 @@ class Handler(BaseHTTPRequestHandler):
             status, json.dumps(document, default=str).encode(), "application/json", **headers
         )
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (501 for other methods, 400 for a malformed request line,
+        414, 431, 505) as JSON like ours; the connection is closed after them."""
+        try:
+            status = HTTPStatus(code)
+        except ValueError:
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+        self.close_connection = True
+        body = json.dumps(
+            {
+                "error": status.phrase,
+                "status": int(status),
+                "message": explain or message or status.description,
+            }
+        ).encode()
+        self.send_response(int(status))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        if status is HTTPStatus.NOT_IMPLEMENTED:
+            self.send_header("Allow", "GET")
+        send_body = self.command != "HEAD" and int(status) >= 200
+        self.send_header("Content-Length", str(len(body) if send_body else 0))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
     def _error(self, status: HTTPStatus, message: str, **extra: Any) -> None:
         headers = {}
         if status is HTTPStatus.UNAUTHORIZED:
             headers["WWW_Authenticate"] = 'Bearer realm="iotrack"'
+        if status is HTTPStatus.SERVICE_UNAVAILABLE:
+            headers["Retry_After"] = "1"
         self._json(
             status,
             {"error": status.phrase, "status": int(status), "message": message, **extra},
@@ -862,10 +1018,9 @@ class Handler(BaseHTTPRequestHandler):
         if principal is None:
             self._error(HTTPStatus.UNAUTHORIZED, "a valid bearer token is required")
             return
-        route, parameter = found
+        route, argument = found
         try:
-            query = parse_qs(parts.query, keep_blank_values=True)
-            self._json(200, route(self.api, principal, parameter, query))
+            self._json(200, route(self.api, principal, argument, _query(parts.query)))
         except BadParameter as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc), parameter=exc.parameter)
         except Forbidden as exc:
@@ -880,6 +1035,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> None:
         status = HTTPStatus.METHOD_NOT_ALLOWED
+        self.close_connection = True  # its body, if any, is not read
         self._json(
             status,
             {"error": status.phrase, "status": int(status), "message": "only GET is served"},
@@ -889,18 +1045,88 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
 
+MAX_CONNECTIONS = 64
+"""Client connections served at once by default (each has a thread); more are refused."""
+IDLE_TIMEOUT_S = 15.0
+
+_REFUSED = json.dumps(
+    {
+        "error": HTTPStatus.SERVICE_UNAVAILABLE.phrase,
+        "status": 503,
+        "message": "too many connections; retry shortly",
+    }
+).encode()
+
+
 class Server(ThreadingHTTPServer):
-    """The API's HTTP server (threads are daemons: a stop never waits on a slow client)."""
+    """The API's HTTP server: one daemon thread per connection (a stop never waits on a slow
+    client), at most ``max_connections`` of them; a connection over the cap is answered 503
+    and closed at once, without a thread."""
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.max_connections = max_connections
+        self._connections = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._connections.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        metrics.API_CONNECTIONS_REFUSED.inc()
+        try:
+            request.settimeout(1.0)
+            request.sendall(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                b"Retry-After: 1\r\nConnection: close\r\nContent-Length: "
+                + str(len(_REFUSED)).encode()
+                + b"\r\n\r\n"
+                + _REFUSED
+            )
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
 
-def make_server(api: Api, host: str = "127.0.0.1", port: int = 8080) -> Server:
-    """A server bound to ``host:port`` (0: any free port), not yet serving."""
-    handler = type("BoundHandler", (Handler,), {"api": api})
+def make_server(
+    api: Api,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
+) -> Server:
+    """A server bound to ``host:port`` (0: any free port), not yet serving: at most
+    ``max_connections`` connections at once, each closed after ``idle_timeout_s`` silent."""
+    if max_connections < api.queries.size:
+        raise ConfigError(
+            f"max_connections={max_connections} is below the database pool's "
+            f"{api.queries.size} connections"
+        )
+    handler = type("BoundHandler", (Handler,), {"api": api, "timeout": idle_timeout_s})
     try:
-        return Server((host, port), handler)
+        return Server((host, port), handler, max_connections)
     except OSError as exc:
         raise StreamsError(
             f"cannot serve the API on {host}:{port} ({exc.strerror}): choose another --port"

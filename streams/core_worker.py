@@ -39,6 +39,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from processors.binding import Ledger
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
+from processors.mission import MissionPath
 from streams import metrics
 from streams.channels import CHANNEL_TOPICS
 from topics import catalog, dead_letters
@@ -49,6 +50,18 @@ log = logging.getLogger(__name__)
 GROUP = "iotrack-core"
 TRANSACTIONAL_ID = "iotrack-core-1"
 _OWN_OUTPUTS = frozenset({"iotrack.IotBound"})
+
+
+def deviation_node_label(paths: Mapping[str, MissionPath], node_id: object) -> str:
+    """The ``node`` label of a deviation: its node when it is a node of a known mission path,
+    ``none`` when it has none, and ``other`` otherwise (an exit's gate node comes unchecked
+    from a command, so the label's values would grow without bound)."""
+    if not node_id:
+        return "none"
+    node = str(node_id)
+    if any(n.node_id == node for path in paths.values() for n in path.nodes):
+        return node
+    return "other"
 
 
 @dataclass
@@ -319,8 +332,8 @@ class CoreWorker:
             encoded = self.codec.encode(output.schema, output.value, topic=topic.name)
             self._send(topic, topic.key_of(output.value), encoded)
             if output.schema == "iotrack.Deviation":
-                node = output.value.get("node_id") or "none"
-                self._batch.deviations[(str(output.value["kind"]), str(node))] += 1
+                node = deviation_node_label(self.state.paths, output.value.get("node_id"))
+                self._batch.deviations[(str(output.value["kind"]), node)] += 1
         if output.channel is Channel.IOT_STATE:
             self._batch.statuses[output.key] = (
                 None if output.value is None else str(output.value["status"])

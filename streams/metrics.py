@@ -56,7 +56,8 @@ ERRORS = Counter(
 )
 DEVIATIONS = Counter(
     "iotrack_deviations_total",
-    "Deviations raised for Customs, by kind and logistic node (none: not at a node).",
+    "Deviations raised for Customs, by kind and logistic node (none: not at a node; other: "
+    "a node on no known mission path).",
     ["kind", "node"],
     registry=REGISTRY,
 )
@@ -118,8 +119,24 @@ GATE_DECISIONS = Counter(
 )
 GATE_CHECK = Histogram(
     "iotrack_gate_check_seconds",
-    "Time to answer one gate check.",
+    "Time to decide one gate check: in iotrack api the in-memory verdict lookup only "
+    "(GateState.check, no parsing, HTTP or JSON); in iotrack gate-check the database "
+    "connection and query. The whole API request: iotrack_api_gate_check_request_seconds.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+    registry=REGISTRY,
+)
+API_GATE_CHECK = Histogram(
+    "iotrack_api_gate_check_request_seconds",
+    "Time iotrack api takes to answer GET /gate-check once the request is read and "
+    "authenticated: its parameters checked and the decision with holds and pending MRNs "
+    "assembled (not the JSON encoding or the network).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+    registry=REGISTRY,
+)
+API_CONNECTIONS_REFUSED = Counter(
+    "iotrack_api_connections_refused_total",
+    "Client connections iotrack api answered 503 and closed because it already served its "
+    "maximum number of connections.",
     registry=REGISTRY,
 )
 

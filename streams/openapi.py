@@ -4,9 +4,17 @@ that every reference resolves."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from topics.schemas import AVRO_DIR
+
 Json = dict[str, Any]
+
+DEVIATION_KINDS: list[str] = json.loads(
+    (AVRO_DIR / "iotrack.DeviationKind.avsc").read_text(encoding="utf-8")
+)["symbols"]
+"""The symbols of ``iotrack.DeviationKind``: the values of a deviation's ``kind``."""
 
 _NULLABLE_STRING: Json = {"type": ["string", "null"]}
 _TIME: Json = {"type": "string", "format": "date-time"}
@@ -84,7 +92,7 @@ _DEVIATION = _object(
     {
         "event_id": {"type": "string", "format": "uuid"},
         "occurred_at": _TIME,
-        "kind": {"type": "string"},
+        "kind": {"type": "string", "enum": DEVIATION_KINDS},
         "severity": {"type": "string"},
         "iot_id": {"type": ["string", "null"], "format": "uuid"},
         "node_id": _NULLABLE_STRING,
@@ -139,7 +147,15 @@ _TIMELINE = _object(
             ),
             "description": "Nodes where the unit was read that are not on its path.",
         },
-        "passages": {"type": "array", "items": {"type": "object"}},
+        "passages": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": (
+                "Reads of the unit or its IOT_ID barcode while bound, oldest first; at most "
+                "1000 (passages_truncated says when there were more)."
+            ),
+        },
+        "passages_truncated": {"type": "boolean"},
         "transitions": {
             "type": "array",
             "items": _object(
@@ -151,7 +167,10 @@ _TIMELINE = _object(
                 }
             ),
         },
-        "verdict": {"oneOf": [_ref("Verdict"), {"type": "null"}]},
+        "verdict": {
+            "oneOf": [_ref("Verdict"), {"type": "null"}],
+            "description": "Without open_holds for terminals.",
+        },
         "holds": {
             "type": "array",
             "items": _ref("Hold"),
@@ -196,13 +215,16 @@ _PAGE = _object(
     {
         "items": {"type": "array", "items": _ref("Deviation")},
         "next_cursor": {
-            **_NULLABLE_STRING,
-            "description": "Pass as `after` for the next page; null on an empty page.",
+            "type": "string",
+            "description": (
+                "Pass as `after` for the next page. Never null: on an empty page it is the "
+                "cursor given, so a client keeps it and polls to follow new rows."
+            ),
         },
         "has_more": {"type": "boolean"},
     },
     ["items", "next_cursor", "has_more"],
-    "A page of deviations in (occurred_at, event_id) order.",
+    "A page of deviations in the order the projection recorded them.",
 )
 _TRAIN = _object(
     {
@@ -300,6 +322,7 @@ def _path(name: str, description: str, **schema: Any) -> Json:
 
 
 _AUTH_ERRORS = {"401": _error("Unauthorized"), "403": _error("Forbidden")}
+_METHOD_ERRORS = {"405": _error("MethodNotAllowed"), "501": _error("NotImplemented")}
 
 
 def document() -> Json:
@@ -316,7 +339,8 @@ def document() -> Json:
                 "to Customs only, a terminal sees verdicts, a rail operator its own trains."
             ),
         },
-        "servers": [{"url": "http://127.0.0.1:8080"}],
+        # Relative: the document is served by the API itself, on whatever address it is bound.
+        "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
             "/iot/{iot_id}/timeline": {
@@ -336,6 +360,7 @@ def document() -> Json:
                         "400": _error("BadRequest"),
                         **_AUTH_ERRORS,
                         "404": _error("NotFound"),
+                        **_METHOD_ERRORS,
                         "503": _error("Unavailable"),
                     },
                 }
@@ -364,6 +389,7 @@ def document() -> Json:
                         "200": _ok("Lookup", "The unit's active IOT_IDs and verdict."),
                         "400": _error("BadRequest"),
                         **_AUTH_ERRORS,
+                        **_METHOD_ERRORS,
                         "503": _error("Unavailable"),
                     },
                 }
@@ -373,9 +399,12 @@ def document() -> Json:
                     "operationId": "deviations",
                     "summary": "Deviations since a time, keyset-paginated",
                     "description": (
-                        "In (occurred_at, event_id) order. A page ends with next_cursor; pass "
-                        "it as `after` for the next page. Rows that arrive meanwhile never "
-                        "shift a page. Roles: customs, gdf."
+                        "In the order the projection recorded them (a sequence number it "
+                        "assigns; occurred_at may go back and forth). A page ends with "
+                        "next_cursor; pass it as `after` for the next page. Rows that arrive "
+                        "meanwhile never shift a page and are all reached after the rows "
+                        "already handed out, whatever their occurred_at: keep polling with the "
+                        "last next_cursor to follow new deviations. Roles: customs, gdf."
                     ),
                     "parameters": [
                         _query(
@@ -384,7 +413,12 @@ def document() -> Json:
                             type="string",
                             format="date-time",
                         ),
-                        _query("kind", "Deviation kind, e.g. EXIT_WHILE_HELD."),
+                        _query(
+                            "kind",
+                            "Deviation kind (case-insensitive).",
+                            type="string",
+                            enum=DEVIATION_KINDS,
+                        ),
                         _query("node", "node_id where the deviation was observed."),
                         _query(
                             "limit",
@@ -399,6 +433,7 @@ def document() -> Json:
                         "200": _ok("DeviationPage", "A page of deviations."),
                         "400": _error("BadRequest"),
                         **_AUTH_ERRORS,
+                        **_METHOD_ERRORS,
                         "503": _error("Unavailable"),
                     },
                 }
@@ -407,12 +442,17 @@ def document() -> Json:
                 "get": {
                     "operationId": "train",
                     "summary": "A train: manifest versions, loading lists, permission to leave",
-                    "description": "Roles: customs, gdf, rail-operator (its own trains only).",
+                    "description": (
+                        "Roles: customs, gdf, rail-operator (its own trains only: another "
+                        "operator's train answers 404, as a train that does not exist)."
+                    ),
                     "parameters": [_path("train_id", "Id of the train.")],
                     "responses": {
                         "200": _ok("Train", "The train."),
+                        "400": _error("BadRequest"),
                         **_AUTH_ERRORS,
                         "404": _error("NotFound"),
+                        **_METHOD_ERRORS,
                         "503": _error("Unavailable"),
                     },
                 }
@@ -436,6 +476,7 @@ def document() -> Json:
                         "200": _ok("GateDecision", "The decision, with its reasons."),
                         "400": _error("BadRequest"),
                         **_AUTH_ERRORS,
+                        **_METHOD_ERRORS,
                         "503": _error("Unavailable"),
                     },
                 }
@@ -525,7 +566,20 @@ def document() -> Json:
                     ("Unauthorized", "No valid bearer token."),
                     ("Forbidden", "The token's role may not see this."),
                     ("NotFound", "No such resource."),
-                    ("Unavailable", "The database or the gate state cannot answer now."),
+                    (
+                        "Unavailable",
+                        "The database or the gate state cannot answer now, every database "
+                        "connection stayed busy, or the server already serves its maximum of "
+                        "connections; Retry-After says when to try again.",
+                    ),
+                    (
+                        "MethodNotAllowed",
+                        "POST, PUT, PATCH or DELETE: only GET is served (Allow: GET).",
+                    ),
+                    (
+                        "NotImplemented",
+                        "Another method (HEAD, OPTIONS, ...): only GET is served (Allow: GET).",
+                    ),
                 )
             },
         },

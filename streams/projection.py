@@ -20,6 +20,17 @@ the same content. History tables (state transitions, every manifest version, per
 loading lists) keep what they saw; once the broker has compacted a state topic it holds only
 each key's newest record, and a rebuild then yields what the topics still hold (a lifted hold,
 for instance, without the details of its placing).
+
+A record that cannot be written (a field Postgres refuses, such as a NUL in a hold's reason; a
+tombstone whose key is not what its topic's keys look like) does not stop the projection: it
+goes to the dead-letter topic (flushed before the batch commits) and is counted, its rows are
+rolled back to a savepoint, and the rest of the batch and the position are committed as usual.
+
+One projection writes a database at a time: it holds a Postgres advisory lock keyed by its
+consumer name for as long as it runs (and ``rebuild`` takes the same lock before it
+truncates), so a second ``iotrack project`` or a ``projection rebuild`` while one runs is
+refused with a clear message instead of interleaving its writes. This also makes commit order
+match the order of the ``deviations.seq`` numbers the API paginates on.
 """
 
 from __future__ import annotations
@@ -35,11 +46,12 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extensions
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from streams import metrics
 from streams.errors import StreamsError
-from topics import catalog
+from streams.kafka_io import producer
+from topics import catalog, dead_letters
 from topics.codec import Codec, plain
 from topics.errors import DecodeError
 
@@ -81,12 +93,45 @@ PROJECTED_TABLES: tuple[str, ...] = (
 )
 """Every table the projection writes (``rebuild`` truncates them)."""
 STATEMENTS_PER_ROUND_TRIP = 250
+LOCK_WAIT_S = 5.0
+"""How long a projection (or a rebuild) waits for another one to let go of the database."""
 
 Statement = tuple[str, tuple[Any, ...]]
 
 
 class ProjectionError(StreamsError):
     """The projection could not read its position or write its rows."""
+
+
+class ProjectionLockError(ProjectionError):
+    """Another projection (or rebuild) with the same consumer name holds the database."""
+
+
+def _lock_key(consumer_name: str) -> str:
+    return f"iotrack-projection:{consumer_name}"
+
+
+def lock(
+    db: psycopg2.extensions.connection, consumer_name: str, wait_s: float = LOCK_WAIT_S
+) -> None:
+    """Take the projection's advisory lock on ``db``'s session (held until it closes), or
+    raise ProjectionLockError after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        with db, db.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (_lock_key(consumer_name),)
+            )
+            row = cursor.fetchone()
+        if row is not None and row[0]:
+            return
+        if time.monotonic() >= deadline:
+            raise ProjectionLockError(
+                f"another projection ({consumer_name!r}: 'iotrack project', a demo or "
+                "'iotrack projection rebuild') is writing this database; stop it first, then "
+                "run this again"
+            )
+        time.sleep(0.2)
 
 
 def _when(ms: int | None) -> datetime | None:
@@ -625,6 +670,9 @@ def execute_all(cursor: psycopg2.extensions.cursor, found: Sequence[Statement]) 
 
 
 _OUTAGE = (psycopg2.OperationalError, psycopg2.InterfaceError)
+_RECORD_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError)
+"""What Postgres answers to a record it cannot store (a value out of range or of the wrong
+form, a constraint); other errors (a missing column, permissions) stop the projection."""
 
 
 class Projection:
@@ -639,15 +687,20 @@ class Projection:
         topics: Sequence[catalog.Topic] = TOPICS,
         *,
         max_backoff_s: float = 5.0,
+        lock_wait_s: float = LOCK_WAIT_S,
     ) -> None:
         self.codec = codec
         self.name = consumer_name
         self.topics = topics
         self.applied = 0
         self.skipped = 0
+        self.dead_lettered = 0
         self.outages = 0
         self.max_backoff_s = max_backoff_s
+        self.lock_wait_s = lock_wait_s
         self._url = database_url
+        self._bootstrap = bootstrap
+        self._producer: Producer | None = None
         self._at_end: set[tuple[str, int]] = set()
         self._partitions = sum(t.partitions for t in topics)
         self._caught_up = threading.Event()
@@ -656,6 +709,11 @@ class Projection:
             self.db = self._connect()
         except psycopg2.Error as exc:
             raise ProjectionError(f"cannot connect to the database: {exc}".strip()) from exc
+        try:
+            lock(self.db, consumer_name, lock_wait_s)
+        except BaseException:
+            self.db.close()
+            raise
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -708,11 +766,13 @@ class Projection:
         )
 
     def apply_batch(self, messages: Sequence[Message]) -> None:
-        """Write a batch's rows and the new positions in one database transaction."""
+        """Write a batch's rows and the new positions in one database transaction; a record
+        that cannot be written is dead-lettered and its position still advances."""
         positions: dict[tuple[str, int], int] = {}
         counted: dict[str, int] = {}
         types: dict[str, int] = {}
-        found: list[Statement] = []
+        records: list[tuple[Message, list[Statement], str]] = []
+        rejected: list[tuple[Message, BaseException]] = []
         for message in messages:
             topic, partition = str(message.topic()), int(message.partition() or 0)
             positions[(topic, partition)] = int(message.offset() or 0) + 1
@@ -727,27 +787,118 @@ class Projection:
             except DecodeError:
                 self.skipped += 1  # not a record of ours: skipped, counted, never guessed
                 continue
-            found.extend(statements(topic, message.key() or b"", value, schema))
-            counted[topic] = counted.get(topic, 0) + 1
-            types[schema or "tombstone"] = types.get(schema or "tombstone", 0) + 1
-        for (topic, partition), offset in positions.items():
-            found.append(
-                (
-                    "INSERT INTO consumer_positions (consumer, topic, partition, next_offset) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) "
-                    "DO UPDATE SET next_offset = EXCLUDED.next_offset",
-                    (self.name, topic, partition, offset),
-                )
+            try:
+                found = statements(topic, message.key() or b"", value, schema)
+            except Exception as exc:  # a malformed record, whatever its fault: dead-lettered
+                rejected.append((message, exc))
+                continue
+            records.append((message, found, schema or "tombstone"))
+        position_statements: list[Statement] = [
+            (
+                "INSERT INTO consumer_positions (consumer, topic, partition, next_offset) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer, topic, partition) "
+                "DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                (self.name, topic, partition, offset),
             )
+            for (topic, partition), offset in positions.items()
+        ]
         with self.db, self.db.cursor() as cursor:
-            execute_all(cursor, found)
-        self.applied += len(messages)
+            written = self._write(cursor, records, rejected)
+            execute_all(cursor, position_statements)
+            self._dead_letter(rejected)  # flushed before the positions commit
+        for message, _found, record_type in written:
+            topic = str(message.topic())
+            counted[topic] = counted.get(topic, 0) + 1
+            types[record_type] = types.get(record_type, 0) + 1
+        self.applied += len(messages) - len(rejected)
         for topic, count in counted.items():
             metrics.PROJECTION_APPLIED.labels(topic).inc(count)
         for record_type, count in types.items():
             metrics.EVENTS_IN.labels("projection", record_type).inc(count)
         newest = max((m.timestamp()[1] for m in messages), default=0) / 1000
         metrics.PROJECTION_LAG.set(max(0.0, time.time() - newest) if newest > 0 else 0.0)
+
+    def _write(
+        self,
+        cursor: psycopg2.extensions.cursor,
+        records: list[tuple[Message, list[Statement], str]],
+        rejected: list[tuple[Message, BaseException]],
+    ) -> list[tuple[Message, list[Statement], str]]:
+        """Write the records' rows in the open transaction; those that fail are moved to
+        ``rejected``. All at once first; when that fails, record by record under a savepoint
+        so that only the failing records are left out."""
+        rendered: list[tuple[Message, list[bytes], str]] = []
+        for message, found, record_type in records:
+            try:  # rendered client-side: a NUL in a text value fails here, per record
+                rendered.append(
+                    (message, [cursor.mogrify(sql, ps) for sql, ps in found], record_type)
+                )
+            except _OUTAGE:
+                raise
+            except (psycopg2.Error, ValueError, TypeError) as exc:
+                rejected.append((message, exc))
+        flat = [
+            b"SAVEPOINT batch",
+            *(sql for _m, sqls, _t in rendered for sql in sqls),
+            b"RELEASE SAVEPOINT batch",
+        ]
+        try:
+            for start in range(0, len(flat), STATEMENTS_PER_ROUND_TRIP):
+                cursor.execute(b";".join(flat[start : start + STATEMENTS_PER_ROUND_TRIP]))
+            return [(m, [], t) for m, _sqls, t in rendered]
+        except _RECORD_ERRORS:
+            cursor.execute("ROLLBACK TO SAVEPOINT batch")
+        written: list[tuple[Message, list[Statement], str]] = []
+        for message, sqls, record_type in rendered:
+            cursor.execute("SAVEPOINT record")
+            try:
+                if sqls:
+                    cursor.execute(b";".join(sqls))
+            except _RECORD_ERRORS as exc:
+                cursor.execute("ROLLBACK TO SAVEPOINT record")
+                rejected.append((message, exc))
+                continue
+            cursor.execute("RELEASE SAVEPOINT record")
+            written.append((message, [], record_type))
+        return written
+
+    def _dead_letter(self, rejected: list[tuple[Message, BaseException]]) -> None:
+        """Send the records that could not be written to the dead-letter topic and wait for
+        the broker to have them (so a committed position never skips an unrecorded record)."""
+        if not rejected:
+            return
+        if self._producer is None:
+            self._producer = producer(self._bootstrap)
+        for message, exc in rejected:
+            reason = f"{type(exc).__name__}: {str(exc).strip()}"[:1000]
+            LOG.warning(
+                "projection: %s[%s]@%s cannot be written (%s); sent to %s",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                reason,
+                catalog.DEAD_LETTERS.name,
+            )
+            key, value = dead_letters.for_message(
+                self.codec,
+                message,
+                reason=reason,
+                error_kind=type(exc).__name__,
+                source=self.name,
+            )
+            while True:
+                try:
+                    self._producer.produce(catalog.DEAD_LETTERS.name, key=key, value=value)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+            self.dead_lettered += 1
+            metrics.DEAD_LETTERS.labels("projection", type(exc).__name__).inc()
+        if self._producer.flush(30) != 0:
+            raise ProjectionError(
+                f"cannot send {len(rejected)} dead letters to {catalog.DEAD_LETTERS.name}: "
+                "is the broker up? The batch was not committed"
+            )
 
     def _take(self, batch: Sequence[Message]) -> list[Message]:
         """The records of a consumed batch; end-of-partition events update ``caught_up``."""
@@ -778,11 +929,28 @@ class Projection:
         delay = 0.2
         with contextlib.suppress(psycopg2.Error):
             self.db.close()
+        waited_for_lock = False
         while not stop.is_set():
             try:
                 self.db = self._connect()
+                # The lock went with the old session: take it again before writing. While the
+                # server still keeps the old session (a network cut it has not noticed) or
+                # another projection has started meanwhile, wait: never write alongside it.
+                lock(self.db, self.name, 0)
                 self._assign()
             except _OUTAGE:
+                stop.wait(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+                continue
+            except ProjectionLockError:
+                with contextlib.suppress(psycopg2.Error):
+                    self.db.close()
+                if not waited_for_lock:
+                    waited_for_lock = True
+                    LOG.warning(
+                        "projection waiting to resume: another session holds its lock (the "
+                        "one from before the outage, or another projection)"
+                    )
                 stop.wait(delay)
                 delay = min(delay * 2, self.max_backoff_s)
                 continue
@@ -829,19 +997,38 @@ class Projection:
                     self._resume(exc, stop)
                     idle_since = time.monotonic()
         finally:
-            self.consumer.close()
-            with contextlib.suppress(psycopg2.Error):
-                self.db.close()
+            self.close()
         return self.applied
 
+    def close(self) -> None:
+        """Let go of the broker and the database (and so of the lock)."""
+        self.consumer.close()
+        if self._producer is not None:
+            self._producer.flush(10)
+            self._producer = None
+        with contextlib.suppress(psycopg2.Error):
+            self.db.close()
 
-def truncate(database_url: str, consumer_name: str = CONSUMER) -> None:
-    """Empty the projected tables and the projection's positions, in one transaction."""
+    def truncate(self) -> None:
+        """Empty the projected tables and this projection's positions, in one transaction,
+        under the lock this projection holds. Sequences are not restarted: a deviation cursor
+        handed out before still reaches every row recorded after it (again, once)."""
+        with self.db, self.db.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(PROJECTED_TABLES)}")
+            cursor.execute("DELETE FROM consumer_positions WHERE consumer = %s", (self.name,))
+
+
+def truncate(
+    database_url: str, consumer_name: str = CONSUMER, lock_wait_s: float = LOCK_WAIT_S
+) -> None:
+    """Empty the projected tables and the projection's positions, in one transaction, under
+    the projection's lock (ProjectionLockError while a projection runs)."""
     try:
         db = psycopg2.connect(database_url, connect_timeout=10)
     except psycopg2.Error as exc:
         raise ProjectionError(f"cannot connect to the database: {exc}".strip()) from exc
     try:
+        lock(db, consumer_name, lock_wait_s)
         with db, db.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(PROJECTED_TABLES)}")
             cursor.execute("DELETE FROM consumer_positions WHERE consumer = %s", (consumer_name,))
@@ -855,11 +1042,19 @@ def rebuild(
     codec: Codec,
     consumer_name: str = CONSUMER,
     stop: threading.Event | None = None,
+    *,
+    lock_wait_s: float = LOCK_WAIT_S,
 ) -> Projection:
-    """Truncate the projected tables and positions, then project every topic from its
-    beginning to its current end; the projection that did it (``applied``, ``skipped``)."""
-    truncate(database_url, consumer_name)
-    projection = Projection(bootstrap, database_url, codec, consumer_name)
+    """Take the projection's lock (ProjectionLockError, naming what to stop, while another
+    projection runs), truncate the projected tables and positions, then project every topic
+    from its beginning to its current end; the projection that did it (``applied``,
+    ``skipped``)."""
+    projection = Projection(bootstrap, database_url, codec, consumer_name, lock_wait_s=lock_wait_s)
+    try:
+        projection.truncate()
+    except BaseException:
+        projection.close()
+        raise
     projection.run(stop or threading.Event(), until_end=True)
     return projection
 

@@ -336,7 +336,6 @@ def test_a_forbidden_request_gets_403(day):
     assert _get(day, "/deviations", "terminal")[0] == 403
     assert _get(day, f"/iot/{day.held_iot}/timeline", "rail")[0] == 403
     assert _get(day, "/gate-check", "rail", container=day.held)[0] == 403
-    assert _get(day, f"/trains/{day.other_train}", "rail")[0] == 403
     assert _get(day, f"/trains/{day.train}", "terminal")[0] == 403
 
 
@@ -363,6 +362,16 @@ def test_bad_parameters_get_400_naming_the_parameter(day, path, params, paramete
     assert status == 400
     assert body["parameter"] == parameter
     assert body["message"].startswith(f"{parameter}:")
+
+
+def test_another_operators_train_answers_as_a_train_that_does_not_exist(day):
+    status, body, _ = _get(day, f"/trains/{day.other_train}", "rail")
+    missing = _get(day, "/trains/NO-SUCH-TRAIN-0", "rail")
+    assert status == missing[0] == 404
+    assert body["message"] == f"no train {day.other_train} in the projection"
+    assert missing[1]["message"] == "no train NO-SUCH-TRAIN-0 in the projection"
+    assert _get(day, f"/trains/{day.other_train}", "rail2")[0] == 200
+    assert _get(day, f"/trains/{day.other_train}", "gdf")[0] == 200
 
 
 def test_unknown_resources_get_404(day):
@@ -484,13 +493,66 @@ def test_deviation_pages_stay_stable_while_rows_arrive(day):
     assert len(seen) == len(set(seen)), "no row twice"
     assert set(first) <= set(seen), "no row present at the start is skipped"
     assert set(ahead) <= set(seen), "rows arriving ahead of the cursor are reached"
+    assert set(behind) <= set(seen), "rows arriving behind the cursor are reached too"
     assert not set(behind) & set(seen[:10])
+    assert seen == [*first, *behind, *ahead], "in the order they were recorded"
     _, fresh, _ = _get(day, "/deviations", node=node, limit="500")
-    ordered = [(d["occurred_at"], d["event_id"]) for d in fresh["items"]]
-    assert ordered == sorted(ordered)
-    assert len(ordered) == 30
+    assert [d["event_id"] for d in fresh["items"]] == seen
+    assert len(seen) == 30
     _, kind_only, _ = _get(day, "/deviations", node=node, kind="overdue", limit="1")
     assert kind_only["items"][0]["kind"] == "OVERDUE"
+
+
+def test_a_client_following_deviations_gets_rows_recorded_late_with_earlier_times(day):
+    node = f"LATE-NODE-{uuid.uuid4().hex[:6]}"
+    start = datetime(2027, 4, 1, 8, 0, tzinfo=UTC)
+
+    def insert(minute: int, event: str) -> str:
+        with psycopg2.connect(day.url) as db, db.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO deviations (event_id, occurred_at, kind, severity, node_id, "
+                "expected, observed) VALUES (%s, %s, 'OVERDUE', 'WARNING', %s, 'e', 'o')",
+                (event, start + timedelta(minutes=minute), node),
+            )
+        db.close()
+        return event
+
+    handed = [insert(10, "ffffffff-0000-4000-8000-000000000000")]
+    status, page, _ = _get(day, "/deviations", "gdf", node=node)
+    assert status == 200
+    assert [d["event_id"] for d in page["items"]] == handed
+    cursor = page["next_cursor"]
+    # Recorded after the cursor was handed out: an earlier event time, and the same time with
+    # a smaller event id. Both sort before the last row by (occurred_at, event_id).
+    late = [
+        insert(5, str(uuid.uuid4())),
+        insert(10, "00000000-0000-4000-8000-000000000000"),
+    ]
+    status, page, _ = _get(day, "/deviations", "gdf", node=node, after=cursor)
+    assert status == 200
+    assert [d["event_id"] for d in page["items"]] == late
+    assert page["has_more"] is False
+    # Nothing new: an empty page keeps the cursor, so the client polls on with it.
+    status, empty, _ = _get(day, "/deviations", "gdf", node=node, after=page["next_cursor"])
+    assert (status, empty["items"]) == (200, [])
+    assert empty["next_cursor"] == page["next_cursor"]
+    later = insert(1, str(uuid.uuid4()))
+    _, polled, _ = _get(day, "/deviations", "gdf", node=node, after=empty["next_cursor"])
+    assert [d["event_id"] for d in polled["items"]] == [later]
+
+
+def test_the_timeline_lists_a_bounded_number_of_passages(day):
+    queries = Queries(day.url)
+    try:
+        whole = queries.timeline(day.held_iot)
+        assert len(whole["passages"]) >= 2
+        assert whole["passages_truncated"] is False
+        queries.timeline_passages = 1
+        cut = queries.timeline(day.held_iot)
+    finally:
+        queries.close()
+    assert cut["passages"] == whole["passages"][:1]
+    assert cut["passages_truncated"] is True
 
 
 def test_a_train_with_its_manifest_versions_and_permission(day):

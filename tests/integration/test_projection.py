@@ -213,7 +213,10 @@ def _tables(url: str) -> dict[str, list[tuple]]:
         found = {}
         for table, key in TABLES.items():
             cursor.execute(f"SELECT * FROM {table} ORDER BY {key}")  # noqa: S608 - fixed names
-            found[table] = cursor.fetchall()
+            # deviations.seq numbers rows in the order one database recorded them: not content.
+            names = [column.name for column in cursor.description]
+            kept = [n for n, name in enumerate(names) if name != "seq"]
+            found[table] = [tuple(row[n] for n in kept) for row in cursor.fetchall()]
         return found
 
 

@@ -11,6 +11,7 @@ import pytest
 from streams import api
 from streams.api import _route
 from streams.openapi import document
+from topics.schemas import AVRO_DIR
 
 SPEC = document()
 PATH_PARAMETER = re.compile(r"\{([a-z_]+)\}")
@@ -80,3 +81,19 @@ def test_the_security_scheme_is_bearer():
     }
     unauthorized = SPEC["components"]["responses"]["Unauthorized"]
     assert "WWW-Authenticate" in unauthorized["headers"]
+
+
+def test_other_methods_and_the_deviation_kinds_are_described():
+    for path, item in SPEC["paths"].items():
+        responses = item["get"]["responses"]
+        if item["get"].get("security", SPEC["security"]):
+            assert {"405", "501"} <= set(responses), path
+    assert {"MethodNotAllowed", "NotImplemented"} <= set(SPEC["components"]["responses"])
+    symbols = json.loads((AVRO_DIR / "iotrack.DeviationKind.avsc").read_text())["symbols"]
+    kind = next(p for p in SPEC["paths"]["/deviations"]["get"]["parameters"] if p["name"] == "kind")
+    assert kind["schema"]["enum"] == symbols
+    assert SPEC["components"]["schemas"]["Deviation"]["properties"]["kind"]["enum"] == symbols
+
+
+def test_no_server_address_is_hard_coded():
+    assert SPEC["servers"] == [{"url": "/"}]
