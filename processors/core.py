@@ -833,7 +833,8 @@ def _store_train(state: CoreState, train: Train) -> Train:
 def _train_for(
     state: CoreState, event: Record, out: _Emitter, signal: rail.TrainSignal
 ) -> Train | None:
-    """The train an operator's submission is for, if the submission is allowed now."""
+    """The train an operator's submission is for, in the phase the submission takes it to, if
+    the submission is allowed now."""
     train_id, operator = str(event["train_id"]), str(event["operator"])
     known = state.trains.get(train_id)
     if known is not None and known.operator != operator:
@@ -843,15 +844,11 @@ def _train_for(
         )
         return None
     try:
-        if known is not None and known.phase is rail.TrainPhase.CONFIRMING:
-            raise rail.TrainTransitionError(
-                "its consist matched at the exit: the composition is final"
-            )
-        rail.advance(known.phase if known else None, signal)
+        phase = rail.advance(known.phase if known else None, signal)
     except rail.TrainTransitionError as exc:
         out.refuse(f"train {train_id}: {exc}", "TrainPhaseError")
         return None
-    return known or Train(train_id, operator, rail.TrainPhase.LISTED)
+    return replace(known, phase=phase) if known else Train(train_id, operator, phase)
 
 
 def _loading_list(state: CoreState, event: Record, out: _Emitter) -> None:
@@ -861,10 +858,8 @@ def _loading_list(state: CoreState, event: Record, out: _Emitter) -> None:
     train = _train_for(state, event, out, rail.TrainSignal.LISTED)
     if train is None:
         return
-    known = str(event["train_id"]) in state.trains
     items = tuple({"itu": dict(i["itu"]), "mrn": i.get("mrn")} for i in event["items"])
-    phase = rail.advance(train.phase if known else None, rail.TrainSignal.LISTED)
-    train = replace(train, phase=phase, items=items, listed_at=train.listed_at or out.at)
+    train = replace(train, items=items, listed_at=train.listed_at or out.at)
     if train.manifest is None:
         train = replace(train, unit_keys=frozenset(itu_key(item["itu"]) for item in items))
     train = replace(train, answer=_answer(state, train, out.at))
@@ -902,7 +897,7 @@ def _bind_for_rail(state: CoreState, train: Train, manifest: Record, out: _Emitt
 
 
 def _manifest(state: CoreState, event: Record, out: _Emitter) -> None:
-    train = _train_for(state, event, out, rail.TrainSignal.GRANTED)
+    train = _train_for(state, event, out, rail.TrainSignal.MANIFESTED)
     if train is None:
         return
     version = int(event["version"])

@@ -45,6 +45,8 @@ class TrainSignal(StrEnum):
 
     LISTED = "LISTED"
     """A loading list was answered."""
+    MANIFESTED = "MANIFESTED"
+    """An operator sent a manifest version; the decision on it follows (GRANTED, REFUSED)."""
     REFUSED = "REFUSED"
     """A manifest (or a re-evaluation of it) refused permission to leave."""
     GRANTED = "GRANTED"
@@ -63,11 +65,18 @@ _OPEN = (None, TrainPhase.LISTED, TrainPhase.REFUSED, TrainPhase.PERMITTED, Trai
 def _transitions() -> dict[tuple[TrainPhase | None, TrainSignal], TrainPhase]:
     table: dict[tuple[TrainPhase | None, TrainSignal], TrainPhase] = {}
     for phase in _OPEN:
-        # A new loading list does not undo a manifest's decision; before any, the train is listed.
-        is_decided = phase in (TrainPhase.REFUSED, TrainPhase.PERMITTED, TrainPhase.REVOKED)
-        table[phase, TrainSignal.LISTED] = phase if is_decided and phase else TrainPhase.LISTED
+        table[phase, TrainSignal.MANIFESTED] = phase or TrainPhase.LISTED
         table[phase, TrainSignal.REFUSED] = TrainPhase.REFUSED
         table[phase, TrainSignal.GRANTED] = TrainPhase.PERMITTED
+    # A new loading list does not undo a manifest's decision; before any, the train is listed.
+    table[None, TrainSignal.LISTED] = TrainPhase.LISTED
+    for decided in (
+        TrainPhase.LISTED,
+        TrainPhase.REFUSED,
+        TrainPhase.PERMITTED,
+        TrainPhase.REVOKED,
+    ):
+        table[decided, TrainSignal.LISTED] = decided
     table[TrainPhase.PERMITTED, TrainSignal.CONSIST_MATCHED] = TrainPhase.CONFIRMING
     table[TrainPhase.PERMITTED, TrainSignal.CONSIST_MISMATCHED] = TrainPhase.REVOKED
     # Read again after a revocation, the train stays revoked until an amendment is granted.
@@ -83,8 +92,8 @@ def _transitions() -> dict[tuple[TrainPhase | None, TrainSignal], TrainPhase]:
 
 TRANSITIONS: Mapping[tuple[TrainPhase | None, TrainSignal], TrainPhase] = _transitions()
 """(phase, signal) -> next phase; a pair missing here is refused. ``None`` is a train not yet
-known. Once the consist matched, the train's composition is final: amendments are refused
-(``_train_for`` asks for GRANTED from an operator's manifest only outside CONFIRMING)."""
+known. Once the consist matched, the train's composition is final: loading lists and manifests
+are refused, while re-decisions (GRANTED, REFUSED) still apply."""
 
 
 class TrainTransitionError(ValueError):

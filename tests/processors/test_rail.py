@@ -580,3 +580,16 @@ def test_a_train_with_no_unit_departs_when_its_consist_matches():
               wagons=wagons, supersedes_version=None)  # fmt: skip
     _read(port, "EMPTY", wagons)
     assert port.state.trains["EMPTY"].phase is rail.TrainPhase.DEPARTED
+
+
+def test_once_the_consist_matched_the_composition_is_final():
+    port = Port()
+    units = [box(1), box(2)]
+    _permitted_train(port, "T1", units)
+    _read(port, "T1", port.wagons)  # type: ignore[attr-defined]
+    outputs = port.feed("iotrack.TrainManifest", train_id="T1", version=2, operator="OP",
+                        wagons=port.wagons, supersedes_version=1)  # type: ignore[attr-defined]  # fmt: skip
+    assert only(outputs, Channel.REFUSALS)["reason"] == (
+        "train T1: a train confirming cannot take MANIFESTED"
+    )
+    assert port.state.trains["T1"].phase is rail.TrainPhase.CONFIRMING
