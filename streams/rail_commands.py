@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
@@ -26,6 +26,8 @@ from streams.kafka_io import produce_sync, producer, read_committed
 from streams.settings import Settings
 from topics import catalog
 from topics.codec import Codec, plain
+
+T = TypeVar("T")
 
 
 class RailCommandError(StreamsError):
@@ -62,10 +64,8 @@ class Conversation:
                 start.append(TopicPartition(topic.name, p, high))
         self.consumer.assign(start)
         self.sent: bytes = b""
-        self.event_id = ""
 
     def send(self, schema: str, value: dict[str, Any]) -> None:
-        self.event_id = str(value["event_id"])
         topic = catalog.RAIL_REQUESTS
         self.sent = self.codec.encode(schema, value, topic=topic.name)
         produce_sync(producer(self.bootstrap), topic, topic.key_of(value), self.sent)
@@ -95,15 +95,39 @@ class Conversation:
                 return value
         return None
 
+    def ask(
+        self,
+        schema: str,
+        value: dict[str, Any],
+        answers: Callable[[dict[str, Any]], bool],
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        """Send ``value`` and return the first record ``answers`` takes as its answer."""
+        self.send(schema, value)
+        answer = self.next(answers, timeout_s)
+        if answer is None:
+            raise _no_answer(timeout_s)
+        return answer
+
     def close(self) -> None:
         self.consumer.close()
 
+    def __enter__(self) -> Conversation:
+        return self
 
-def _read(path: str) -> str:
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _parsed(path: str, parse: Callable[[str], T]) -> T:
+    """The file (``-``: standard input) read and parsed; its problems named with its path."""
     try:
-        return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return parse(text)
     except OSError as exc:
         raise RailCommandError(f"{path}: {exc.strerror}") from exc
+    except RailFileError as exc:
+        raise RailCommandError(f"{path}: {exc}") from exc
 
 
 def _no_answer(timeout_s: float) -> RailCommandError:
@@ -174,15 +198,11 @@ def loading_list(
     timeout_s: float = 30.0,
 ) -> int:
     """Submit a loading list and print the answer; 0 when every unit is ready, else 1."""
-    try:
-        items = loading_list_items(_read(path))
-    except RailFileError as exc:
-        raise RailCommandError(f"{path}: {exc}") from exc
-    at = _now_ms()
+    items = _parsed(path, loading_list_items)
     value = {
         "event_id": str(uuid.uuid4()),
         "source": operator,
-        "occurred_at": at,
+        "occurred_at": _now_ms(),
         "train_id": train_id,
         "operator": operator,
         "planned_departure": None,
@@ -190,12 +210,13 @@ def loading_list(
         "answered": False,
         "caused_by_event_id": None,
     }
-    talk = Conversation(bootstrap, codec, catalog.LOADING_LISTS)
-    try:
-        talk.send("iotrack.TrainLoadingList", value)
-        answer = talk.next(lambda v: v["caused_by_event_id"] == talk.event_id, timeout_s)
-        if answer is None:
-            raise _no_answer(timeout_s)
+    with Conversation(bootstrap, codec, catalog.LOADING_LISTS) as talk:
+        answer = talk.ask(
+            "iotrack.TrainLoadingList",
+            value,
+            lambda v: v["caused_by_event_id"] == value["event_id"],
+            timeout_s,
+        )
         while True:
             print(_answer_json(answer) if as_json else format_answer(answer), flush=True)
             if not follow:
@@ -207,18 +228,7 @@ def loading_list(
             answer = later
             if not as_json:
                 print(f"-- status changed ({time.strftime('%H:%M:%S')})", flush=True)
-    finally:
-        talk.close()
     return 0 if all(i["ready"] for i in answer["items"]) else 1
-
-
-def _latest_version(bootstrap: str, codec: Codec, train_id: str) -> int:
-    latest = 0
-    for message in read_committed(bootstrap, catalog.TRAINS):
-        if (message.key() or b"").decode() == train_id and message.value() is not None:
-            status = plain(codec.decode(message.value() or b"", topic=catalog.TRAINS.name).value)
-            latest = max(latest, int(status.get("manifest_version") or 0))
-    return latest
 
 
 def manifest(
@@ -233,11 +243,8 @@ def manifest(
     timeout_s: float = 30.0,
 ) -> int:
     """Submit a manifest version and print the permission decision; 0 when granted, else 1."""
-    try:
-        wagons = manifest_wagons(_read(path))
-    except RailFileError as exc:
-        raise RailCommandError(f"{path}: {exc}") from exc
-    previous = _latest_version(bootstrap, codec, train_id)
+    wagons = _parsed(path, manifest_wagons)
+    previous = int((_latest_status(bootstrap, codec, train_id) or {}).get("manifest_version") or 0)
     number = version if version is not None else previous + 1
     value = {
         "event_id": str(uuid.uuid4()),
@@ -249,14 +256,13 @@ def manifest(
         "wagons": wagons,
         "supersedes_version": previous or None,
     }
-    talk = Conversation(bootstrap, codec, catalog.PERMISSIONS)
-    try:
-        talk.send("iotrack.TrainManifest", value)
-        decision = talk.next(lambda v: v["caused_by_event_id"] == talk.event_id, timeout_s)
-    finally:
-        talk.close()
-    if decision is None:
-        raise _no_answer(timeout_s)
+    with Conversation(bootstrap, codec, catalog.PERMISSIONS) as talk:
+        decision = talk.ask(
+            "iotrack.TrainManifest",
+            value,
+            lambda v: v["caused_by_event_id"] == value["event_id"],
+            timeout_s,
+        )
     units = sum(len(w["itus"]) for w in wagons)
     if as_json:
         print(
@@ -294,10 +300,7 @@ def consist(
     timeout_s: float = 30.0,
 ) -> int:
     """Publish the portal's reads of a train as its detected consist and print the check."""
-    try:
-        wagons = portal_wagons(_read(path))
-    except RailFileError as exc:
-        raise RailCommandError(f"{path}: {exc}") from exc
+    wagons = _parsed(path, portal_wagons)
     value = {
         "event_id": str(uuid.uuid4()),
         "source": read_point,
@@ -307,17 +310,13 @@ def consist(
         "read_point_id": read_point,
         "wagons": wagons,
     }
-    talk = Conversation(bootstrap, codec, catalog.CONSISTS)
-    try:
-        talk.send("iotrack.DetectedConsist", value)
-        check = talk.next(
+    with Conversation(bootstrap, codec, catalog.CONSISTS) as talk:
+        check = talk.ask(
+            "iotrack.DetectedConsist",
+            value,
             lambda v: v["read_point_id"] == read_point and v["occurred_at"] == value["occurred_at"],
             timeout_s,
         )
-    finally:
-        talk.close()
-    if check is None:
-        raise _no_answer(timeout_s)
     if as_json:
         print(json.dumps({k: check[k] for k in ("train_id", "matched", "problems", "repairs",
                                                  "wagon_numbers", "exit_candidates")}))  # fmt: skip

@@ -233,7 +233,10 @@ def test_a_bad_file_and_a_stale_version_are_refused_with_the_reason(port, tmp_pa
     wagons = manifest_json(tmp_path / "m.json", [STALE])
     first = rail(bootstrap, "manifest", str(wagons), "--train", "T-S", "--operator", "op",
                  "--version", "2")  # fmt: skip
-    assert first.returncode in (0, 1), first.stderr
+    assert first.returncode == 1, first.stderr
+    assert json.loads(first.stdout)["reasons"] == [
+        f"NOT_RELEASED: position 1: MRN {declaration(STALE)} not released"
+    ], "Customs bound the unit from the manifest; nobody released it yet"
     stale = rail(bootstrap, "manifest", str(wagons), "--train", "T-S", "--operator", "op",
                  "--version", "1")  # fmt: skip
     assert stale.returncode == 2
