@@ -46,6 +46,7 @@ from streams.gate import GateState
 from streams.kafka_io import committed_up_to_end, read_committed
 from streams.projection import Projection
 from streams.publish import publish
+from streams.replay import EventLines
 from streams.settings import CHECKOUT, Settings
 from topics import admin, catalog
 from topics.codec import Codec, codec_for, plain
@@ -88,17 +89,7 @@ class PortDay:
         self.unreleased = set(bound[-3:])
         self.iot: dict[str, str] = {}
         self.mrn: dict[str, str] = {}
-        self._n = 0
-
-    def _line(self, record: str, at: int, **fields: Any) -> str:
-        self._n += 1
-        value = {
-            "event_id": deterministic_uuid7(at, "demo", str(self._n)),
-            "source": "demo",
-            "occurred_at": at,
-            **fields,
-        }
-        return json.dumps({"type": f"iotrack.{record}", "value": value})
+        self._line = EventLines("demo", "demo").line
 
     def bindings(self) -> list[str]:
         at = _ms(START) - 60 * MINUTE

@@ -10,7 +10,6 @@ confirms each exit and the train has departed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from processors.ids import deterministic_uuid7
 from readers.rail_files import portal_wagons
 from readers.simulator import START, Simulator
 from streams.kafka_io import read_committed
+from streams.replay import EventLines
 from topics import catalog
 from topics.codec import Codec, plain
 
@@ -43,17 +43,7 @@ class RailDay:
         self.held = self.units[7]
         self.iot: dict[str, str] = {}
         self.mrn: dict[str, str] = {}
-        self._n = 0
-
-    def _line(self, record: str, at: int, **fields: Any) -> str:
-        self._n += 1
-        value = {
-            "event_id": deterministic_uuid7(at, "demo-rail", str(self._n)),
-            "source": "demo",
-            "occurred_at": at,
-            **fields,
-        }
-        return json.dumps({"type": f"iotrack.{record}", "value": value})
+        self._line = EventLines("demo-rail", "demo").line
 
     def bindings(self) -> list[str]:
         """Customs binds each unit on the rail path."""

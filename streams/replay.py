@@ -33,6 +33,27 @@ from topics.errors import TopicsError
 from topics.schemas import SchemaRepository, repository
 
 
+class EventLines:
+    """Writes events as lines of this format, each with an id derived from ``namespace`` and
+    its number, so the same sequence of events always gets the same ids."""
+
+    def __init__(self, namespace: str, source: str) -> None:
+        self.namespace = namespace
+        self.source = source
+        self.count = 0
+
+    def line(self, record: str, at: int, **fields: Any) -> str:
+        """One ``iotrack.<record>`` event at Unix milliseconds ``at``, as a line."""
+        self.count += 1
+        value = {
+            "event_id": deterministic_uuid7(at, self.namespace, str(self.count)),
+            "source": self.source,
+            "occurred_at": at,
+            **fields,
+        }
+        return json.dumps({"type": f"iotrack.{record}", "value": value})
+
+
 class ReplayInputError(StreamsError):
     """A line of the replay file is not a well-formed event; the message gives the line."""
 
