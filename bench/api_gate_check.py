@@ -28,14 +28,11 @@ import threading
 import time
 from pathlib import Path
 
-from processors.identifiers import container
+from bench.gate_check import UNITS, keep_updating, percentile, publish_verdicts, unit_code
 from streams.kafka_io import producer
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port, port_accepts
 from topics import admin, catalog
-from topics.codec import SingleObjectCodec
-from topics.examples import example
-from topics.schemas import repository
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-terminal-token-000001"  # noqa: S105 - a throwaway token for a throwaway server
@@ -56,30 +53,6 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer.daemon_threads = True
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 """
-
-
-CODEC = SingleObjectCodec()
-UNITS = 20_000
-
-
-def _code(n: int) -> str:
-    """A valid container code per unit (the API checks the check digit)."""
-    body = f"BNCU{n:06d}"
-    return body + container.check_digit(body)
-
-
-def _value(n: int, may_leave: bool) -> bytes:
-    value = {
-        **example(repository().get("iotrack.ClearanceVerdict")),
-        "verdict": "CLEARED" if may_leave else "HELD",
-        "may_leave": may_leave,
-        "itu": {"kind": "CONTAINER", "value": _code(n)},
-    }
-    return CODEC.encode("iotrack.ClearanceVerdict", value)
-
-
-def _percentile(ordered: list[float], share: float) -> float:
-    return ordered[int(share * (len(ordered) - 1))]
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
@@ -106,7 +79,7 @@ def _load(
         interval = clients / rate if rate else 0.0
         scheduled = time.perf_counter() + interval * number / clients
         for _ in range(requests // clients):
-            path = f"/gate-check?container={_code(rng.randrange(UNITS))}"
+            path = f"/gate-check?container={unit_code(rng.randrange(UNITS))}"
             if rate:
                 pause = scheduled - time.perf_counter()
                 if pause > 0:
@@ -133,13 +106,13 @@ def _report(label: str, timings: list[float], wall: float) -> None:
     ordered = sorted(timings)
     print(
         f"{label}: {len(ordered)} requests, {len(ordered) / wall:,.0f}/s; p50 "
-        f"{1e3 * statistics.median(ordered):.2f} ms, p99 {1e3 * _percentile(ordered, 0.99):.2f} "
+        f"{1e3 * statistics.median(ordered):.2f} ms, p99 {1e3 * percentile(ordered, 0.99):.2f} "
         f"ms, max {1e3 * ordered[-1]:.1f} ms",
         flush=True,
     )
 
 
-def main() -> None:  # noqa: PLR0915 - set-up, two servers, load, tear-down, in order
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
@@ -158,14 +131,7 @@ def main() -> None:  # noqa: PLR0915 - set-up, two servers, load, tear-down, in 
         try:
             admin.apply(admin.admin_client(bootstrap), [catalog.CLEARANCE_BY_ITU])
             out = producer(bootstrap, log_level=0)  # quiet when the broker goes at the end
-            for n in range(UNITS):
-                out.produce(
-                    catalog.CLEARANCE_BY_ITU.name,
-                    key=f"CONTAINER:{_code(n)}".encode(),
-                    value=_value(n, n % 3 == 0),
-                )
-                out.poll(0)
-            out.flush(60)
+            publish_verdicts(out)
             tokens = home / "tokens"
             tokens.write_text(f"{TOKEN} terminal\n")
             api_port, bare_port = free_port(), free_port()
@@ -188,7 +154,7 @@ def main() -> None:  # noqa: PLR0915 - set-up, two servers, load, tear-down, in 
             connection = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
             connection.request(
                 "GET",
-                f"/gate-check?container={_code(1)}",
+                f"/gate-check?container={unit_code(1)}",
                 headers={"Authorization": f"Bearer {TOKEN}"},
             )
             sample = connection.getresponse().read()
@@ -207,20 +173,7 @@ def main() -> None:  # noqa: PLR0915 - set-up, two servers, load, tear-down, in 
             _wait_for(bare_port, bare)
             stop = threading.Event()
 
-            def updates() -> None:
-                rng = random.Random(2)
-                while not stop.is_set():
-                    n = rng.randrange(UNITS)
-                    out.produce(
-                        catalog.CLEARANCE_BY_ITU.name,
-                        key=f"CONTAINER:{_code(n)}".encode(),
-                        value=_value(n, rng.random() < 0.5),
-                    )
-                    out.poll(0)
-                    time.sleep(0.001)
-
-            loader = threading.Thread(target=updates, daemon=True)
-            loader.start()
+            loader = keep_updating(out, stop)
             _load(api_port, 2_000, 1, True)  # warm-up
             for clients in args.clients:
                 _report(

@@ -20,6 +20,9 @@ import threading
 import time
 from pathlib import Path
 
+from confluent_kafka import Producer
+
+from processors.identifiers import container
 from streams.gate import GateState
 from streams.kafka_io import producer
 from streams.local.kafka import LocalKafka
@@ -34,23 +37,57 @@ UNITS = 20_000
 LOOKUPS = 200_000
 
 
-def _value(n: int, may_leave: bool) -> bytes:
+def unit_code(n: int) -> str:
+    """A valid container code per unit (the API checks the check digit)."""
+    body = f"BNCU{n:06d}"
+    return body + container.check_digit(body)
+
+
+def verdict(n: int, may_leave: bool) -> bytes:
+    """Unit ``n``'s verdict record, encoded."""
     value = {
         **example(repository().get("iotrack.ClearanceVerdict")),
         "verdict": "CLEARED" if may_leave else "HELD",
         "may_leave": may_leave,
-        "itu": {
-            "kind": "CONTAINER",
-            "value": f"BNCU{n:07d}",
-            "country": None,
-            "seal_class": None,
-            "issuer": None,
-        },
+        "itu": {"kind": "CONTAINER", "value": unit_code(n)},
     }
     return CODEC.encode("iotrack.ClearanceVerdict", value)
 
 
-def _percentile(ordered: list[float], share: float) -> float:
+def publish_verdicts(out: Producer) -> None:
+    """Every unit's first verdict, flushed."""
+    for n in range(UNITS):
+        out.produce(
+            catalog.CLEARANCE_BY_ITU.name,
+            key=f"CONTAINER:{unit_code(n)}".encode(),
+            value=verdict(n, n % 3 == 0),
+        )
+        out.poll(0)
+    out.flush(60)
+
+
+def keep_updating(out: Producer, stop: threading.Event) -> threading.Thread:
+    """A thread publishing about 1,000 verdict changes a second until ``stop``."""
+
+    def updates() -> None:
+        rng = random.Random(2)
+        while not stop.is_set():
+            n = rng.randrange(UNITS)
+            out.produce(
+                catalog.CLEARANCE_BY_ITU.name,
+                key=f"CONTAINER:{unit_code(n)}".encode(),
+                value=verdict(n, rng.random() < 0.5),
+            )
+            out.poll(0)
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=updates, daemon=True)
+    thread.start()
+    return thread
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """The value at ``share`` (0..1) of an ascending list."""
     return ordered[int(share * (len(ordered) - 1))]
 
 
@@ -64,36 +101,15 @@ def main() -> None:
         try:
             admin.apply(admin.admin_client(bootstrap), [catalog.CLEARANCE_BY_ITU])
             out = producer(bootstrap)
-            for n in range(UNITS):
-                out.produce(
-                    catalog.CLEARANCE_BY_ITU.name,
-                    key=f"CONTAINER:BNCU{n:07d}".encode(),
-                    value=_value(n, n % 3 == 0),
-                )
-                out.poll(0)
-            out.flush(60)
+            publish_verdicts(out)
             gate = GateState(bootstrap, CODEC)
             started = time.perf_counter()
             gate.start()
             load_s = time.perf_counter() - started
             stop = threading.Event()
-
-            def updates() -> None:
-                rng = random.Random(2)
-                while not stop.is_set():
-                    n = rng.randrange(UNITS)
-                    out.produce(
-                        catalog.CLEARANCE_BY_ITU.name,
-                        key=f"CONTAINER:BNCU{n:07d}".encode(),
-                        value=_value(n, rng.random() < 0.5),
-                    )
-                    out.poll(0)
-                    time.sleep(0.001)
-
-            loader = threading.Thread(target=updates, daemon=True)
-            loader.start()
+            loader = keep_updating(out, stop)
             rng = random.Random(1)
-            keys = [f"CONTAINER:BNCU{rng.randrange(UNITS):07d}" for _ in range(LOOKUPS)]
+            keys = [f"CONTAINER:{unit_code(rng.randrange(UNITS))}" for _ in range(LOOKUPS)]
             timings = []
             for key in keys:
                 t0 = time.perf_counter()
@@ -114,14 +130,14 @@ def main() -> None:
                 kafka.stop()
     ordered, bare_ordered = sorted(timings), sorted(bare)
     print(f"gate state: {UNITS} units read in {load_s:.2f} s")
-    p50, p99 = 1e6 * statistics.median(ordered), 1e6 * _percentile(ordered, 0.99)
+    p50, p99 = 1e6 * statistics.median(ordered), 1e6 * percentile(ordered, 0.99)
     print(
         f"gate check under ~1,000 updates/s, {LOOKUPS} lookups: p50 {p50:.1f} us, "
         f"p99 {p99:.1f} us, max {1e3 * ordered[-1]:.2f} ms"
     )
     print(
         f"baseline dict.get on a copy: p50 {1e6 * statistics.median(bare_ordered):.2f} us, "
-        f"p99 {1e6 * _percentile(bare_ordered, 0.99):.2f} us"
+        f"p99 {1e6 * percentile(bare_ordered, 0.99):.2f} us"
     )
 
 
