@@ -111,7 +111,7 @@ def committed_up_to_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> 
 
 
 def read_committed(bootstrap: str, topic: Topic, timeout: float = 30.0) -> list[Message]:
-    """Every committed record now in ``topic``, partition by partition, tombstones included.
+    """Every committed record now in ``topic``, tombstones included.
 
     Every non-empty partition is read until its end-of-partition event: offsets cannot tell the
     end, because transactional commit markers take offsets that are never delivered. Records

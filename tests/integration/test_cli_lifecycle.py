@@ -12,24 +12,10 @@ from pathlib import Path
 import pytest
 
 from streams.local.processes import free_port, process_alive
+from tests.integration.embedded import embedded_env
 
 IOTRACK = [sys.executable, "-m", "streams.cli"]
 CHECKOUT = Path(__file__).resolve().parents[2]
-
-
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SCHEMA_REGISTRY_URL")
-    }
-    env.update(
-        IOTRACK_HOME=str(home),
-        IOTRACK_KAFKA_PORT=str(free_port()),
-        IOTRACK_POSTGRES_PORT=str(free_port()),
-    )
-    env.update(extra)
-    return env
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -45,7 +31,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_up_apply_status_down_in_an_empty_home(tmp_path):
-    env = _env(tmp_path / "home")
+    env = embedded_env(tmp_path / "home")
     try:
         first = _run(env, "up")
         assert first.returncode == 0, first.stderr
@@ -91,7 +77,7 @@ def _listening_socket() -> tuple[socket.socket, int]:
 def test_a_busy_postgres_port_is_named_with_the_setting_that_moves_it(tmp_path):
     sock, port = _listening_socket()
     with sock:
-        env = _env(tmp_path / "home", IOTRACK_POSTGRES_PORT=str(port))
+        env = embedded_env(tmp_path / "home", IOTRACK_POSTGRES_PORT=str(port))
         result = _run(env, "up")
         _run(env, "down")
     assert result.returncode == 1
@@ -104,7 +90,7 @@ def test_a_busy_postgres_port_is_named_with_the_setting_that_moves_it(tmp_path):
 def test_a_busy_kafka_port_is_named_with_the_setting_that_moves_it(tmp_path):
     sock, port = _listening_socket()
     with sock:
-        env = _env(tmp_path / "home", IOTRACK_KAFKA_PORT=str(port))
+        env = embedded_env(tmp_path / "home", IOTRACK_KAFKA_PORT=str(port))
         result = _run(env, "up")
         _run(env, "down")
     assert result.returncode == 1
@@ -137,7 +123,7 @@ def test_a_broker_that_dies_at_start_is_reported_with_its_log(tmp_path):
 
 
 def test_given_services_are_used_and_nothing_is_started(tmp_path, services):
-    env = _env(
+    env = embedded_env(
         tmp_path / "home",
         KAFKA_BOOTSTRAP_SERVERS=services.bootstrap,
         DATABASE_URL=services.database_url.reveal(),

@@ -4,7 +4,6 @@ package) scraping a running ``iotrack demo --serve``."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
 from streams.local.prometheus import LocalPrometheus, find_binary
 from tests.deploy.test_dashboards import generator
+from tests.integration.embedded import embedded_env
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 DASHBOARDS = CHECKOUT / "deploy" / "grafana" / "dashboards"
@@ -70,16 +70,8 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(tmp_pa
     assert len(queries) >= 20
     home = tmp_path / "home"
     kafka_port, postgres_port, metrics_port = free_port(), free_port(), free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SCHEMA_REGISTRY_URL")
-    }
-    env.update(
-        IOTRACK_HOME=str(home),
-        IOTRACK_KAFKA_PORT=str(kafka_port),
-        IOTRACK_POSTGRES_PORT=str(postgres_port),
-        PYTHONDONTWRITEBYTECODE="1",
+    env = embedded_env(
+        home, IOTRACK_KAFKA_PORT=str(kafka_port), IOTRACK_POSTGRES_PORT=str(postgres_port)
     )
     started = time.monotonic()
     demo = subprocess.Popen(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
+from tests.integration.embedded import embedded_env
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -17,17 +17,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 def test_the_demo_plays_a_port_day_and_stops_what_it_started(tmp_path):
     home = tmp_path / "home"
     kafka_port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SCHEMA_REGISTRY_URL")
-    }
-    env.update(
-        IOTRACK_HOME=str(home),
-        IOTRACK_KAFKA_PORT=str(kafka_port),
-        IOTRACK_POSTGRES_PORT=str(free_port()),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
+    env = embedded_env(home, IOTRACK_KAFKA_PORT=str(kafka_port))
     result = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", "--json"],
         cwd=CHECKOUT,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from streams.local.processes import free_port, port_accepts
+from tests.integration.embedded import embedded_env
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 TOKENS = {
@@ -35,17 +35,7 @@ def _get(base: str, path: str, who: str) -> tuple[int, dict]:
 
 
 def test_the_api_answers_for_the_demo_units_after_the_demo(tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SCHEMA_REGISTRY_URL")
-    }
-    env.update(
-        IOTRACK_HOME=str(tmp_path / "home"),
-        IOTRACK_KAFKA_PORT=str(free_port()),
-        IOTRACK_POSTGRES_PORT=str(free_port()),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
+    env = embedded_env(tmp_path / "home")
     cli = [sys.executable, "-m", "streams.cli"]
     api = None
     try:
