@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from bench.gate_check import UNITS, keep_updating, percentile, publish_verdicts, unit_code
-from streams.kafka_io import producer
+from streams.kafka.reading import producer
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port, port_accepts
 from topics import admin, catalog

@@ -28,11 +28,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from processors.identifiers import container
 from processors.ids import deterministic_uuid7
-from streams.core_worker import CoreStats, CoreWorker
-from streams.kafka_io import committed_up_to_end
+from streams.kafka.reading import committed_up_to_end
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
-from streams.publish import publish
+from streams.replay.publish import publish
+from streams.workers.core import CoreStats, CoreWorker
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from streams import runtime
-from streams.db import migrate
+from streams.local import runtime
 from streams.local.kafka import LocalKafka
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
-from streams.settings import Secret
+from streams.ops.migrations import migrate
+from streams.ops.settings import Secret
 
 # No example database: `make check` writes nothing into the tree.
 settings.register_profile(

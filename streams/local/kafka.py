@@ -34,7 +34,7 @@ from streams.local.processes import (
     read_pid,
     stop_process,
 )
-from streams.settings import CHECKOUT
+from streams.ops.settings import CHECKOUT
 
 KAFKA_DEPLOY = CHECKOUT / "deploy" / "kafka"
 LIB = KAFKA_DEPLOY / "lib"

@@ -13,7 +13,7 @@ from types import ModuleType, SimpleNamespace
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams import metrics
+from streams.ops import metrics
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 GRAFANA = CHECKOUT / "deploy" / "grafana"

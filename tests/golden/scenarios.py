@@ -381,7 +381,7 @@ SCENARIOS = (
 
 
 def main() -> None:
-    from streams.replay import replay
+    from streams.replay.run import replay
 
     for build in SCENARIOS:
         scenario = build()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.replay import ReplayInputError, replay
+from streams.replay.run import ReplayInputError, replay
 
 HERE = Path(__file__).resolve().parent
 NAMES = sorted(p.name.removesuffix(".in.jsonl") for p in HERE.glob("*.in.jsonl"))

@@ -21,15 +21,15 @@ import pytest
 
 from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
-from streams.access import parse_credentials
-from streams.api import Api, Queries, make_server
-from streams.channels import CHANNEL_TOPICS
-from streams.db import migrate
-from streams.gate import GateState
-from streams.kafka_io import producer
-from streams.projection import Projection
-from streams.replay import read_events
-from streams.settings import CHECKOUT
+from streams.http.access import parse_credentials
+from streams.http.api import Api, Queries, make_server
+from streams.kafka.reading import producer
+from streams.ops.migrations import migrate
+from streams.ops.settings import CHECKOUT
+from streams.replay.run import read_events
+from streams.workers.channels import CHANNEL_TOPICS
+from streams.workers.gate_state import GateState
+from streams.workers.projection import Projection
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec
 

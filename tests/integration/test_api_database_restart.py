@@ -6,11 +6,11 @@ import json
 import threading
 import urllib.request
 
-from streams.access import parse_credentials
-from streams.api import Api, Queries, make_server
-from streams.db import migrate
+from streams.http.access import parse_credentials
+from streams.http.api import Api, Queries, make_server
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
+from streams.ops.migrations import migrate
 
 TOKEN = "restart-test-token-0001"  # noqa: S105 - a throwaway token of a throwaway server
 

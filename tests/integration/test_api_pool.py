@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streams.api import Busy, Queries, Unavailable
+from streams.http.api import Busy, Queries, Unavailable
 
 
 def test_concurrent_requests_wait_for_a_connection_instead_of_failing(services):

@@ -24,12 +24,12 @@ from pathlib import Path
 from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from processors.ids import deterministic_uuid7
-from streams.channels import CHANNEL_TOPICS
-from streams.kafka_io import committed_up_to_end, read_committed
+from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
-from streams.publish import publish
-from streams.replay import read_events
+from streams.replay.publish import publish
+from streams.replay.run import read_events
+from streams.workers.channels import CHANNEL_TOPICS
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec, plain
 
@@ -237,7 +237,15 @@ class Worker:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "run", "--no-fusion", "--metrics-port", "0"],
+                [
+                    sys.executable,
+                    "-m",
+                    "streams.cli",
+                    "run",
+                    "--no-fusion",
+                    "--metrics-port",
+                    "0",
+                ],
                 cwd=CHECKOUT,
                 env=self.env,
                 stdout=out,

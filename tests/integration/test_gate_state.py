@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from streams.gate import GateState
-from streams.kafka_io import producer
+from streams.kafka.reading import producer
+from streams.workers.gate_state import GateState
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec
 from topics.examples import example

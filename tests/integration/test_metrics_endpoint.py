@@ -11,9 +11,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from streams.kafka_io import committed_up_to_end
+from streams.kafka.reading import committed_up_to_end
 from streams.local.processes import free_port
-from streams.publish import publish
+from streams.replay.publish import publish
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec
 

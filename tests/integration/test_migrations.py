@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from streams.db import applied_migrations, migrate, migrations
 from streams.errors import MigrationError
+from streams.ops.migrations import applied_migrations, migrate, migrations
 
 
 @pytest.fixture

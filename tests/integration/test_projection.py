@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from streams.db import migrate
-from streams.kafka_io import producer
+from streams.kafka.reading import producer
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
-from streams.projection import Projection, gate_check, rebuild
+from streams.ops.migrations import migrate
+from streams.workers.projection import Projection, gate_check, rebuild
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec
 from topics.examples import example

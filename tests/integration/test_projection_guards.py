@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from streams.db import migrate
-from streams.kafka_io import producer, read_committed
-from streams.projection import (
+from streams.kafka.reading import producer, read_committed
+from streams.ops.migrations import migrate
+from streams.workers.projection import (
     Projection,
     ProjectionLockError,
     rebuild,

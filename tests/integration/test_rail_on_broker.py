@@ -17,12 +17,12 @@ import pytest
 
 from processors.identifiers import container, mrn, wagon
 from processors.ids import deterministic_uuid7
-from streams.core_worker import CoreWorker
-from streams.kafka_io import committed_up_to_end, read_committed
+from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
-from streams.publish import publish
-from streams.settings import CHECKOUT
+from streams.ops.settings import CHECKOUT
+from streams.replay.publish import publish
+from streams.workers.core import CoreWorker
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec, plain
 

@@ -23,7 +23,7 @@ from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
-from streams.kafka_io import read_committed
+from streams.kafka.reading import read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from topics import admin, catalog

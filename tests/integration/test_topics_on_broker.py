@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from streams.kafka_io import produce_sync, producer, read_at
+from streams.kafka.reading import produce_sync, producer, read_at
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec, plain
 from topics.examples import example

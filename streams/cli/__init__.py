@@ -1,0 +1,1 @@
+"""The ``iotrack`` command line: one module per command group."""

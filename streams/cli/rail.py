@@ -1,0 +1,515 @@
+"""``iotrack rail ...``: a train operator's commands, from loading list to the exit portal.
+
+Each command reads the operator's file (formats in ``readers.rail_files`` and the README),
+publishes one event on the rail requests topic, and waits for the tracking core's answer: the
+answered loading list, the permission decision, or the consist check, matched by the id of the
+event it answers. A refusal (a stale manifest version, a train of another operator) comes back
+as a dead letter holding our bytes, and is printed as the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
+from streams.errors import StreamsError
+from streams.kafka.reading import produce_sync, producer, read_committed
+from streams.ops.settings import Settings
+from topics import catalog
+from topics.codec import Codec, plain
+
+T = TypeVar("T")
+
+
+class RailCommandError(StreamsError):
+    """A rail command that could not be carried out (bad file, no answer, refused)."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Conversation:
+    """One request on the rail requests topic and the core's answers to it."""
+
+    def __init__(self, bootstrap: str, codec: Codec, answers: catalog.Topic) -> None:
+        self.bootstrap = bootstrap
+        self.codec = codec
+        self.answers = answers
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"iotrack-rail-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "log_level": 0,
+            }
+        )
+        # From the ends as they are now: only what answers this request is read.
+        start = []
+        for topic in (answers, catalog.DEAD_LETTERS):
+            for p in range(topic.partitions):
+                _low, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(topic.name, p), timeout=10
+                )
+                start.append(TopicPartition(topic.name, p, high))
+        self.consumer.assign(start)
+        self.sent: bytes = b""
+
+    def send(self, schema: str, value: dict[str, Any]) -> None:
+        topic = catalog.RAIL_REQUESTS
+        self.sent = self.codec.encode(schema, value, topic=topic.name)
+        produce_sync(producer(self.bootstrap), topic, topic.key_of(value), self.sent)
+
+    def next(
+        self, accept: Callable[[dict[str, Any]], bool], timeout_s: float
+    ) -> dict[str, Any] | None:
+        """The next answer ``accept`` takes, within the timeout (None when none came)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            message = self.consumer.poll(0.5)
+            if message is None or message.value() is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise RailCommandError(f"reading the answers: {error.str()}")
+                continue
+            value: dict[str, Any] = plain(
+                self.codec.decode(message.value() or b"", topic=str(message.topic())).value
+            )
+            if message.topic() == catalog.DEAD_LETTERS.name:
+                if value.get("original_value") == self.sent:
+                    raise RailCommandError(f"the tracking core refused it: {value['reason']}")
+                continue
+            if accept(value):
+                return value
+        return None
+
+    def ask(
+        self,
+        schema: str,
+        value: dict[str, Any],
+        answers: Callable[[dict[str, Any]], bool],
+        timeout_s: float,
+    ) -> dict[str, Any]:
+        """Send ``value`` and return the first record ``answers`` takes as its answer."""
+        self.send(schema, value)
+        answer = self.next(answers, timeout_s)
+        if answer is None:
+            raise _no_answer(timeout_s)
+        return answer
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def __enter__(self) -> Conversation:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _parsed(path: str, parse: Callable[[str], T]) -> T:
+    """The file (``-``: standard input) read and parsed; its problems named with its path."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return parse(text)
+    except OSError as exc:
+        raise RailCommandError(f"{path}: {exc.strerror}") from exc
+    except RailFileError as exc:
+        raise RailCommandError(f"{path}: {exc}") from exc
+
+
+def _no_answer(timeout_s: float) -> RailCommandError:
+    return RailCommandError(
+        f"no answer from the tracking core within {timeout_s:.0f} s: is it running "
+        "(`iotrack run`, or `iotrack demo --keep-running --serve`)?"
+    )
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def format_answer(answer: dict[str, Any]) -> str:
+    """A loading list answer as a table, one row per unit."""
+    rows = [["#", "unit", "mrn", "ready", "iot_id", "reasons"]]
+    for n, item in enumerate(answer["items"], start=1):
+        rows.append(
+            [
+                str(n),
+                f"{item['itu']['kind']}:{item['itu']['value']}",
+                item.get("mrn") or "-",
+                "yes" if item["ready"] else "NO",
+                item.get("iot_id") or "-",
+                "; ".join(item["reasons"]) or "-",
+            ]
+        )
+    ready = sum(1 for item in answer["items"] if item["ready"])
+    return (
+        f"train {answer['train_id']}: {ready} of {len(answer['items'])} units Customs-ready\n"
+        + _table(rows)
+    )
+
+
+def _answer_json(answer: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "train_id": answer["train_id"],
+            "ready": sum(1 for i in answer["items"] if i["ready"]),
+            "units": len(answer["items"]),
+            "items": [
+                {
+                    "kind": i["itu"]["kind"],
+                    "unit": i["itu"]["value"],
+                    "mrn": i.get("mrn"),
+                    "ready": i["ready"],
+                    "iot_id": i.get("iot_id"),
+                    "reasons": i["reasons"],
+                }
+                for i in answer["items"]
+            ],
+        }
+    )
+
+
+def loading_list(
+    bootstrap: str,
+    codec: Codec,
+    path: str,
+    *,
+    train_id: str,
+    operator: str,
+    as_json: bool,
+    follow: bool,
+    timeout_s: float = 30.0,
+) -> int:
+    """Submit a loading list and print the answer; 0 when every unit is ready, else 1."""
+    items = _parsed(path, loading_list_items)
+    value = {
+        "event_id": str(uuid.uuid4()),
+        "source": operator,
+        "occurred_at": _now_ms(),
+        "train_id": train_id,
+        "operator": operator,
+        "planned_departure": None,
+        "items": [{**item, "ready": None, "reasons": [], "iot_id": None} for item in items],
+        "answered": False,
+        "caused_by_event_id": None,
+    }
+    with Conversation(bootstrap, codec, catalog.LOADING_LISTS) as talk:
+        answer = talk.ask(
+            "iotrack.TrainLoadingList",
+            value,
+            lambda v: v["caused_by_event_id"] == value["event_id"],
+            timeout_s,
+        )
+        while True:
+            print(_answer_json(answer) if as_json else format_answer(answer), flush=True)
+            if not follow:
+                break
+            # Watch on: a hold lifted or a release turns units ready; each change is answered.
+            later = None
+            while later is None:
+                later = talk.next(lambda v: v["train_id"] == train_id, 3600.0)
+            answer = later
+            if not as_json:
+                print(f"-- status changed ({time.strftime('%H:%M:%S')})", flush=True)
+    return 0 if all(i["ready"] for i in answer["items"]) else 1
+
+
+def manifest(
+    bootstrap: str,
+    codec: Codec,
+    path: str,
+    *,
+    train_id: str,
+    operator: str,
+    version: int | None,
+    as_json: bool,
+    timeout_s: float = 30.0,
+) -> int:
+    """Submit a manifest version and print the permission decision; 0 when granted, else 1."""
+    wagons = _parsed(path, manifest_wagons)
+    previous = int((_latest_status(bootstrap, codec, train_id) or {}).get("manifest_version") or 0)
+    number = version if version is not None else previous + 1
+    value = {
+        "event_id": str(uuid.uuid4()),
+        "source": operator,
+        "occurred_at": _now_ms(),
+        "train_id": train_id,
+        "version": number,
+        "operator": operator,
+        "wagons": wagons,
+        "supersedes_version": previous or None,
+    }
+    with Conversation(bootstrap, codec, catalog.PERMISSIONS) as talk:
+        decision = talk.ask(
+            "iotrack.TrainManifest",
+            value,
+            lambda v: v["caused_by_event_id"] == value["event_id"],
+            timeout_s,
+        )
+    units = sum(len(w["itus"]) for w in wagons)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "train_id": train_id,
+                    "manifest_version": number,
+                    "wagons": len(wagons),
+                    "units": units,
+                    "granted": decision["granted"],
+                    "reasons": decision["reasons"],
+                }
+            )
+        )
+    else:
+        outcome = "GRANTED" if decision["granted"] else "REFUSED"
+        print(
+            f"train {train_id} manifest v{number} ({len(wagons)} wagons, {units} units): "
+            f"permission to leave {outcome}"
+        )
+        for reason in decision["reasons"]:
+            print(f"  - {reason}")
+    return 0 if decision["granted"] else 1
+
+
+def consist(
+    bootstrap: str,
+    codec: Codec,
+    path: str,
+    *,
+    train_id: str | None,
+    gate: str,
+    read_point: str,
+    as_json: bool,
+    timeout_s: float = 30.0,
+) -> int:
+    """Publish the portal's reads of a train as its detected consist and print the check."""
+    wagons = _parsed(path, portal_wagons)
+    value = {
+        "event_id": str(uuid.uuid4()),
+        "source": read_point,
+        "occurred_at": _now_ms(),
+        "train_id": train_id,
+        "gate_node_id": gate,
+        "read_point_id": read_point,
+        "wagons": wagons,
+    }
+    with Conversation(bootstrap, codec, catalog.CONSISTS) as talk:
+        check = talk.ask(
+            "iotrack.DetectedConsist",
+            value,
+            lambda v: v["read_point_id"] == read_point and v["occurred_at"] == value["occurred_at"],
+            timeout_s,
+        )
+    if as_json:
+        print(json.dumps({k: check[k] for k in ("train_id", "matched", "problems", "repairs",
+                                                 "wagon_numbers", "exit_candidates")}))  # fmt: skip
+    else:
+        outcome = "MATCHES the manifest" if check["matched"] else "DIFFERS from the manifest"
+        print(
+            f"train {check['train_id']} at {gate}: {len(wagons)} wagons read; the consist {outcome}"
+        )
+        for problem in check["problems"]:
+            print(f"  - {problem}")
+        for repaired in check["repairs"]:
+            print(f"  repaired: {repaired}")
+        if check["matched"]:
+            print(f"  {len(check['exit_candidates'])} IOT_IDs await the GdF exit confirmation")
+    return 0 if check["matched"] else 1
+
+
+def _latest_status(bootstrap: str, codec: Codec, train_id: str) -> dict[str, Any] | None:
+    latest = None
+    for message in read_committed(bootstrap, catalog.TRAINS):
+        if (message.key() or b"").decode() == train_id and message.value() is not None:
+            latest = plain(codec.decode(message.value() or b"", topic=catalog.TRAINS.name).value)
+    return latest
+
+
+def confirm_exits(
+    bootstrap: str,
+    codec: Codec,
+    *,
+    train_id: str,
+    officer: str,
+    gate: str,
+    as_json: bool,
+    timeout_s: float = 30.0,
+) -> int:
+    """The GdF confirms the exit of every unit of a train whose consist matched."""
+    status = _latest_status(bootstrap, codec, train_id)
+    if status is None:
+        raise RailCommandError(f"train {train_id} is not known")
+    if status["phase"] != "CONFIRMING":
+        raise RailCommandError(
+            f"train {train_id} is {status['phase'].lower()}: exits are confirmed once its consist "
+            "matched the manifest at the exit gate"
+        )
+    out = producer(bootstrap)
+    at = _now_ms()
+    for iot_id in status["iot_ids"]:
+        value = {
+            "event_id": str(uuid.uuid4()),
+            "source": officer,
+            "occurred_at": at,
+            "iot_id": iot_id,
+            "mode": "RAIL",
+            "gate_node_id": gate,
+            "confirmed_by": officer,
+        }
+        topic = catalog.EXITS
+        encoded = codec.encode("iotrack.ExitConfirmed", value, topic=topic.name)
+        produce_sync(out, topic, topic.key_of(value), encoded)
+    deadline = time.monotonic() + timeout_s
+    while (status := _latest_status(bootstrap, codec, train_id)) and status["phase"] != "DEPARTED":
+        if time.monotonic() > deadline:
+            raise _no_answer(timeout_s)
+        time.sleep(0.5)
+    assert status is not None  # noqa: S101 - the loop only ends on a status
+    if as_json:
+        print(
+            json.dumps({"train_id": train_id, "phase": status["phase"], "exited": status["exited"]})
+        )
+    else:
+        print(f"train {train_id}: {status['exited']} exits confirmed by {officer}; departed")
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.local import runtime
+    from topics.codec import codec_for
+
+    bootstrap = runtime.endpoints(settings).bootstrap
+    codec = codec_for(settings.schema_registry_url)
+    try:
+        action = args.action
+        if action == "loading-list":
+            return loading_list(
+                bootstrap,
+                codec,
+                args.file,
+                train_id=args.train,
+                operator=args.operator,
+                as_json=args.json,
+                follow=args.follow,
+                timeout_s=args.timeout,
+            )
+        if action == "confirm-exits":
+            return confirm_exits(
+                bootstrap,
+                codec,
+                train_id=args.train,
+                officer=args.officer,
+                gate=args.gate,
+                as_json=args.json,
+                timeout_s=args.timeout,
+            )
+        if action == "manifest":
+            return manifest(
+                bootstrap,
+                codec,
+                args.file,
+                train_id=args.train,
+                operator=args.operator,
+                version=args.version,
+                as_json=args.json,
+                timeout_s=args.timeout,
+            )
+        return consist(
+            bootstrap,
+            codec,
+            args.file,
+            train_id=args.train,
+            gate=args.gate,
+            read_point=args.read_point,
+            as_json=args.json,
+            timeout_s=args.timeout,
+        )
+    except RailCommandError as exc:
+        print(f"iotrack rail {args.action}: {exc}", file=sys.stderr)
+        return 2
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``rail loading-list``, ``rail manifest`` and ``rail consist`` to ``subparsers``."""
+    help_text = "a train operator's loading lists and manifests, and the exit portal's reads"
+    rail = subparsers.add_parser("rail", help=help_text, description=help_text)
+    actions = rail.add_subparsers(dest="action", required=True, metavar="ACTION")
+    helps = {
+        "loading-list": "submit a loading list (CSV or JSON) and print each unit's readiness; "
+        "exit 0 when all are ready, 1 when not, 2 on a bad file or no answer",
+        "manifest": "submit a manifest version (CSV or JSON) and print the permission to "
+        "leave; exit 0 when granted, 1 when refused, 2 on a bad file or no answer",
+        "consist": "publish a rail OCR portal's wagon reads (JSON lines) as the train's "
+        "detected consist and print the check against the manifest; exit 0 when it matches",
+        "confirm-exits": "the GdF officer at the rail gate confirms the exit of every unit of "
+        "a train whose consist matched; exit 0 once the train has departed",
+    }
+    for action, text in helps.items():
+        command = actions.add_parser(action, help=text, description=text)
+        if action != "confirm-exits":
+            command.add_argument("file", metavar="FILE", help="the file ('-' for standard input)")
+        command.add_argument(
+            "--train",
+            required=action != "consist",
+            metavar="ID",
+            help="the train's id"
+            + (
+                " (default: the train whose manifest holds the wagons read)"
+                if action == "consist"
+                else ""
+            ),
+        )
+        command.add_argument("--json", action="store_true", help="print JSON, not a table")
+        command.add_argument(
+            "--timeout",
+            type=float,
+            default=30.0,
+            metavar="S",
+            help="seconds to wait for the answer (default 30)",
+        )
+        if action in ("loading-list", "manifest"):
+            command.add_argument(
+                "--operator",
+                required=True,
+                metavar="ID",
+                help="the rail operator composing the train (only it may amend it)",
+            )
+        command.set_defaults(handler=_run)
+    actions.choices["loading-list"].add_argument(
+        "--follow",
+        action="store_true",
+        help="keep watching and print the answer again whenever a unit's status changes",
+    )
+    actions.choices["manifest"].add_argument(
+        "--version",
+        type=int,
+        metavar="N",
+        help="the manifest version (default: the latest known plus one)",
+    )
+    for action in ("consist", "confirm-exits"):
+        actions.choices[action].add_argument(
+            "--gate", default="RAIL-GATE-1", help="exit gate node (default RAIL-GATE-1)"
+        )
+    actions.choices["confirm-exits"].add_argument(
+        "--officer", required=True, metavar="ID", help="the confirming GdF officer"
+    )
+    actions.choices["consist"].add_argument(
+        "--read-point", default="RAIL-GATE-1-OCR", help="portal id (default RAIL-GATE-1-OCR)"
+    )

@@ -1,0 +1,184 @@
+"""``iotrack reader run``, ``iotrack fuse`` and ``iotrack simulate``: the edge from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from readers.adapters import PARSERS, ReadPoint
+from readers.forwarder import Forwarder, reader_producer
+from readers.fusion_worker import FusionWorker
+from readers.service import ReaderService, replay_file, serve, spool_path
+from readers.simulator import Faults, Simulator
+from readers.spool import Spool
+from streams.local import runtime
+from streams.ops.settings import Settings
+from topics.codec import codec_for
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    return stop
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:8081")
+    return host or "127.0.0.1", int(port)
+
+
+def reader_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one reader: HTTP (``--listen``) or a capture (``--input FILE`` or ``-``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    found = runtime.endpoints(settings)
+    point = ReadPoint(args.read_point, args.node)
+    path = Path(args.spool) if args.spool else spool_path(settings.home, args.kind, args.read_point)
+    spool = Spool(path)
+    service = ReaderService(args.kind, point, spool, codec_for(settings.schema_registry_url))
+    forwarder = Forwarder(spool, lambda: reader_producer(found.bootstrap))
+    if args.metrics_port:
+        from streams.ops import metrics
+
+        metrics.EDGE.readers.append(service)
+        metrics.serve(args.metrics_port)
+    if args.input is not None:
+        if args.input == "-":
+            accepted, rejected = replay_file(service, sys.stdin.buffer)
+        else:
+            with Path(args.input).open("rb") as source:
+                accepted, rejected = replay_file(service, source)
+        print(
+            f"{service.reader_id}: {accepted} payloads spooled, {rejected} dead-lettered; "
+            f"forwarding {len(spool)} records to {found.bootstrap}"
+        )
+        drained = forwarder.drain(args.drain_timeout)
+        forwarder.stop()
+        if not drained:
+            print(
+                f"{len(spool)} records remain in {path}: the broker did not take them within "
+                f"{args.drain_timeout:.0f} s; they are sent on the next start",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"all delivered ({forwarder.delivered} records)")
+        return 0
+    host, port = args.listen
+    print(
+        f"{service.reader_id} (node {args.node}) listening on http://{host}:{port}/payloads; "
+        f"spool {path}",
+        flush=True,
+    )
+    stop = _stop_on_signals()
+    server_thread = threading.Thread(
+        target=serve, args=(service, forwarder, host, port), daemon=True
+    )
+    server_thread.start()
+    stop.wait()
+    return 0
+
+
+def fuse(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the fusion worker until interrupted (or idle, with ``--exit-when-idle``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    found = runtime.endpoints(settings)
+    from readers.fusion_worker import GROUP
+    from streams.ops import metrics
+
+    worker = FusionWorker(
+        found.bootstrap,
+        codec_for(settings.schema_registry_url),
+        statistics=metrics.lag_from_statistics(GROUP) if args.metrics_port else None,
+    )
+    if args.metrics_port:
+        metrics.EDGE.fusions.append(worker)
+        metrics.serve(args.metrics_port)
+    stop = _stop_on_signals()
+    stats = worker.run(stop, exit_when_idle_s=args.exit_when_idle)
+    print(
+        f"fusion: {stats.reads} reads -> {stats.passages} passages, "
+        f"{stats.dead_letters} dead letters, repairs {stats.repairs}"
+    )
+    return 0
+
+
+def simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a scenario's device payloads as capture files, one per reader."""
+    simulator = Simulator(
+        args.seed, Faults(ocr_error_rate=args.ocr_error_rate, garbage_rate=args.garbage_rate)
+    )
+    scenarios: dict[str, Any] = {
+        "gate-hour": lambda: simulator.gate_hour(args.count or 240),
+        "vessel": lambda: simulator.vessel_discharge(args.count or 300),
+        "train": lambda: simulator.train(args.count or 15),
+    }
+    simulation = scenarios[args.scenario]()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for (kind, read_point, node), payloads in simulation.by_reader().items():
+        path = out / f"{kind}__{read_point}__{node}.ndjson"
+        path.write_bytes(b"".join(p.body.replace(b"\n", b" ") + b"\n" for p in payloads))
+        print(
+            f"{path}  {len(payloads)} payloads  "
+            f"(iotrack reader run --kind {kind} --read-point {read_point} --node {node} "
+            f"--input {path})"
+        )
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add ``reader``, ``fuse`` and ``simulate`` to the top-level sub-commands."""
+    reader = commands.add_parser("reader", help="gate reader adapters (OCR, RFID, barcode)")
+    actions = reader.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="accept device payloads and forward them to Kafka")
+    run.add_argument("--kind", required=True, choices=sorted(PARSERS))
+    run.add_argument("--read-point", required=True, help="read point id, e.g. PORT-GATE-1-L2-OCR")
+    run.add_argument("--node", required=True, help="logistic node of the read point")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument(
+        "--listen",
+        type=_listen,
+        default=("127.0.0.1", 8081),
+        help="HTTP address (default 127.0.0.1:8081)",
+    )
+    source.add_argument("--input", help="capture file, one JSON payload per line ('-': stdin)")
+    run.add_argument("--spool", help="spool file (default $IOTRACK_HOME/spool/KIND-POINT.sqlite)")
+    run.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=120.0,
+        help="with --input: seconds to wait for the broker (default 120)",
+    )
+    run.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
+    )
+    run.set_defaults(handler=reader_run)
+
+    fusion = commands.add_parser("fuse", help="fuse raw sensor reads into passages")
+    fusion.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without reads (for replays)",
+    )
+    fusion.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
+    )
+    fusion.set_defaults(handler=fuse)
+
+    sim = commands.add_parser("simulate", help="write simulated device payloads as captures")
+    sim.add_argument("scenario", choices=["gate-hour", "vessel", "train"])
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--count", type=int, default=None, help="trucks / containers / wagons")
+    sim.add_argument("--ocr-error-rate", type=float, default=0.02)
+    sim.add_argument("--garbage-rate", type=float, default=0.005)
+    sim.add_argument("--out", required=True, help="folder for the capture files")
+    sim.set_defaults(handler=simulate)

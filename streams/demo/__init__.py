@@ -1,0 +1,1 @@
+"""``iotrack demo``: a port day and a train on the embedded default."""

@@ -1,0 +1,1 @@
+"""The HTTP surfaces: the query API, its access rules and OpenAPI document, the reader's ingest."""

@@ -1,0 +1,318 @@
+"""Who may ask the query API what, and what each role sees: pure rules, no I/O.
+
+Roles (design section 5, "need-to-know"):
+
+============== ===========================================================================
+role           sees
+============== ===========================================================================
+customs        everything, including hold reason codes, risk details and control outcomes
+gdf            verdicts, timelines and holds without reason codes or outcomes, deviations
+terminal       verdicts (lookup, gate check) and timelines without holds or deviations
+rail-operator  its own trains only (manifest versions, permission to leave)
+============== ===========================================================================
+
+Credentials are bearer tokens listed in a file read once at start-up (``IOTRACK_API_TOKENS_FILE``),
+one per line: ``TOKEN ROLE [OPERATOR_ID]`` (the operator id is required for ``rail-operator``).
+Tokens are kept as :class:`~streams.ops.settings.Secret` and looked up by their SHA-256 digest; no
+message ever shows one. Pagination cursors are opaque: the projection-assigned sequence number
+of the last row handed out (deviations are numbered in the order the projection commits them),
+versioned and base64url-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from streams.errors import ConfigError
+from streams.ops.settings import Secret
+
+
+class Role(StrEnum):
+    """The parties that query the read side."""
+
+    CUSTOMS = "customs"
+    GDF = "gdf"
+    TERMINAL = "terminal"
+    RAIL_OPERATOR = "rail-operator"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a role, and for a rail operator its operator id."""
+
+    role: Role
+    operator: str | None = None
+    name: str = ""
+
+    def __repr__(self) -> str:  # never the token; only what the token stands for
+        return f"Principal({self.role.value}, operator={self.operator!r}, name={self.name!r})"
+
+
+class Forbidden(Exception):  # noqa: N818 - named after the HTTP status it maps to
+    """The principal may not see this resource (HTTP 403)."""
+
+
+class BadParameter(ValueError):  # noqa: N818 - named after the HTTP answer
+    """A request parameter is missing or malformed (HTTP 400); ``parameter`` names it."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}")
+        self.parameter = parameter
+
+
+ENDPOINT_ROLES: Mapping[str, frozenset[Role]] = {
+    "timeline": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
+    "lookup": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
+    "deviations": frozenset({Role.CUSTOMS, Role.GDF}),
+    "train": frozenset({Role.CUSTOMS, Role.GDF, Role.RAIL_OPERATOR}),
+    "gate-check": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
+}
+"""Which roles may call each endpoint at all (a rail operator then only for its own trains)."""
+
+CUSTOMS_ONLY_HOLD_FIELDS = ("reason_code", "reason", "outcome")
+"""Hold fields only Customs sees: the risk-analysis code, the risk details, the control outcome."""
+
+
+def authorize(principal: Principal, endpoint: str) -> None:
+    """Raise Forbidden unless the principal's role may call ``endpoint``.
+
+    >>> authorize(Principal(Role.TERMINAL), "deviations")
+    Traceback (most recent call last):
+    ...
+    streams.http.access.Forbidden: the terminal role may not read deviations
+    """
+    if principal.role not in ENDPOINT_ROLES[endpoint]:
+        raise Forbidden(f"the {principal.role.value} role may not read {endpoint}")
+
+
+def authorize_train(principal: Principal, operator: str | None) -> None:
+    """Raise Forbidden unless the principal may see a train run by ``operator``."""
+    authorize(principal, "train")
+    if principal.role is Role.RAIL_OPERATOR and (
+        operator is None or operator != principal.operator
+    ):
+        raise Forbidden("a rail operator sees its own trains only")
+
+
+def hold_view(principal: Principal, hold: Mapping[str, Any]) -> dict[str, Any]:
+    """A hold as the principal may see it: reason codes, risk details and outcomes for Customs
+    only.
+
+    >>> hold = {"agency": "CUSTOMS", "reason_code": "RISK-7", "reason": "x", "outcome": None}
+    >>> hold_view(Principal(Role.GDF), hold)
+    {'agency': 'CUSTOMS'}
+    """
+    if principal.role is Role.CUSTOMS:
+        return dict(hold)
+    return {k: v for k, v in hold.items() if k not in CUSTOMS_ONLY_HOLD_FIELDS}
+
+
+def timeline_view(principal: Principal, timeline: Mapping[str, Any]) -> dict[str, Any]:
+    """A timeline as the principal may see it: Customs all of it; the GdF holds without their
+    reasons; a terminal neither holds (not even the verdict's open ones) nor deviations nor
+    releases (the verdict's outcome and reasons say enough)."""
+    authorize(principal, "timeline")
+    shown = dict(timeline)
+    if principal.role is Role.TERMINAL:
+        for hidden in ("holds", "deviations", "releases"):
+            shown.pop(hidden, None)
+        verdict = shown.get("verdict")
+        if isinstance(verdict, Mapping):
+            shown["verdict"] = {k: v for k, v in verdict.items() if k != "open_holds"}
+        return shown
+    shown["holds"] = [hold_view(principal, h) for h in timeline.get("holds", [])]
+    return shown
+
+
+# ----------------------------------------------------------------------------- credentials
+
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,}$")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Bearer tokens and whom they stand for, keyed by the token's SHA-256 digest."""
+
+    by_digest: Mapping[bytes, Principal]
+    tokens: tuple[Secret, ...]
+
+    def principal(self, token: str | None) -> Principal | None:
+        """Whom a presented token stands for; None when it is not one of ours."""
+        if not token:
+            return None
+        return self.by_digest.get(hashlib.sha256(token.encode()).digest())
+
+    def roles(self) -> dict[str, int]:
+        """How many tokens each role has (for a start-up line; never the tokens)."""
+        found: dict[str, int] = {}
+        for principal in self.by_digest.values():
+            found[principal.role.value] = found.get(principal.role.value, 0) + 1
+        return dict(sorted(found.items()))
+
+
+def parse_credentials(lines: Iterable[str], where: str = "tokens file") -> Credentials:
+    """Parse ``TOKEN ROLE [OPERATOR_ID]`` lines (``#`` comments and blank lines skipped).
+
+    ConfigError names the line and what is wrong, never the token itself.
+
+    >>> creds = parse_credentials(["# dev", "aaaaaaaaaaaaaaaa1 customs",
+    ...                            "bbbbbbbbbbbbbbbb2 rail-operator OP-1"])
+    >>> creds.principal("bbbbbbbbbbbbbbbb2")
+    Principal(rail-operator, operator='OP-1', name='line 3')
+    >>> parse_credentials(["short customs"])
+    Traceback (most recent call last):
+    ...
+    streams.errors.ConfigError: tokens file line 1: a token needs 16 or more characters ...
+    """
+    by_digest: dict[bytes, Principal] = {}
+    tokens: list[Secret] = []
+    for number, text in enumerate(lines, start=1):
+        line = text.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) not in (2, 3):
+            raise ConfigError(f"{where} line {number}: expected TOKEN ROLE [OPERATOR_ID]")
+        token, role_name = parts[0], parts[1]
+        if not _TOKEN.match(token):
+            raise ConfigError(
+                f"{where} line {number}: a token needs 16 or more characters of "
+                "A-Z a-z 0-9 . _ ~ + / = -"
+            )
+        try:
+            role = Role(role_name)
+        except ValueError:
+            known = ", ".join(r.value for r in Role)
+            raise ConfigError(
+                f"{where} line {number}: unknown role {role_name!r}; known roles: {known}"
+            ) from None
+        operator = parts[2] if len(parts) == 3 else None
+        if (role is Role.RAIL_OPERATOR) != (operator is not None):
+            raise ConfigError(
+                f"{where} line {number}: an operator id is required for rail-operator and "
+                "allowed for no other role"
+            )
+        digest = hashlib.sha256(token.encode()).digest()
+        if digest in by_digest:
+            raise ConfigError(f"{where} line {number}: the same token is listed twice")
+        by_digest[digest] = Principal(role, operator, f"line {number}")
+        tokens.append(Secret(token))
+    if not by_digest:
+        raise ConfigError(f"{where}: no credentials (expected TOKEN ROLE [OPERATOR_ID] lines)")
+    return Credentials(by_digest, tuple(tokens))
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header; None when absent or another
+    scheme.
+
+    >>> bearer("Bearer abc"), bearer("Basic abc"), bearer(None)
+    ('abc', None, None)
+    """
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+# ----------------------------------------------------------------------------- cursors
+
+_CURSOR_VERSION = 2
+_SEQUENCE = re.compile(r"\A[0-9]{1,19}\Z")
+
+
+def encode_cursor(sequence: int) -> str:
+    """The opaque cursor after the row numbered ``sequence`` (its ``deviations.seq``).
+
+    >>> decode_cursor(encode_cursor(1234))
+    1234
+    """
+    raw = json.dumps([_CURSOR_VERSION, sequence], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, parameter: str = "after") -> int:
+    """The sequence number a cursor stands for; BadParameter naming ``parameter`` when it is
+    not one (cursors of the former ``(occurred_at, event_id)`` keyset included)."""
+    try:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cursor):
+            raise ValueError("not base64url")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        version, sequence = json.loads(raw)
+        if (
+            version != _CURSOR_VERSION
+            or not isinstance(sequence, int)
+            or isinstance(sequence, bool)
+            or not 0 <= sequence < 2**63
+        ):
+            raise ValueError("unknown cursor version")
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise BadParameter(
+            parameter, "not a cursor of this API (pass the next_cursor of a previous page)"
+        ) from None
+    return sequence
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def parse_time(text: str, parameter: str) -> datetime:
+    """An ISO 8601 date-time (UTC when it names no offset); BadParameter otherwise.
+
+    >>> parse_time("2026-11-25T08:00:00Z", "since").isoformat()
+    '2026-11-25T08:00:00+00:00'
+    """
+    try:
+        found = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise BadParameter(
+            parameter, f"{text!r} is not an ISO 8601 date-time, e.g. 2026-11-25T08:00:00Z"
+        ) from None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+_WHOLE = re.compile(r"\A[0-9]{1,9}\Z")
+"""A whole number in ASCII digits, short enough for ``int`` (``str.isdigit`` also accepts
+superscripts such as ``²`` that ``int`` refuses)."""
+
+
+def parse_limit(text: str | None, default: int = 100, maximum: int = 500) -> int:
+    """A page size between 1 and ``maximum``.
+
+    >>> parse_limit("²")
+    Traceback (most recent call last):
+    ...
+    streams.http.access.BadParameter: limit: expected a whole number from 1 to 500
+    """
+    if text is None:
+        return default
+    text = text.strip()
+    if not _WHOLE.match(text) or not 1 <= int(text) <= maximum:
+        raise BadParameter("limit", f"expected a whole number from 1 to {maximum}")
+    return int(text)
+
+
+def no_nul(text: str, parameter: str) -> str:
+    """``text`` unless it holds a NUL character (which no identifier has and Postgres refuses
+    in text); BadParameter naming ``parameter`` otherwise."""
+    if "\x00" in text:
+        raise BadParameter(parameter, "must not contain a NUL character")
+    return text
+
+
+def parse_uuid(text: str, parameter: str) -> str:
+    """A UUID in canonical text; BadParameter otherwise."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise BadParameter(parameter, f"{text!r} is not a UUID") from None

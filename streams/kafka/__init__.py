@@ -1,0 +1,1 @@
+"""confluent-kafka helpers of the shells: committed reads and acknowledged single sends."""

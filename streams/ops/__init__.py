@@ -1,0 +1,1 @@
+"""Operations: settings read once at start-up, metrics, database migrations, status."""

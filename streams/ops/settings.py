@@ -1,0 +1,160 @@
+"""Configuration, read once at start-up from the environment, typed; secrets stay secret.
+
+=========================== ================================================================
+key                         meaning
+=========================== ================================================================
+``KAFKA_BOOTSTRAP_SERVERS`` an existing Kafka cluster (host:port,...); unset: start a local one
+``DATABASE_URL``            an existing Postgres (``postgresql://...``); unset: start a local one
+``SCHEMA_REGISTRY_URL``     use the Confluent framing through this registry; unset: single-object
+``IOTRACK_HOME``            where local services keep data and logs (``<checkout>/.iotrack``)
+``IOTRACK_KAFKA_PORT``      first loopback port of the local broker (default 19092)
+``IOTRACK_POSTGRES_PORT``   loopback port of the local Postgres (default 15432)
+``IOTRACK_KAFKA_HEAP``      Java heap of each local broker node (default ``512m``)
+``IOTRACK_RETIRE_AFTER_DAYS`` days a definitive or closed IOT_ID stays on the state topics (7)
+``IOTRACK_API_TOKENS_FILE``   bearer tokens of ``iotrack api`` (``deploy/api/tokens.dev``)
+=========================== ================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from streams.errors import ConfigError
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str`` or logs; ``reveal()`` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value, for the one place that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def redact_url(url: str) -> str:
+    """A URL with its password replaced by ``***``, for messages and status output.
+
+    >>> redact_url("postgresql://app:hunter2@db:5432/iotrack")
+    'postgresql://app:***@db:5432/iotrack'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything iotrack reads from its environment."""
+
+    home: Path
+    kafka_bootstrap: str | None
+    database_url: Secret | None
+    schema_registry_url: str | None
+    kafka_port: int
+    postgres_port: int
+    kafka_heap: str
+    retire_after_days: float = 7.0
+    api_tokens_file: Path = CHECKOUT / "deploy" / "api" / "tokens.dev"
+
+    @property
+    def embedded_kafka(self) -> bool:
+        """True when no cluster is given, so iotrack runs its own broker."""
+        return self.kafka_bootstrap is None
+
+    @property
+    def embedded_postgres(self) -> bool:
+        """True when no database is given, so iotrack runs its own Postgres."""
+        return self.database_url is None
+
+
+def _port(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
+        raise ConfigError(f"{key}={raw!r}: expected a port number between 1024 and 65535")
+    return int(raw)
+
+
+_BOOTSTRAP = re.compile(r"^[\w.\-\[\]:]+:\d+(,[\w.\-\[\]:]+:\d+)*$")
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check the settings; ConfigError names the offending key.
+
+    >>> load({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092", "IOTRACK_HOME": "/x"}).embedded_kafka
+    False
+    >>> load({"IOTRACK_KAFKA_PORT": "80"})
+    Traceback (most recent call last):
+    ...
+    streams.errors.ConfigError: IOTRACK_KAFKA_PORT='80': expected a port number ... 65535
+    """
+    env = os.environ if env is None else env
+    bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None
+    if bootstrap is not None and not _BOOTSTRAP.match(bootstrap):
+        raise ConfigError(
+            f"KAFKA_BOOTSTRAP_SERVERS={bootstrap!r}: expected host:port[,host:port...]"
+        )
+    database = env.get("DATABASE_URL", "").strip() or None
+    if database is not None and urlsplit(database).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"DATABASE_URL={redact_url(database)!r}: expected postgresql://user[:password]@host:port/db"
+        )
+    registry = env.get("SCHEMA_REGISTRY_URL", "").strip() or None
+    if registry is not None and urlsplit(registry).scheme not in ("http", "https", "mock"):
+        raise ConfigError(
+            f"SCHEMA_REGISTRY_URL={registry!r}: expected an http(s):// or mock:// URL"
+        )
+    heap = env.get("IOTRACK_KAFKA_HEAP", "").strip() or "512m"
+    if not re.fullmatch(r"\d+[mMgG]", heap):
+        raise ConfigError(
+            f"IOTRACK_KAFKA_HEAP={heap!r}: expected a Java heap size such as 512m or 1g"
+        )
+    home = Path(env.get("IOTRACK_HOME", "").strip() or CHECKOUT / ".iotrack").expanduser()
+    retire = env.get("IOTRACK_RETIRE_AFTER_DAYS", "").strip() or "7"
+    try:
+        retire_days = float(retire)
+    except ValueError:
+        retire_days = -1.0
+    if not 0 < retire_days <= 3650:
+        raise ConfigError(
+            f"IOTRACK_RETIRE_AFTER_DAYS={retire!r}: expected a number of days above 0"
+        )
+    return Settings(
+        home=home.resolve(),
+        kafka_bootstrap=bootstrap,
+        database_url=Secret(database) if database else None,
+        schema_registry_url=registry,
+        kafka_port=_port(env, "IOTRACK_KAFKA_PORT", 19092),
+        postgres_port=_port(env, "IOTRACK_POSTGRES_PORT", 15432),
+        kafka_heap=heap,
+        retire_after_days=retire_days,
+        api_tokens_file=Path(
+            env.get("IOTRACK_API_TOKENS_FILE", "").strip()
+            or CHECKOUT / "deploy" / "api" / "tokens.dev"
+        ).expanduser(),
+    )

@@ -1,0 +1,124 @@
+"""``iotrack status``: what runs where, every catalogued topic, the database and its migrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.errors import StreamsError
+from streams.local import runtime
+from streams.local.kafka import kafka_version
+from streams.ops.migrations import applied_migrations, server_version
+from streams.ops.settings import Settings, redact_url
+from topics import admin
+from topics.admin import TopicDescription
+from topics.errors import TopicsError
+
+
+@dataclass
+class StatusReport:
+    """Everything ``status`` found; ``problems`` says what is down and how to fix it."""
+
+    kafka_address: str
+    kafka_local: bool
+    kafka_version: str | None = None
+    brokers: int = 0
+    topics: list[TopicDescription] = field(default_factory=list)
+    postgres_address: str = ""
+    postgres_local: bool = True
+    postgres_version: str | None = None
+    migrations: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kafka": {
+                "address": self.kafka_address,
+                "local": self.kafka_local,
+                "version": self.kafka_version,
+                "brokers": self.brokers,
+            },
+            "topics": [
+                {
+                    "name": d.topic.name,
+                    "exists": d.exists,
+                    "partitions": d.partitions,
+                    "cleanup_policy": d.configs.get("cleanup.policy"),
+                    "replication": d.replication,
+                }
+                for d in self.topics
+            ],
+            "postgres": {
+                "address": self.postgres_address,
+                "local": self.postgres_local,
+                "version": self.postgres_version,
+                "migrations": self.migrations,
+            },
+            "problems": self.problems,
+        }
+
+
+def collect(settings: Settings, nodes: int = 1) -> StatusReport:
+    """Ask the broker and the database; nothing is started or changed."""
+    found = runtime.endpoints(settings, nodes)
+    report = StatusReport(
+        found.bootstrap,
+        found.kafka_local,
+        postgres_address=redact_url(found.database_url.reveal()),
+        postgres_local=found.postgres_local,
+    )
+    if found.kafka_local and not runtime.local_kafka(settings, nodes).running():
+        report.problems.append("the local Kafka broker is not running: start it with 'iotrack up'")
+    else:
+        # The Kafka protocol does not report a release; the local jars tell ours.
+        report.kafka_version = kafka_version() if found.kafka_local else None
+        try:
+            client = admin.admin_client(found.bootstrap)
+            report.brokers = admin.broker_count(client, timeout=10)
+            report.topics = admin.describe(client)
+        except TopicsError as exc:
+            report.problems.append(f"Kafka at {found.bootstrap} does not answer: {exc}")
+    if found.postgres_local and not runtime.local_postgres(settings).running():
+        report.problems.append("the local Postgres is not running: start it with 'iotrack up'")
+    else:
+        try:
+            report.postgres_version = server_version(found.database_url.reveal())
+            report.migrations = [
+                f"{m.version}_{m.name} (applied {m.applied_at:%Y-%m-%d %H:%M:%S %Z})"
+                for m in applied_migrations(found.database_url.reveal())
+            ]
+        except StreamsError as exc:
+            report.problems.append(f"Postgres does not answer: {exc}")
+    return report
+
+
+def render(report: StatusReport) -> None:
+    """Print the report for a person."""
+    where = "local" if report.kafka_local else "given"
+    version = report.kafka_version or ("unknown" if report.kafka_local else "not reported")
+    print(
+        f"Kafka      {report.kafka_address} ({where}), Apache Kafka {version}, "
+        f"{report.brokers} broker(s)"
+    )
+    if report.topics:
+        width = max(len(d.topic.name) for d in report.topics)
+        print(f"  {'topic':<{width}}  partitions  cleanup   replicas")
+        for d in report.topics:
+            if d.exists:
+                cleanup = d.configs.get("cleanup.policy", "?")
+                name, partitions, replicas = d.topic.name, d.partitions, d.replication
+                print(f"  {name:<{width}}  {partitions:>10}  {cleanup:<8}  {replicas:>8}")
+            else:
+                print(f"  {d.topic.name:<{width}}  missing (run 'iotrack topics apply')")
+    where = "local" if report.postgres_local else "given"
+    print(f"Postgres   {report.postgres_address} ({where}), {report.postgres_version or 'unknown'}")
+    if report.migrations:
+        print("  migrations applied:")
+        for line in report.migrations:
+            print(f"    {line}")
+    for problem in report.problems:
+        print(f"problem: {problem}")

@@ -1,0 +1,435 @@
+"""The tracking core's worker: Kafka in, ``processors.core`` in the middle, Kafka out, exactly once.
+
+Each batch of input records is processed inside one Kafka transaction that also holds every
+output (IOT state, verdicts, deviations, bindings, dead letters), the changes of the core's
+state (on the private compacted changelog topic) and the input offsets
+(``send_offsets_to_transaction``). A crash anywhere aborts the whole batch: on restart the
+state is rebuilt from the changelog, consumption resumes after the last committed batch, and the
+batch is processed again, so nothing is lost and, for consumers reading committed records
+(``isolation.level=read_committed``), nothing is published twice.
+
+Why not faust here (design section 4, item 6): the core's state is global (the binding ledger
+resolves any unit at any gate, paths are shared), not a table keyed like its input partitions;
+and a crash test of faust-streaming 0.15.3 itself (one agent, concurrency 1, a Table, outputs
+sent with ``topic.send``, the worker SIGKILLed 5-7 times per run against Kafka 4.1.1) lost
+1,168, 1,226 and 1,787 of 3,000 outputs in three at-least-once runs (records dropped from the
+agent's queue when recovery resumes flow, then committed past as offset gaps; clean SIGTERM
+restarts lost them too), and duplicated 741 and 417 ids in two ``exactly_once`` runs (the
+agent's output topic is not in faust's transactions). Configuration does not fix either, so this
+loop uses confluent-kafka transactions instead. The integration test
+``test_core_worker_killed_repeatedly_publishes_everything_once`` kills this loop at random
+moments and checks nothing is lost or published twice, against ``iotrack replay``.
+
+One worker consumes every partition of every input topic (the state is global); the state is
+pickled Python objects on a private topic written only by this worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from processors.binding import Ledger
+from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
+from processors.mission import MissionPath
+from streams.ops import metrics
+from streams.workers.channels import CHANNEL_TOPICS
+from topics import catalog, dead_letters
+from topics.codec import Codec, plain
+from topics.errors import DecodeError
+
+log = logging.getLogger(__name__)
+GROUP = "iotrack-core"
+TRANSACTIONAL_ID = "iotrack-core-1"
+_OWN_OUTPUTS = frozenset({"iotrack.IotBound"})
+
+
+def deviation_node_label(paths: Mapping[str, MissionPath], node_id: object) -> str:
+    """The ``node`` label of a deviation: its node when it is a node of a known mission path,
+    ``none`` when it has none, and ``other`` otherwise (an exit's gate node comes unchecked
+    from a command, so the label's values would grow without bound)."""
+    if not node_id:
+        return "none"
+    node = str(node_id)
+    if any(n.node_id == node for path in paths.values() for n in path.nodes):
+        return node
+    return "other"
+
+
+@dataclass
+class _BatchMetrics:
+    """What one batch did, counted into Prometheus only once its transaction committed."""
+
+    inputs: Counter[str] = field(default_factory=Counter)
+    outputs: Counter[str] = field(default_factory=Counter)
+    deviations: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    passage_times: list[float] = field(default_factory=list)
+    statuses: dict[str, str | None] = field(default_factory=dict)
+    """IOT_ID -> its new status (None: retired), from the IOT state outputs."""
+    holds: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    """IOT_ID -> its open holds (agency, placed at), from the verdict-by-IOT outputs."""
+
+    def publish(self, transaction_seconds: float) -> None:
+        now = time.time()
+        for record_type, count in self.inputs.items():
+            metrics.EVENTS_IN.labels("core", record_type).inc(count)
+        for topic, count in self.outputs.items():
+            metrics.EVENTS_OUT.labels("core", topic).inc(count)
+        for (kind, node), count in self.deviations.items():
+            metrics.DEVIATIONS.labels(kind, node).inc(count)
+        for reason, count in self.dead_letters.items():
+            metrics.DEAD_LETTERS.labels("core", reason).inc(count)
+        for produced in self.passage_times:
+            metrics.END_TO_END.observe(max(0.0, now - produced))
+        metrics.TRANSACTION.observe(transaction_seconds)
+
+
+class CustomsView:
+    """IOT_IDs by status and the open holds, as the core last committed them: the Customs
+    gauges, updated from each batch's outputs (no scan of the whole state per batch)."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, str] = {}
+        self.by_status: Counter[str] = Counter()
+        self.holds: dict[str, tuple[tuple[str, int], ...]] = {}
+        self.agencies: set[str] = set()
+
+    def rebuild(self, state: CoreState) -> None:
+        """Start from a restored state."""
+        self.status = {i: str(state_value(t)["status"]) for i, t in state.iots.items()}
+        self.by_status = Counter(self.status.values())
+        self.holds = {}
+        for iot_id, tracked in state.iots.items():
+            held = tuple((h.agency, h.placed_at) for h in tracked.clearance.open_holds())
+            if held:
+                self.holds[iot_id] = held
+
+    def update(self, batch: _BatchMetrics) -> None:
+        """Take a committed batch's changes."""
+        for iot_id, status in batch.statuses.items():
+            old = self.status.pop(iot_id, None)
+            if old is not None:
+                self.by_status[old] -= 1
+            if status is not None:
+                self.status[iot_id] = status
+                self.by_status[status] += 1
+        for iot_id, held in batch.holds.items():
+            if held:
+                self.holds[iot_id] = held
+            else:
+                self.holds.pop(iot_id, None)
+
+    def export(self, watermark_ms: int) -> None:
+        """Set the gauges; hold ages in event time, against the core's watermark."""
+        for status, count in self.by_status.items():
+            metrics.IOT_IDS.labels(status).set(count)
+        opened: Counter[str] = Counter()
+        oldest: dict[str, int] = {}
+        for held in self.holds.values():
+            for agency, placed_at in held:
+                opened[agency] += 1
+                oldest[agency] = min(oldest.get(agency, placed_at), placed_at)
+        self.agencies |= set(opened)
+        for agency in self.agencies:
+            metrics.HOLDS_OPEN.labels(agency).set(opened[agency])
+            age = max(0, watermark_ms - oldest[agency]) / 1000 if agency in oldest else 0
+            metrics.HOLD_OLDEST_AGE.labels(agency).set(age)
+
+
+@dataclass
+class CoreStats:
+    """What the worker did (the metrics issue exposes these)."""
+
+    inputs: int = 0
+    outputs: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    commit_seconds: float = 0.0
+    """Time spent in ``commit_transaction`` (the broker's two-phase commit), all batches."""
+    offsets_seconds: float = 0.0
+    """Time spent in ``send_offsets_to_transaction``, all batches."""
+
+
+def _changelog_records(state: CoreState) -> list[tuple[bytes, bytes | None]]:
+    """The changelog records of everything that changed since the last batch."""
+    changes = state.take_changes()
+    records: list[tuple[bytes, bytes | None]] = []
+
+    def put(key: str, value: Any | None) -> None:
+        records.append((key.encode(), None if value is None else pickle.dumps(value)))
+
+    for iot_id in sorted(changes.iots):
+        put(f"iot:{iot_id}", state.iots.get(iot_id))
+    for key in sorted(changes.itus):
+        put(f"itu:{key}", state.ledger.intervals.get(key))
+    for request_id in sorted(changes.requests):
+        put(f"req:{request_id}", state.ledger.requests.get(request_id))
+    for path_id in sorted(changes.paths):
+        put(f"path:{path_id}", state.paths.get(path_id))
+    for event_id in sorted(changes.applied):
+        put(f"seen:{event_id}", state.applied.get(event_id))
+    for train_id in sorted(changes.trains):
+        put(f"train:{train_id}", state.trains.get(train_id))
+    put(
+        "meta",
+        {
+            "watermark": state.watermark,
+            "next_due": state.next_due,
+            "applied_oldest": state.applied_oldest,
+        },
+    )
+    return records
+
+
+def restore(records: Mapping[bytes, bytes], config: CoreConfig | None = None) -> CoreState:
+    """A core state from the latest changelog value of every key."""
+    state = CoreState(ledger=Ledger.empty(), config=config or CoreConfig())
+    for raw_key, raw_value in records.items():
+        key = raw_key.decode()
+        value = pickle.loads(raw_value)  # noqa: S301 - our own private topic, written by us
+        kind, _, name = key.partition(":")
+        if kind == "iot":
+            state.iots[name] = value
+        elif kind == "itu":
+            state.ledger.intervals[name] = value
+        elif kind == "req":
+            state.ledger.requests[name] = value
+        elif kind == "path":
+            state.paths[name] = value
+        elif kind == "seen":
+            state.applied[name] = value
+        elif kind == "train":
+            state.trains[name] = value
+        elif kind == "meta":
+            state.watermark = value["watermark"]
+            state.next_due = value["next_due"]
+            state.applied_oldest = value.get("applied_oldest")
+    state.take_changes()
+    return state
+
+
+class CoreWorker:
+    """Consume the core's inputs, apply, and publish in one transaction per batch."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        codec: Codec,
+        *,
+        group: str = GROUP,
+        transactional_id: str = TRANSACTIONAL_ID,
+        batch_size: int = 500,
+        inputs: Sequence[catalog.Topic] = catalog.CORE_INPUTS,
+        config: CoreConfig | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.codec = codec
+        self.batch_size = batch_size
+        self.inputs = inputs
+        self.stats = CoreStats()
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                # Static membership: a restarted worker takes its partitions back at once instead
+                # of waiting for the killed one's session to time out.
+                "group.instance.id": transactional_id,
+                "session.timeout.ms": 10000,
+                "statistics.interval.ms": 5000,
+                "stats_cb": metrics.lag_from_statistics(group),
+                "log_level": 3,
+            }
+        )
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "transactional.id": transactional_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                # Back-to-back transactions: the next batch's AddPartitionsToTxn and
+                # AddOffsetsToTxn meet CONCURRENT_TRANSACTIONS while the coordinator still
+                # writes the last commit's markers, and librdkafka retries after
+                # retry.backoff.ms (100 ms, doubling to 1 s). The Java producer shortens this
+                # retry for the same reason (KAFKA-5477). bench/core_worker, p50 at 100/s:
+                # 60.6 -> 6.4 ms; send_offsets_to_transaction 51 -> 3 ms (BENCHMARKS.md).
+                "retry.backoff.ms": 10,
+                "retry.backoff.max.ms": 100,
+                "log_level": 3,
+            }
+        )
+        self.config = config or CoreConfig()
+        self._batch = _BatchMetrics()
+        self.state = CoreState(config=self.config)
+        self.customs = CustomsView()
+        for kind in ("consumer", "aborted_batch"):
+            metrics.ERRORS.labels("core", kind)
+
+    def _read_changelog(self) -> dict[bytes, bytes]:
+        reader = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"{GROUP}-restore",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+                "log_level": 3,
+            }
+        )
+        latest: dict[bytes, bytes] = {}
+        try:
+            reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
+            while True:
+                message = reader.poll(10)
+                if message is None:
+                    raise RuntimeError("the core changelog did not answer within 10 s")
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        break
+                    raise KafkaException(error)
+                key, value = message.key() or b"", message.value()
+                if value is None:
+                    latest.pop(key, None)
+                else:
+                    latest[key] = value
+        finally:
+            reader.close()
+        return latest
+
+    def _send(self, topic: catalog.Topic, key: bytes | None, value: bytes | None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic.name, key=key, value=value)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _publish(self, output: Output, message: Message) -> None:
+        topic = CHANNEL_TOPICS[output.channel]
+        if output.channel is Channel.REFUSALS:
+            self._dead_letter(
+                message,
+                str((output.value or {}).get("reason")),
+                str((output.value or {}).get("error_kind")),
+            )
+            return
+        if output.value is None or output.schema is None:
+            self._send(topic, output.key.encode(), None)
+        else:
+            encoded = self.codec.encode(output.schema, output.value, topic=topic.name)
+            self._send(topic, topic.key_of(output.value), encoded)
+            if output.schema == "iotrack.Deviation":
+                node = deviation_node_label(self.state.paths, output.value.get("node_id"))
+                self._batch.deviations[(str(output.value["kind"]), node)] += 1
+        if output.channel is Channel.IOT_STATE:
+            self._batch.statuses[output.key] = (
+                None if output.value is None else str(output.value["status"])
+            )
+        elif output.channel is Channel.VERDICT_BY_IOT:
+            self._batch.holds[output.key] = tuple(
+                (str(h["agency"]), int(h["placed_at"]))
+                for h in (output.value or {}).get("open_holds") or ()
+            )
+        self._batch.outputs[topic.name] += 1
+        self.stats.outputs += 1
+
+    def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
+        key, value = dead_letters.for_message(
+            self.codec, message, reason=reason, error_kind=kind, source=GROUP
+        )
+        self._send(catalog.DEAD_LETTERS, key, value)
+        self._batch.dead_letters[kind] += 1
+        self.stats.dead_letters += 1
+
+    def handle(self, message: Message) -> None:
+        """Decode one input and apply it; decode failures become dead letters."""
+        where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+        value = message.value()
+        if value is None:
+            return  # a tombstone on a compacted input: nothing to apply
+        try:
+            decoded = self.codec.decode(value, topic=where)
+        except DecodeError as exc:
+            self._dead_letter(message, str(exc), type(exc).__name__)
+            return
+        if decoded.schema in _OWN_OUTPUTS:
+            return
+        self.stats.inputs += 1
+        self._batch.inputs[decoded.schema] += 1
+        if decoded.schema == "iotrack.Passage":
+            self._batch.passage_times.append(message.timestamp()[1] / 1000)
+        self.state, outputs = apply(self.state, decoded.schema, plain(decoded.value))
+        for output in outputs:
+            self._publish(output, message)
+
+    def _commit_batch(self) -> None:
+        for key, changed in _changelog_records(self.state):
+            self._send(catalog.CORE_CHANGELOG, key, changed)
+        positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
+        started = time.perf_counter()
+        self.producer.send_offsets_to_transaction(
+            positions, self.consumer.consumer_group_metadata()
+        )
+        offsets_took = time.perf_counter() - started
+        self.stats.offsets_seconds += offsets_took
+        started = time.perf_counter()
+        self.producer.commit_transaction()
+        self.stats.commit_seconds += time.perf_counter() - started
+        self.stats.batches += 1
+        batch, self._batch = self._batch, _BatchMetrics()
+        batch.publish(time.perf_counter() - started + offsets_took)
+        self.customs.update(batch)
+        self.customs.export(self.state.watermark)
+
+    def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
+        """Work until ``stop`` (or, for tests and replays, until idle that long)."""
+        self.producer.init_transactions(60)
+        self.state = restore(self._read_changelog(), self.config)
+        self.customs.rebuild(self.state)
+        self.customs.export(self.state.watermark)
+        self.consumer.subscribe([t.name for t in self.inputs])
+        idle_since = time.monotonic()
+        try:
+            while not stop.is_set():
+                # Wait for the first record only; then take what is already there, so a quiet
+                # gate's passage is not held back to fill a batch.
+                messages = self.consumer.consume(1, timeout=0.2)
+                if messages:
+                    messages += self.consumer.consume(self.batch_size - 1, timeout=0)
+                failed = sum(m.error() is not None for m in messages)
+                if failed:
+                    metrics.ERRORS.labels("core", "consumer").inc(failed)
+                    messages = [m for m in messages if m.error() is None]
+                if not messages:
+                    if exit_when_idle_s is not None and (
+                        time.monotonic() - idle_since >= exit_when_idle_s
+                    ):
+                        break
+                    continue
+                idle_since = time.monotonic()
+                self.producer.begin_transaction()
+                try:
+                    for message in messages:
+                        self.handle(message)
+                    self._commit_batch()
+                except Exception:
+                    metrics.ERRORS.labels("core", "aborted_batch").inc()
+                    self.producer.abort_transaction()
+                    self._batch = _BatchMetrics()
+                    raise
+        finally:
+            self.consumer.close()
+        return self.stats
