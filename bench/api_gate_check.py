@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 from bench.gate_check import UNITS, keep_updating, percentile, publish_verdicts, unit_code
-from streams.kafka.reading import producer
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port, port_accepts
 from topics import admin, catalog
+from topics.clients import producer
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-terminal-token-000001"  # noqa: S105 - a throwaway token for a throwaway server

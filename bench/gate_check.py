@@ -23,11 +23,11 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from processors.identifiers import container
-from streams.kafka.reading import producer
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from streams.workers.gate_state import GateState
 from topics import admin, catalog
+from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
 from topics.schemas import repository

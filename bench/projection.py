@@ -30,13 +30,13 @@ from urllib.parse import urlsplit
 
 import psycopg2
 
-from streams.kafka.reading import producer
 from streams.local.kafka import LocalKafka
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
 from streams.ops.migrations import migrate
 from streams.workers.projection import PROJECTED_TABLES, Projection
 from topics import admin, catalog
+from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
 from topics.schemas import repository

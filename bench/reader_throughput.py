@@ -22,13 +22,14 @@ import time
 from pathlib import Path
 
 from readers.adapters import ReadPoint, parse_ocr
-from readers.forwarder import Forwarder, reader_producer
+from readers.forwarder import Forwarder
 from readers.service import ReaderService
 from readers.simulator import Faults, Simulator
 from readers.spool import Pending, Spool
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from topics import admin, catalog
+from topics.clients import edge_producer
 from topics.codec import SingleObjectCodec
 
 
@@ -37,7 +38,7 @@ def iotrack_run(bootstrap: str, payloads: list[bytes], directory: Path) -> float
     service = ReaderService(
         "ocr", ReadPoint("BENCH-GATE-L1", "BENCH-GATE"), spool, SingleObjectCodec()
     )
-    forwarder = Forwarder(spool, lambda: reader_producer(bootstrap))
+    forwarder = Forwarder(spool, lambda: edge_producer(bootstrap))
     forwarder.start()
     started = time.perf_counter()
     for n in range(0, len(payloads), 500):
@@ -60,7 +61,7 @@ def encoded_records(payloads: list[bytes], directory: Path) -> list[tuple[bytes,
 
 
 def baseline_run(bootstrap: str, records: list[tuple[bytes, bytes]]) -> float:
-    producer = reader_producer(bootstrap)
+    producer = edge_producer(bootstrap)
     started = time.perf_counter()
     for key, value in records:
         while True:

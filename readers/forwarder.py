@@ -16,32 +16,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from readers.spool import Spool
+from topics.clients import produce
 
 log = logging.getLogger(__name__)
-
-
-def reader_producer(bootstrap: str, **extra: Any) -> Producer:
-    """The edge's producer: idempotent, every replica acknowledges, never gives up on its own."""
-    return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "message.timeout.ms": 0,  # 0 = no limit: an outage delays delivery, it does not fail it
-            "linger.ms": 5,
-            "batch.num.messages": 10000,
-            "compression.type": "lz4",
-            # Connection errors during an outage repeat every few ms; /health and the spool size
-            # report the outage instead.
-            "log_level": 0,
-            **extra,
-        }
-    )
 
 
 class Forwarder:
@@ -96,17 +77,13 @@ class Forwarder:
             room = self.max_in_flight - len(self._in_flight)
             if room > 0:
                 for record in self.spool.peek(after=self._sent_up_to, limit=room):
-                    while True:
-                        try:
-                            self._producer.produce(
-                                record.topic,
-                                value=record.value,
-                                key=record.key,
-                                on_delivery=self._report(record.seq),
-                            )
-                            break
-                        except BufferError:
-                            self._producer.poll(0.05)
+                    produce(
+                        self._producer,
+                        record.topic,
+                        record.key,
+                        record.value,
+                        self._report(record.seq),
+                    )
                     self._in_flight.add(record.seq)
                     self._sent_up_to = record.seq
         self._producer.poll(wait_s)

@@ -21,10 +21,13 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
+from streams.cli.tables import table
 from streams.errors import StreamsError
-from streams.kafka.reading import produce_sync, producer, read_committed
+from streams.kafka.reading import read_committed
+from streams.kafka.sending import produce_sync
 from streams.ops.settings import Settings
 from topics import catalog
+from topics.clients import producer
 from topics.codec import Codec, plain
 
 T = TypeVar("T")
@@ -137,13 +140,6 @@ def _no_answer(timeout_s: float) -> RailCommandError:
     )
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
-
-
 def format_answer(answer: dict[str, Any]) -> str:
     """A loading list answer as a table, one row per unit."""
     rows = [["#", "unit", "mrn", "ready", "iot_id", "reasons"]]
@@ -161,7 +157,7 @@ def format_answer(answer: dict[str, Any]) -> str:
     ready = sum(1 for item in answer["items"] if item["ready"])
     return (
         f"train {answer['train_id']}: {ready} of {len(answer['items'])} units Customs-ready\n"
-        + _table(rows)
+        + table(rows)
     )
 
 

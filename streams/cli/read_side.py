@@ -1,14 +1,56 @@
-"""The read side's sub-commands: ``iotrack projection rebuild`` and ``iotrack api``."""
+"""The read side's sub-commands: ``iotrack project``, ``projection rebuild``, ``gate-check`` and
+``api``."""
 
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
+import json
 import time
 
 from streams.local import runtime
 from streams.ops.settings import Settings
+from streams.ops.signals import stop_on_signals
+
+
+def _project(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.workers.projection import Projection
+    from topics.codec import codec_for
+
+    found = runtime.endpoints(settings)
+    stop = stop_on_signals()
+    if args.metrics_port:
+        from streams.ops import metrics
+
+        metrics.serve(args.metrics_port)
+    projection = Projection(
+        found.bootstrap, found.database_url.reveal(), codec_for(settings.schema_registry_url)
+    )
+    applied = projection.run(stop, exit_when_idle_s=args.exit_when_idle)
+    print(f"projection: {applied} records applied, {projection.skipped} skipped")
+    return 0
+
+
+def _gate_check(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.workers.projection import gate_check
+
+    key = (
+        f"{args.kind.upper()}:{args.country.upper()}:{args.value}"
+        if args.country
+        else (f"{args.kind.upper()}:{args.value}")
+    )
+    found = gate_check(runtime.endpoints(settings).database_url.reveal(), key)
+    print(
+        json.dumps(
+            found
+            or {
+                "itu": key,
+                "verdict": "UNKNOWN",
+                "may_leave": False,
+                "reasons": ["no IOT_ID is bound to this unit"],
+            }
+        )
+    )
+    return 0 if found and found["may_leave"] else 1
 
 
 def _projection_rebuild(settings: Settings, args: argparse.Namespace) -> int:
@@ -16,9 +58,7 @@ def _projection_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from topics.codec import codec_for
 
     found = runtime.endpoints(settings)
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
+    stop = stop_on_signals()
     started = time.monotonic()
     projection = rebuild(
         found.bootstrap,
@@ -40,7 +80,29 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``projection`` (``rebuild``) and ``api`` to ``subparsers``."""
+    """Add ``project``, ``gate-check``, ``projection`` (``rebuild``) and ``api`` to
+    ``subparsers``."""
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, help=help_text, description=help_text)
+
+    project = command("project", "project the public state topics into Postgres")
+    project.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without records",
+    )
+    project.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
+    )
+    project.set_defaults(handler=_project)
+    gate = command("gate-check", "may this unit leave? (from the projection; exit 0 yes, 1 no)")
+    gate.add_argument("kind", help="CONTAINER, ILU, PLATE, SEAL ...")
+    gate.add_argument("value", help="the identifier, normalised (e.g. CSQU3054383)")
+    gate.add_argument("--country", help="for plates: the ISO country code")
+    gate.set_defaults(handler=_gate_check)
     help_text = "manage the Postgres projection"
     projection = subparsers.add_parser("projection", help=help_text, description=help_text)
     actions = projection.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from readers.adapters import PARSERS, ReadPoint
-from readers.forwarder import Forwarder, reader_producer
+from readers.forwarder import Forwarder
 from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService, replay_file, serve, spool_path
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
 from streams.local import runtime
 from streams.ops.settings import Settings
+from streams.ops.signals import stop_on_signals
+from topics.clients import edge_producer
 from topics.codec import codec_for
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
-    return stop
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -43,7 +37,7 @@ def reader_run(settings: Settings, args: argparse.Namespace) -> int:
     path = Path(args.spool) if args.spool else spool_path(settings.home, args.kind, args.read_point)
     spool = Spool(path)
     service = ReaderService(args.kind, point, spool, codec_for(settings.schema_registry_url))
-    forwarder = Forwarder(spool, lambda: reader_producer(found.bootstrap))
+    forwarder = Forwarder(spool, lambda: edge_producer(found.bootstrap))
     if args.metrics_port:
         from streams.ops import metrics
 
@@ -76,7 +70,7 @@ def reader_run(settings: Settings, args: argparse.Namespace) -> int:
         f"spool {path}",
         flush=True,
     )
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     server_thread = threading.Thread(
         target=serve, args=(service, forwarder, host, port), daemon=True
     )
@@ -100,7 +94,7 @@ def fuse(settings: Settings, args: argparse.Namespace) -> int:
     if args.metrics_port:
         metrics.EDGE.fusions.append(worker)
         metrics.serve(args.metrics_port)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     stats = worker.run(stop, exit_when_idle_s=args.exit_when_idle)
     print(
         f"fusion: {stats.reads} reads -> {stats.passages} passages, "

@@ -32,7 +32,7 @@ from typing import Any
 from processors.identifiers import mrn as mrn_module
 from processors.ids import deterministic_uuid7
 from readers.adapters import ReadPoint
-from readers.forwarder import Forwarder, reader_producer
+from readers.forwarder import Forwarder
 from readers.fusion_worker import GROUP as FUSION_GROUP
 from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService
@@ -44,13 +44,15 @@ from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local import runtime
 from streams.ops import metrics
 from streams.ops.settings import CHECKOUT, Settings
+from streams.ops.signals import stopped_by_signals
+from streams.replay.lines import EventLines
 from streams.replay.publish import publish
-from streams.replay.run import EventLines
 from streams.workers.core import GROUP as CORE_GROUP
 from streams.workers.core import CoreWorker
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from topics import admin, catalog
+from topics.clients import edge_producer
 from topics.codec import Codec, codec_for, plain
 
 PATHS_FILE = CHECKOUT / "deploy" / "mission-paths.jsonl"
@@ -219,7 +221,7 @@ class Readers:
             key = (payload.kind, payload.read_point)
             if key not in self.readers:
                 spool = Spool(self.home / f"{payload.kind}-{payload.read_point}.sqlite")
-                forwarder = Forwarder(spool, lambda: reader_producer(self.bootstrap))
+                forwarder = Forwarder(spool, lambda: edge_producer(self.bootstrap))
                 forwarder.start()
                 service = ReaderService(
                     payload.kind, ReadPoint(payload.read_point, payload.node), spool, self.codec
@@ -380,20 +382,13 @@ def _hold(summary: dict[str, Any], as_json: bool, progress: Progress, metrics_po
     """Print the summary, then keep the workers (and /metrics) running until SIGINT or
     SIGTERM."""
     _print(summary, as_json)
-    interrupted = threading.Event()
-    previous = {
-        n: signal.signal(n, lambda *_: interrupted.set()) for n in (signal.SIGINT, signal.SIGTERM)
-    }
     where = f"/metrics on http://127.0.0.1:{metrics_port}/metrics, " if metrics_port else ""
     print(
         f"serving: workers running, {where}until interrupted (Ctrl-C)", file=sys.stderr, flush=True
     )
-    try:
+    with stopped_by_signals() as interrupted:
         while not interrupted.wait(0.5):
             pass
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     progress.say("interrupted: stopping the workers")
 
 

@@ -19,7 +19,7 @@ from processors.ids import deterministic_uuid7
 from readers.rail_files import portal_wagons
 from readers.simulator import START, Simulator
 from streams.kafka.reading import read_committed
-from streams.replay.run import EventLines
+from streams.replay.lines import EventLines
 from topics import catalog
 from topics.codec import Codec, plain
 

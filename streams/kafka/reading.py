@@ -1,68 +1,21 @@
-"""Thin confluent-kafka helpers: an idempotent producer with checked delivery, and a point read."""
+"""Reading what is on a topic: one record at a position, every committed record, whether a group
+has consumed everything."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
 from streams.errors import DeliveryError
+from streams.kafka.sending import Delivered
 from topics.catalog import Topic
-
-
-def producer(bootstrap: str, **extra: Any) -> Producer:
-    """An idempotent producer (``acks=all``): a retried send is never written twice."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "log_level": 3,  # errors only; retries of a starting broker are not news
-        **extra,
-    }
-    return Producer(config)
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """Where the broker stored a record."""
-
-    topic: str
-    partition: int
-    offset: int
-
-
-def produce_sync(
-    producer: Producer,
-    topic: Topic,
-    key: bytes | None,
-    value: bytes | None,
-    timeout: float = 30.0,
-) -> Delivered:
-    """Produce one record and wait for its acknowledgement; DeliveryError when refused."""
-    outcome: list[tuple[KafkaError | None, Message]] = []
-    producer.produce(
-        topic.name, value=value, key=key, on_delivery=lambda err, msg: outcome.append((err, msg))
-    )
-    producer.flush(timeout)
-    if not outcome:
-        raise DeliveryError(f"{topic.name}: no acknowledgement within {timeout:.0f} s")
-    error, message = outcome[0]
-    if error is not None:
-        raise DeliveryError(f"{topic.name}: broker refused the record: {error.str()}")
-    partition, offset = message.partition(), message.offset()
-    if partition is None or offset is None:
-        raise DeliveryError(f"{topic.name}: acknowledgement without a position")
-    return Delivered(topic.name, partition, offset)
 
 
 def read_at(bootstrap: str, delivered: Delivered, timeout: float = 30.0) -> Message:

@@ -19,11 +19,9 @@ import argparse
 import contextlib
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -35,6 +33,7 @@ from typing import Any
 
 from streams.errors import LocalServiceError
 from streams.local.processes import free_port, port_accepts, port_in_use_error
+from streams.ops.signals import stop_on_signals
 
 DEBIAN_BINARY = Path("/usr/bin/prometheus")
 INSTALL_HINT = (
@@ -212,9 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=9090, help="its own port (default 9090)")
     parser.add_argument("--dir", help="configuration and storage (default: a temporary folder)")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
+    stop = stop_on_signals()
     with contextlib.ExitStack() as stack:
         root = (
             Path(args.dir) if args.dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))

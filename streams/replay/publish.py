@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, Message
 
 from streams.errors import DeliveryError
-from streams.kafka.reading import producer
-from streams.replay.run import read_events
+from streams.replay.lines import read_events
 from topics import catalog
+from topics.clients import produce, producer
 from topics.codec import Codec
 
 
@@ -31,17 +31,7 @@ def publish(bootstrap: str, codec: Codec, lines: Iterable[str], timeout_s: float
     for event in read_events(lines):
         topic = catalog.topic_for_schema(event.schema)
         encoded = codec.encode(event.schema, event.value, topic=topic.name)
-        while True:
-            try:
-                out.produce(
-                    topic.name,
-                    key=topic.key_of(event.value),
-                    value=encoded,
-                    on_delivery=on_delivery,
-                )
-                break
-            except BufferError:
-                out.poll(0.05)
+        produce(out, topic.name, topic.key_of(event.value), encoded, on_delivery)
         count += 1
     remaining = out.flush(timeout_s)
     if remaining or failures:

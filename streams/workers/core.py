@@ -43,6 +43,7 @@ from processors.mission import MissionPath
 from streams.ops import metrics
 from streams.workers.channels import CHANNEL_TOPICS
 from topics import catalog, dead_letters
+from topics.clients import produce
 from topics.codec import Codec, plain
 from topics.errors import DecodeError
 
@@ -310,12 +311,7 @@ class CoreWorker:
         return latest
 
     def _send(self, topic: catalog.Topic, key: bytes | None, value: bytes | None) -> None:
-        while True:
-            try:
-                self.producer.produce(topic.name, key=key, value=value)
-                return
-            except BufferError:
-                self.producer.poll(0.05)
+        produce(self.producer, topic.name, key, value)
 
     def _publish(self, output: Output, message: Message) -> None:
         topic = CHANNEL_TOPICS[output.channel]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.replay.run import ReplayInputError, replay
+from streams.replay.lines import ReplayInputError
+from streams.replay.run import replay
 
 HERE = Path(__file__).resolve().parent
 NAMES = sorted(p.name.removesuffix(".in.jsonl") for p in HERE.glob("*.in.jsonl"))

@@ -22,15 +22,17 @@ import pytest
 from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from streams.http.access import parse_credentials
-from streams.http.api import Api, Queries, make_server
-from streams.kafka.reading import producer
+from streams.http.api import Api
+from streams.http.queries import Queries
+from streams.http.server import make_server
 from streams.ops.migrations import migrate
 from streams.ops.settings import CHECKOUT
-from streams.replay.run import read_events
+from streams.replay.lines import read_events
 from streams.workers.channels import CHANNEL_TOPICS
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from topics import admin, catalog
+from topics.clients import producer
 from topics.codec import SingleObjectCodec
 
 CODEC = SingleObjectCodec()

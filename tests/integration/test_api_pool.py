@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streams.http.api import Busy, Queries, Unavailable
+from streams.http.errors import Busy, Unavailable
+from streams.http.queries import Queries
 
 
 def test_concurrent_requests_wait_for_a_connection_instead_of_failing(services):

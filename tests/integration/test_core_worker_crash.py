@@ -27,8 +27,8 @@ from processors.ids import deterministic_uuid7
 from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
+from streams.replay.lines import read_events
 from streams.replay.publish import publish
-from streams.replay.run import read_events
 from streams.workers.channels import CHANNEL_TOPICS
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec, plain

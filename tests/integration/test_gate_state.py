@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from streams.kafka.reading import producer
 from streams.workers.gate_state import GateState
 from topics import admin, catalog
+from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
 from topics.schemas import repository

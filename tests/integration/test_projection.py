@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from streams.kafka.reading import producer
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
 from streams.ops.migrations import migrate
 from streams.workers.projection import Projection, gate_check, rebuild
 from topics import admin, catalog
+from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
 from topics.schemas import repository

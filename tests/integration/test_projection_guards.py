@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
-from streams.kafka.reading import producer, read_committed
+from streams.kafka.reading import read_committed
 from streams.ops.migrations import migrate
 from streams.workers.projection import (
     Projection,
@@ -25,6 +25,7 @@ from streams.workers.projection import (
     truncate,
 )
 from topics import admin, catalog
+from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
 from topics.schemas import repository

@@ -10,8 +10,10 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from streams.kafka.reading import produce_sync, producer, read_at
+from streams.kafka.reading import read_at
+from streams.kafka.sending import produce_sync
 from topics import admin, catalog
+from topics.clients import producer
 from topics.codec import SingleObjectCodec, plain
 from topics.examples import example
 from topics.schemas import repository

@@ -151,7 +151,7 @@ def test_definitive_iot_ids_are_retired_with_tombstones_after_the_retention():
 
 
 def _golden_events() -> list[tuple[str, dict]]:
-    from streams.replay.run import read_events
+    from streams.replay.lines import read_events
 
     lines = (GOLDEN / "exit-attempt-while-phytosanitary-hold.in.jsonl").read_text().splitlines()
     return [(e.schema, e.value) for e in read_events(lines)]

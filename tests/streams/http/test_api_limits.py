@@ -17,7 +17,9 @@ import pytest
 
 from streams.errors import ConfigError
 from streams.http.access import parse_credentials
-from streams.http.api import Api, Queries, make_server
+from streams.http.api import Api
+from streams.http.queries import Queries
+from streams.http.server import make_server
 from streams.local.processes import free_port
 from streams.ops import metrics
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from streams.http import api
-from streams.http.api import _route
+from streams.http import params
+from streams.http.api import find_route
 from streams.http.openapi import document
 from topics.schemas import AVRO_DIR
 
@@ -44,7 +44,7 @@ def test_every_reference_resolves():
 @pytest.mark.parametrize("path", sorted(SPEC["paths"]))
 def test_every_described_path_is_served(path):
     concrete = PATH_PARAMETER.sub("x", path)
-    assert concrete in ("/health", "/openapi.json", "/metrics") or _route(concrete) is not None
+    assert concrete in ("/health", "/openapi.json", "/metrics") or find_route(concrete) is not None
     operation = SPEC["paths"][path]["get"]
     declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
     assert declared == set(PATH_PARAMETER.findall(path))
@@ -57,7 +57,7 @@ def test_every_described_path_is_served(path):
     "path", ["/iot/x/timeline", "/lookup", "/deviations", "/trains/x", "/gate-check"]
 )
 def test_every_served_route_is_described(path):
-    assert _route(path) is not None
+    assert find_route(path) is not None
     described = {PATH_PARAMETER.sub("x", p) for p in SPEC["paths"]}
     assert path in described
 
@@ -66,7 +66,7 @@ def test_the_query_parameters_the_handlers_read_are_described():
     source = json.dumps(SPEC["paths"])
     for name in ("kind", "value", "country", "since", "node", "limit", "after", "container"):
         assert f'"name": "{name}"' in source
-    assert set(api.LOOKUP_KINDS) == set(
+    assert set(params.LOOKUP_KINDS) == set(
         next(p for p in SPEC["paths"]["/lookup"]["get"]["parameters"] if p["name"] == "kind")[
             "schema"
         ]["enum"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from processors.core import CoreState, Output, apply
-from streams.replay.run import read_events
+from streams.replay.lines import read_events
 from streams.workers.core import _changelog_records, restore
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"

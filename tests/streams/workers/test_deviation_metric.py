@@ -9,7 +9,7 @@ from typing import Any
 
 from processors.core import Channel, CoreState, Output, apply
 from streams.ops.settings import CHECKOUT
-from streams.replay.run import read_events
+from streams.replay.lines import read_events
 from streams.workers import core as core_worker
 from streams.workers.core import CoreWorker, _BatchMetrics, deviation_node_label
 

@@ -1,0 +1,43 @@
+"""``iotrack replay`` and ``iotrack publish``: files of events in the replay format, run through
+the core offline or put onto their topics."""
+
+from __future__ import annotations
+
+import argparse
+
+from streams.local import runtime
+from streams.ops.settings import Settings
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.replay.run import replay
+
+    with open(args.file, encoding="utf-8") as source:
+        for line in replay(source):
+            print(line)
+    return 0
+
+
+def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.replay.publish import publish
+    from topics.codec import codec_for
+
+    found = runtime.endpoints(settings)
+    with open(args.file, encoding="utf-8") as source:
+        count = publish(found.bootstrap, codec_for(settings.schema_registry_url), source)
+    print(f"published {count} events to {found.bootstrap}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``replay`` and ``publish`` to ``commands``."""
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text)
+
+    replay_parser = command("replay", "run the tracking core over a file of events, no Kafka")
+    replay_parser.add_argument("file", help='JSON lines: {"type": "iotrack.X", "value": {...}}')
+    replay_parser.set_defaults(handler=_replay)
+    publish_parser = command("publish", "put events (replay format) onto their topics")
+    publish_parser.add_argument("file", help='JSON lines: {"type": "iotrack.X", "value": {...}}')
+    publish_parser.set_defaults(handler=_publish)

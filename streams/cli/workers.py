@@ -1,0 +1,85 @@
+"""``iotrack run``: the stream workers, passage fusion and the tracking core, until stopped."""
+
+from __future__ import annotations
+
+import argparse
+
+from streams.local import runtime
+from streams.ops.settings import Settings
+from streams.ops.signals import stop_on_signals
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+    import threading
+
+    from readers.fusion_worker import FusionWorker
+    from streams.ops import metrics
+    from streams.workers.core import CoreWorker
+    from topics.codec import codec_for
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    found = runtime.endpoints(settings)
+    stop = stop_on_signals()
+    idle = args.exit_when_idle
+    threads = []
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    if not args.no_fusion:
+        fusion = FusionWorker(
+            found.bootstrap,
+            codec_for(settings.schema_registry_url),
+            statistics=metrics.lag_from_statistics("iotrack-fusion"),
+        )
+        metrics.EDGE.fusions.append(fusion)
+        thread = threading.Thread(
+            target=fusion.run, args=(stop,), kwargs={"exit_when_idle_s": idle}, daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    from processors.core import DAY_MS, CoreConfig
+
+    retire_ms = int(settings.retire_after_days * DAY_MS)
+    core = CoreWorker(
+        found.bootstrap,
+        codec_for(settings.schema_registry_url),
+        config=CoreConfig(retire_after_ms=retire_ms),
+    )
+    print(
+        f"workers running against {found.bootstrap}: tracking core"
+        f"{'' if args.no_fusion else ', passage fusion'}",
+        flush=True,
+    )
+    stats = core.run(stop, exit_when_idle_s=idle)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    print(
+        f"core: {stats.inputs} inputs -> {stats.outputs} outputs in {stats.batches} "
+        f"transactions, {stats.dead_letters} dead letters"
+    )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``run`` to ``commands``."""
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text)
+
+    run_parser = command("run", "run the workers: tracking core and passage fusion")
+    run_parser.add_argument("--no-fusion", action="store_true", help="the tracking core only")
+    run_parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9300,
+        help="serve /metrics on 127.0.0.1:PORT (default 9300; 0: off)",
+    )
+    run_parser.add_argument(
+        "--exit-when-idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without input (for replays and tests)",
+    )
+    run_parser.set_defaults(handler=_run)
