@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli.options import add_command
 from streams.local import runtime
 from streams.ops.settings import Settings
 
@@ -33,7 +34,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add ``replay`` and ``publish`` to ``commands``."""
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text)
+        return add_command(commands, name, help_text)
 
     replay_parser = command("replay", "run the tracking core over a file of events, no Kafka")
     replay_parser.add_argument("file", help='JSON lines: {"type": "iotrack.X", "value": {...}}')

@@ -13,11 +13,11 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import uuid6
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
@@ -41,6 +41,16 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _event(source: str, at: int | None = None, **fields: Any) -> dict[str, Any]:
+    """A new event from ``source``: a fresh UUIDv7 id, the time now (or ``at``), the fields."""
+    return {
+        "event_id": str(uuid6.uuid7()),
+        "source": source,
+        "occurred_at": _now_ms() if at is None else at,
+        **fields,
+    }
+
+
 class Conversation:
     """One request on the rail requests topic and the core's answers to it."""
 
@@ -51,7 +61,7 @@ class Conversation:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
-                "group.id": f"iotrack-rail-{uuid.uuid4()}",
+                "group.id": f"iotrack-rail-{uuid6.uuid7()}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "log_level": 0,
@@ -195,17 +205,15 @@ def loading_list(
 ) -> int:
     """Submit a loading list and print the answer; 0 when every unit is ready, else 1."""
     items = _parsed(path, loading_list_items)
-    value = {
-        "event_id": str(uuid.uuid4()),
-        "source": operator,
-        "occurred_at": _now_ms(),
-        "train_id": train_id,
-        "operator": operator,
-        "planned_departure": None,
-        "items": [{**item, "ready": None, "reasons": [], "iot_id": None} for item in items],
-        "answered": False,
-        "caused_by_event_id": None,
-    }
+    value = _event(
+        operator,
+        train_id=train_id,
+        operator=operator,
+        planned_departure=None,
+        items=[{**item, "ready": None, "reasons": [], "iot_id": None} for item in items],
+        answered=False,
+        caused_by_event_id=None,
+    )
     with Conversation(bootstrap, codec, catalog.LOADING_LISTS) as talk:
         answer = talk.ask(
             "iotrack.TrainLoadingList",
@@ -242,16 +250,14 @@ def manifest(
     wagons = _parsed(path, manifest_wagons)
     previous = int((_latest_status(bootstrap, codec, train_id) or {}).get("manifest_version") or 0)
     number = version if version is not None else previous + 1
-    value = {
-        "event_id": str(uuid.uuid4()),
-        "source": operator,
-        "occurred_at": _now_ms(),
-        "train_id": train_id,
-        "version": number,
-        "operator": operator,
-        "wagons": wagons,
-        "supersedes_version": previous or None,
-    }
+    value = _event(
+        operator,
+        train_id=train_id,
+        version=number,
+        operator=operator,
+        wagons=wagons,
+        supersedes_version=previous or None,
+    )
     with Conversation(bootstrap, codec, catalog.PERMISSIONS) as talk:
         decision = talk.ask(
             "iotrack.TrainManifest",
@@ -297,15 +303,13 @@ def consist(
 ) -> int:
     """Publish the portal's reads of a train as its detected consist and print the check."""
     wagons = _parsed(path, portal_wagons)
-    value = {
-        "event_id": str(uuid.uuid4()),
-        "source": read_point,
-        "occurred_at": _now_ms(),
-        "train_id": train_id,
-        "gate_node_id": gate,
-        "read_point_id": read_point,
-        "wagons": wagons,
-    }
+    value = _event(
+        read_point,
+        train_id=train_id,
+        gate_node_id=gate,
+        read_point_id=read_point,
+        wagons=wagons,
+    )
     with Conversation(bootstrap, codec, catalog.CONSISTS) as talk:
         check = talk.ask(
             "iotrack.DetectedConsist",
@@ -360,15 +364,14 @@ def confirm_exits(
     out = producer(bootstrap)
     at = _now_ms()
     for iot_id in status["iot_ids"]:
-        value = {
-            "event_id": str(uuid.uuid4()),
-            "source": officer,
-            "occurred_at": at,
-            "iot_id": iot_id,
-            "mode": "RAIL",
-            "gate_node_id": gate,
-            "confirmed_by": officer,
-        }
+        value = _event(
+            officer,
+            at,
+            iot_id=iot_id,
+            mode="RAIL",
+            gate_node_id=gate,
+            confirmed_by=officer,
+        )
         topic = catalog.EXITS
         encoded = codec.encode("iotrack.ExitConfirmed", value, topic=topic.name)
         produce_sync(out, topic, topic.key_of(value), encoded)

@@ -7,6 +7,7 @@ import argparse
 import json
 import time
 
+from streams.cli.options import add_command, worker_options
 from streams.local import runtime
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
@@ -84,19 +85,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ``subparsers``."""
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return subparsers.add_parser(name, help=help_text, description=help_text)
+        return add_command(subparsers, name, help_text)
 
     project = command("project", "project the public state topics into Postgres")
-    project.add_argument(
-        "--exit-when-idle",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this long without records",
-    )
-    project.add_argument(
-        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
-    )
+    worker_options(project, idle="records")
     project.set_defaults(handler=_project)
     gate = command("gate-check", "may this unit leave? (from the projection; exit 0 yes, 1 no)")
     gate.add_argument("kind", help="CONTAINER, ILU, PLATE, SEAL ...")

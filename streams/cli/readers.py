@@ -15,6 +15,7 @@ from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService, replay_file, serve, spool_path
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
+from streams.cli.options import worker_options
 from streams.local import runtime
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
@@ -156,16 +157,7 @@ def register(commands: Any) -> None:
     run.set_defaults(handler=reader_run)
 
     fusion = commands.add_parser("fuse", help="fuse raw sensor reads into passages")
-    fusion.add_argument(
-        "--exit-when-idle",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this long without reads (for replays)",
-    )
-    fusion.add_argument(
-        "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
-    )
+    worker_options(fusion, idle="reads (for replays)")
     fusion.set_defaults(handler=fuse)
 
     sim = commands.add_parser("simulate", help="write simulated device payloads as captures")

@@ -7,6 +7,7 @@ import argparse
 import json
 import time
 
+from streams.cli.options import add_command
 from streams.cli.tables import print_table
 from streams.local import runtime
 from streams.ops.settings import Settings, redact_url
@@ -108,7 +109,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add ``up``, ``down``, ``status``, ``topics`` and ``schemas`` to ``commands``."""
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text)
+        return add_command(commands, name, help_text)
 
     for name, help_text, handler in (
         ("up", "start the local broker and database (unless given) and migrate", _up),

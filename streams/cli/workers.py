@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli.options import add_command, worker_options
 from streams.local import runtime
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
@@ -65,21 +66,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """Add ``run`` to ``commands``."""
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text)
+        return add_command(commands, name, help_text)
 
     run_parser = command("run", "run the workers: tracking core and passage fusion")
     run_parser.add_argument("--no-fusion", action="store_true", help="the tracking core only")
-    run_parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=9300,
-        help="serve /metrics on 127.0.0.1:PORT (default 9300; 0: off)",
-    )
-    run_parser.add_argument(
-        "--exit-when-idle",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this long without input (for replays and tests)",
-    )
+    worker_options(run_parser, idle="input (for replays and tests)", metrics_port=9300)
     run_parser.set_defaults(handler=_run)

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg2
+import psycopg2.extensions
 
 from streams.errors import MigrationError
 from streams.ops.settings import CHECKOUT
@@ -46,6 +47,13 @@ class AppliedMigration:
     applied_at: datetime
 
 
+def _connect(url: str) -> psycopg2.extensions.connection:
+    try:
+        return psycopg2.connect(url, connect_timeout=10)
+    except psycopg2.Error as exc:
+        raise MigrationError(f"cannot connect to the database: {exc}".strip()) from exc
+
+
 def migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """The migration files in order; a misnamed file is an error, not silently skipped."""
     found = []
@@ -64,10 +72,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply the migrations not yet applied; returns those applied now."""
     pending = migrations(directory)
     done: list[Migration] = []
-    try:
-        connection = psycopg2.connect(url, connect_timeout=10)
-    except psycopg2.Error as exc:
-        raise MigrationError(f"cannot connect to the database: {exc}".strip()) from exc
+    connection = _connect(url)
     try:
         with connection, connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -108,10 +113,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 def applied_migrations(url: str) -> list[AppliedMigration]:
     """What ``schema_migrations`` records, oldest first (empty before the first migration)."""
-    try:
-        connection = psycopg2.connect(url, connect_timeout=10)
-    except psycopg2.Error as exc:
-        raise MigrationError(f"cannot connect to the database: {exc}".strip()) from exc
+    connection = _connect(url)
     try:
         with connection, connection.cursor() as cursor:
             cursor.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
@@ -128,10 +130,7 @@ def applied_migrations(url: str) -> list[AppliedMigration]:
 
 def server_version(url: str) -> str:
     """The server's ``version()`` string, shortened to product and version."""
-    try:
-        connection = psycopg2.connect(url, connect_timeout=10)
-    except psycopg2.Error as exc:
-        raise MigrationError(f"cannot connect to the database: {exc}".strip()) from exc
+    connection = _connect(url)
     try:
         with connection, connection.cursor() as cursor:
             cursor.execute("SHOW server_version")
