@@ -88,6 +88,8 @@ def _json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RailFileError(f"line {exc.lineno}, column {exc.colno}: not JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise RailFileError("not JSON this module takes: nested too deeply") from exc
 
 
 def is_json(text: str) -> bool:
@@ -247,6 +249,8 @@ def portal_wagons(text: str) -> list[dict[str, Any]]:
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise RailFileError(f"line {number}: not a rail portal wagon read: {exc!r}") from exc
+        except RecursionError as exc:
+            raise RailFileError(f"line {number}: not JSON: nested too deeply") from exc
     if not wagons:
         raise RailFileError("the portal file holds no wagon")
     return sorted(wagons, key=lambda w: w["position"])

@@ -42,9 +42,9 @@ class Spool:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -53,6 +53,10 @@ class Spool:
                 " seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
                 " key BLOB, value BLOB)"
             )
+        except OSError as exc:
+            raise SpoolError(
+                f"cannot create the spool's folder {path.parent}: {exc.strerror}"
+            ) from exc
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot open the spool {path}: {exc}") from exc
 

@@ -28,3 +28,7 @@ class MigrationError(StreamsError):
 
 class DeliveryError(StreamsError):
     """The broker did not acknowledge a produced record."""
+
+
+class InputFileError(StreamsError):
+    """A file given to a command cannot be read, or is not text in UTF-8; the message names it."""

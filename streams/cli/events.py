@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from streams.cli.inputs import read_text
 from streams.cli.options import add_command
 from streams.local import runtime
 from streams.ops.settings import Settings
@@ -13,9 +14,8 @@ from streams.ops.settings import Settings
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from streams.replay.run import replay
 
-    with open(args.file, encoding="utf-8") as source:
-        for line in replay(source):
-            print(line)
+    for line in replay(read_text(args.file).splitlines()):
+        print(line)
     return 0
 
 
@@ -23,9 +23,9 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     from streams.replay.publish import publish
     from topics.codec import codec_for
 
+    lines = read_text(args.file).splitlines()
     found = runtime.endpoints(settings)
-    with open(args.file, encoding="utf-8") as source:
-        count = publish(found.bootstrap, codec_for(settings.schema_registry_url), source)
+    count = publish(found.bootstrap, codec_for(settings.schema_registry_url), lines)
     print(f"published {count} events to {found.bootstrap}")
     return 0
 

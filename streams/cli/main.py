@@ -5,38 +5,47 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from streams.cli import demo, events, rail, read_side, readers, services, validate, workers
-from streams.errors import StreamsError
+from streams.cli import demo, events, exits, rail, read_side, readers, services, validate, workers
 from streams.ops.settings import load
-from topics.errors import TopicsError
 
 COMMAND_GROUPS = (services, readers, events, workers, read_side, validate, rail, demo)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and exit 2), naming the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(exits.BAD_INPUT, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per action."""
-    top = argparse.ArgumentParser(
+    top = OneLineParser(
         prog="iotrack",
         description="Track goods and transport units through a port on Kafka (IOT_ID model).",
     )
-    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = top.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     for group in COMMAND_GROUPS:
         group.register(commands)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``iotrack`` console script; exit 1 on a failure, 2 on a usage error."""
+    """Entry point of the ``iotrack`` console script; the exit status as ``streams.cli.exits``
+    decides it."""
     args = parser().parse_args(argv)
     try:
         settings = load()
         code: int = args.handler(settings, args)
-    except (StreamsError, TopicsError) as exc:
-        print(f"iotrack: {exc}", file=sys.stderr)
-        return 1
+    except exits.EXPECTED as exc:
+        print(f"iotrack {args.command}: {exc}", file=sys.stderr)
+        return exits.exit_code(exc)
     except KeyboardInterrupt:
-        return 130
+        return exits.INTERRUPTED
     except BrokenPipeError:
         # The reader of our output went away (`iotrack topics list | head`); that is not a failure.
         sys.stderr.close()

@@ -14,15 +14,15 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import uuid6
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
+from streams.cli.inputs import read_text
 from streams.cli.tables import table
-from streams.errors import StreamsError
+from streams.errors import InputFileError, StreamsError
 from streams.kafka.reading import read_committed
 from streams.kafka.sending import produce_sync
 from streams.ops.settings import Settings
@@ -134,11 +134,9 @@ class Conversation:
 
 def _parsed(path: str, parse: Callable[[str], T]) -> T:
     """The file (``-``: standard input) read and parsed; its problems named with its path."""
+    text = read_text(path)
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         return parse(text)
-    except OSError as exc:
-        raise RailCommandError(f"{path}: {exc.strerror}") from exc
     except RailFileError as exc:
         raise RailCommandError(f"{path}: {exc}") from exc
 
@@ -440,7 +438,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             as_json=args.json,
             timeout_s=args.timeout,
         )
-    except RailCommandError as exc:
+    except (RailCommandError, InputFileError) as exc:
         print(f"iotrack rail {args.action}: {exc}", file=sys.stderr)
         return 2
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import time
 
+from processors.identifiers import itu
 from streams.cli.options import add_command, worker_options
 from streams.local import runtime
 from streams.ops.settings import Settings
@@ -34,11 +35,7 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
 def _gate_check(settings: Settings, args: argparse.Namespace) -> int:
     from streams.workers.projection import gate_check
 
-    key = (
-        f"{args.kind.upper()}:{args.country.upper()}:{args.value}"
-        if args.country
-        else (f"{args.kind.upper()}:{args.value}")
-    )
+    key = itu.unit_key(args.kind, args.value, args.country)
     found = gate_check(runtime.endpoints(settings).database_url.reveal(), key)
     print(
         json.dumps(

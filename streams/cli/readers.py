@@ -15,6 +15,7 @@ from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService, replay_file, serve, spool_path
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
+from streams.cli.inputs import open_binary
 from streams.cli.options import worker_options
 from streams.local import runtime
 from streams.ops.settings import Settings
@@ -45,11 +46,8 @@ def reader_run(settings: Settings, args: argparse.Namespace) -> int:
         metrics.EDGE.readers.append(service)
         metrics.serve(args.metrics_port)
     if args.input is not None:
-        if args.input == "-":
-            accepted, rejected = replay_file(service, sys.stdin.buffer)
-        else:
-            with Path(args.input).open("rb") as source:
-                accepted, rejected = replay_file(service, source)
+        with open_binary(args.input) as source:
+            accepted, rejected = replay_file(service, source)
         print(
             f"{service.reader_id}: {accepted} payloads spooled, {rejected} dead-lettered; "
             f"forwarding {len(spool)} records to {found.bootstrap}"

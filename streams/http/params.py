@@ -6,14 +6,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import parse_qs
 
-from processors.identifiers import IdentifierError, country_code, validate_kind
+from processors.identifiers import IdentifierError, country_code, itu
 from streams.http.access import (
     BadParameter,
     no_nul,
 )
 
 LOOKUP_KINDS = ("CONTAINER", "ILU", "SWAP_BODY", "SEAL", "PLATE")
-_VALIDATED = {"CONTAINER": "container", "ILU": "ilu", "SEAL": "seal", "PLATE": "plate"}
 
 
 @contextmanager
@@ -54,17 +53,11 @@ def itu_key_of(kind: str, value: str, country: str | None, *, kinds: str = "kind
             raise BadParameter("country", str(exc)) from None
     elif country:
         raise BadParameter("country", "applies to plates only")
-    checker = _VALIDATED.get(kind)
     try:
-        if checker == "plate":
-            normalised = validate_kind("plate", value, country=country)
-        elif checker is not None:
-            normalised = validate_kind(checker, value)
-        else:
-            normalised = "".join(value.upper().split())
+        normalised = itu.checked(kind, value, country)
     except IdentifierError as exc:
         raise BadParameter("value" if kinds == "kind" else kinds.lower(), str(exc)) from None
-    return f"{kind}:{country}:{normalised}" if kind == "PLATE" else f"{kind}:{normalised}"
+    return itu.key(kind, normalised, country)
 
 
 def query_of(text: str) -> dict[str, list[str]]:

@@ -77,6 +77,8 @@ def parse_line(
         document = json.loads(stripped)
     except ValueError as exc:
         raise ReplayInputError(f"line {number}: not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ReplayInputError(f"line {number}: not JSON: nested too deeply") from exc
     if not isinstance(document, dict) or set(document) != {"type", "value"}:
         raise ReplayInputError(f'line {number}: expected {{"type": ..., "value": {{...}}}}')
     name = document["type"]

@@ -1,0 +1,80 @@
+"""ITU identifiers as the topics key them: ``KIND:value``, and ``PLATE:country:value``.
+
+An ITU identifier (``iotrack.ItuIdentifier``) has an Avro ``ItuKind``; the kinds with a
+standard are checked by the identifier module of the same name, the others (swap body ids,
+manifest goods ids) only for being non-empty.
+
+>>> unit_key("CONTAINER", "csqu 305438 3")
+'CONTAINER:CSQU3054383'
+>>> unit_key("PLATE", "ab 123 cd", country="it")
+'PLATE:IT:AB123CD'
+>>> unit_key("CONTAINER", "CSQU3054384")
+Traceback (most recent call last):
+    ...
+processors.identifiers.errors.InvalidCheckDigit: CSQU3054384: check digit is 4, expected 3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from processors.identifiers import KINDS
+from processors.identifiers._countries import country_code
+from processors.identifiers.errors import IdentifierError, InvalidCountry, InvalidFormat
+
+ITU_KINDS = ("CONTAINER", "ILU", "PLATE", "SWAP_BODY", "SEAL", "MANIFEST_GOODS", "WAGON")
+"""The symbols of the Avro enum ``iotrack.ItuKind``."""
+
+CHECKED_BY: Mapping[str, str] = MappingProxyType(
+    {"CONTAINER": "container", "ILU": "ilu", "WAGON": "wagon", "PLATE": "plate", "SEAL": "seal"}
+)
+"""ITU kind -> the identifier module that checks it; kinds without a standard are absent."""
+
+
+def key(kind: str, value: str, country: str | None = None) -> str:
+    """The topic key of an identifier already in its compact form.
+
+    >>> key("PLATE", "AB123CD", "IT"), key("SWAP_BODY", "WB-1")
+    ('PLATE:IT:AB123CD', 'SWAP_BODY:WB-1')
+    """
+    if kind == "PLATE" and country:
+        return f"PLATE:{country}:{value}"
+    return f"{kind}:{value}"
+
+
+def checked(kind: str, value: str, country: str | None = None) -> str:
+    """``value`` in its compact form, checked as an ITU of ``kind``; IdentifierError (naming the
+    kind and what is wrong) when it is not acceptable."""
+    if kind not in ITU_KINDS:
+        raise InvalidFormat("itu kind", kind, f"not an ITU kind; one of {', '.join(ITU_KINDS)}")
+    module = CHECKED_BY.get(kind)
+    if module is None:
+        compact = "".join(value.upper().split())
+        if not compact:
+            raise InvalidFormat(kind.lower(), value, "empty identifier")
+        return compact
+    if module == "plate":
+        validated: str = KINDS["plate"].validate(value, country=country or "IT")
+        return validated
+    if country:
+        raise InvalidCountry(kind.lower(), country, "a country applies to plates only")
+    checked_value: str = KINDS[module].validate(value)
+    return checked_value
+
+
+def unit_key(kind: str, value: str, country: str | None = None) -> str:
+    """The topic key of a unit given by a person (a command, a query): kind and value checked,
+    a plate's country normalised to ISO 3166 alpha-2 (required for a plate)."""
+    kind = kind.upper()
+    if kind == "PLATE":
+        if not country:
+            raise InvalidCountry("plate", "", "a plate needs its country (ISO 3166 alpha-2)")
+        try:
+            country = country_code(country)
+        except ValueError as exc:
+            raise InvalidCountry("plate", country, str(exc)) from None
+    return key(kind, checked(kind, value, country), country)
+
+
+__all__ = ["CHECKED_BY", "ITU_KINDS", "IdentifierError", "checked", "key", "unit_key"]

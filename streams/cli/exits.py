@@ -1,0 +1,49 @@
+"""What a command's exit status says, decided in one table from the error that ended it.
+
+==== ========================================================================================
+code meaning
+==== ========================================================================================
+0    done; for a check (``validate``, ``gate-check``, ``rail ...``), the answer is yes
+1    a check answered no, or a run failed (a broker or database away, a refused delivery)
+2    bad input or usage: an argument, a file, a configuration value, an identifier
+130  interrupted (Ctrl-C)
+==== ========================================================================================
+
+Every expected failure is one line on standard error, never a traceback.
+"""
+
+from __future__ import annotations
+
+from processors.identifiers.errors import IdentifierError
+from readers.errors import ReadersError
+from readers.rail_files import RailFileError
+from streams.errors import ConfigError, InputFileError, StreamsError
+from streams.replay.lines import ReplayInputError
+from topics.errors import SchemaDefinitionError, TopicsError
+
+FAILED = 1
+BAD_INPUT = 2
+INTERRUPTED = 130
+
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (ConfigError, BAD_INPUT),
+    (InputFileError, BAD_INPUT),
+    (ReplayInputError, BAD_INPUT),
+    (RailFileError, BAD_INPUT),
+    (IdentifierError, BAD_INPUT),
+    (SchemaDefinitionError, BAD_INPUT),
+    (StreamsError, FAILED),
+    (TopicsError, FAILED),
+    (ReadersError, FAILED),
+)
+"""Error class -> exit status, the first that matches; the most specific first."""
+
+EXPECTED: tuple[type[Exception], ...] = tuple(kind for kind, _ in EXIT_CODES)
+
+
+def exit_code(error: Exception) -> int:
+    """The exit status for an expected error (``FAILED`` for one not in the table)."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return FAILED
