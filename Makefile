@@ -7,16 +7,23 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 # `make check` must not write into the tree: no bytecode, no tool caches.
 NOWRITE := PYTHONDONTWRITEBYTECODE=1
 PACKAGES := topics processors streams readers
+# The Debian packages each target needs (streams/local/system_packages.py): installed as root,
+# else one sentence naming the command to run. It runs before .venv exists.
+SYSTEM := $(NOWRITE) $(PYTHON) -m streams.local.system_packages install
 
 .DEFAULT_GOAL := help
-.PHONY: help setup fmt lint typecheck test check up down status demo bench dashboards clean
+.PHONY: help system setup fmt lint typecheck test check up down status demo bench dashboards clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+system:  ## install every Debian package the project needs (as root; apt-get, services kept down)
+	$(SYSTEM)
+
 setup: $(STAMP)  ## create .venv with iotrack and its dev tools installed
 
 $(STAMP): pyproject.toml
+	$(SYSTEM) --for setup
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -36,13 +43,14 @@ typecheck: $(STAMP)  ## mypy --strict on our packages and the dashboards generat
 	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null
 	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null deploy/grafana/dashboards.py
 
-# The dashboard test also runs Debian's Prometheus (`apt-get install prometheus`; .ci/run does).
 test: $(STAMP)  ## every test; integration tests start their own Kafka and Postgres
+	$(SYSTEM) --for test
 	$(NOWRITE) $(BIN)/pytest -p no:cacheprovider -q
 
 check: lint typecheck test  ## lint + typecheck + test; writes nothing
 
 up: $(STAMP)  ## start the local broker and database (see `iotrack up`)
+	$(SYSTEM) --for demo
 	$(BIN)/iotrack up
 
 down: $(STAMP)  ## stop them
@@ -52,6 +60,7 @@ status: $(STAMP)  ## what runs, the topics, the database
 	$(BIN)/iotrack status
 
 demo: $(STAMP)  ## run the demonstration on the embedded default
+	$(SYSTEM) --for demo
 	$(BIN)/iotrack demo
 
 bench: $(STAMP)  ## run the benchmarks in bench/ and print their figures
