@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from streams import demo as demo_module
 from streams import rail_commands, read_side_commands, reader_commands, runtime, validate_command
+from streams.asyncapi_command import register as register_asyncapi
 from streams.errors import StreamsError
 from streams.settings import Settings, load, redact_url
 from topics import admin
@@ -264,6 +265,7 @@ def _demo_serving_options(demo: argparse.ArgumentParser) -> None:
 def _register_modules(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The sub-commands that register themselves from their own modules."""
     validate_command.register(commands)
+    register_asyncapi(commands)
     rail_commands.register(commands)
     read_side_commands.register(commands)
 
