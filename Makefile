@@ -10,6 +10,9 @@ PACKAGES := topics processors streams readers
 # The Debian packages each target needs (streams/local/system_packages.py): installed as root,
 # else one sentence naming the command to run. It runs before .venv exists.
 SYSTEM := $(NOWRITE) $(PYTHON) -m streams.local.system_packages install
+# The official AsyncAPI parser (npm, pinned by the lock file) that checks docs/asyncapi.json.
+ASYNCAPI := deploy/asyncapi
+NODE_STAMP := $(ASYNCAPI)/node_modules/.installed-$(shell sha256sum $(ASYNCAPI)/package-lock.json | cut -c1-12)
 
 .DEFAULT_GOAL := help
 .PHONY: help system setup fmt lint typecheck test check up down status demo bench dashboards clean
@@ -20,7 +23,7 @@ help:  ## list the targets
 system:  ## install every Debian package the project needs (as root; apt-get, services kept down)
 	$(SYSTEM)
 
-setup: $(STAMP)  ## create .venv with iotrack and its dev tools installed
+setup: $(STAMP) $(NODE_STAMP)  ## create .venv with iotrack and its dev tools, and the AsyncAPI parser
 
 $(STAMP): pyproject.toml
 	$(SYSTEM) --for setup
@@ -28,6 +31,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+$(NODE_STAMP): $(ASYNCAPI)/package-lock.json
+	$(SYSTEM) npm
+	cd $(ASYNCAPI) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 fmt: $(STAMP)  ## format and auto-fix the code (the only target that edits files)
@@ -43,7 +51,7 @@ typecheck: $(STAMP)  ## mypy --strict on our packages and the dashboards generat
 	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null
 	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null deploy/grafana/dashboards.py
 
-test: $(STAMP)  ## every test; integration tests start their own Kafka and Postgres
+test: $(STAMP) $(NODE_STAMP)  ## every test; integration tests start their own Kafka and Postgres
 	$(SYSTEM) --for test
 	$(NOWRITE) $(BIN)/pytest -p no:cacheprovider -q
 
@@ -70,4 +78,4 @@ dashboards: $(STAMP)  ## regenerate the Grafana dashboards' JSON in deploy/grafa
 	$(NOWRITE) $(BIN)/python deploy/grafana/dashboards.py
 
 clean:  ## remove the venv, caches and the local data folder
-	rm -rf $(VENV) .iotrack .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .iotrack .pytest_cache .mypy_cache .ruff_cache .hypothesis $(ASYNCAPI)/node_modules

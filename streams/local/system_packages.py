@@ -150,6 +150,14 @@ PACKAGES: tuple[SystemPackage, ...] = (
         ("test",),
         (FileExists("/usr/bin/prometheus"), OnPath("prometheus")),
     ),
+    SystemPackage(
+        "npm",
+        "npm",
+        "npm",
+        "the check of docs/asyncapi.json by the official AsyncAPI parser (deploy/asyncapi)",
+        ("setup", "test"),
+        (OnPath("npm"),),
+    ),
 )
 _BY_NAME = {package.name: package for package in PACKAGES}
 

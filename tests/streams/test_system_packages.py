@@ -170,7 +170,7 @@ def test_without_apt_get_it_names_the_debian_package_and_the_alternative(tmp_pat
 
 
 def test_every_make_target_has_its_packages_and_names_are_checked():
-    assert [p.name for p in system_packages.select(target="setup")] == ["python3-venv"]
+    assert [p.name for p in system_packages.select(target="setup")] == ["python3-venv", "npm"]
     assert [p.name for p in system_packages.select(target="demo")] == [
         "python3-venv",
         "java",
