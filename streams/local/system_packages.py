@@ -122,7 +122,7 @@ PACKAGES: tuple[SystemPackage, ...] = (
         "java",
         "Java 17+",
         "openjdk-17-jre-headless",
-        "the local Kafka broker (Kafka 4 runs on Java 17 or newer)",
+        "the local Kafka broker, as Kafka 4 needs Java 17 or newer",
         ("demo", "test"),
         (JavaAtLeast(17),),
     ),
@@ -154,7 +154,7 @@ PACKAGES: tuple[SystemPackage, ...] = (
         "npm",
         "npm",
         "npm",
-        "the check of docs/asyncapi.json by the official AsyncAPI parser (deploy/asyncapi)",
+        "the official AsyncAPI parser's check of docs/asyncapi.json",
         ("setup", "test"),
         (OnPath("npm"),),
     ),
@@ -267,11 +267,8 @@ class Plan:
 
 
 def _listing(packages: Sequence[SystemPackage]) -> str:
-    titles = " and ".join(
-        [", ".join(p.title for p in packages[:-1]), packages[-1].title]
-        if len(packages) > 1
-        else [packages[0].title]
-    )
+    *others, last = [p.title for p in packages]
+    titles = f"{', '.join(others)} and {last}" if others else last
     needs = "; ".join(p.needed_by for p in packages)
     verb = "are" if len(packages) > 1 else "is"
     return f"{titles} {verb} not installed (needed for {needs})"
@@ -306,8 +303,8 @@ def plan(packages: Sequence[SystemPackage], host: Host, otherwise: str | None = 
         )
     if host.euid() != 0:
         raise SystemPackageError(
-            f"{_listing(missing)}: run '{fix_command(missing, host)}' (it runs apt-get install "
-            f"{' '.join(apt_names)} with services kept down){alternative}"
+            f"{_listing(missing)}: run '{fix_command(missing, host)}' (it installs what is "
+            f"missing with apt-get, services kept down: {' '.join(apt_names)}){alternative}"
         )
     return Plan(
         missing,

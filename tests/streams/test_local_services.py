@@ -33,7 +33,9 @@ def test_missing_postgres_without_root_says_what_to_install(monkeypatch, tmp_pat
             which={"apt-get": "/usr/bin/apt-get"}.get, matches=lambda _: [], euid=lambda: 1000
         ),
     )
-    with pytest.raises(LocalServiceError, match=r"apt-get install postgresql.*DATABASE_URL"):
+    with pytest.raises(
+        LocalServiceError, match=r"not installed.*sudo make.*postgresql.*DATABASE_URL"
+    ):
         postgres.find_bindir(tmp_path / "install.log")
 
 
