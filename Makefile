@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
-# `make check` must not write into the tree: no bytecode, no tool caches.
-NOWRITE := PYTHONDONTWRITEBYTECODE=1
+# `make check` must not write into the tree: no bytecode, no tool caches (Hypothesis keeps a
+# cache of the constants in the code even without an example database: outside the tree).
+NOWRITE := PYTHONDONTWRITEBYTECODE=1 HYPOTHESIS_STORAGE_DIRECTORY=$${TMPDIR:-/tmp}/iotrack-hypothesis
 PACKAGES := topics processors streams readers
 # The Debian packages each target needs (streams/local/system_packages.py): installed as root,
 # else one sentence naming the command to run. It runs before .venv exists.
