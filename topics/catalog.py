@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from topics.errors import CatalogError
+from topics.parties import Party
 
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = -1
@@ -46,6 +47,10 @@ class Topic:
     extra_config: Mapping[str, str] = field(default_factory=dict)
     first_key_field: bool = False
     """Key by the first key field present (instead of all present ones joined)."""
+    writers: tuple[Party, ...] = ()
+    """Who produces its records (the ACLs and the AsyncAPI document follow this)."""
+    readers: tuple[Party, ...] = ()
+    """Who consumes them."""
 
     @property
     def compacted(self) -> bool:
@@ -101,15 +106,44 @@ def _events(
     *,
     partitions: int = 6,
     retention_days: int | None = 30,
+    writers: tuple[Party, ...] = (),
+    readers: tuple[Party, ...] = (),
 ) -> Topic:
     retention = FOREVER if retention_days is None else retention_days * DAY_MS
-    return Topic(name, doc, schemas, key, partitions, Cleanup.DELETE, retention)
+    return Topic(
+        name,
+        doc,
+        schemas,
+        key,
+        partitions,
+        Cleanup.DELETE,
+        retention,
+        writers=writers,
+        readers=readers,
+    )
 
 
 def _state(
-    name: str, doc: str, schemas: tuple[str, ...], key: tuple[str, ...], *, partitions: int = 6
+    name: str,
+    doc: str,
+    schemas: tuple[str, ...],
+    key: tuple[str, ...],
+    *,
+    partitions: int = 6,
+    writers: tuple[Party, ...] = (),
+    readers: tuple[Party, ...] = (),
 ) -> Topic:
-    return Topic(name, doc, schemas, key, partitions, Cleanup.COMPACT, FOREVER)
+    return Topic(
+        name,
+        doc,
+        schemas,
+        key,
+        partitions,
+        Cleanup.COMPACT,
+        FOREVER,
+        writers=writers,
+        readers=readers,
+    )
 
 
 RAW_READS = _events(
@@ -118,6 +152,8 @@ RAW_READS = _events(
     ("iotrack.RawRead",),
     ("read_point_id",),
     retention_days=7,
+    writers=(Party.READER,),
+    readers=(Party.FUSION,),
 )
 PASSAGES = _events(
     "iotrack.passages.v1",
@@ -125,6 +161,8 @@ PASSAGES = _events(
     ("iotrack.Passage",),
     ("read_point_id",),
     retention_days=90,
+    writers=(Party.FUSION,),
+    readers=(Party.CORE, Party.PROJECTION),
 )
 BINDING_REQUESTS = _events(
     "iotrack.customs.binding-requests.v1",
@@ -133,6 +171,8 @@ BINDING_REQUESTS = _events(
     ("request_id",),
     partitions=3,
     retention_days=None,
+    writers=(Party.CUSTOMS,),
+    readers=(Party.CORE,),
 )
 BINDINGS = _events(
     "iotrack.bindings.v1",
@@ -140,6 +180,8 @@ BINDINGS = _events(
     ("iotrack.IotBound", "iotrack.BindingChanged", "iotrack.BindingEnded"),
     ("iot_id",),
     retention_days=None,
+    writers=(Party.CORE, Party.CUSTOMS),
+    readers=(Party.CORE, Party.PROJECTION),
 )
 DECLARATIONS = _state(
     "iotrack.customs.declarations.v1",
@@ -147,6 +189,8 @@ DECLARATIONS = _state(
     ("iotrack.DeclarationStatus",),
     ("mrn",),
     partitions=3,
+    writers=(Party.CUSTOMS,),
+    readers=(),  # no iotrack service consumes declarations yet
 )
 MISSION_PATHS = _state(
     "iotrack.mission-paths.v1",
@@ -154,42 +198,56 @@ MISSION_PATHS = _state(
     ("iotrack.MissionPathDefined",),
     ("mission_path_id",),
     partitions=1,
+    writers=(Party.CUSTOMS,),
+    readers=(Party.CORE, Party.PROJECTION),
 )
 HOLDS = _state(
     "iotrack.clearance.holds.v1",
     "Each hold's latest event, keyed by IOT_ID, agency and hold id.",
     ("iotrack.HoldPlaced", "iotrack.HoldLifted"),
     ("iot_id", "agency", "hold_id"),
+    writers=(Party.CUSTOMS, Party.GDF, Party.AGENCY),
+    readers=(Party.CORE, Party.PROJECTION),
 )
 RELEASES = _state(
     "iotrack.clearance.releases.v1",
     "Customs release (or its annulment) per IOT_ID and MRN.",
     ("iotrack.CustomsRelease",),
     ("iot_id", "mrn"),
+    writers=(Party.CUSTOMS,),
+    readers=(Party.CORE, Party.PROJECTION),
 )
 EXITS = _state(
     "iotrack.clearance.exits.v1",
     "GdF exit confirmation per IOT_ID.",
     ("iotrack.ExitConfirmed",),
     ("iot_id",),
+    writers=(Party.GDF,),
+    readers=(Party.CORE, Party.PROJECTION),
 )
 IOT_STATE = _state(
     "iotrack.iot-state.v1",
     "Where each IOT_ID is on its mission path; tombstone when retired.",
     ("iotrack.IotState",),
     ("iot_id",),
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION,),
 )
 CLEARANCE_BY_IOT = _state(
     "iotrack.clearance.verdicts.by-iot.v1",
     "May this IOT_ID leave? Latest verdict per IOT_ID.",
     ("iotrack.ClearanceVerdict",),
     ("iot_id",),
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION,),
 )
 CLEARANCE_BY_ITU = _state(
     "iotrack.clearance.verdicts.by-itu.v1",
     "The same verdict keyed by ITU identifier (KIND:value, KIND:country:value for plates).",
     ("iotrack.ClearanceVerdict",),
     ("itu.kind", "itu.country", "itu.value"),
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION, Party.API),
 )
 DEVIATIONS = replace(
     _events(
@@ -201,6 +259,8 @@ DEVIATIONS = replace(
         retention_days=400,
     ),
     first_key_field=True,
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION, Party.CUSTOMS),
 )
 RAIL_REQUESTS = _events(
     "iotrack.rail.requests.v1",
@@ -210,6 +270,8 @@ RAIL_REQUESTS = _events(
     ("train_id", "read_point_id"),
     partitions=3,
     retention_days=None,
+    writers=(Party.RAIL_OPERATOR, Party.RAIL_PORTAL),
+    readers=(Party.CORE,),
 )
 LOADING_LISTS = _state(
     "iotrack.rail.loading-lists.v1",
@@ -218,6 +280,8 @@ LOADING_LISTS = _state(
     ("iotrack.TrainLoadingList",),
     ("train_id",),
     partitions=3,
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION, Party.RAIL_OPERATOR),
 )
 MANIFESTS = _state(
     "iotrack.rail.manifests.v1",
@@ -225,6 +289,8 @@ MANIFESTS = _state(
     ("iotrack.TrainManifest",),
     ("train_id", "version"),
     partitions=3,
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION,),
 )
 PERMISSIONS = _state(
     "iotrack.rail.permissions.v1",
@@ -232,6 +298,8 @@ PERMISSIONS = _state(
     ("iotrack.PermissionToLeave",),
     ("train_id",),
     partitions=3,
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION, Party.RAIL_OPERATOR),
 )
 CONSISTS = _state(
     "iotrack.rail.consists.v1",
@@ -239,6 +307,8 @@ CONSISTS = _state(
     ("iotrack.ConsistCheck",),
     ("train_id", "read_point_id"),
     partitions=3,
+    writers=(Party.CORE,),
+    readers=(Party.RAIL_PORTAL,),
 )
 TRAINS = _state(
     "iotrack.rail.trains.v1",
@@ -246,6 +316,8 @@ TRAINS = _state(
     ("iotrack.TrainStatus",),
     ("train_id",),
     partitions=3,
+    writers=(Party.CORE,),
+    readers=(Party.PROJECTION, Party.RAIL_OPERATOR, Party.GDF),
 )
 DEAD_LETTERS = replace(
     _events(
@@ -257,6 +329,8 @@ DEAD_LETTERS = replace(
         partitions=3,
     ),
     first_key_field=True,
+    writers=(Party.READER, Party.FUSION, Party.CORE, Party.PROJECTION),
+    readers=(Party.RAIL_OPERATOR, Party.RAIL_PORTAL),
 )
 CORE_CHANGELOG = Topic(
     "iotrack.core.changelog.v1",
@@ -267,6 +341,8 @@ CORE_CHANGELOG = Topic(
     1,
     Cleanup.COMPACT,
     FOREVER,
+    writers=(Party.CORE,),
+    readers=(Party.CORE,),
 )
 
 CATALOG: tuple[Topic, ...] = (

@@ -7,10 +7,21 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from streams.cli import demo, events, exits, rail, read_side, readers, services, validate, workers
+from streams.cli import (
+    asyncapi,
+    demo,
+    events,
+    exits,
+    rail,
+    read_side,
+    readers,
+    services,
+    validate,
+    workers,
+)
 from streams.ops.settings import load
 
-COMMAND_GROUPS = (services, readers, events, workers, read_side, validate, rail, demo)
+COMMAND_GROUPS = (services, readers, events, workers, read_side, validate, asyncapi, rail, demo)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -20,14 +20,13 @@ import subprocess
 from pathlib import Path
 
 from streams.errors import LocalServiceError
+from streams.local import system_packages
 from streams.local.processes import port_accepts, port_in_use_error
 
 DB_NAME = "iotrack"
 DB_USER = "iotrack"
 SERVICE_USER = "postgres"
 DEBIAN_BIN = Path("/usr/lib/postgresql")
-# Debian's package would otherwise create and try to start a cluster of its own on port 5432.
-CREATECLUSTER_CONF = Path("/etc/postgresql-common/createcluster.conf")
 
 
 def _is_root() -> bool:
@@ -44,31 +43,9 @@ def _bindir_candidates() -> list[Path]:
 
 
 def _install_packages(log: Path) -> None:
-    if not _is_root() or shutil.which("apt-get") is None:
-        raise LocalServiceError(
-            "PostgreSQL server binaries are not installed: install them with "
-            "'sudo apt-get install postgresql' or set DATABASE_URL to a running database"
-        )
-    CREATECLUSTER_CONF.parent.mkdir(parents=True, exist_ok=True)
-    if not CREATECLUSTER_CONF.exists():
-        CREATECLUSTER_CONF.write_text("create_main_cluster = false\n")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with log.open("a") as out:
-        for command in (
-            ["apt-get", "update"],
-            ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
-        ):
-            if (
-                subprocess.run(
-                    command, stdout=out, stderr=subprocess.STDOUT, env=env, check=False
-                ).returncode
-                != 0
-            ):
-                raise LocalServiceError(
-                    f"'{' '.join(command)}' failed while installing PostgreSQL: check access to "
-                    "Debian's package registry",
-                    log,
-                )
+    system_packages.ensure(
+        ("postgresql",), log=log, otherwise="set DATABASE_URL to a running database"
+    )
 
 
 def find_bindir(log: Path) -> Path:

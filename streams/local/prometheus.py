@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any
 
 from streams.errors import LocalServiceError
+from streams.local import system_packages
 from streams.local.processes import free_port, port_accepts, port_in_use_error
 from streams.ops.signals import stop_on_signals
 
@@ -42,14 +43,25 @@ INSTALL_HINT = (
 )
 
 
-def find_binary() -> Path:
-    """The ``prometheus`` binary: Debian's, else one on PATH; a clear error when absent."""
+def _located() -> Path | None:
     if DEBIAN_BINARY.exists():
         return DEBIAN_BINARY
     on_path = shutil.which("prometheus")
-    if on_path:
-        return Path(on_path)
-    raise LocalServiceError(f"Prometheus is not installed: {INSTALL_HINT}")
+    return Path(on_path) if on_path else None
+
+
+def find_binary() -> Path:
+    """The ``prometheus`` binary: Debian's, else one on PATH; installed (as root) when absent.
+
+    A clear error when it is absent and cannot be installed here.
+    """
+    found = _located()
+    if found is None:
+        system_packages.ensure(("prometheus",))
+        found = _located()
+    if found is None:
+        raise LocalServiceError(f"Prometheus is not installed: {INSTALL_HINT}")
+    return found
 
 
 def config_text(targets: Sequence[str], scrape_interval_s: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.errors import LocalServiceError
-from streams.local import kafka, postgres
+from streams.local import kafka, postgres, system_packages
 
 
 def test_missing_java_says_what_to_install(monkeypatch):
@@ -26,8 +26,16 @@ def test_missing_maven_says_what_to_install_before_touching_the_cache(monkeypatc
 
 def test_missing_postgres_without_root_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(postgres, "_bindir_candidates", list)
-    monkeypatch.setattr(postgres, "_is_root", lambda: False)
-    with pytest.raises(LocalServiceError, match=r"apt-get install postgresql.*DATABASE_URL"):
+    monkeypatch.setattr(
+        system_packages,
+        "machine",
+        lambda: system_packages.Host(
+            which={"apt-get": "/usr/bin/apt-get"}.get, matches=lambda _: [], euid=lambda: 1000
+        ),
+    )
+    with pytest.raises(
+        LocalServiceError, match=r"not installed.*sudo make.*postgresql.*DATABASE_URL"
+    ):
         postgres.find_bindir(tmp_path / "install.log")
 
 
