@@ -1,0 +1,156 @@
+"""Mission paths and bindings: paths defined, IOT_IDs bound to their MRNs and ITUs, bindings
+changed and ended."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from processors import clearance as clearing
+from processors import mission
+from processors.binding import check_itu, itu_key
+from processors.core.outputs import Channel, Emitter, Record, publish_state, publish_verdicts
+from processors.core.state import CoreState, Tracked
+from processors.identifiers import mrn as mrn_module
+from processors.ids import deterministic_uuid7
+
+
+def path_defined(state: CoreState, event: Record, out: Emitter) -> None:
+    try:
+        path = mission.MissionPath.from_event(event)
+    except (mission.PathError, KeyError, TypeError, ValueError) as exc:
+        out.refuse(str(exc), "PathError")
+        return
+    known = state.paths.get(path.mission_path_id)
+    if known is not None and known.version >= path.version:
+        if known.version > path.version:
+            out.refuse(
+                f"mission path {path.mission_path_id} v{path.version} is older than the "
+                f"known v{known.version}",
+                "StalePathError",
+            )
+        return
+    state.paths[path.mission_path_id] = path
+    state.changes.paths.add(path.mission_path_id)
+
+
+def binding_requested(state: CoreState, event: Record, out: Emitter) -> None:
+    request_id = str(event["request_id"])
+    if request_id in state.ledger.requests:
+        return  # the same request again: the same IOT_ID exists already
+    path = state.paths.get(str(event["mission_path_id"]))
+    problems = [] if path else [f"unknown mission path {event['mission_path_id']!r}"]
+    mrns = [str(m) for m in event["mrns"]]
+    problems += [f"MRN {m}: not valid" for m in mrns if not mrn_module.is_valid(m)]
+    itus = [dict(i) for i in event["itus"]]
+    if not itus:
+        problems.append("no ITU identifier to bind")
+    problems += [p for p in (check_itu(i) for i in itus) if p]
+    if problems or path is None:
+        out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
+        return
+    keys = [itu_key(i) for i in itus]
+    conflicts = state.ledger.conflicts(keys, path.mission_path_id)
+    if conflicts:
+        for key, interval in conflicts:
+            itu = itus[keys.index(key)]
+            holder = state.iots.get(interval.iot_id)
+            out.deviation(
+                "BINDING_CONFLICT",
+                iot=holder,
+                itu=itu,
+                expected=f"{key} free on mission path {path.mission_path_id}",
+                observed=f"request {request_id} while {key} is bound to IOT_ID "
+                f"{interval.iot_id} since {mission.iso(interval.valid_from)}",
+            )
+        out.refuse(
+            f"binding request {request_id}: {', '.join(k for k, _ in conflicts)} already "
+            f"bound on mission path {path.mission_path_id}",
+            "BindingConflict",
+        )
+        return
+    iot_id = deterministic_uuid7(out.at, "iot", request_id)
+    state.ledger.requests[request_id] = iot_id
+    state.changes.requests.add(request_id)
+    state.ledger.bind(keys, iot_id, path.mission_path_id, out.at)
+    iot = Tracked(
+        iot_id,
+        request_id,
+        tuple(mrns),
+        tuple(itus),
+        mission.start(iot_id, path),
+        clearing.new(iot_id, tuple(mrns)),
+    )
+    state.store(iot)
+    out.emit(
+        Channel.BINDINGS,
+        iot_id,
+        "iotrack.IotBound",
+        {
+            "iot_id": iot_id,
+            "request_id": request_id,
+            "mrns": mrns,
+            "itus": itus,
+            "mission_path_id": path.mission_path_id,
+            "requested_by": event["requested_by"],
+            "valid_from": out.at,
+        },
+    )
+    publish_state(out, iot)
+    publish_verdicts(out, iot)
+
+
+def known(state: CoreState, event: Record, out: Emitter) -> Tracked | None:
+    iot = state.iots.get(str(event["iot_id"]))
+    if iot is None:
+        out.refuse(f"IOT_ID {event['iot_id']} is not bound", "UnknownIotId")
+    return iot
+
+
+def binding_ended(state: CoreState, event: Record, out: Emitter) -> None:
+    iot = known(state, event, out)
+    if iot is None or iot.position.phase is mission.Phase.CLOSED:
+        return
+    at = int(event["valid_to"])
+    state.ledger.unbind(iot.itu_keys, iot.iot_id, at)
+    moved = mission.advance(iot.position, mission.Signal.END, out.at)
+    iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
+    state.store(iot)
+    publish_state(out, iot)
+    for key in iot.itu_keys:
+        out.tombstone(Channel.VERDICT_BY_ITU, key)
+
+
+def binding_changed(state: CoreState, event: Record, out: Emitter) -> None:
+    iot = known(state, event, out)
+    if iot is None:
+        return
+    added = [dict(i) for i in event.get("itus_added") or ()]
+    problems = [p for p in (check_itu(i) for i in added) if p]
+    problems += [
+        f"MRN {m}: not valid"
+        for m in event.get("mrns_added") or ()
+        if not mrn_module.is_valid(str(m))
+    ]
+    if problems:
+        out.refuse(
+            f"binding change of {iot.iot_id}: " + "; ".join(problems), "InvalidBindingChange"
+        )
+        return
+    removed_keys = {itu_key(i) for i in event.get("itus_removed") or ()}
+    state.ledger.unbind(removed_keys, iot.iot_id, out.at)
+    state.ledger.bind(
+        [itu_key(i) for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at
+    )
+    for key in removed_keys:
+        out.tombstone(Channel.VERDICT_BY_ITU, key)
+    itus = tuple(i for i in (*iot.itus, *added) if itu_key(i) not in removed_keys)
+    mrns_added = tuple(str(m) for m in event.get("mrns_added") or ())
+    mrns_removed = tuple(str(m) for m in event.get("mrns_removed") or ())
+    iot = replace(
+        iot,
+        itus=itus,
+        mrns=tuple(m for m in dict.fromkeys((*iot.mrns, *mrns_added)) if m not in mrns_removed),
+        clearance=clearing.bind_more(iot.clearance, mrns_added, mrns_removed),
+    )
+    state.store(iot)
+    publish_verdicts(out, iot)

@@ -1,0 +1,64 @@
+"""Clearance inputs: holds placed and lifted, Customs releases, and the GdF's exit confirmations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from processors import clearance as clearing
+from processors import mission
+from processors.core.bindings import known
+from processors.core.outputs import Emitter, Record, publish_verdicts
+from processors.core.passages import exit_deviation, move
+from processors.core.state import CoreState
+
+
+def hold_placed(state: CoreState, event: Record, out: Emitter) -> None:
+    _clearance_command(state, event, out, clearing.place_hold)
+
+
+def hold_lifted(state: CoreState, event: Record, out: Emitter) -> None:
+    _clearance_command(state, event, out, clearing.lift_hold)
+
+
+def customs_release(state: CoreState, event: Record, out: Emitter) -> None:
+    _clearance_command(state, event, out, clearing.release)
+
+
+def _clearance_command(
+    state: CoreState,
+    event: Record,
+    out: Emitter,
+    command: Callable[[clearing.Clearance, Record], tuple[clearing.Clearance, clearing.Decision]],
+) -> None:
+    iot = known(state, event, out)
+    if iot is None:
+        return
+    before = iot.clearance
+    after, decision = command(before, event)
+    iot = replace(iot, clearance=after)
+    state.store(iot)
+    if not decision.accepted:
+        out.refuse(decision.reason or "refused", "ClearanceRefused")
+        return
+    if (after.verdict, after.pending_mrns(), after.open_holds()) != (
+        before.verdict,
+        before.pending_mrns(),
+        before.open_holds(),
+    ):
+        publish_verdicts(out, iot)
+
+
+def exit_confirmed(state: CoreState, event: Record, out: Emitter) -> None:
+    iot = known(state, event, out)
+    if iot is None:
+        return
+    gate = str(event["gate_node_id"])
+    if iot.clearance.exited_at is None:
+        exit_deviation(out, iot, gate, None, f"exit confirmed by {event['confirmed_by']}")
+    after, decision = clearing.confirm_exit(iot.clearance, event)
+    iot = replace(iot, clearance=after)
+    state.store(iot)
+    iot = move(state, iot, mission.Signal.EXIT, out, node_id=gate if decision.accepted else None)
+    if decision.accepted:
+        publish_verdicts(out, iot)

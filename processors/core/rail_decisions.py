@@ -1,0 +1,154 @@
+"""Rail decisions: each unit's status for a train, the claims of trains on shared units, the
+answer to a loading list and the permission to leave for a manifest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors import rail
+from processors.binding import check_itu, itu_key
+from processors.core.outputs import Record
+from processors.core.state import CoreState, Train
+
+
+def unit_status(state: CoreState, key: str, at: int) -> rail.UnitStatus | None:
+    """The unit's IOT_ID and clearance now: its active binding, else the last one if it left."""
+    active = state.ledger.active(key, at)
+    iot = state.iots.get(active[-1].iot_id) if active else None
+    if iot is None:
+        ended = [
+            i
+            for i in state.ledger.intervals.get(key, ())
+            if i.iot_id in state.iots and state.iots[i.iot_id].clearance.exited_at is not None
+        ]
+        iot = state.iots[ended[-1].iot_id] if ended else None
+    if iot is None:
+        return None
+    clearance = iot.clearance
+    return rail.UnitStatus(
+        iot.iot_id,
+        str(clearance.verdict),
+        iot.mrns,
+        tuple(clearance.pending_mrns()),
+        tuple(f"{h.agency} ({h.hold_type})" for h in clearance.open_holds()),
+    )
+
+
+def _claim(train: Train) -> tuple[int, int, str]:
+    """A train's precedence on a unit it shares with another: a manifest before a loading
+    list, then the earlier one, then the train id (so the answer never depends on dict order)."""
+    if train.manifests:
+        return (0, int(train.manifests[0]["received_at"]), train.train_id)
+    return (1, train.listed_at, train.train_id)
+
+
+def other_train(state: CoreState, train: Train, key: str) -> str | None:
+    """The train with precedence over ``train`` that also carries the unit, if any, as the
+    operator of ``train`` may see it."""
+    mine = _claim(train)
+    holders = [
+        other
+        for other in state.trains.values()
+        if other.train_id != train.train_id
+        and other.phase is not rail.TrainPhase.DEPARTED
+        and key in other.unit_keys
+        and _claim(other) < mine
+    ]
+    if not holders:
+        return None
+    first = min(holders, key=_claim)
+    # Another operator's train is not named: its composition is not this operator's business.
+    return (
+        f"train {first.train_id}"
+        if first.operator == train.operator
+        else ("a train of another operator")
+    )
+
+
+def answer_list(state: CoreState, train: Train, at: int) -> tuple[dict[str, Any], ...]:
+    """The loading list's items with each unit's readiness now."""
+    answered = []
+    seen: set[str] = set()
+    for item in train.items:
+        itu, mrn = dict(item["itu"]), item.get("mrn")
+        key = itu_key(itu)
+        found = rail.unit_readiness(
+            itu,
+            [str(mrn)] if mrn else [],
+            unit_status(state, key, at),
+            other_train(state, train, key),
+        )
+        reasons = list(found.reasons)
+        if key in seen:
+            reasons.append(f"LISTED_TWICE: {key} appears more than once on the list")
+        seen.add(key)
+        answered.append(
+            {
+                "itu": itu,
+                "mrn": mrn,
+                "ready": not reasons,
+                "reasons": reasons,
+                "iot_id": found.iot_id,
+            }
+        )
+    return tuple(answered)
+
+
+def decide(
+    state: CoreState, train: Train, at: int
+) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    """Permission for the latest manifest: granted, every problem, and the units' IOT_IDs."""
+    manifest = train.manifest
+    assert manifest is not None  # noqa: S101 - called only once a manifest is known
+    problems = list(manifest["problems"])
+    iot_ids: list[str] = []
+    for wagon in manifest["wagons"]:
+        for itu in wagon["itus"]:
+            if check_itu(itu) if manifest["problems"] else False:
+                continue  # listed among the manifest's own problems
+            iot_id, reasons = _unit_on_manifest(state, train, wagon, itu, at)
+            if iot_id:
+                iot_ids.append(iot_id)
+            problems += [
+                f"{reason.split(': ', 1)[0]}: position {wagon['position']}: "
+                + reason.split(": ", 1)[1]
+                for reason in reasons
+            ]
+    return not problems, tuple(problems), tuple(iot_ids)
+
+
+def _unit_on_manifest(
+    state: CoreState, train: Train, wagon: Record, itu: Record, at: int
+) -> tuple[str | None, list[str]]:
+    """A manifest unit's IOT_ID and every reason it may not leave on this train now."""
+    key = itu_key(itu)
+    own = [str(m) for m in (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]), [])]
+    status = unit_status(state, key, at)
+    found = rail.unit_readiness(
+        itu, own, status, other_train(state, train, key), identifier_checked=True
+    )
+    reasons = list(found.reasons)
+    wagon_mrns = [str(m) for m in wagon.get("mrns") or ()]
+    if status is None:
+        # The manifest gives a declaration (or a transport document), so the unit is not
+        # undeclared: what is missing is Customs' binding.
+        if own or wagon_mrns:
+            reasons = [f"UNKNOWN_UNIT: no IOT_ID is bound to {key}"]
+        elif wagon.get("transport_document"):
+            reasons = [
+                f"NO_DECLARATION: {key} travels on transport document "
+                f"{wagon['transport_document']} only, and no IOT_ID is bound to it"
+            ]
+    elif not own and wagon_mrns and not set(wagon_mrns) & set(status.mrns):
+        reasons.append(
+            f"MRN_NOT_BOUND: none of the wagon's MRNs ({', '.join(wagon_mrns)}) is bound to {key}"
+        )
+    if (
+        status is not None
+        and status.verdict == "EXITED"
+        and train.phase is rail.TrainPhase.CONFIRMING
+        and status.iot_id in train.iot_ids
+    ):
+        # It left through this train's exit: that is the train leaving, not a problem.
+        reasons = [r for r in reasons if not r.startswith("ALREADY_LEFT")]
+    return found.iot_id, reasons
