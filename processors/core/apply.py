@@ -14,18 +14,11 @@ from processors.core.clearance_inputs import (
 from processors.core.event_time import advance_watermark, remember
 from processors.core.outputs import Emitter, Output, Record
 from processors.core.passages import passage
-from processors.core.state import CoreState
+from processors.core.state import CoreState, UnitKeys
 from processors.core.train_exits import detected_consist, train_exits
-from processors.core.trains import after_unit_change, loading_list, train_manifest
+from processors.core.trains import loading_list, reconsider_trains, train_manifest
 
-_RAIL_INPUTS = {
-    "iotrack.TrainLoadingList": loading_list,
-    "iotrack.TrainManifest": train_manifest,
-    "iotrack.DetectedConsist": detected_consist,
-}
-
-
-HANDLERS: Mapping[str, Callable[[CoreState, Record, Emitter], None]] = {
+_UNIT_INPUTS: Mapping[str, Callable[[CoreState, Record, Emitter], UnitKeys]] = {
     "iotrack.MissionPathDefined": path_defined,
     "iotrack.BindingRequested": binding_requested,
     "iotrack.BindingEnded": binding_ended,
@@ -35,23 +28,36 @@ HANDLERS: Mapping[str, Callable[[CoreState, Record, Emitter], None]] = {
     "iotrack.HoldLifted": hold_lifted,
     "iotrack.CustomsRelease": customs_release,
     "iotrack.ExitConfirmed": exit_confirmed,
-    **_RAIL_INPUTS,
 }
+"""Inputs about IOT_IDs; each handler reports the units whose status it changed."""
+
+_RAIL_INPUTS: Mapping[str, Callable[[CoreState, Record, Emitter], None]] = {
+    "iotrack.TrainLoadingList": loading_list,
+    "iotrack.TrainManifest": train_manifest,
+    "iotrack.DetectedConsist": detected_consist,
+}
+"""A train operator's submissions and the exit portal's reads."""
+
+HANDLERS = frozenset((*_UNIT_INPUTS, *_RAIL_INPUTS))
+"""The record types the core takes."""
 
 
 def apply(state: CoreState, schema: str, event: Record) -> tuple[CoreState, list[Output]]:
     """Apply one input event of record type ``schema``; the state and the outputs, in order."""
-    handler = HANDLERS.get(schema)
     out = Emitter(event)
-    if handler is None:
+    if schema not in HANDLERS:
         out.refuse(f"the tracking core does not take {schema} events", "UnexpectedRecordType")
         return state, out.outputs
     if not remember(state, str(event["event_id"]), out.at):
         return state, []
-    handler(state, event, out)
-    if state.trains and schema not in _RAIL_INPUTS:
-        after_unit_change(state, out)
-        if schema == "iotrack.ExitConfirmed":
-            train_exits(state, str(event["iot_id"]), out)
+    rail_input = _RAIL_INPUTS.get(schema)
+    if rail_input is not None:
+        rail_input(state, event, out)
+    else:
+        changed = _UNIT_INPUTS[schema](state, event, out)
+        if state.trains:
+            reconsider_trains(state, changed, out)
+            if schema == "iotrack.ExitConfirmed":
+                train_exits(state, str(event["iot_id"]), out)
     advance_watermark(state, out)
     return state, out.outputs

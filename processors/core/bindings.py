@@ -9,17 +9,17 @@ from processors import clearance as clearing
 from processors import mission
 from processors.binding import check_itu, itu_key
 from processors.core.outputs import Channel, Emitter, Record, publish_state, publish_verdicts
-from processors.core.state import CoreState, Tracked
+from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
 from processors.identifiers import mrn as mrn_module
 from processors.ids import deterministic_uuid7
 
 
-def path_defined(state: CoreState, event: Record, out: Emitter) -> None:
+def path_defined(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
     try:
         path = mission.MissionPath.from_event(event)
     except (mission.PathError, KeyError, TypeError, ValueError) as exc:
         out.refuse(str(exc), "PathError")
-        return
+        return NO_UNITS
     known = state.paths.get(path.mission_path_id)
     if known is not None and known.version >= path.version:
         if known.version > path.version:
@@ -28,15 +28,16 @@ def path_defined(state: CoreState, event: Record, out: Emitter) -> None:
                 f"known v{known.version}",
                 "StalePathError",
             )
-        return
+        return NO_UNITS
     state.paths[path.mission_path_id] = path
     state.changes.paths.add(path.mission_path_id)
+    return NO_UNITS
 
 
-def binding_requested(state: CoreState, event: Record, out: Emitter) -> None:
+def binding_requested(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
     request_id = str(event["request_id"])
     if request_id in state.ledger.requests:
-        return  # the same request again: the same IOT_ID exists already
+        return NO_UNITS  # the same request again: the same IOT_ID exists already
     path = state.paths.get(str(event["mission_path_id"]))
     problems = [] if path else [f"unknown mission path {event['mission_path_id']!r}"]
     mrns = [str(m) for m in event["mrns"]]
@@ -47,7 +48,7 @@ def binding_requested(state: CoreState, event: Record, out: Emitter) -> None:
     problems += [p for p in (check_itu(i) for i in itus) if p]
     if problems or path is None:
         out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
-        return
+        return NO_UNITS
     keys = [itu_key(i) for i in itus]
     conflicts = state.ledger.conflicts(keys, path.mission_path_id)
     if conflicts:
@@ -67,7 +68,7 @@ def binding_requested(state: CoreState, event: Record, out: Emitter) -> None:
             f"bound on mission path {path.mission_path_id}",
             "BindingConflict",
         )
-        return
+        return NO_UNITS
     iot_id = deterministic_uuid7(out.at, "iot", request_id)
     state.ledger.requests[request_id] = iot_id
     state.changes.requests.add(request_id)
@@ -97,6 +98,7 @@ def binding_requested(state: CoreState, event: Record, out: Emitter) -> None:
     )
     publish_state(out, iot)
     publish_verdicts(out, iot)
+    return frozenset(keys)
 
 
 def known(state: CoreState, event: Record, out: Emitter) -> Tracked | None:
@@ -106,10 +108,10 @@ def known(state: CoreState, event: Record, out: Emitter) -> Tracked | None:
     return iot
 
 
-def binding_ended(state: CoreState, event: Record, out: Emitter) -> None:
+def binding_ended(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
     iot = known(state, event, out)
     if iot is None or iot.position.phase is mission.Phase.CLOSED:
-        return
+        return NO_UNITS
     at = int(event["valid_to"])
     state.ledger.unbind(iot.itu_keys, iot.iot_id, at)
     moved = mission.advance(iot.position, mission.Signal.END, out.at)
@@ -118,12 +120,13 @@ def binding_ended(state: CoreState, event: Record, out: Emitter) -> None:
     publish_state(out, iot)
     for key in iot.itu_keys:
         out.tombstone(Channel.VERDICT_BY_ITU, key)
+    return frozenset(iot.itu_keys)
 
 
-def binding_changed(state: CoreState, event: Record, out: Emitter) -> None:
+def binding_changed(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
     iot = known(state, event, out)
     if iot is None:
-        return
+        return NO_UNITS
     added = [dict(i) for i in event.get("itus_added") or ()]
     problems = [p for p in (check_itu(i) for i in added) if p]
     problems += [
@@ -135,7 +138,7 @@ def binding_changed(state: CoreState, event: Record, out: Emitter) -> None:
         out.refuse(
             f"binding change of {iot.iot_id}: " + "; ".join(problems), "InvalidBindingChange"
         )
-        return
+        return NO_UNITS
     removed_keys = {itu_key(i) for i in event.get("itus_removed") or ()}
     state.ledger.unbind(removed_keys, iot.iot_id, out.at)
     state.ledger.bind(
@@ -154,3 +157,4 @@ def binding_changed(state: CoreState, event: Record, out: Emitter) -> None:
     )
     state.store(iot)
     publish_verdicts(out, iot)
+    return frozenset(removed_keys) | frozenset(iot.itu_keys)

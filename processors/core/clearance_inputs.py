@@ -10,19 +10,19 @@ from processors import mission
 from processors.core.bindings import known
 from processors.core.outputs import Emitter, Record, publish_verdicts
 from processors.core.passages import exit_deviation, move
-from processors.core.state import CoreState
+from processors.core.state import NO_UNITS, CoreState, UnitKeys
 
 
-def hold_placed(state: CoreState, event: Record, out: Emitter) -> None:
-    _clearance_command(state, event, out, clearing.place_hold)
+def hold_placed(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+    return _clearance_command(state, event, out, clearing.place_hold)
 
 
-def hold_lifted(state: CoreState, event: Record, out: Emitter) -> None:
-    _clearance_command(state, event, out, clearing.lift_hold)
+def hold_lifted(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+    return _clearance_command(state, event, out, clearing.lift_hold)
 
 
-def customs_release(state: CoreState, event: Record, out: Emitter) -> None:
-    _clearance_command(state, event, out, clearing.release)
+def customs_release(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+    return _clearance_command(state, event, out, clearing.release)
 
 
 def _clearance_command(
@@ -30,29 +30,32 @@ def _clearance_command(
     event: Record,
     out: Emitter,
     command: Callable[[clearing.Clearance, Record], tuple[clearing.Clearance, clearing.Decision]],
-) -> None:
+) -> UnitKeys:
+    """Apply a hold, lift or release; the IOT_ID's units when its verdict changed."""
     iot = known(state, event, out)
     if iot is None:
-        return
+        return NO_UNITS
     before = iot.clearance
     after, decision = command(before, event)
     iot = replace(iot, clearance=after)
     state.store(iot)
     if not decision.accepted:
         out.refuse(decision.reason or "refused", "ClearanceRefused")
-        return
+        return NO_UNITS
     if (after.verdict, after.pending_mrns(), after.open_holds()) != (
         before.verdict,
         before.pending_mrns(),
         before.open_holds(),
     ):
         publish_verdicts(out, iot)
+        return frozenset(iot.itu_keys)
+    return NO_UNITS
 
 
-def exit_confirmed(state: CoreState, event: Record, out: Emitter) -> None:
+def exit_confirmed(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
     iot = known(state, event, out)
     if iot is None:
-        return
+        return NO_UNITS
     gate = str(event["gate_node_id"])
     if iot.clearance.exited_at is None:
         exit_deviation(out, iot, gate, None, f"exit confirmed by {event['confirmed_by']}")
@@ -62,3 +65,5 @@ def exit_confirmed(state: CoreState, event: Record, out: Emitter) -> None:
     iot = move(state, iot, mission.Signal.EXIT, out, node_id=gate if decision.accepted else None)
     if decision.accepted:
         publish_verdicts(out, iot)
+        return frozenset(iot.itu_keys)
+    return NO_UNITS

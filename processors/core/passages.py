@@ -8,7 +8,7 @@ from processors import clearance as clearing
 from processors import mission
 from processors.binding import itu_key
 from processors.core.outputs import Emitter, Record, publish_state
-from processors.core.state import CoreState, Tracked
+from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
 
 _UNIT_KINDS = ("CONTAINER", "ILU", "SWAP_BODY")
 
@@ -70,7 +70,9 @@ def move(
     return iot
 
 
-def passage(state: CoreState, event: Record, out: Emitter) -> None:
+def passage(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+    """Resolve a passage's identifiers and IOT_IDs and move each IOT_ID read; a passage changes
+    no unit's clearance (a unit made definitive is unbound, but its verdict stands)."""
     node_id, read_point = str(event["node_id"]), str(event["read_point_id"])
     at = out.at
     resolved: list[str] = []
@@ -113,3 +115,4 @@ def passage(state: CoreState, event: Record, out: Emitter) -> None:
                 out, iot, node_id, read_point, f"read at exit gate {node_id} ({event['direction']})"
             )
         move(state, iot, signal, out, node_id=node_id, read_point_id=read_point)
+    return NO_UNITS

@@ -15,6 +15,11 @@ from processors.binding import Ledger, itu_key
 
 DAY_MS = 24 * 60 * 60 * 1000
 
+UnitKeys = frozenset[str]
+"""ITU keys of units whose status (binding or clearance) an input changed: what a handler
+reports, so that the trains carrying those units re-decide."""
+NO_UNITS: UnitKeys = frozenset()
+
 
 @dataclass(frozen=True)
 class CoreConfig:

@@ -11,7 +11,7 @@ from processors.binding import check_itu, itu_key
 from processors.core.bindings import binding_requested
 from processors.core.outputs import SOURCE, Channel, Emitter, Record
 from processors.core.rail_decisions import answer_list, decide, other_train
-from processors.core.state import CoreState, Train
+from processors.core.state import CoreState, Train, UnitKeys
 from processors.identifiers import mrn as mrn_module
 
 
@@ -253,15 +253,12 @@ _RECONSIDERED = (
 )
 
 
-def after_unit_change(state: CoreState, out: Emitter) -> None:
-    """A hold, release or binding changed some units' status: trains holding them re-decide."""
-    keys: set[str] = set()
-    for output in out.outputs:
-        if output.channel is Channel.VERDICT_BY_ITU:
-            keys.add(output.key)
-    if not keys:
+def reconsider_trains(state: CoreState, units: UnitKeys, out: Emitter) -> None:
+    """A hold, release or binding changed these units' status: the open trains carrying any of
+    them re-decide, in train id order."""
+    if not units:
         return
     for train_id in sorted(state.trains):
         train = state.trains[train_id]
-        if train.phase in _RECONSIDERED and keys.intersection(train.unit_keys):
+        if train.phase in _RECONSIDERED and not units.isdisjoint(train.unit_keys):
             reconsider_train(state, train, out)
