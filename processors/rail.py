@@ -19,14 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from processors.binding import check_itu, itu_key
+from processors.binding import check_itu
+from processors.events import DetectedWagon, Itu, WagonEntry
 from processors.identifiers import mrn as mrn_module
 from processors.identifiers import wagon as wagon_module
 from processors.ocr_repair import Outcome, repair
-
-Record = Mapping[str, Any]
 
 
 class TrainPhase(StrEnum):
@@ -142,7 +140,7 @@ class Readiness:
 
 
 def unit_readiness(
-    itu: Record,
+    itu: Itu,
     mrns: Sequence[str],
     status: UnitStatus | None,
     other_train: str | None = None,
@@ -154,15 +152,15 @@ def unit_readiness(
     """Whether a unit may be loaded: identifiers valid, bound, released, no hold, not elsewhere.
     ``identifier_checked`` skips the identifier's check when the caller has made it already.
 
-    >>> unit_readiness({"kind": "CONTAINER", "value": "CSQU3054384"}, [], None).reasons
+    >>> unit_readiness(Itu("CONTAINER", "CSQU3054384"), [], None).reasons
     ('INVALID_IDENTIFIER: CSQU3054384: check digit is 4, expected 3',)
-    >>> unit_readiness({"kind": "CONTAINER", "value": "CSQU3054383"}, [], None).reasons
+    >>> unit_readiness(Itu("CONTAINER", "CSQU3054383"), [], None).reasons
     ('NO_DECLARATION: no MRN given and no IOT_ID bound to CONTAINER:CSQU3054383',)
     """
     problem = None if identifier_checked else check_itu(itu)
     if problem:
-        return Readiness(f"{itu['kind']}:{itu['value']}", None, (f"INVALID_IDENTIFIER: {problem}",))
-    key = itu_key(itu)
+        return Readiness(f"{itu.kind}:{itu.value}", None, (f"INVALID_IDENTIFIER: {problem}",))
+    key = itu.key
     reasons: list[str] = []
     for number in mrns:
         try:
@@ -188,29 +186,28 @@ def unit_readiness(
     return Readiness(key, status.iot_id, tuple(reasons))
 
 
-def unit_mrns(wagon: Record, itu: Record) -> list[str]:
+def unit_mrns(wagon: WagonEntry, itu: Itu) -> list[str]:
     """The MRNs covering a unit on a manifest wagon: its own when given, else the wagon's.
 
-    >>> unit_mrns({"mrns": ["A", "B"], "mrns_by_itu": {"X": ["B"]}}, {"value": "X"})
-    ['B']
-    >>> unit_mrns({"mrns": ["A", "B"]}, {"value": "Y"})
-    ['A', 'B']
+    >>> x, y = Itu("CONTAINER", "X"), Itu("CONTAINER", "Y")
+    >>> wagon = WagonEntry(position=1, wagon_number="1", itus=(x, y), mrns=("A", "B"),
+    ...                    mrns_by_itu={"X": ("B",)})
+    >>> unit_mrns(wagon, x), unit_mrns(wagon, y)
+    (['B'], ['A', 'B'])
     """
-    own = (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]))
-    return [str(m) for m in (own or wagon.get("mrns") or ())]
+    own = wagon.mrns_by_itu.get(itu.value)
+    return list(own or wagon.mrns)
 
 
-def manifest_problems(wagons: Sequence[Record]) -> list[str]:
+def manifest_problems(wagons: Sequence[WagonEntry]) -> list[str]:
     """Every structural problem of a manifest: positions, wagon numbers, units on two wagons,
     identifiers and MRNs, declarations missing (readiness is checked apart).
 
+    >>> unit = Itu("CONTAINER", "CSQU3054383")
     >>> manifest_problems([
-    ...     {"position": 1, "wagon_number": "318344783416", "mrns": [],
-    ...      "transport_document": None,
-    ...      "itus": [{"kind": "CONTAINER", "value": "CSQU3054383"}]},
-    ...     {"position": 3, "wagon_number": "318344783410", "mrns": [],
-    ...      "transport_document": "CIM-1",
-    ...      "itus": [{"kind": "CONTAINER", "value": "CSQU3054383"}]}]
+    ...     WagonEntry(position=1, wagon_number="318344783416", itus=(unit,)),
+    ...     WagonEntry(position=3, wagon_number="318344783410", itus=(unit,),
+    ...                transport_document="CIM-1")]
     ... )  # doctest: +NORMALIZE_WHITESPACE
     ['POSITIONS: wagons must be numbered 1 to 2 in order, found 1, 3',
      'NO_DECLARATION: position 1: units without an MRN or a transport document',
@@ -218,7 +215,7 @@ def manifest_problems(wagons: Sequence[Record]) -> list[str]:
      'ITU_TWICE: CONTAINER:CSQU3054383 on the wagons at positions 1, 3']
     """
     problems: list[str] = []
-    positions = [int(w["position"]) for w in wagons]
+    positions = [w.position for w in wagons]
     if not wagons:
         problems.append("EMPTY: the manifest has no wagons")
     elif positions != list(range(1, len(wagons) + 1)):
@@ -244,30 +241,30 @@ def manifest_problems(wagons: Sequence[Record]) -> list[str]:
 
 
 def _wagon_entry_problems(
-    entry: Record, numbers: dict[str, list[int]], units: dict[str, list[int]]
+    entry: WagonEntry, numbers: dict[str, list[int]], units: dict[str, list[int]]
 ) -> list[str]:
     """One wagon's problems; notes its number and units' positions in ``numbers``/``units``."""
     problems: list[str] = []
-    position = int(entry["position"])
+    position = entry.position
     try:
-        number = wagon_module.validate(str(entry["wagon_number"]))
+        number = wagon_module.validate(entry.wagon_number)
     except ValueError as exc:
         problems.append(f"WAGON_NUMBER: position {position}: {exc}")
     else:
         numbers.setdefault(number, []).append(position)
-    for itu in entry["itus"]:
+    for itu in entry.itus:
         problem = check_itu(itu)
         if problem:
             problems.append(f"INVALID_IDENTIFIER: position {position}: {problem}")
         else:
-            units.setdefault(itu_key(itu), []).append(position)
-    for number in entry.get("mrns") or ():
+            units.setdefault(itu.key, []).append(position)
+    for number in entry.mrns:
         try:
-            mrn_module.validate(str(number))
+            mrn_module.validate(number)
         except ValueError as exc:
             problems.append(f"INVALID_MRN: position {position}: {exc}")
-    undeclared = [i for i in entry["itus"] if not unit_mrns(entry, i)]
-    if undeclared and not entry.get("transport_document"):
+    undeclared = [i for i in entry.itus if not unit_mrns(entry, i)]
+    if undeclared and not entry.transport_document:
         problems.append(
             f"NO_DECLARATION: position {position}: units without an MRN or a transport document"
         )
@@ -336,13 +333,13 @@ def _read_unit(text: str, expected: Sequence[str]) -> tuple[str | None, str, boo
 
 
 def _read_consist(
-    detected: Sequence[Record], expected_order: Sequence[str], expected_units: Sequence[str]
+    detected: Sequence[DetectedWagon], expected_order: Sequence[str], expected_units: Sequence[str]
 ) -> _Reads:
     reads = _Reads([], {}, [], [])
     unmatched = list(expected_order)
-    for read in sorted(detected, key=lambda w: int(w["position"])):
-        position = int(read["position"])
-        raw = str(read["wagon_number_read"])
+    for read in sorted(detected, key=lambda w: w.position):
+        position = read.position
+        raw = read.wagon_number_read
         # Repaired only towards a manifest wagon not read yet: a misread foreign or repeated
         # wagon must not pass for one already seen.
         fixed = repair("wagon", raw, expected=unmatched)
@@ -359,8 +356,8 @@ def _read_consist(
         elif fixed.value in unmatched:
             unmatched.remove(fixed.value)
         reads.numbers.append(fixed.value)
-        for text in read["itus_read"]:
-            value, why, repaired = _read_unit(str(text), expected_units)
+        for text in read.itus_read:
+            value, why, repaired = _read_unit(text, expected_units)
             if repaired:
                 reads.repairs.append(
                     f"unit on the wagon at position {position}: read {text!r}, {why}"
@@ -458,18 +455,16 @@ def _unit_problems(
     return problems
 
 
-def reconcile(manifest: Sequence[Record], detected: Sequence[Record]) -> Reconciliation:
+def reconcile(manifest: Sequence[WagonEntry], detected: Sequence[DetectedWagon]) -> Reconciliation:
     """Reconcile the wagons and units read at the exit with the manifest, which is the expected
     list for OCR repair: a read is repaired only towards a manifest value, never guessed.
 
     Wagons are compared in train order: missing, extra, unreadable, and out of place
     (swapped); units: missing, extra, unreadable, and on another wagon than the manifest says.
     """
-    ordered = sorted(manifest, key=lambda w: int(w["position"]))
-    expected_order = [str(w["wagon_number"]) for w in ordered]
-    expected_units = {
-        str(itu["value"]): str(entry["wagon_number"]) for entry in ordered for itu in entry["itus"]
-    }
+    ordered = sorted(manifest, key=lambda w: w.position)
+    expected_order = [w.wagon_number for w in ordered]
+    expected_units = {itu.value: entry.wagon_number for entry in ordered for itu in entry.itus}
     reads = _read_consist(detected, expected_order, list(expected_units))
     readable = {n for n in reads.numbers if n is not None}
     problems = reads.problems + _wagon_problems(expected_order, reads.numbers)

@@ -1,11 +1,12 @@
 """The tracking core: binding requests, mission paths, passages and clearance in; state out.
 
-``apply(state, type, event)`` takes one input event (an Avro record's plain value: Unix
-milliseconds, UUID text) and returns the state and the outputs it caused, in a deterministic
-order: IOT_IDs bound, IOT state changes, clearance verdicts (per IOT_ID and per ITU identifier),
-deviations for Customs, refusals (for the dead-letter topic) and tombstones. It never reads a
-clock: time is the events' time, and a watermark (the newest event time seen) drives deadlines
-and retirement, so ``iotrack replay`` of the same input gives the same output, byte for byte.
+``apply_event(state, event)`` takes one typed input (``processors.events``) and returns the
+state and the outputs it caused, in a deterministic order: IOT_IDs bound, IOT state changes,
+clearance verdicts (per IOT_ID and per ITU identifier), deviations for Customs, refusals (for the
+dead-letter topic) and tombstones. ``apply(state, type, record)`` does the same for a decoded
+Avro record (Unix milliseconds, UUID text), parsing it first. It never reads a clock: time is
+the events' time, and a watermark (the newest event time seen) drives deadlines and retirement,
+so ``iotrack replay`` of the same input gives the same output, byte for byte.
 
 A redelivered input (same ``event_id``) is recognised and applied once. Output ids are derived
 from the input's id, so a replay re-emits the same ids.
@@ -22,28 +23,42 @@ The rooms, by concern:
 ``trains``             loading lists and manifests, re-decisions when a unit changes
 ``train_exits``        the consist at the exit gate, the train's exits, its retirement
 ``event_time``         the watermark: deadlines, retirement, redelivery horizon
-``apply``              the one ``apply``
+``apply``              the one ``apply``: a ``match`` on the input's type
 ====================== ======================================================================
 """
 
 from __future__ import annotations
 
-from processors.core.apply import HANDLERS, apply
+from processors.core.apply import CORE_RECORD_TYPES, apply, apply_event
 from processors.core.outputs import SEVERITY, SOURCE, Channel, Output, state_value
-from processors.core.state import DAY_MS, Changes, CoreConfig, CoreState, Tracked, Train
+from processors.core.state import (
+    DAY_MS,
+    Changes,
+    CoreConfig,
+    CoreState,
+    ManifestVersion,
+    Permission,
+    Tracked,
+    Train,
+    UnitAnswer,
+)
 
 __all__ = [
+    "CORE_RECORD_TYPES",
     "DAY_MS",
-    "HANDLERS",
     "SEVERITY",
     "SOURCE",
     "Changes",
     "Channel",
     "CoreConfig",
     "CoreState",
+    "ManifestVersion",
     "Output",
+    "Permission",
     "Tracked",
     "Train",
+    "UnitAnswer",
     "apply",
+    "apply_event",
     "state_value",
 ]

@@ -3,21 +3,29 @@ changed and ended."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from processors import clearance as clearing
 from processors import mission
-from processors.binding import check_itu, itu_key
-from processors.core.outputs import Channel, Emitter, Record, publish_state, publish_verdicts
+from processors.binding import check_itu
+from processors.core.outputs import Channel, Emitter, publish_state, publish_verdicts
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
+from processors.events import (
+    BindingChanged,
+    BindingEnded,
+    BindingRequested,
+    Itu,
+    MissionPathDefined,
+)
 from processors.identifiers import mrn as mrn_module
 from processors.ids import deterministic_uuid7
 
 
-def path_defined(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+def path_defined(state: CoreState, event: MissionPathDefined, out: Emitter) -> UnitKeys:
     try:
         path = mission.MissionPath.from_event(event)
-    except (mission.PathError, KeyError, TypeError, ValueError) as exc:
+    except mission.PathError as exc:
         out.refuse(str(exc), "PathError")
         return NO_UNITS
     known = state.paths.get(path.mission_path_id)
@@ -34,22 +42,42 @@ def path_defined(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
     return NO_UNITS
 
 
-def binding_requested(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
-    request_id = str(event["request_id"])
+def binding_requested(state: CoreState, event: BindingRequested, out: Emitter) -> UnitKeys:
+    return bind(
+        state,
+        out,
+        request_id=event.request_id,
+        mission_path_id=event.mission_path_id,
+        mrns=event.mrns,
+        itus=event.itus,
+        requested_by=event.requested_by,
+    )
+
+
+def bind(
+    state: CoreState,
+    out: Emitter,
+    *,
+    request_id: str,
+    mission_path_id: str,
+    mrns: Sequence[str],
+    itus: Sequence[Itu],
+    requested_by: str,
+) -> UnitKeys:
+    """A binding request, from Customs or for a manifest's unit: a new IOT_ID bound to its MRNs
+    and ITUs at the input's time, or refused; the units bound."""
     if request_id in state.ledger.requests:
         return NO_UNITS  # the same request again: the same IOT_ID exists already
-    path = state.paths.get(str(event["mission_path_id"]))
-    problems = [] if path else [f"unknown mission path {event['mission_path_id']!r}"]
-    mrns = [str(m) for m in event["mrns"]]
+    path = state.paths.get(mission_path_id)
+    problems = [] if path else [f"unknown mission path {mission_path_id!r}"]
     problems += [f"MRN {m}: not valid" for m in mrns if not mrn_module.is_valid(m)]
-    itus = [dict(i) for i in event["itus"]]
     if not itus:
         problems.append("no ITU identifier to bind")
     problems += [p for p in (check_itu(i) for i in itus) if p]
     if problems or path is None:
         out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
         return NO_UNITS
-    keys = [itu_key(i) for i in itus]
+    keys = [i.key for i in itus]
     conflicts = state.ledger.conflicts(keys, path.mission_path_id)
     if conflicts:
         for key, interval in conflicts:
@@ -89,10 +117,10 @@ def binding_requested(state: CoreState, event: Record, out: Emitter) -> UnitKeys
         {
             "iot_id": iot_id,
             "request_id": request_id,
-            "mrns": mrns,
-            "itus": itus,
+            "mrns": list(mrns),
+            "itus": [i.record() for i in itus],
             "mission_path_id": path.mission_path_id,
-            "requested_by": event["requested_by"],
+            "requested_by": requested_by,
             "valid_from": out.at,
         },
     )
@@ -101,19 +129,19 @@ def binding_requested(state: CoreState, event: Record, out: Emitter) -> UnitKeys
     return frozenset(keys)
 
 
-def known(state: CoreState, event: Record, out: Emitter) -> Tracked | None:
-    iot = state.iots.get(str(event["iot_id"]))
+def known(state: CoreState, iot_id: str, out: Emitter) -> Tracked | None:
+    """The IOT_ID an input is about; refused when it is not bound."""
+    iot = state.iots.get(iot_id)
     if iot is None:
-        out.refuse(f"IOT_ID {event['iot_id']} is not bound", "UnknownIotId")
+        out.refuse(f"IOT_ID {iot_id} is not bound", "UnknownIotId")
     return iot
 
 
-def binding_ended(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
-    iot = known(state, event, out)
+def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKeys:
+    iot = known(state, event.iot_id, out)
     if iot is None or iot.position.phase is mission.Phase.CLOSED:
         return NO_UNITS
-    at = int(event["valid_to"])
-    state.ledger.unbind(iot.itu_keys, iot.iot_id, at)
+    state.ledger.unbind(iot.itu_keys, iot.iot_id, event.valid_to)
     moved = mission.advance(iot.position, mission.Signal.END, out.at)
     iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
     state.store(iot)
@@ -123,32 +151,25 @@ def binding_ended(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
     return frozenset(iot.itu_keys)
 
 
-def binding_changed(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
-    iot = known(state, event, out)
+def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> UnitKeys:
+    iot = known(state, event.iot_id, out)
     if iot is None:
         return NO_UNITS
-    added = [dict(i) for i in event.get("itus_added") or ()]
+    added = event.itus_added
     problems = [p for p in (check_itu(i) for i in added) if p]
-    problems += [
-        f"MRN {m}: not valid"
-        for m in event.get("mrns_added") or ()
-        if not mrn_module.is_valid(str(m))
-    ]
+    problems += [f"MRN {m}: not valid" for m in event.mrns_added if not mrn_module.is_valid(m)]
     if problems:
         out.refuse(
             f"binding change of {iot.iot_id}: " + "; ".join(problems), "InvalidBindingChange"
         )
         return NO_UNITS
-    removed_keys = {itu_key(i) for i in event.get("itus_removed") or ()}
+    removed_keys = {i.key for i in event.itus_removed}
     state.ledger.unbind(removed_keys, iot.iot_id, out.at)
-    state.ledger.bind(
-        [itu_key(i) for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at
-    )
+    state.ledger.bind([i.key for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at)
     for key in removed_keys:
         out.tombstone(Channel.VERDICT_BY_ITU, key)
-    itus = tuple(i for i in (*iot.itus, *added) if itu_key(i) not in removed_keys)
-    mrns_added = tuple(str(m) for m in event.get("mrns_added") or ())
-    mrns_removed = tuple(str(m) for m in event.get("mrns_removed") or ())
+    itus = tuple(i for i in (*iot.itus, *added) if i.key not in removed_keys)
+    mrns_added, mrns_removed = event.mrns_added, event.mrns_removed
     iot = replace(
         iot,
         itus=itus,

@@ -4,35 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 from processors import clearance as clearing
 from processors import mission
 from processors.core.bindings import known
-from processors.core.outputs import Emitter, Record, publish_verdicts
+from processors.core.outputs import Emitter, publish_verdicts
 from processors.core.passages import exit_deviation, move
 from processors.core.state import NO_UNITS, CoreState, UnitKeys
+from processors.events import CustomsRelease, ExitConfirmed, HoldLifted, HoldPlaced
+
+_Command = TypeVar("_Command", HoldPlaced, HoldLifted, CustomsRelease)
 
 
-def hold_placed(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+def hold_placed(state: CoreState, event: HoldPlaced, out: Emitter) -> UnitKeys:
     return _clearance_command(state, event, out, clearing.place_hold)
 
 
-def hold_lifted(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+def hold_lifted(state: CoreState, event: HoldLifted, out: Emitter) -> UnitKeys:
     return _clearance_command(state, event, out, clearing.lift_hold)
 
 
-def customs_release(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+def customs_release(state: CoreState, event: CustomsRelease, out: Emitter) -> UnitKeys:
     return _clearance_command(state, event, out, clearing.release)
 
 
 def _clearance_command(
     state: CoreState,
-    event: Record,
+    event: _Command,
     out: Emitter,
-    command: Callable[[clearing.Clearance, Record], tuple[clearing.Clearance, clearing.Decision]],
+    command: Callable[[clearing.Clearance, _Command], tuple[clearing.Clearance, clearing.Decision]],
 ) -> UnitKeys:
     """Apply a hold, lift or release; the IOT_ID's units when its verdict changed."""
-    iot = known(state, event, out)
+    iot = known(state, event.iot_id, out)
     if iot is None:
         return NO_UNITS
     before = iot.clearance
@@ -52,13 +56,13 @@ def _clearance_command(
     return NO_UNITS
 
 
-def exit_confirmed(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
-    iot = known(state, event, out)
+def exit_confirmed(state: CoreState, event: ExitConfirmed, out: Emitter) -> UnitKeys:
+    iot = known(state, event.iot_id, out)
     if iot is None:
         return NO_UNITS
-    gate = str(event["gate_node_id"])
+    gate = event.gate_node_id
     if iot.clearance.exited_at is None:
-        exit_deviation(out, iot, gate, None, f"exit confirmed by {event['confirmed_by']}")
+        exit_deviation(out, iot, gate, None, f"exit confirmed by {event.confirmed_by}")
     after, decision = clearing.confirm_exit(iot.clearance, event)
     iot = replace(iot, clearance=after)
     state.store(iot)

@@ -3,17 +3,15 @@ the public IOT state and clearance verdict records."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from processors import mission
-from processors.binding import itu_key
 from processors.core.state import Tracked
+from processors.events import Itu
 from processors.ids import deterministic_uuid7
 
-Record = Mapping[str, Any]
 SOURCE = "iotrack-core"
 SEVERITY = {
     "EXIT_WHILE_HELD": "CRITICAL",
@@ -56,12 +54,23 @@ class Output:
     value: dict[str, Any] | None
 
 
-class Emitter:
-    """Collects the outputs of one input, numbering their ids from the input's id."""
+def refusal(cause_id: str, reason: str, kind: str) -> Output:
+    """The refusal of input ``cause_id``: the shells make it a dead letter of that input."""
+    return Output(
+        Channel.REFUSALS,
+        cause_id,
+        None,
+        {"reason": reason, "error_kind": kind, "caused_by_event_id": cause_id},
+    )
 
-    def __init__(self, cause: Record) -> None:
-        self.cause_id = str(cause["event_id"])
-        self.at = int(cause["occurred_at"])
+
+class Emitter:
+    """Collects the outputs of one input, numbering their ids from the input's id; ``at`` is
+    the input's time."""
+
+    def __init__(self, cause_id: str, at: int) -> None:
+        self.cause_id = cause_id
+        self.at = at
         self.outputs: list[Output] = []
 
     def _id(self, channel: Channel) -> str:
@@ -78,14 +87,7 @@ class Emitter:
         self.outputs.append(Output(channel, key, None, None))
 
     def refuse(self, reason: str, kind: str) -> None:
-        self.outputs.append(
-            Output(
-                Channel.REFUSALS,
-                self.cause_id,
-                None,
-                {"reason": reason, "error_kind": kind, "caused_by_event_id": self.cause_id},
-            )
-        )
+        self.outputs.append(refusal(self.cause_id, reason, kind))
 
     def deviation(
         self,
@@ -96,7 +98,7 @@ class Emitter:
         observed: str,
         node_id: str | None = None,
         read_point_id: str | None = None,
-        itu: Record | None = None,
+        itu: Itu | None = None,
         at: int | None = None,
     ) -> None:
         self.emit(
@@ -111,7 +113,7 @@ class Emitter:
                 "expected": expected,
                 "observed": observed,
                 "severity": SEVERITY[kind],
-                "itu": dict(itu) if itu else None,
+                "itu": itu.record() if itu else None,
                 "caused_by_event_id": self.cause_id,
                 "mission_path_id": iot.position.path.mission_path_id if iot else None,
             },
@@ -135,11 +137,11 @@ def state_value(iot: Tracked) -> dict[str, Any]:
     }
 
 
-def _verdict_value(iot: Tracked, itu: Record | None, as_of: int) -> dict[str, Any]:
+def _verdict_value(iot: Tracked, itu: Itu | None, as_of: int) -> dict[str, Any]:
     state = iot.clearance
     return {
         "iot_id": iot.iot_id,
-        "itu": dict(itu) if itu else None,
+        "itu": itu.record() if itu else None,
         "verdict": str(state.verdict),
         "may_leave": state.may_leave,
         "mrns_pending": state.pending_mrns(),
@@ -171,7 +173,7 @@ def publish_verdicts(out: Emitter, iot: Tracked) -> None:
     for itu in iot.itus:
         out.emit(
             Channel.VERDICT_BY_ITU,
-            itu_key(itu),
+            itu.key,
             "iotrack.ClearanceVerdict",
             _verdict_value(iot, itu, out.at),
         )

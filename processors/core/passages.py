@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from processors import clearance as clearing
 from processors import mission
-from processors.binding import itu_key
-from processors.core.outputs import Emitter, Record, publish_state
+from processors.core.outputs import Emitter, publish_state
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
+from processors.events import Itu, Passage
 
 _UNIT_KINDS = ("CONTAINER", "ILU", "SWAP_BODY")
 
@@ -70,18 +70,18 @@ def move(
     return iot
 
 
-def passage(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
+def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
     """Resolve a passage's identifiers and IOT_IDs and move each IOT_ID read; a passage changes
     no unit's clearance (a unit made definitive is unbound, but its verdict stands)."""
-    node_id, read_point = str(event["node_id"]), str(event["read_point_id"])
+    node_id, read_point = event.node_id, event.read_point_id
     at = out.at
     resolved: list[str] = []
-    for iot_id in event.get("iot_ids") or ():
+    for iot_id in event.iot_ids:
         if iot_id in state.iots and iot_id not in resolved:
-            resolved.append(str(iot_id))
-    unknown: list[Record] = []
-    for itu in event.get("identifiers") or ():
-        key = itu_key(itu)
+            resolved.append(iot_id)
+    unknown: list[Itu] = []
+    for itu in event.identifiers:
+        key = itu.key
         found = [i.iot_id for i in state.ledger.active(key, at)]
         if not found:
             # A unit whose mission ended but which is still tracked: a read after definitive.
@@ -94,7 +94,7 @@ def passage(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
         for iot_id in found:
             if iot_id not in resolved:
                 resolved.append(iot_id)
-        if not found and itu["kind"] in _UNIT_KINDS:
+        if not found and itu.kind in _UNIT_KINDS:
             unknown.append(itu)
     if state.customs_relevant(node_id):
         for itu in unknown:
@@ -104,15 +104,15 @@ def passage(state: CoreState, event: Record, out: Emitter) -> UnitKeys:
                 itu=itu,
                 node_id=node_id,
                 read_point_id=read_point,
-                expected=f"an IOT_ID bound to {itu_key(itu)}",
-                observed=f"{itu_key(itu)} read at {node_id} with no active IOT_ID",
+                expected=f"an IOT_ID bound to {itu.key}",
+                observed=f"{itu.key} read at {node_id} with no active IOT_ID",
             )
     for iot_id in resolved:
         iot = state.iots[iot_id]
         signal = mission.classify(iot.position, node_id)
         if signal in mission.EXIT_SIGNALS:
             exit_deviation(
-                out, iot, node_id, read_point, f"read at exit gate {node_id} ({event['direction']})"
+                out, iot, node_id, read_point, f"read at exit gate {node_id} ({event.direction})"
             )
         move(state, iot, signal, out, node_id=node_id, read_point_id=read_point)
     return NO_UNITS

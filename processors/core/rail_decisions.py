@@ -3,12 +3,10 @@ answer to a loading list and the permission to leave for a manifest."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from processors import rail
-from processors.binding import check_itu, itu_key
-from processors.core.outputs import Record
-from processors.core.state import CoreState, Train
+from processors.binding import check_itu
+from processors.core.state import CoreState, Permission, Train, UnitAnswer
+from processors.events import Itu, WagonEntry
 
 
 def unit_status(state: CoreState, key: str, at: int) -> rail.UnitStatus | None:
@@ -38,7 +36,7 @@ def _claim(train: Train) -> tuple[int, int, str]:
     """A train's precedence on a unit it shares with another: a manifest before a loading
     list, then the earlier one, then the train id (so the answer never depends on dict order)."""
     if train.manifests:
-        return (0, int(train.manifests[0]["received_at"]), train.train_id)
+        return (0, train.manifests[0].received_at, train.train_id)
     return (1, train.listed_at, train.train_id)
 
 
@@ -65,16 +63,16 @@ def other_train(state: CoreState, train: Train, key: str) -> str | None:
     )
 
 
-def answer_list(state: CoreState, train: Train, at: int) -> tuple[dict[str, Any], ...]:
+def answer_list(state: CoreState, train: Train, at: int) -> tuple[UnitAnswer, ...]:
     """The loading list's items with each unit's readiness now."""
     answered = []
     seen: set[str] = set()
     for item in train.items:
-        itu, mrn = dict(item["itu"]), item.get("mrn")
-        key = itu_key(itu)
+        itu, mrn = item.itu, item.mrn
+        key = itu.key
         found = rail.unit_readiness(
             itu,
-            [str(mrn)] if mrn else [],
+            [mrn] if mrn else [],
             unit_status(state, key, at),
             other_train(state, train, key),
         )
@@ -82,62 +80,53 @@ def answer_list(state: CoreState, train: Train, at: int) -> tuple[dict[str, Any]
         if key in seen:
             reasons.append(f"LISTED_TWICE: {key} appears more than once on the list")
         seen.add(key)
-        answered.append(
-            {
-                "itu": itu,
-                "mrn": mrn,
-                "ready": not reasons,
-                "reasons": reasons,
-                "iot_id": found.iot_id,
-            }
-        )
+        answered.append(UnitAnswer(itu, mrn, tuple(reasons), found.iot_id))
     return tuple(answered)
 
 
-def decide(
-    state: CoreState, train: Train, at: int
-) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
-    """Permission for the latest manifest: granted, every problem, and the units' IOT_IDs."""
+def decide(state: CoreState, train: Train, at: int) -> tuple[Permission, tuple[str, ...]]:
+    """Permission for the latest manifest (every problem when refused), and its units'
+    IOT_IDs."""
     manifest = train.manifest
     assert manifest is not None  # noqa: S101 - called only once a manifest is known
-    problems = list(manifest["problems"])
+    problems = list(manifest.problems)
     iot_ids: list[str] = []
-    for wagon in manifest["wagons"]:
-        for itu in wagon["itus"]:
-            if check_itu(itu) if manifest["problems"] else False:
+    for wagon in manifest.wagons:
+        for itu in wagon.itus:
+            if check_itu(itu) if manifest.problems else False:
                 continue  # listed among the manifest's own problems
             iot_id, reasons = _unit_on_manifest(state, train, wagon, itu, at)
             if iot_id:
                 iot_ids.append(iot_id)
             problems += [
-                f"{reason.split(': ', 1)[0]}: position {wagon['position']}: "
+                f"{reason.split(': ', 1)[0]}: position {wagon.position}: "
                 + reason.split(": ", 1)[1]
                 for reason in reasons
             ]
-    return not problems, tuple(problems), tuple(iot_ids)
+    return Permission(not problems, tuple(problems)), tuple(iot_ids)
 
 
 def _unit_on_manifest(
-    state: CoreState, train: Train, wagon: Record, itu: Record, at: int
+    state: CoreState, train: Train, wagon: WagonEntry, itu: Itu, at: int
 ) -> tuple[str | None, list[str]]:
     """A manifest unit's IOT_ID and every reason it may not leave on this train now."""
-    key = itu_key(itu)
-    own = [str(m) for m in (wagon.get("mrns_by_itu") or {}).get(str(itu["value"]), [])]
+    key = itu.key
+    own = list(wagon.mrns_by_itu.get(itu.value, ()))
     status = unit_status(state, key, at)
     found = rail.unit_readiness(
         itu, own, status, other_train(state, train, key), identifier_checked=True
     )
     reasons = list(found.reasons)
-    wagon_mrns = [str(m) for m in wagon.get("mrns") or ()]
+    wagon_mrns = list(wagon.mrns)
     if status is None:
         # The manifest gives a declaration (or a transport document), so the unit is not
         # undeclared: what is missing is Customs' binding.
         if own or wagon_mrns:
             reasons = [f"UNKNOWN_UNIT: no IOT_ID is bound to {key}"]
-        elif wagon.get("transport_document"):
+        elif wagon.transport_document:
             reasons = [
                 f"NO_DECLARATION: {key} travels on transport document "
-                f"{wagon['transport_document']} only, and no IOT_ID is bound to it"
+                f"{wagon.transport_document} only, and no IOT_ID is bound to it"
             ]
     elif not own and wagon_mrns and not set(wagon_mrns) & set(status.mrns):
         reasons.append(

@@ -7,11 +7,12 @@ them into its changelog.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from processors import clearance as clearing
 from processors import mission, rail
-from processors.binding import Ledger, itu_key
+from processors.binding import Ledger
+from processors.events import Itu, LoadingListItem, WagonEntry
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -40,14 +41,57 @@ class Tracked:
     iot_id: str
     request_id: str
     mrns: tuple[str, ...]
-    itus: tuple[dict[str, Any], ...]
+    itus: tuple[Itu, ...]
     position: mission.Position
     clearance: clearing.Clearance
     retire_at: int | None = None
 
     @property
     def itu_keys(self) -> list[str]:
-        return [itu_key(i) for i in self.itus]
+        return [i.key for i in self.itus]
+
+
+@dataclass(frozen=True)
+class UnitAnswer:
+    """One loading list unit answered: ready, or every reason it is not."""
+
+    itu: Itu
+    mrn: str | None
+    reasons: tuple[str, ...]
+    iot_id: str | None
+
+    @property
+    def ready(self) -> bool:
+        return not self.reasons
+
+    def record(self) -> dict[str, Any]:
+        """The answered ``iotrack.LoadingListItem``."""
+        return {
+            "itu": self.itu.record(),
+            "mrn": self.mrn,
+            "ready": self.ready,
+            "reasons": list(self.reasons),
+            "iot_id": self.iot_id,
+        }
+
+
+@dataclass(frozen=True)
+class ManifestVersion:
+    """One version of a train's manifest as the core took it."""
+
+    version: int
+    supersedes_version: int | None
+    wagons: tuple[WagonEntry, ...]
+    received_at: int
+    problems: tuple[str, ...]
+    """Its structural problems (``rail.manifest_problems``), found once when it came."""
+
+
+class Permission(NamedTuple):
+    """A permission to leave as decided: granted, and every reason when it is not."""
+
+    granted: bool
+    reasons: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -57,14 +101,14 @@ class Train:
     train_id: str
     operator: str
     phase: rail.TrainPhase
-    items: tuple[dict[str, Any], ...] = ()
-    """The latest loading list's items as submitted (``itu``, ``mrn``)."""
-    answer: tuple[dict[str, Any], ...] = ()
+    items: tuple[LoadingListItem, ...] = ()
+    """The latest loading list's items as submitted."""
+    answer: tuple[UnitAnswer, ...] = ()
     """The last answer published for them."""
-    manifests: tuple[dict[str, Any], ...] = ()
+    manifests: tuple[ManifestVersion, ...] = ()
     """Every manifest version, oldest first."""
-    permission: tuple[bool, tuple[str, ...]] | None = None
-    """The last permission decision published: granted, reasons."""
+    permission: Permission | None = None
+    """The last permission decision published."""
     iot_ids: tuple[str, ...] = ()
     exited: frozenset[str] = frozenset()
     consist_keys: frozenset[str] = frozenset()
@@ -78,7 +122,7 @@ class Train:
     worked out: every hold or release anywhere asks it)."""
 
     @property
-    def manifest(self) -> dict[str, Any] | None:
+    def manifest(self) -> ManifestVersion | None:
         return self.manifests[-1] if self.manifests else None
 
 

@@ -3,20 +3,21 @@ departed train's retirement."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from processors import mission, rail
-from processors.core.outputs import Channel, Emitter, Record
+from processors.core.outputs import Channel, Emitter
 from processors.core.passages import exit_deviation, move
-from processors.core.state import CoreState, Train
+from processors.core.state import CoreState, Permission, Train
 from processors.core.trains import publish_permission, store_train, train_status
+from processors.events import DetectedConsist, DetectedWagon
 
 
-def _train_by_wagons(state: CoreState, wagons: Any) -> Train | None:
+def _train_by_wagons(state: CoreState, wagons: Sequence[DetectedWagon]) -> Train | None:
     """The train a portal read without a train id belongs to: the permitted (or revoked) train
     whose latest manifest holds most of the wagon numbers read, if that is at least half."""
-    read = {rail.compact_wagon(str(w["wagon_number_read"])) for w in wagons}
+    read = {rail.compact_wagon(w.wagon_number_read) for w in wagons}
     best, best_count = None, 0
     for train_id in sorted(state.trains):
         train = state.trains[train_id]
@@ -25,34 +26,34 @@ def _train_by_wagons(state: CoreState, wagons: Any) -> Train | None:
             rail.TrainPhase.REVOKED,
         ):
             continue
-        numbers = {str(w["wagon_number"]) for w in train.manifest["wagons"]}
+        numbers = {w.wagon_number for w in train.manifest.wagons}
         count = len(numbers & read)
         if count > best_count:
             best, best_count = train, count
     return best if best is not None and 2 * best_count >= len(read) else None
 
 
-def detected_consist(state: CoreState, event: Record, out: Emitter) -> None:
-    gate, point = str(event["gate_node_id"]), str(event["read_point_id"])
-    if event.get("train_id"):
-        train = state.trains.get(str(event["train_id"]))
+def detected_consist(state: CoreState, event: DetectedConsist, out: Emitter) -> None:
+    gate, point = event.gate_node_id, event.read_point_id
+    if event.train_id:
+        train = state.trains.get(event.train_id)
     else:
-        train = _train_by_wagons(state, event["wagons"])
-    observed = f"{len(event['wagons'])} wagons read by {point}"
+        train = _train_by_wagons(state, event.wagons)
+    observed = f"{len(event.wagons)} wagons read by {point}"
     if train is None or train.manifest is None:
         out.deviation(
             "CONSIST_MISMATCH",
             iot=None,
             node_id=gate,
             read_point_id=point,
-            expected=f"a manifest for train {event.get('train_id') or '(no train id read)'}",
+            expected=f"a manifest for train {event.train_id or '(no train id read)'}",
             observed=observed,
         )
         out.refuse(f"no manifest for the train read at {gate}: {observed}", "UnknownTrain")
         return
     if train.phase in (rail.TrainPhase.CONFIRMING, rail.TrainPhase.DEPARTED):
         return  # the portal read it again after it matched: nothing new
-    found = rail.reconcile(train.manifest["wagons"], event["wagons"])
+    found = rail.reconcile(train.manifest.wagons, event.wagons)
     problems = [(kind, expected, seen) for kind, expected, seen in found.problems]
     if train.phase is not rail.TrainPhase.PERMITTED:
         # A revoked train stays revoked until an amendment is granted, however well it reads.
@@ -91,7 +92,7 @@ def detected_consist(state: CoreState, event: Record, out: Emitter) -> None:
         train = replace(
             train,
             phase=rail.advance(train.phase, rail.TrainSignal.CONSIST_MISMATCHED),
-            permission=(False, tuple(f"{k}: {e} / {o}" for k, e, o in problems)),
+            permission=Permission(False, tuple(f"{k}: {e} / {o}" for k, e, o in problems)),
         )
         publish_permission(out, train)
     train = store_train(
@@ -105,7 +106,7 @@ def detected_consist(state: CoreState, event: Record, out: Emitter) -> None:
             "train_id": train.train_id,
             "gate_node_id": gate,
             "read_point_id": point,
-            "manifest_version": train.manifest["version"] if train.manifest else 0,
+            "manifest_version": train.manifest.version if train.manifest else 0,
             "matched": matched,
             "problems": [f"{k}: {e} / {o}" for k, e, o in problems],
             "repairs": list(found.repairs),
@@ -149,6 +150,6 @@ def retire_train(state: CoreState, train: Train, out: Emitter) -> None:
     for channel in (Channel.TRAINS, Channel.LOADING_LISTS, Channel.PERMISSIONS):
         out.tombstone(channel, train.train_id)
     for manifest in train.manifests:
-        out.tombstone(Channel.MANIFESTS, f"{train.train_id}:{manifest['version']}")
+        out.tombstone(Channel.MANIFESTS, f"{train.train_id}:{manifest.version}")
     for key in sorted(train.consist_keys):
         out.tombstone(Channel.CONSISTS, key)

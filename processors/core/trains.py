@@ -4,21 +4,21 @@ permission to leave decided, and re-decided when a unit's status changes."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from processors import rail
-from processors.binding import check_itu, itu_key
-from processors.core.bindings import binding_requested
-from processors.core.outputs import SOURCE, Channel, Emitter, Record
+from processors.binding import check_itu
+from processors.core.bindings import bind
+from processors.core.outputs import SOURCE, Channel, Emitter
 from processors.core.rail_decisions import answer_list, decide, other_train
-from processors.core.state import CoreState, Train, UnitKeys
+from processors.core.state import CoreState, ManifestVersion, Train, UnitKeys
+from processors.events import TrainLoadingList, TrainManifest
 from processors.identifiers import mrn as mrn_module
 
 
 def train_status(out: Emitter, train: Train, state: CoreState) -> None:
     manifest = train.manifest
     if manifest is not None:
-        units = sum(len(w["itus"]) for w in manifest["wagons"])
+        units = sum(len(w.itus) for w in manifest.wagons)
         ready = sum(
             1
             for iot_id in train.iot_ids
@@ -26,7 +26,7 @@ def train_status(out: Emitter, train: Train, state: CoreState) -> None:
         )
     else:
         units = len(train.answer)
-        ready = sum(1 for item in train.answer if item["ready"])
+        ready = sum(1 for item in train.answer if item.ready)
     granted, reasons = train.permission if train.permission else (None, ())
     out.emit(
         Channel.TRAINS,
@@ -36,8 +36,8 @@ def train_status(out: Emitter, train: Train, state: CoreState) -> None:
             "train_id": train.train_id,
             "operator": train.operator,
             "phase": str(train.phase),
-            "manifest_version": manifest["version"] if manifest else None,
-            "manifest_versions": [m["version"] for m in train.manifests],
+            "manifest_version": manifest.version if manifest else None,
+            "manifest_versions": [m.version for m in train.manifests],
             "permission_granted": granted,
             "reasons": list(reasons),
             "units": units,
@@ -57,7 +57,7 @@ def publish_answer(out: Emitter, train: Train) -> None:
             "train_id": train.train_id,
             "operator": train.operator,
             "planned_departure": None,
-            "items": [dict(item) for item in train.answer],
+            "items": [item.record() for item in train.answer],
             "answered": True,
             "caused_by_event_id": out.cause_id,
         },
@@ -74,7 +74,7 @@ def publish_permission(out: Emitter, train: Train) -> None:
         "iotrack.PermissionToLeave",
         {
             "train_id": train.train_id,
-            "manifest_version": train.manifest["version"],
+            "manifest_version": train.manifest.version,
             "granted": granted,
             "reasons": list(reasons),
             "decided_by": SOURCE,
@@ -93,11 +93,14 @@ def store_train(state: CoreState, train: Train) -> Train:
 
 
 def _train_for(
-    state: CoreState, event: Record, out: Emitter, signal: rail.TrainSignal
+    state: CoreState,
+    event: TrainLoadingList | TrainManifest,
+    out: Emitter,
+    signal: rail.TrainSignal,
 ) -> Train | None:
     """The train an operator's submission is for, in the phase the submission takes it to, if
     the submission is allowed now."""
-    train_id, operator = str(event["train_id"]), str(event["operator"])
+    train_id, operator = event.train_id, event.operator
     known = state.trains.get(train_id)
     if known is not None and known.operator != operator:
         out.refuse(
@@ -113,30 +116,30 @@ def _train_for(
     return replace(known, phase=phase) if known else Train(train_id, operator, phase)
 
 
-def loading_list(state: CoreState, event: Record, out: Emitter) -> None:
-    if event.get("answered"):
+def loading_list(state: CoreState, event: TrainLoadingList, out: Emitter) -> None:
+    if event.answered:
         out.refuse("a loading list answer is published by the core, not taken", "AnswerAsInput")
         return
     train = _train_for(state, event, out, rail.TrainSignal.LISTED)
     if train is None:
         return
-    items = tuple({"itu": dict(i["itu"]), "mrn": i.get("mrn")} for i in event["items"])
+    items = event.items
     train = replace(train, items=items, listed_at=train.listed_at or out.at)
     if train.manifest is None:
-        train = replace(train, unit_keys=frozenset(itu_key(item["itu"]) for item in items))
+        train = replace(train, unit_keys=frozenset(item.itu.key for item in items))
     train = replace(train, answer=answer_list(state, train, out.at))
     store_train(state, train)
     publish_answer(out, train)
     train_status(out, train, state)
 
 
-def _bind_for_rail(state: CoreState, train: Train, manifest: Record, out: Emitter) -> None:
+def _bind_for_rail(state: CoreState, train: Train, manifest: ManifestVersion, out: Emitter) -> None:
     """Customs associates an IOT_ID with each manifest unit that has none: a binding on the rail
     mission path, for the unit's MRNs, or its wagon's (units only with a transport document stay
     unbound)."""
-    for wagon in manifest["wagons"]:
-        for itu in wagon["itus"]:
-            key = itu_key(itu)
+    for wagon in manifest.wagons:
+        for itu in wagon.itus:
+            key = itu.key
             mrns = [m for m in rail.unit_mrns(wagon, itu) if mrn_module.is_valid(m)]
             if (
                 not mrns
@@ -145,60 +148,42 @@ def _bind_for_rail(state: CoreState, train: Train, manifest: Record, out: Emitte
                 or other_train(state, train, key)
             ):
                 continue
-            binding_requested(
+            bind(
                 state,
-                {
-                    "request_id": f"RAIL:{train.train_id}:{key}",
-                    "mission_path_id": state.config.rail_mission_path_id,
-                    "mrns": mrns,
-                    "itus": [dict(itu)],
-                    "requested_by": f"rail manifest {train.train_id} v{manifest['version']}",
-                },
                 out,
+                request_id=f"RAIL:{train.train_id}:{key}",
+                mission_path_id=state.config.rail_mission_path_id,
+                mrns=mrns,
+                itus=[itu],
+                requested_by=f"rail manifest {train.train_id} v{manifest.version}",
             )
 
 
-def train_manifest(state: CoreState, event: Record, out: Emitter) -> None:
+def train_manifest(state: CoreState, event: TrainManifest, out: Emitter) -> None:
     train = _train_for(state, event, out, rail.TrainSignal.MANIFESTED)
     if train is None:
         return
-    version = int(event["version"])
+    version = event.version
     latest = train.manifest
-    if latest is not None and version <= int(latest["version"]):
+    if latest is not None and version <= latest.version:
         out.refuse(
-            f"train {train.train_id}: manifest v{version} is not newer than v{latest['version']}",
+            f"train {train.train_id}: manifest v{version} is not newer than v{latest.version}",
             "StaleManifest",
         )
         return
-    supersedes = event.get("supersedes_version")
-    if latest is not None and supersedes is not None and supersedes != latest["version"]:
+    supersedes = event.supersedes_version
+    if latest is not None and supersedes is not None and supersedes != latest.version:
         out.refuse(
             f"train {train.train_id}: manifest v{version} amends v{supersedes}, but the latest "
-            f"is v{latest['version']}",
+            f"is v{latest.version}",
             "StaleManifest",
         )
         return
-    wagons = [
-        {
-            "position": int(w["position"]),
-            "wagon_number": str(w["wagon_number"]),
-            "itus": [dict(i) for i in w["itus"]],
-            "mrns": [str(m) for m in w.get("mrns") or ()],
-            "mrns_by_itu": {
-                str(k): [str(m) for m in v] for k, v in (w.get("mrns_by_itu") or {}).items()
-            },
-            "transport_document": w.get("transport_document"),
-        }
-        for w in event["wagons"]
-    ]
-    manifest: dict[str, Any] = {
-        "version": version,
-        "supersedes_version": supersedes,
-        "wagons": wagons,
-        "received_at": out.at,
-        "problems": tuple(rail.manifest_problems(wagons)),
-    }
-    keys = frozenset(itu_key(i) for w in wagons for i in w["itus"])
+    wagons = event.wagons
+    manifest = ManifestVersion(
+        version, supersedes, wagons, out.at, tuple(rail.manifest_problems(wagons))
+    )
+    keys = frozenset(i.key for w in wagons for i in w.itus)
     train = store_train(
         state, replace(train, manifests=(*train.manifests, manifest), unit_keys=keys)
     )
@@ -210,7 +195,7 @@ def train_manifest(state: CoreState, event: Record, out: Emitter) -> None:
             "train_id": train.train_id,
             "version": version,
             "operator": train.operator,
-            "wagons": manifest["wagons"],
+            "wagons": [w.record() for w in wagons],
             "supersedes_version": supersedes,
         },
     )
@@ -229,13 +214,13 @@ def reconsider_train(state: CoreState, train: Train, out: Emitter, *, force: boo
             publish_answer(out, train)
             changed = True
     if train.manifest is not None and (force or train.phase is not rail.TrainPhase.REVOKED):
-        granted, reasons, iot_ids = decide(state, train, out.at)
-        if force or (granted, reasons) != train.permission or iot_ids != train.iot_ids:
-            signal = rail.TrainSignal.GRANTED if granted else rail.TrainSignal.REFUSED
+        permission, iot_ids = decide(state, train, out.at)
+        if force or permission != train.permission or iot_ids != train.iot_ids:
+            signal = rail.TrainSignal.GRANTED if permission.granted else rail.TrainSignal.REFUSED
             train = replace(
                 train,
                 phase=rail.advance(train.phase, signal),
-                permission=(granted, reasons),
+                permission=permission,
                 iot_ids=iot_ids,
             )
             publish_permission(out, train)
