@@ -10,8 +10,9 @@ confirms the exits.
 Pure: the tracking core (``processors.core``) owns the state and calls these functions with
 what it knows of each unit (``UnitStatus``).
 
-Every reason is ``CODE: text``, the code stable for programs, the text for people. Hold reason
-codes never appear: operators see which agency holds a unit and the kind of hold, not why.
+Every reason is a ``Reason``: a code stable for programs (``ReasonCode``) and a text for people,
+published as ``CODE: text``. Hold reason codes never appear: operators see which agency holds a
+unit and the kind of hold, not why.
 """
 
 from __future__ import annotations
@@ -19,12 +20,82 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from processors.binding import check_itu
 from processors.events import DetectedWagon, Itu, WagonEntry
 from processors.identifiers import mrn as mrn_module
 from processors.identifiers import wagon as wagon_module
 from processors.ocr_repair import Outcome, repair
+
+
+class ReasonCode(StrEnum):
+    """Why a unit may not go on a train, or a train may not leave."""
+
+    # a unit (loading list, manifest)
+    INVALID_IDENTIFIER = "INVALID_IDENTIFIER"
+    INVALID_MRN = "INVALID_MRN"
+    ON_OTHER_TRAIN = "ON_OTHER_TRAIN"
+    UNKNOWN_UNIT = "UNKNOWN_UNIT"
+    NO_DECLARATION = "NO_DECLARATION"
+    MRN_NOT_BOUND = "MRN_NOT_BOUND"
+    ALREADY_LEFT = "ALREADY_LEFT"
+    HELD = "HELD"
+    NOT_RELEASED = "NOT_RELEASED"
+    LISTED_TWICE = "LISTED_TWICE"
+    # a manifest
+    EMPTY = "EMPTY"
+    POSITIONS = "POSITIONS"
+    WAGON_NUMBER = "WAGON_NUMBER"
+    WAGON_TWICE = "WAGON_TWICE"
+    ITU_TWICE = "ITU_TWICE"
+    # the consist at the exit, and exits
+    UNREADABLE_WAGON = "UNREADABLE_WAGON"
+    UNREADABLE_ITU = "UNREADABLE_ITU"
+    DUPLICATE_ITU = "DUPLICATE_ITU"
+    REVERSED_CONSIST = "REVERSED_CONSIST"
+    DUPLICATE_WAGON = "DUPLICATE_WAGON"
+    MISSING_WAGON = "MISSING_WAGON"
+    EXTRA_WAGON = "EXTRA_WAGON"
+    SWAPPED_WAGON = "SWAPPED_WAGON"
+    MISSING_ITU = "MISSING_ITU"
+    MOVED_ITU = "MOVED_ITU"
+    EXTRA_ITU = "EXTRA_ITU"
+    NO_PERMISSION = "NO_PERMISSION"
+    EXIT_BEFORE_CONSIST = "EXIT_BEFORE_CONSIST"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason, as a code and a text; ``str`` gives the published ``CODE: text``.
+
+    >>> reason = Reason(ReasonCode.HELD, "held by CUSTOMS (DOC)")
+    >>> str(reason), str(reason.at(3))
+    ('HELD: held by CUSTOMS (DOC)', 'HELD: position 3: held by CUSTOMS (DOC)')
+    """
+
+    code: ReasonCode
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.text}"
+
+    def at(self, position: int) -> Reason:
+        """The same reason about the wagon at ``position`` of a manifest."""
+        return Reason(self.code, f"position {position}: {self.text}")
+
+
+class Mismatch(NamedTuple):
+    """One difference between the consist read at the exit and the manifest."""
+
+    code: ReasonCode
+    expected: str
+    observed: str
+
+    @property
+    def reason(self) -> Reason:
+        """The difference as a reason: ``CODE: expected / observed``."""
+        return Reason(self.code, f"{self.expected} / {self.observed}")
 
 
 class TrainPhase(StrEnum):
@@ -132,7 +203,7 @@ class Readiness:
 
     key: str
     iot_id: str | None
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
     @property
     def ready(self) -> bool:
@@ -152,37 +223,41 @@ def unit_readiness(
     """Whether a unit may be loaded: identifiers valid, bound, released, no hold, not elsewhere.
     ``identifier_checked`` skips the identifier's check when the caller has made it already.
 
-    >>> unit_readiness(Itu("CONTAINER", "CSQU3054384"), [], None).reasons
-    ('INVALID_IDENTIFIER: CSQU3054384: check digit is 4, expected 3',)
-    >>> unit_readiness(Itu("CONTAINER", "CSQU3054383"), [], None).reasons
-    ('NO_DECLARATION: no MRN given and no IOT_ID bound to CONTAINER:CSQU3054383',)
+    >>> [str(r) for r in unit_readiness(Itu("CONTAINER", "CSQU3054384"), [], None).reasons]
+    ['INVALID_IDENTIFIER: CSQU3054384: check digit is 4, expected 3']
+    >>> unit_readiness(Itu("CONTAINER", "CSQU3054383"), [], None).reasons[0].code
+    <ReasonCode.NO_DECLARATION: 'NO_DECLARATION'>
     """
     problem = None if identifier_checked else check_itu(itu)
     if problem:
-        return Readiness(f"{itu.kind}:{itu.value}", None, (f"INVALID_IDENTIFIER: {problem}",))
+        invalid = Reason(ReasonCode.INVALID_IDENTIFIER, problem)
+        return Readiness(f"{itu.kind}:{itu.value}", None, (invalid,))
     key = itu.key
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     for number in mrns:
         try:
             mrn_module.validate(number)
         except ValueError as exc:
-            reasons.append(f"INVALID_MRN: {exc}")
+            reasons.append(Reason(ReasonCode.INVALID_MRN, str(exc)))
     if other_train is not None:
-        reasons.append(f"ON_OTHER_TRAIN: {key} is already on {other_train}")
+        reasons.append(Reason(ReasonCode.ON_OTHER_TRAIN, f"{key} is already on {other_train}"))
     if status is None:
         if mrns:
-            reasons.append(f"UNKNOWN_UNIT: no IOT_ID is bound to {key}")
+            reasons.append(Reason(ReasonCode.UNKNOWN_UNIT, f"no IOT_ID is bound to {key}"))
         else:
-            reasons.append(f"NO_DECLARATION: no MRN given and no IOT_ID bound to {key}")
+            text = f"no MRN given and no IOT_ID bound to {key}"
+            reasons.append(Reason(ReasonCode.NO_DECLARATION, text))
         return Readiness(key, None, tuple(reasons))
     for number in mrns:
         if number not in status.mrns and mrn_module.is_valid(number):
             # Which MRNs are bound is not the operator's to learn from a guess.
-            reasons.append(f"MRN_NOT_BOUND: {number} is not bound to {key}")
+            reasons.append(Reason(ReasonCode.MRN_NOT_BOUND, f"{number} is not bound to {key}"))
     if status.verdict == "EXITED":
-        reasons.append(f"ALREADY_LEFT: {key} has already exited")
-    reasons += [f"HELD: held by {hold}" for hold in status.holds]
-    reasons += [f"NOT_RELEASED: MRN {m} not released" for m in status.pending_mrns]
+        reasons.append(Reason(ReasonCode.ALREADY_LEFT, f"{key} has already exited"))
+    reasons += [Reason(ReasonCode.HELD, f"held by {hold}") for hold in status.holds]
+    reasons += [
+        Reason(ReasonCode.NOT_RELEASED, f"MRN {m} not released") for m in status.pending_mrns
+    ]
     return Readiness(key, status.iot_id, tuple(reasons))
 
 
@@ -199,41 +274,40 @@ def unit_mrns(wagon: WagonEntry, itu: Itu) -> list[str]:
     return list(own or wagon.mrns)
 
 
-def manifest_problems(wagons: Sequence[WagonEntry]) -> list[str]:
+def manifest_problems(wagons: Sequence[WagonEntry]) -> list[Reason]:
     """Every structural problem of a manifest: positions, wagon numbers, units on two wagons,
     identifiers and MRNs, declarations missing (readiness is checked apart).
 
     >>> unit = Itu("CONTAINER", "CSQU3054383")
-    >>> manifest_problems([
+    >>> [str(p) for p in manifest_problems([
     ...     WagonEntry(position=1, wagon_number="318344783416", itus=(unit,)),
     ...     WagonEntry(position=3, wagon_number="318344783410", itus=(unit,),
     ...                transport_document="CIM-1")]
-    ... )  # doctest: +NORMALIZE_WHITESPACE
+    ... )]  # doctest: +NORMALIZE_WHITESPACE
     ['POSITIONS: wagons must be numbered 1 to 2 in order, found 1, 3',
      'NO_DECLARATION: position 1: units without an MRN or a transport document',
      'WAGON_NUMBER: position 3: 318344783410: check digit is 0, expected 6',
      'ITU_TWICE: CONTAINER:CSQU3054383 on the wagons at positions 1, 3']
     """
-    problems: list[str] = []
+    problems: list[Reason] = []
     positions = [w.position for w in wagons]
     if not wagons:
-        problems.append("EMPTY: the manifest has no wagons")
+        problems.append(Reason(ReasonCode.EMPTY, "the manifest has no wagons"))
     elif positions != list(range(1, len(wagons) + 1)):
         found = ", ".join(str(p) for p in positions)
-        problems.append(
-            f"POSITIONS: wagons must be numbered 1 to {len(wagons)} in order, found {found}"
-        )
+        text = f"wagons must be numbered 1 to {len(wagons)} in order, found {found}"
+        problems.append(Reason(ReasonCode.POSITIONS, text))
     numbers: dict[str, list[int]] = {}
     units: dict[str, list[int]] = {}
     for entry in wagons:
         problems += _wagon_entry_problems(entry, numbers, units)
     problems += [
-        f"WAGON_TWICE: {number} at positions {_listed(where)}"
+        Reason(ReasonCode.WAGON_TWICE, f"{number} at positions {_listed(where)}")
         for number, where in numbers.items()
         if len(where) > 1
     ]
     problems += [
-        f"ITU_TWICE: {key} on the wagons at positions {_listed(where)}"
+        Reason(ReasonCode.ITU_TWICE, f"{key} on the wagons at positions {_listed(where)}")
         for key, where in units.items()
         if len(where) > 1
     ]
@@ -242,32 +316,31 @@ def manifest_problems(wagons: Sequence[WagonEntry]) -> list[str]:
 
 def _wagon_entry_problems(
     entry: WagonEntry, numbers: dict[str, list[int]], units: dict[str, list[int]]
-) -> list[str]:
+) -> list[Reason]:
     """One wagon's problems; notes its number and units' positions in ``numbers``/``units``."""
-    problems: list[str] = []
+    problems: list[Reason] = []
     position = entry.position
     try:
         number = wagon_module.validate(entry.wagon_number)
     except ValueError as exc:
-        problems.append(f"WAGON_NUMBER: position {position}: {exc}")
+        problems.append(Reason(ReasonCode.WAGON_NUMBER, str(exc)).at(position))
     else:
         numbers.setdefault(number, []).append(position)
     for itu in entry.itus:
         problem = check_itu(itu)
         if problem:
-            problems.append(f"INVALID_IDENTIFIER: position {position}: {problem}")
+            problems.append(Reason(ReasonCode.INVALID_IDENTIFIER, problem).at(position))
         else:
             units.setdefault(itu.key, []).append(position)
     for number in entry.mrns:
         try:
             mrn_module.validate(number)
         except ValueError as exc:
-            problems.append(f"INVALID_MRN: position {position}: {exc}")
+            problems.append(Reason(ReasonCode.INVALID_MRN, str(exc)).at(position))
     undeclared = [i for i in entry.itus if not unit_mrns(entry, i)]
     if undeclared and not entry.transport_document:
-        problems.append(
-            f"NO_DECLARATION: position {position}: units without an MRN or a transport document"
-        )
+        text = "units without an MRN or a transport document"
+        problems.append(Reason(ReasonCode.NO_DECLARATION, text).at(position))
     return problems
 
 
@@ -284,8 +357,8 @@ class Reconciliation:
 
     wagon_numbers: tuple[str | None, ...]
     """Detected wagon numbers after repair, in train order (None: unreadable)."""
-    problems: tuple[tuple[str, str, str], ...]
-    """(kind, expected, observed) for every difference."""
+    problems: tuple[Mismatch, ...]
+    """Every difference."""
     repairs: tuple[str, ...]
 
     @property
@@ -310,7 +383,7 @@ class _Reads:
 
     numbers: list[str | None]
     units: dict[str, tuple[str | None, int]]
-    problems: list[tuple[str, str, str]]
+    problems: list[Mismatch]
     repairs: list[str]
 
 
@@ -347,8 +420,8 @@ def _read_consist(
             reads.repairs.append(f"wagon at position {position}: read {raw!r}, {fixed.reason}")
         if fixed.value is None:
             reads.problems.append(
-                (
-                    "UNREADABLE_WAGON",
+                Mismatch(
+                    ReasonCode.UNREADABLE_WAGON,
                     f"a wagon number at position {position}",
                     f"{raw!r}: {fixed.reason}",
                 )
@@ -364,16 +437,16 @@ def _read_consist(
                 )
             if value is None:
                 reads.problems.append(
-                    (
-                        "UNREADABLE_ITU",
+                    Mismatch(
+                        ReasonCode.UNREADABLE_ITU,
                         f"a unit code on the wagon at position {position}",
                         f"{text!r}: {why}",
                     )
                 )
             elif value in reads.units:
                 reads.problems.append(
-                    (
-                        "DUPLICATE_ITU",
+                    Mismatch(
+                        ReasonCode.DUPLICATE_ITU,
                         f"{value} once on the train",
                         f"also on the wagon at position {position}",
                     )
@@ -383,30 +456,34 @@ def _read_consist(
     return reads
 
 
-def _wagon_problems(
-    expected: Sequence[str], found: Sequence[str | None]
-) -> list[tuple[str, str, str]]:
-    problems: list[tuple[str, str, str]] = []
+def _wagon_problems(expected: Sequence[str], found: Sequence[str | None]) -> list[Mismatch]:
+    problems: list[Mismatch] = []
     readable = [n for n in found if n is not None]
     if len(expected) >= 3 and readable == list(reversed(expected)):
         return [
-            (
-                "REVERSED_CONSIST",
+            Mismatch(
+                ReasonCode.REVERSED_CONSIST,
                 f"wagons {expected[0]} to {expected[-1]} from the locomotive",
                 "read from the tail end: the portal's direction or the train's is wrong",
             )
         ]
     for number in sorted({n for n in readable if readable.count(n) > 1}):
         where = ", ".join(str(p) for p, n in enumerate(found, start=1) if n == number)
-        problems.append(("DUPLICATE_WAGON", f"wagon {number} once", f"at positions {where}"))
+        problems.append(
+            Mismatch(ReasonCode.DUPLICATE_WAGON, f"wagon {number} once", f"at positions {where}")
+        )
     for at, number in enumerate(expected, start=1):
         if number not in readable:
-            problems.append(("MISSING_WAGON", f"wagon {number} at position {at}", "not detected"))
+            problems.append(
+                Mismatch(
+                    ReasonCode.MISSING_WAGON, f"wagon {number} at position {at}", "not detected"
+                )
+            )
     for position, read in enumerate(found, start=1):
         if read is not None and read not in expected:
             problems.append(
-                (
-                    "EXTRA_WAGON",
+                Mismatch(
+                    ReasonCode.EXTRA_WAGON,
                     "no such wagon on the manifest",
                     f"wagon {read} at position {position}",
                 )
@@ -416,8 +493,8 @@ def _wagon_problems(
     for number in common_expected:
         if common_expected.index(number) != common_found.index(number):
             problems.append(
-                (
-                    "SWAPPED_WAGON",
+                Mismatch(
+                    ReasonCode.SWAPPED_WAGON,
                     f"wagon {number} at position {expected.index(number) + 1}",
                     f"at position {found.index(number) + 1}",
                 )
@@ -427,18 +504,20 @@ def _wagon_problems(
 
 def _unit_problems(
     expected: Mapping[str, str], found: Mapping[str, tuple[str | None, int]], readable: set[str]
-) -> list[tuple[str, str, str]]:
-    problems: list[tuple[str, str, str]] = []
+) -> list[Mismatch]:
+    problems: list[Mismatch] = []
     for value, on_wagon in expected.items():
         if value not in found:
             if on_wagon in readable:  # an unreadable or missing wagon is reported already
-                problems.append(("MISSING_ITU", f"{value} on wagon {on_wagon}", "not detected"))
+                problems.append(
+                    Mismatch(ReasonCode.MISSING_ITU, f"{value} on wagon {on_wagon}", "not detected")
+                )
             continue
         seen_on, position = found[value]
         if seen_on is not None and seen_on != on_wagon:
             problems.append(
-                (
-                    "MOVED_ITU",
+                Mismatch(
+                    ReasonCode.MOVED_ITU,
                     f"{value} on wagon {on_wagon}",
                     f"on wagon {seen_on} at position {position}",
                 )
@@ -446,8 +525,8 @@ def _unit_problems(
     for value, (_, position) in found.items():
         if value not in expected:
             problems.append(
-                (
-                    "EXTRA_ITU",
+                Mismatch(
+                    ReasonCode.EXTRA_ITU,
                     "no such unit on the manifest",
                     f"{value} on the wagon at position {position}",
                 )

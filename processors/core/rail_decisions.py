@@ -78,7 +78,8 @@ def answer_list(state: CoreState, train: Train, at: int) -> tuple[UnitAnswer, ..
         )
         reasons = list(found.reasons)
         if key in seen:
-            reasons.append(f"LISTED_TWICE: {key} appears more than once on the list")
+            text = f"{key} appears more than once on the list"
+            reasons.append(rail.Reason(rail.ReasonCode.LISTED_TWICE, text))
         seen.add(key)
         answered.append(UnitAnswer(itu, mrn, tuple(reasons), found.iot_id))
     return tuple(answered)
@@ -98,17 +99,13 @@ def decide(state: CoreState, train: Train, at: int) -> tuple[Permission, tuple[s
             iot_id, reasons = _unit_on_manifest(state, train, wagon, itu, at)
             if iot_id:
                 iot_ids.append(iot_id)
-            problems += [
-                f"{reason.split(': ', 1)[0]}: position {wagon.position}: "
-                + reason.split(": ", 1)[1]
-                for reason in reasons
-            ]
+            problems += [reason.at(wagon.position) for reason in reasons]
     return Permission(not problems, tuple(problems)), tuple(iot_ids)
 
 
 def _unit_on_manifest(
     state: CoreState, train: Train, wagon: WagonEntry, itu: Itu, at: int
-) -> tuple[str | None, list[str]]:
+) -> tuple[str | None, list[rail.Reason]]:
     """A manifest unit's IOT_ID and every reason it may not leave on this train now."""
     key = itu.key
     own = list(wagon.mrns_by_itu.get(itu.value, ()))
@@ -122,16 +119,16 @@ def _unit_on_manifest(
         # The manifest gives a declaration (or a transport document), so the unit is not
         # undeclared: what is missing is Customs' binding.
         if own or wagon_mrns:
-            reasons = [f"UNKNOWN_UNIT: no IOT_ID is bound to {key}"]
+            reasons = [rail.Reason(rail.ReasonCode.UNKNOWN_UNIT, f"no IOT_ID is bound to {key}")]
         elif wagon.transport_document:
-            reasons = [
-                f"NO_DECLARATION: {key} travels on transport document "
-                f"{wagon.transport_document} only, and no IOT_ID is bound to it"
-            ]
+            text = (
+                f"{key} travels on transport document {wagon.transport_document} only, and no "
+                "IOT_ID is bound to it"
+            )
+            reasons = [rail.Reason(rail.ReasonCode.NO_DECLARATION, text)]
     elif not own and wagon_mrns and not set(wagon_mrns) & set(status.mrns):
-        reasons.append(
-            f"MRN_NOT_BOUND: none of the wagon's MRNs ({', '.join(wagon_mrns)}) is bound to {key}"
-        )
+        text = f"none of the wagon's MRNs ({', '.join(wagon_mrns)}) is bound to {key}"
+        reasons.append(rail.Reason(rail.ReasonCode.MRN_NOT_BOUND, text))
     if (
         status is not None
         and status.verdict == "EXITED"
@@ -139,5 +136,5 @@ def _unit_on_manifest(
         and status.iot_id in train.iot_ids
     ):
         # It left through this train's exit: that is the train leaving, not a problem.
-        reasons = [r for r in reasons if not r.startswith("ALREADY_LEFT")]
+        reasons = [r for r in reasons if r.code is not rail.ReasonCode.ALREADY_LEFT]
     return found.iot_id, reasons

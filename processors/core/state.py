@@ -57,7 +57,7 @@ class UnitAnswer:
 
     itu: Itu
     mrn: str | None
-    reasons: tuple[str, ...]
+    reasons: tuple[rail.Reason, ...]
     iot_id: str | None
 
     @property
@@ -70,7 +70,7 @@ class UnitAnswer:
             "itu": self.itu.record(),
             "mrn": self.mrn,
             "ready": self.ready,
-            "reasons": list(self.reasons),
+            "reasons": [str(r) for r in self.reasons],
             "iot_id": self.iot_id,
         }
 
@@ -83,7 +83,7 @@ class ManifestVersion:
     supersedes_version: int | None
     wagons: tuple[WagonEntry, ...]
     received_at: int
-    problems: tuple[str, ...]
+    problems: tuple[rail.Reason, ...]
     """Its structural problems (``rail.manifest_problems``), found once when it came."""
 
 
@@ -91,7 +91,11 @@ class Permission(NamedTuple):
     """A permission to leave as decided: granted, and every reason when it is not."""
 
     granted: bool
-    reasons: tuple[str, ...]
+    reasons: tuple[rail.Reason, ...]
+
+    def published_reasons(self) -> list[str]:
+        """The reasons as the permission and train status records give them: ``CODE: text``."""
+        return [str(r) for r in self.reasons]
 
 
 @dataclass(frozen=True)

@@ -54,20 +54,21 @@ def detected_consist(state: CoreState, event: DetectedConsist, out: Emitter) -> 
     if train.phase in (rail.TrainPhase.CONFIRMING, rail.TrainPhase.DEPARTED):
         return  # the portal read it again after it matched: nothing new
     found = rail.reconcile(train.manifest.wagons, event.wagons)
-    problems = [(kind, expected, seen) for kind, expected, seen in found.problems]
+    problems = list(found.problems)
     if train.phase is not rail.TrainPhase.PERMITTED:
         # A revoked train stays revoked until an amendment is granted, however well it reads.
+        refused = f"train {str(train.phase).lower()}"
         problems.insert(
-            0, ("NO_PERMISSION", "permission to leave granted", f"train {str(train.phase).lower()}")
+            0, rail.Mismatch(rail.ReasonCode.NO_PERMISSION, "permission to leave granted", refused)
         )
-    for kind, expected, seen in problems:
+    for problem in problems:
         out.deviation(
             "CONSIST_MISMATCH",
             iot=None,
             node_id=gate,
             read_point_id=point,
-            expected=f"train {train.train_id}: {expected}",
-            observed=f"{kind}: {seen}",
+            expected=f"train {train.train_id}: {problem.expected}",
+            observed=str(rail.Reason(problem.code, problem.observed)),
         )
     matched = not problems
     candidates: list[str] = []
@@ -92,7 +93,7 @@ def detected_consist(state: CoreState, event: DetectedConsist, out: Emitter) -> 
         train = replace(
             train,
             phase=rail.advance(train.phase, rail.TrainSignal.CONSIST_MISMATCHED),
-            permission=Permission(False, tuple(f"{k}: {e} / {o}" for k, e, o in problems)),
+            permission=Permission(False, tuple(p.reason for p in problems)),
         )
         publish_permission(out, train)
     train = store_train(
@@ -108,7 +109,7 @@ def detected_consist(state: CoreState, event: DetectedConsist, out: Emitter) -> 
             "read_point_id": point,
             "manifest_version": train.manifest.version if train.manifest else 0,
             "matched": matched,
-            "problems": [f"{k}: {e} / {o}" for k, e, o in problems],
+            "problems": [str(p.reason) for p in problems],
             "repairs": list(found.repairs),
             "wagon_numbers": list(found.wagon_numbers),
             "exit_candidates": candidates,
@@ -124,12 +125,15 @@ def train_exits(state: CoreState, iot_id: str, out: Emitter) -> None:
         if iot_id not in train.iot_ids or train.phase is rail.TrainPhase.DEPARTED:
             continue
         if train.phase is not rail.TrainPhase.CONFIRMING:
+            early = rail.Reason(
+                rail.ReasonCode.EXIT_BEFORE_CONSIST,
+                f"exit confirmed while the train is {str(train.phase).lower()}",
+            )
             out.deviation(
                 "CONSIST_MISMATCH",
                 iot=state.iots.get(iot_id),
                 expected=f"train {train.train_id}: exits confirmed once its consist matched",
-                observed=f"EXIT_BEFORE_CONSIST: exit confirmed while the train is "
-                f"{str(train.phase).lower()}",
+                observed=str(early),
             )
             continue
         train = replace(train, exited=train.exited | {iot_id})

@@ -27,7 +27,7 @@ def train_status(out: Emitter, train: Train, state: CoreState) -> None:
     else:
         units = len(train.answer)
         ready = sum(1 for item in train.answer if item.ready)
-    granted, reasons = train.permission if train.permission else (None, ())
+    permission = train.permission
     out.emit(
         Channel.TRAINS,
         train.train_id,
@@ -38,8 +38,8 @@ def train_status(out: Emitter, train: Train, state: CoreState) -> None:
             "phase": str(train.phase),
             "manifest_version": manifest.version if manifest else None,
             "manifest_versions": [m.version for m in train.manifests],
-            "permission_granted": granted,
-            "reasons": list(reasons),
+            "permission_granted": permission.granted if permission is not None else None,
+            "reasons": permission.published_reasons() if permission is not None else [],
             "units": units,
             "units_ready": ready,
             "iot_ids": list(train.iot_ids),
@@ -67,7 +67,6 @@ def publish_answer(out: Emitter, train: Train) -> None:
 def publish_permission(out: Emitter, train: Train) -> None:
     assert train.manifest is not None  # noqa: S101 - a permission follows a manifest
     assert train.permission is not None  # noqa: S101
-    granted, reasons = train.permission
     out.emit(
         Channel.PERMISSIONS,
         train.train_id,
@@ -75,8 +74,8 @@ def publish_permission(out: Emitter, train: Train) -> None:
         {
             "train_id": train.train_id,
             "manifest_version": train.manifest.version,
-            "granted": granted,
-            "reasons": list(reasons),
+            "granted": train.permission.granted,
+            "reasons": train.permission.published_reasons(),
             "decided_by": SOURCE,
             "caused_by_event_id": out.cause_id,
         },

@@ -359,7 +359,7 @@ def test_every_manifest_problem_is_listed_not_only_the_first():
     wagons[1]["itus"].append(itu("TRLU0000099"))
     wagons[1]["mrns"] = []
     wagons[0]["wagon_number"] = "318000000010"
-    kinds = [p.split(":")[0] for p in rail.manifest_problems(typed(wagons))]
+    kinds = [p.code for p in rail.manifest_problems(typed(wagons))]
     assert kinds == ["WAGON_NUMBER", "INVALID_IDENTIFIER", "NO_DECLARATION", "ITU_TWICE"]
 
 
