@@ -1,8 +1,13 @@
 """What the processors refuse to take: one root, and one class per kind of fault.
 
-``ProcessorError`` is the root; the shells map its subclasses to dead letters (its class name is
-the dead letter's ``error_kind``). Each subclass derives from ``ValueError`` as well, so callers
-that only ask whether a value was acceptable can catch that.
+``ProcessorError`` is the root of every error a processor raises about what it was given: a
+record without its shape (``MalformedRecord``) or of a type no processor takes
+(``UnexpectedRecordType``), here; a mission path that cannot be followed
+(``mission.PathError``), a train phase step the table does not allow
+(``rail.TrainTransitionError``), an identifier that fails validation
+(``identifiers.IdentifierError`` and its subclasses). Each derives from ``ValueError`` as well,
+so callers that only ask whether a value was acceptable can catch that. The tracking core
+turns them into refusals (dead letters) with an ``error_kind`` that names the fault.
 """
 
 from __future__ import annotations

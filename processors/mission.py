@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from processors.errors import ProcessorError
 from processors.events import MissionPathDefined
 
 EXIT_KINDS = frozenset({"PORT_GATE", "QUAY_GATE", "RAIL_YARD"})
@@ -94,7 +95,7 @@ class MissionPath:
         return self.nodes[-1].kind in EXIT_KINDS
 
 
-class PathError(ValueError):
+class PathError(ProcessorError, ValueError):
     """A mission path definition that cannot be followed."""
 
 

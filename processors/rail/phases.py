@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from processors.errors import ProcessorError
+
 
 class TrainPhase(StrEnum):
     """Where a train stands (``iotrack.TrainPhase``)."""
@@ -73,7 +75,7 @@ known. Once the consist matched, the train's composition is final: loading lists
 are refused, while re-decisions (GRANTED, REFUSED) still apply."""
 
 
-class TrainTransitionError(ValueError):
+class TrainTransitionError(ProcessorError, ValueError):
     """A signal the train's phase does not allow (e.g. a manifest after the consist matched)."""
 
 
