@@ -3,6 +3,7 @@ answer to a loading list and the permission to leave for a manifest."""
 
 from __future__ import annotations
 
+from processors import clearance as clearing
 from processors import rail
 from processors.binding import check_itu
 from processors.core.state import CoreState, Permission, Train, UnitAnswer
@@ -25,7 +26,7 @@ def unit_status(state: CoreState, key: str, at: int) -> rail.UnitStatus | None:
     clearance = iot.clearance
     return rail.UnitStatus(
         iot.iot_id,
-        str(clearance.verdict),
+        clearance.verdict,
         iot.mrns,
         tuple(clearance.pending_mrns()),
         tuple(f"{h.agency} ({h.hold_type})" for h in clearance.open_holds()),
@@ -131,7 +132,7 @@ def _unit_on_manifest(
         reasons.append(rail.Reason(rail.ReasonCode.MRN_NOT_BOUND, text))
     if (
         status is not None
-        and status.verdict == "EXITED"
+        and status.verdict is clearing.Verdict.EXITED
         and train.phase is rail.TrainPhase.CONFIRMING
         and status.iot_id in train.iot_ids
     ):

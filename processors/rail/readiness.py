@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from processors.binding import check_itu
+from processors.clearance import Verdict
 from processors.events import Itu, WagonEntry
 from processors.identifiers import mrn as mrn_module
 from processors.identifiers import wagon as wagon_module
@@ -18,8 +19,7 @@ class UnitStatus:
     """What the tracking core knows of one unit right now."""
 
     iot_id: str
-    verdict: str
-    """CLEARED, HELD, NOT_RELEASED or EXITED (``processors.clearance.Verdict``)."""
+    verdict: Verdict
     mrns: tuple[str, ...]
     pending_mrns: tuple[str, ...]
     holds: tuple[str, ...]
@@ -81,7 +81,7 @@ def unit_readiness(
         if number not in status.mrns and mrn_module.is_valid(number):
             # Which MRNs are bound is not the operator's to learn from a guess.
             reasons.append(Reason(ReasonCode.MRN_NOT_BOUND, f"{number} is not bound to {key}"))
-    if status.verdict == "EXITED":
+    if status.verdict is Verdict.EXITED:
         reasons.append(Reason(ReasonCode.ALREADY_LEFT, f"{key} has already exited"))
     reasons += [Reason(ReasonCode.HELD, f"held by {hold}") for hold in status.holds]
     reasons += [
