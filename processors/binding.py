@@ -4,19 +4,18 @@ Every binding is an interval ``[valid_from, valid_to)`` per ITU identifier, kept
 so the ledger answers "as of T" as well as "now". An ITU has at most one active IOT_ID per
 mission path; a request that would give it a second one is refused.
 
-ITU keys have the form of the verdict-by-ITU topic's keys: ``KIND:value``, and
+ITU keys (``Itu.key``) have the form of the verdict-by-ITU topic's keys: ``KIND:value``, and
 ``KIND:country:value`` for plates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
+from processors.events import Itu
 from processors.identifiers import KINDS
 
-Record = Mapping[str, Any]
 # Avro ItuKind -> identifier module that checks it (kinds without a standard are not checked).
 _CHECKED = {
     "CONTAINER": "container",
@@ -27,30 +26,22 @@ _CHECKED = {
 }
 
 
-def itu_key(itu: Record) -> str:
-    """The ledger (and verdict topic) key of an ITU identifier.
+def check_itu(itu: Itu) -> str | None:
+    """Why an ITU identifier is not acceptable, or None when it is.
 
-    >>> itu_key({"kind": "CONTAINER", "value": "CSQU3054383"})
-    'CONTAINER:CSQU3054383'
-    >>> itu_key({"kind": "PLATE", "country": "IT", "value": "AB123CD"})
-    'PLATE:IT:AB123CD'
+    >>> check_itu(Itu("CONTAINER", "CSQU3054384"))
+    'CSQU3054384: check digit is 4, expected 3'
+    >>> check_itu(Itu("SWAP_BODY", " ")), check_itu(Itu("PLATE", "AB123CD", "IT"))
+    ('SWAP_BODY: empty identifier', None)
     """
-    country = itu.get("country")
-    if itu["kind"] == "PLATE" and country:
-        return f"PLATE:{country}:{itu['value']}"
-    return f"{itu['kind']}:{itu['value']}"
-
-
-def check_itu(itu: Record) -> str | None:
-    """Why an ITU identifier is not acceptable, or None when it is."""
-    module = _CHECKED.get(str(itu["kind"]))
+    module = _CHECKED.get(itu.kind)
     if module is None:
-        return None if str(itu["value"]).strip() else f"{itu['kind']}: empty identifier"
+        return None if itu.value.strip() else f"{itu.kind}: empty identifier"
     try:
         if module == "plate":
-            KINDS[module].validate(str(itu["value"]), country=itu.get("country") or "IT")
+            KINDS[module].validate(itu.value, country=itu.country or "IT")
         else:
-            KINDS[module].validate(str(itu["value"]))
+            KINDS[module].validate(itu.value)
     except ValueError as exc:
         return str(exc)
     return None

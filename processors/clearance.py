@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
 
-Record = Mapping[str, Any]
+from processors.events import CustomsRelease, Event, ExitConfirmed, HoldLifted, HoldPlaced
 
 
 class Verdict(StrEnum):
@@ -140,7 +139,7 @@ def new(iot_id: str, mrns: tuple[str, ...]) -> Clearance:
 
 def _journal(
     clearance: Clearance,
-    event: Record,
+    event: Event,
     actor: str,
     action: str,
     subject: str,
@@ -148,8 +147,8 @@ def _journal(
     decision: Decision,
 ) -> Clearance:
     entry = JournalEntry(
-        int(event["occurred_at"]),
-        str(event["event_id"]),
+        event.occurred_at,
+        event.event_id,
         actor,
         action,
         subject,
@@ -164,16 +163,12 @@ def _hold_step(current: Hold | None, command: HoldCommand) -> HoldState | None:
     return HOLD_TRANSITIONS.get((state, command))
 
 
-def place_hold(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+def place_hold(clearance: Clearance, event: HoldPlaced) -> tuple[Clearance, Decision]:
     """An agency places a hold (``iotrack.HoldPlaced``)."""
-    hold_id = str(event["hold_id"])
+    hold_id = event.hold_id
     current = clearance.holds.get(hold_id)
-    actor = str(event["placed_by"])
-    if (
-        current is not None
-        and current.state is HoldState.OPEN
-        and current.agency == event["agency"]
-    ):
+    actor = event.placed_by
+    if current is not None and current.state is HoldState.OPEN and current.agency == event.agency:
         return clearance, Decision(True)  # the same placement resent
     if _hold_step(current, HoldCommand.PLACE) is None:
         decision = Decision(
@@ -184,29 +179,22 @@ def place_hold(clearance: Clearance, event: Record) -> tuple[Clearance, Decision
         return _journal(
             clearance, event, actor, "HOLD_PLACED", hold_id, decision=decision
         ), decision
-    hold = Hold(
-        hold_id, str(event["agency"]), str(event["hold_type"]), int(event["occurred_at"]), actor
-    )
+    hold = Hold(hold_id, event.agency, event.hold_type, event.occurred_at, actor)
     updated = replace(clearance, holds={**clearance.holds, hold_id: hold})
     decision = Decision(True)
     return _journal(updated, event, actor, "HOLD_PLACED", hold_id, decision=decision), decision
 
 
-def lift_hold(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+def lift_hold(clearance: Clearance, event: HoldLifted) -> tuple[Clearance, Decision]:
     """An agency lifts a hold (``iotrack.HoldLifted``): only the agency that placed it may."""
-    hold_id = str(event["hold_id"])
-    actor = str(event["lifted_by"])
+    hold_id = event.hold_id
+    actor = event.lifted_by
     current = clearance.holds.get(hold_id)
-    if (
-        current is not None
-        and current.state is HoldState.LIFTED
-        and current.agency == event["agency"]
-    ):
+    if current is not None and current.state is HoldState.LIFTED and current.agency == event.agency:
         return clearance, Decision(True)  # the same lift resent
-    if current is not None and current.agency != event["agency"]:
+    if current is not None and current.agency != event.agency:
         decision = Decision(
-            False,
-            f"hold {hold_id} was placed by {current.agency}; {event['agency']} cannot lift it",
+            False, f"hold {hold_id} was placed by {current.agency}; {event.agency} cannot lift it"
         )
     elif _hold_step(current, HoldCommand.LIFT) is None:
         decision = Decision(False, f"no open hold {hold_id} on IOT_ID {clearance.iot_id}")
@@ -214,7 +202,7 @@ def lift_hold(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]
         if current is None:  # the table allows LIFT only from OPEN; this cannot happen
             raise AssertionError(hold_id)
         lifted = replace(
-            current, state=HoldState.LIFTED, lifted_at=int(event["occurred_at"]), lifted_by=actor
+            current, state=HoldState.LIFTED, lifted_at=event.occurred_at, lifted_by=actor
         )
         updated = replace(clearance, holds={**clearance.holds, hold_id: lifted})
         decision = Decision(True)
@@ -222,11 +210,11 @@ def lift_hold(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]
     return _journal(clearance, event, actor, "HOLD_LIFTED", hold_id, decision=decision), decision
 
 
-def release(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Decision]:
     """Customs releases one MRN, or annuls its release (``iotrack.CustomsRelease``)."""
-    mrn = str(event["mrn"])
-    actor = str(event["released_by"])
-    annul = bool(event.get("annulled"))
+    mrn = event.mrn
+    actor = event.released_by
+    annul = event.annulled
     action = "RELEASE_ANNULLED" if annul else "RELEASED"
     if mrn not in clearance.mrns:
         decision = Decision(False, f"MRN {mrn} is not bound to IOT_ID {clearance.iot_id}")
@@ -237,25 +225,25 @@ def release(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
     released = clearance.released - {mrn} if annul else clearance.released | {mrn}
     if released == clearance.released:
         return clearance, Decision(True)  # already so: nothing changes
-    decision = Decision(True, event.get("reason"))
+    decision = Decision(True, event.reason)
     updated = replace(clearance, released=frozenset(released))
     return _journal(updated, event, actor, action, mrn, decision=decision), decision
 
 
-def confirm_exit(clearance: Clearance, event: Record) -> tuple[Clearance, Decision]:
+def confirm_exit(clearance: Clearance, event: ExitConfirmed) -> tuple[Clearance, Decision]:
     """GdF confirms the goods left (``iotrack.ExitConfirmed``); a second confirmation is refused.
 
     An exit while held or not released is still recorded (the goods are gone); the caller
     raises the deviation for Customs.
     """
-    actor = str(event["confirmed_by"])
+    actor = event.confirmed_by
     if clearance.exited_at is not None:
         decision = Decision(False, f"IOT_ID {clearance.iot_id} exited already")
         entry = _journal(
             clearance, event, actor, "EXIT_CONFIRMED", clearance.iot_id, decision=decision
         )
         return entry, decision
-    updated = replace(clearance, exited_at=int(event["occurred_at"]))
+    updated = replace(clearance, exited_at=event.occurred_at)
     decision = Decision(True)
     return _journal(
         updated, event, actor, "EXIT_CONFIRMED", clearance.iot_id, decision=decision

@@ -12,7 +12,8 @@ gap, when the watermark (the newest read time seen) passes its end by the gap, o
 caller flushes with a time of its choosing (an idle gate). A replay of the same reads in the
 same order yields the same passages with the same ids (``processors.ids``).
 
-Values are plain Avro-shaped dicts: timestamps in Unix milliseconds, UUIDs as text.
+Reads are typed (``processors.events.RawRead``); passages are plain Avro-shaped dicts (timestamps
+in Unix milliseconds, UUIDs as text), ready to encode.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from processors import identifiers
+from processors.events import RawRead
 from processors.ids import deterministic_uuid7
 from processors.ocr_repair import Candidate, Outcome, repair
-
-Record = Mapping[str, Any]
 
 PASSAGE_SOURCE = "iotrack-fusion"
 _CHECKED_KINDS = {"CONTAINER": "container", "ILU": "ilu"}
@@ -55,12 +55,12 @@ class OpenPassage:
     lane: str | None
     first_at: int
     last_at: int
-    reads: tuple[Record, ...]
+    reads: tuple[RawRead, ...]
 
     @property
     def first_event_id(self) -> str:
         """The id of the read that opened it: with the lane, it names the passage."""
-        return str(self.reads[0]["event_id"])
+        return self.reads[0].event_id
 
 
 LaneKey = tuple[str, str]
@@ -99,8 +99,8 @@ def _parse_uuid(text: str) -> str | None:
         return None
 
 
-def _lane_key(read: Record) -> LaneKey:
-    return (str(read["read_point_id"]), str(read.get("lane") or ""))
+def _lane_key(read: RawRead) -> LaneKey:
+    return (read.read_point_id, read.lane or "")
 
 
 def _fits(passage: OpenPassage, at: int, config: FusionConfig) -> bool:
@@ -112,7 +112,7 @@ def _fits(passage: OpenPassage, at: int, config: FusionConfig) -> bool:
 
 def advance(
     state: FusionState,
-    read: Record,
+    read: RawRead,
     config: FusionConfig = FusionConfig(),
     expected: Collection[str] = frozenset(),
 ) -> tuple[FusionState, list[dict[str, Any]]]:
@@ -121,7 +121,7 @@ def advance(
     ``expected`` lists identifiers expected at the read point (pre-advised units, a train's
     loading list); the OCR repair prefers them when the check digit alone cannot decide.
     """
-    at = int(read["occurred_at"])
+    at = read.occurred_at
     key = _lane_key(read)
     watermark = state.watermarks.get(key[0], at)
     too_late = at + config.gap_ms + config.lateness_ms < watermark
@@ -129,7 +129,7 @@ def advance(
         # Its passage, if it had one, is out already; the read itself stays on the raw topic.
         return replace(state, late_reads=state.late_reads + 1), []
     lane = list(state.open.get(key, ()))
-    if any(r["event_id"] == read["event_id"] for p in lane for r in p.reads):
+    if any(r.event_id == read.event_id for p in lane for r in p.reads):
         return state, []  # the same read delivered twice
     fitting = [n for n, p in enumerate(lane) if _fits(p, at, config)]
     if fitting:
@@ -142,7 +142,7 @@ def advance(
             reads=(*chosen.reads, read),
         )
     else:
-        lane.append(OpenPassage(key[0], read.get("lane"), at, at, (read,)))
+        lane.append(OpenPassage(key[0], read.lane, at, at, (read,)))
     open_passages = dict(state.open)
     open_passages[key] = tuple(sorted(lane, key=_order))
     watermark = max(watermark, at)
@@ -207,22 +207,22 @@ class _Evidence:
     country: str | None = None
 
 
-def _collect(reads: Sequence[Record]) -> list[_Evidence]:
+def _collect(reads: Sequence[RawRead]) -> list[_Evidence]:
     groups: dict[tuple[str, str, str | None, str], _Evidence] = {}
     for read in reads:
-        raw = _compact(str(read["raw_value"]))
-        key = (str(read["sensor"]), str(read["reader_id"]), read.get("itu_kind"), raw)
-        at = int(read["occurred_at"])
+        raw = _compact(read.raw_value)
+        key = (read.sensor, read.reader_id, read.itu_kind, raw)
+        at = read.occurred_at
         evidence = groups.get(key)
         if evidence is None:
-            evidence = _Evidence(key[0], key[1], key[2], raw, at, at, country=read.get("country"))
+            evidence = _Evidence(key[0], key[1], key[2], raw, at, at, country=read.country)
             groups[key] = evidence
         evidence.read_count += 1
         evidence.first_at = min(evidence.first_at, at)
         evidence.last_at = max(evidence.last_at, at)
-        for candidate in read.get("candidates") or ():
-            value = _compact(str(candidate["value"]))
-            confidence = float(candidate["confidence"])
+        for candidate in read.candidates:
+            value = _compact(candidate.value)
+            confidence = candidate.confidence
             evidence.candidates[value] = max(evidence.candidates.get(value, 0.0), confidence)
             if value == raw:
                 evidence.confidence = max(evidence.confidence or 0.0, confidence)
@@ -238,7 +238,7 @@ def _kind_of(evidence: _Evidence) -> str | None:
 
 def build_passage(passage: OpenPassage, expected: Collection[str] = frozenset()) -> dict[str, Any]:
     """The Passage event (plain Avro shape) for a closed group of reads."""
-    reads = sorted(passage.reads, key=lambda r: (int(r["occurred_at"]), str(r["event_id"])))
+    reads = sorted(passage.reads, key=lambda r: (r.occurred_at, r.event_id))
     first = reads[0]
     collected = _collect(reads)
     rfid_units = set()
@@ -298,18 +298,18 @@ def build_passage(passage: OpenPassage, expected: Collection[str] = frozenset())
             )
             if evidence.sensor == "OCR" and kind in _CHECKED_KINDS:
                 ocr_units.add(value)
-    directions = Counter(str(r["direction"]) for r in reads)
+    directions = Counter(r.direction for r in reads)
     direction = max(directions, key=lambda d: (directions[d], d != "UNKNOWN"))
     agree = not (ocr_units and rfid_units and ocr_units != rfid_units)
     lane = passage.lane or ""
     return {
         "event_id": deterministic_uuid7(
-            passage.first_at, "passage", passage.read_point_id, lane, str(first["event_id"])
+            passage.first_at, "passage", passage.read_point_id, lane, first.event_id
         ),
         "source": PASSAGE_SOURCE,
         "occurred_at": passage.first_at,
         "read_point_id": passage.read_point_id,
-        "node_id": str(first["node_id"]),
+        "node_id": first.node_id,
         "lane": passage.lane,
         "direction": direction,
         "started_at": passage.first_at,

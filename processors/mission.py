@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
-Record = Mapping[str, Any]
+from processors.errors import ProcessorError
+from processors.events import MissionPathDefined
+
 EXIT_KINDS = frozenset({"PORT_GATE", "QUAY_GATE", "RAIL_YARD"})
 
 
@@ -42,25 +43,13 @@ class MissionPath:
     budgets_ms: Mapping[tuple[str, str], int]
 
     @classmethod
-    def from_event(cls, event: Record) -> MissionPath:
-        """The path of an ``iotrack.MissionPathDefined`` value; PathError when inconsistent."""
-        nodes = tuple(
-            PathNode(
-                str(n["node_id"]),
-                str(n["kind"]),
-                str(n["role"]),
-                bool(n.get("customs_relevant", True)),
-            )
-            for n in event["nodes"]
-        )
+    def from_event(cls, event: MissionPathDefined) -> MissionPath:
+        """The path an ``iotrack.MissionPathDefined`` defines; PathError when inconsistent."""
         path = cls(
-            str(event["mission_path_id"]),
-            int(event["version"]),
-            nodes,
-            {
-                (str(leg["from_node"]), str(leg["to_node"])): int(leg["time_budget_ms"])
-                for leg in event["legs"]
-            },
+            event.mission_path_id,
+            event.version,
+            tuple(PathNode(n.node_id, n.kind, n.role, n.customs_relevant) for n in event.nodes),
+            {(leg.from_node, leg.to_node): leg.time_budget_ms for leg in event.legs},
         )
         path.check()
         return path
@@ -106,7 +95,7 @@ class MissionPath:
         return self.nodes[-1].kind in EXIT_KINDS
 
 
-class PathError(ValueError):
+class PathError(ProcessorError, ValueError):
     """A mission path definition that cannot be followed."""
 
 

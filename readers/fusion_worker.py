@@ -23,6 +23,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from processors.errors import MalformedRecord
+from processors.events import RawRead, parse
 from processors.fusion import FusionConfig, FusionState, LaneKey, advance, flush
 from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, PASSAGES, RAW_READS
@@ -148,18 +150,19 @@ class FusionWorker:
         where = f"{message.topic()}[{partition}]@{offset}"
         try:
             decoded = self.codec.decode(message.value() or b"", topic=where)
-            if decoded.schema != "iotrack.RawRead":
-                self._dead_letter(
-                    message,
-                    f"{where}: a {decoded.schema} on the raw reads topic",
-                    "UnexpectedRecordTypeError",
-                )
-                return
-        except DecodeError as exc:
+            is_read = decoded.schema == "iotrack.RawRead"
+            read = parse(decoded.schema, plain(decoded.value)) if is_read else None
+        except (DecodeError, MalformedRecord) as exc:
             self._dead_letter(message, str(exc), type(exc).__name__)
             return
-        read = plain(decoded.value)
-        key = (str(read["read_point_id"]), str(read.get("lane") or ""))
+        if not isinstance(read, RawRead):
+            self._dead_letter(
+                message,
+                f"{where}: a {decoded.schema} on the raw reads topic",
+                "UnexpectedRecordTypeError",
+            )
+            return
+        key = (read.read_point_id, read.lane or "")
         self._lane_partition[key] = partition
         self.state, passages = advance(self.state, read, self.config)
         for passage in self.state.open.get(key, ()):

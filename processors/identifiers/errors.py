@@ -5,13 +5,16 @@ compact form when it was text) and, in its message, what is wrong with it::
 
     CSQU3054384: check digit is 4, expected 3
 
-``IdentifierError`` derives from ``ValueError``, so callers that only care whether a value is
-acceptable can catch either.
+``IdentifierError`` derives from ``ValueError`` (and from the processors' root,
+``processors.errors.ProcessorError``), so callers that only care whether a value is acceptable
+can catch either.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from processors.errors import ProcessorError
 
 # Messages show at most this many characters of the value: a megabyte of garbage from a broken
 # reader must not become a megabyte of log line.
@@ -35,7 +38,7 @@ def shown(value: str) -> str:
     return repr(value)
 
 
-class IdentifierError(ValueError):
+class IdentifierError(ProcessorError, ValueError):
     """An identifier failed validation; ``kind`` and ``value`` say which, the message why."""
 
     def __init__(self, kind: str, value: str, problem: str) -> None:

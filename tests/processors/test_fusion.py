@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from processors.events import RawRead, parse
 from processors.fusion import FusionConfig, FusionState, advance, flush
 from processors.ids import deterministic_uuid7
 
@@ -22,8 +23,8 @@ def _read(
     kind: str | None = "CONTAINER",
     candidates: list[dict[str, object]] | None = None,
     point: str = "GATE-L2",
-) -> dict[str, object]:
-    return {
+) -> RawRead:
+    value = {
         "event_id": deterministic_uuid7(at, "test", str(n)),
         "source": "test",
         "occurred_at": at,
@@ -42,9 +43,12 @@ def _read(
         "rssi": None,
         "country": None,
     }
+    read = parse("iotrack.RawRead", value)
+    assert isinstance(read, RawRead)
+    return read
 
 
-def _run(reads: list[dict[str, object]]) -> list[dict[str, object]]:
+def _run(reads: list[RawRead]) -> list[dict[str, object]]:
     state, out = FusionState(), []
     for read in reads:
         state, passages = advance(state, read, CONFIG)
@@ -136,7 +140,7 @@ values = st.sampled_from(["CSQU3054383", "TCNU7200794", "CSQU3O54383", "MSKU6011
 
 
 @st.composite
-def read_streams(draw: st.DrawFn) -> list[dict[str, object]]:
+def read_streams(draw: st.DrawFn) -> list[RawRead]:
     steps = draw(st.lists(st.tuples(st.integers(0, 9000), lanes, sensors, values), max_size=40))
     at, reads = T0, []
     for n, (step, lane, sensor, value) in enumerate(steps):

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from processors.events import MissionPathDefined, parse
 from processors.mission import (
     TRANSITIONS,
     MissionPath,
@@ -20,21 +21,30 @@ from processors.mission import (
 HOUR = 3_600_000
 
 
+def _defined(fields: dict[str, object]) -> MissionPathDefined:
+    header = {"event_id": "e", "source": "test", "occurred_at": 0, "defined_by": "adm"}
+    event = parse("iotrack.MissionPathDefined", {**header, **fields})
+    assert isinstance(event, MissionPathDefined)
+    return event
+
+
 def _path(destination_kind: str = "PORT_GATE") -> MissionPath:
     return MissionPath.from_event(
-        {
-            "mission_path_id": "P",
-            "version": 1,
-            "nodes": [
-                {"node_id": "QUAY", "kind": "TERMINAL", "role": "DEPARTURE"},
-                {"node_id": "SCAN", "kind": "CUSTOMS_AREA", "role": "INTERMEDIATE"},
-                {"node_id": "GATE", "kind": destination_kind, "role": "DESTINATION"},
-            ],
-            "legs": [
-                {"from_node": "QUAY", "to_node": "SCAN", "time_budget_ms": 2 * HOUR},
-                {"from_node": "SCAN", "to_node": "GATE", "time_budget_ms": HOUR},
-            ],
-        }
+        _defined(
+            {
+                "mission_path_id": "P",
+                "version": 1,
+                "nodes": [
+                    {"node_id": "QUAY", "kind": "TERMINAL", "role": "DEPARTURE"},
+                    {"node_id": "SCAN", "kind": "CUSTOMS_AREA", "role": "INTERMEDIATE"},
+                    {"node_id": "GATE", "kind": destination_kind, "role": "DESTINATION"},
+                ],
+                "legs": [
+                    {"from_node": "QUAY", "to_node": "SCAN", "time_budget_ms": 2 * HOUR},
+                    {"from_node": "SCAN", "to_node": "GATE", "time_budget_ms": HOUR},
+                ],
+            }
+        )
     )
 
 
@@ -88,12 +98,14 @@ def test_a_staying_destination_is_definitive_on_arrival_and_reads_there_are_norm
 def test_unfollowable_paths_are_refused(nodes):
     with pytest.raises(PathError):
         MissionPath.from_event(
-            {
-                "mission_path_id": "P",
-                "version": 1,
-                "nodes": [{"node_id": n, "kind": "TERMINAL", "role": r} for n, r in nodes],
-                "legs": [],
-            }
+            _defined(
+                {
+                    "mission_path_id": "P",
+                    "version": 1,
+                    "nodes": [{"node_id": n, "kind": "TERMINAL", "role": r} for n, r in nodes],
+                    "legs": [],
+                }
+            )
         )
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from processors import rail
 from processors.core import Channel, CoreState, Output, apply
+from processors.events import DetectedConsist, DetectedWagon, TrainManifest, WagonEntry, parse
 from processors.identifiers import container, ilu, mrn, wagon
 from processors.ids import deterministic_uuid7
 
@@ -122,6 +123,28 @@ class Port:
             lifted_by="customs.duty",
             outcome="nothing found",
         )
+
+
+def typed(wagons: list[dict[str, Any]]) -> tuple[WagonEntry, ...]:
+    """Manifest wagons as the core takes them."""
+    header = {"event_id": "e", "source": "test", "occurred_at": T0}
+    event = parse(
+        "iotrack.TrainManifest",
+        {**header, "train_id": "T", "version": 1, "operator": "OP", "wagons": wagons},
+    )
+    assert isinstance(event, TrainManifest)
+    return event.wagons
+
+
+def detected(read: list[dict[str, Any]]) -> tuple[DetectedWagon, ...]:
+    """A portal's wagon reads as the core takes them."""
+    header = {"event_id": "e", "source": "test", "occurred_at": T0}
+    event = parse(
+        "iotrack.DetectedConsist",
+        {**header, "gate_node_id": "G", "read_point_id": "P", "wagons": read},
+    )
+    assert isinstance(event, DetectedConsist)
+    return event.wagons
 
 
 def only(outputs: list[Output], channel: Channel) -> dict[str, Any]:
@@ -336,7 +359,7 @@ def test_every_manifest_problem_is_listed_not_only_the_first():
     wagons[1]["itus"].append(itu("TRLU0000099"))
     wagons[1]["mrns"] = []
     wagons[0]["wagon_number"] = "318000000010"
-    kinds = [p.split(":")[0] for p in rail.manifest_problems(wagons)]
+    kinds = [p.code for p in rail.manifest_problems(typed(wagons))]
     assert kinds == ["WAGON_NUMBER", "INVALID_IDENTIFIER", "NO_DECLARATION", "ITU_TWICE"]
 
 
@@ -345,7 +368,7 @@ def test_a_misread_wagon_and_container_are_repaired_towards_the_manifest():
     read = consist(wagons)
     read[0]["wagon_number_read"] = read[0]["wagon_number_read"][:-1] + "X"
     read[1]["itus_read"] = [box(2).replace("0", "O", 1)]
-    found = rail.reconcile(wagons, read)
+    found = rail.reconcile(typed(wagons), detected(read))
     assert found.matched, found.problems
     assert len(found.repairs) == 2
 
@@ -365,7 +388,7 @@ def test_each_kind_of_wrong_consist_is_caught(change, kind):
     wagons = manifest_wagons([[box(1)], [box(2)]], {box(1): 1, box(2): 2})
     read = consist(wagons)
     change(read)
-    found = rail.reconcile(wagons, read)
+    found = rail.reconcile(typed(wagons), detected(read))
     assert not found.matched
     assert kind in [k for k, _, _ in found.problems]
 
@@ -375,7 +398,7 @@ def test_a_consist_matches_only_in_the_manifest_order(count, data):
     wagons = manifest_wagons([[box(n)] for n in range(count)], {box(n): n for n in range(count)})
     order = data.draw(st.permutations(list(range(count))))
     read = consist([wagons[i] for i in order])
-    found = rail.reconcile(wagons, read)
+    found = rail.reconcile(typed(wagons), detected(read))
     assert found.matched == (list(order) == sorted(order))
     kinds = {k for k, _, _ in found.problems}
     if count >= 3 and list(order) == sorted(order, reverse=True):
@@ -492,11 +515,13 @@ def test_a_revoked_train_read_correctly_gets_no_exit_candidates_until_amended():
 def test_a_repeated_or_foreign_wagon_does_not_pass_for_a_manifest_one():
     wagons = manifest_wagons([[box(1)], [box(2)]], {box(1): 1, box(2): 2})
     read = consist([wagons[0], wagons[1], wagons[0]])
-    assert "DUPLICATE_WAGON" in [k for k, _, _ in rail.reconcile(wagons, read).problems]
+    assert "DUPLICATE_WAGON" in [
+        k for k, _, _ in rail.reconcile(typed(wagons), detected(read)).problems
+    ]
     foreign = consist(wagons)
     number = foreign[0]["wagon_number_read"]
     foreign.append({**foreign[0], "position": 3, "wagon_number_read": number[:-1] + "X"})
-    found = rail.reconcile(wagons, foreign)
+    found = rail.reconcile(typed(wagons), detected(foreign))
     assert not found.matched, "one digit off a wagon already read is not that wagon again"
 
 
@@ -568,7 +593,7 @@ def test_a_swap_body_read_as_on_the_manifest_and_an_ilu_with_a_misread_category_
     ]  # fmt: skip
     read = [{"position": 1, "wagon_number_read": car(1), "confidence": 0.9,
              "itus_read": ["SB 12345", code[:3] + "4" + code[4:]]}]  # fmt: skip
-    found = rail.reconcile(wagons, read)
+    found = rail.reconcile(typed(wagons), detected(read))
     assert found.matched, found.problems
 
 

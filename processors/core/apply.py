@@ -1,0 +1,117 @@
+"""The one entry of the tracking core: ``apply`` an input, get the outputs it caused.
+
+``apply_event`` takes a typed input (``processors.events``) and hands it to its room with a
+``match`` on its type; ``apply`` takes a decoded record as the shells have it, parses it at the
+edge, and refuses a record of a type the core does not take, or without its type's shape.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from processors.core.bindings import binding_changed, binding_ended, binding_requested, path_defined
+from processors.core.clearance_inputs import (
+    customs_release,
+    exit_confirmed,
+    hold_lifted,
+    hold_placed,
+)
+from processors.core.event_time import advance_watermark, remember
+from processors.core.outputs import Emitter, Output, refusal
+from processors.core.passages import passage
+from processors.core.state import NO_UNITS, CoreState, UnitKeys
+from processors.core.train_exits import detected_consist, train_exits
+from processors.core.trains import loading_list, reconsider_trains, train_manifest
+from processors.errors import MalformedRecord
+from processors.events import (
+    RECORD_TYPES,
+    BindingChanged,
+    BindingEnded,
+    BindingRequested,
+    CoreInput,
+    CustomsRelease,
+    DetectedConsist,
+    ExitConfirmed,
+    HoldLifted,
+    HoldPlaced,
+    MissionPathDefined,
+    Passage,
+    Record,
+    TrainLoadingList,
+    TrainManifest,
+    parse,
+)
+
+CORE_RECORD_TYPES = frozenset(
+    name for name, cls in RECORD_TYPES.items() if issubclass(cls, CoreInput)
+)
+"""The record types the tracking core takes."""
+
+
+def apply(state: CoreState, schema: str, record: Record) -> tuple[CoreState, list[Output]]:
+    """Apply one decoded record of record type ``schema``; the state and the outputs, in order.
+
+    A record of a type the core does not take is refused (``UnexpectedRecordType``), and so is
+    one without its type's shape (``MalformedRecord``); neither is remembered as applied.
+    """
+    try:
+        event = parse(schema, record) if schema in CORE_RECORD_TYPES else None
+    except MalformedRecord as exc:
+        return state, [refusal(_cause_id(record), str(exc), type(exc).__name__)]
+    if not isinstance(event, CoreInput):
+        reason = f"the tracking core does not take {schema} events"
+        return state, [refusal(_cause_id(record), reason, "UnexpectedRecordType")]
+    return apply_event(state, event)
+
+
+def apply_event(state: CoreState, event: CoreInput) -> tuple[CoreState, list[Output]]:
+    """Apply one input; the state and the outputs, in order. A redelivery changes nothing."""
+    out = Emitter(event.event_id, event.occurred_at)
+    if not remember(state, event.event_id, out.at):
+        return state, []
+    changed = _handle(state, event, out)
+    if state.trains:
+        reconsider_trains(state, changed, out)
+        if isinstance(event, ExitConfirmed):
+            train_exits(state, event.iot_id, out)
+    advance_watermark(state, out)
+    return state, out.outputs
+
+
+def _handle(state: CoreState, event: CoreInput, out: Emitter) -> UnitKeys:  # noqa: PLR0912
+    """Hand the input to its room, one case per input type; the units whose status it changed
+    (a train's own submissions and the exit portal's reads change none: the train re-decides
+    itself)."""
+    match event:
+        case MissionPathDefined():
+            return path_defined(state, event, out)
+        case BindingRequested():
+            return binding_requested(state, event, out)
+        case BindingChanged():
+            return binding_changed(state, event, out)
+        case BindingEnded():
+            return binding_ended(state, event, out)
+        case Passage():
+            return passage(state, event, out)
+        case HoldPlaced():
+            return hold_placed(state, event, out)
+        case HoldLifted():
+            return hold_lifted(state, event, out)
+        case CustomsRelease():
+            return customs_release(state, event, out)
+        case ExitConfirmed():
+            return exit_confirmed(state, event, out)
+        case TrainLoadingList():
+            loading_list(state, event, out)
+        case TrainManifest():
+            train_manifest(state, event, out)
+        case DetectedConsist():
+            detected_consist(state, event, out)
+        case _:
+            assert_never(event)
+    return NO_UNITS
+
+
+def _cause_id(record: Record) -> str:
+    """The id of a record that could not be applied, for its refusal."""
+    return str(record.get("event_id"))

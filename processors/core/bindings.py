@@ -1,0 +1,181 @@
+"""Mission paths and bindings: paths defined, IOT_IDs bound to their MRNs and ITUs, bindings
+changed and ended."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from processors import clearance as clearing
+from processors import mission
+from processors.binding import check_itu
+from processors.core.outputs import Channel, Emitter, publish_state, publish_verdicts
+from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
+from processors.events import (
+    BindingChanged,
+    BindingEnded,
+    BindingRequested,
+    Itu,
+    MissionPathDefined,
+)
+from processors.identifiers import mrn as mrn_module
+from processors.ids import deterministic_uuid7
+
+
+def path_defined(state: CoreState, event: MissionPathDefined, out: Emitter) -> UnitKeys:
+    try:
+        path = mission.MissionPath.from_event(event)
+    except mission.PathError as exc:
+        out.refuse(str(exc), "PathError")
+        return NO_UNITS
+    known = state.paths.get(path.mission_path_id)
+    if known is not None and known.version >= path.version:
+        if known.version > path.version:
+            out.refuse(
+                f"mission path {path.mission_path_id} v{path.version} is older than the "
+                f"known v{known.version}",
+                "StalePathError",
+            )
+        return NO_UNITS
+    state.paths[path.mission_path_id] = path
+    state.changes.paths.add(path.mission_path_id)
+    return NO_UNITS
+
+
+def binding_requested(state: CoreState, event: BindingRequested, out: Emitter) -> UnitKeys:
+    return bind(
+        state,
+        out,
+        request_id=event.request_id,
+        mission_path_id=event.mission_path_id,
+        mrns=event.mrns,
+        itus=event.itus,
+        requested_by=event.requested_by,
+    )
+
+
+def bind(
+    state: CoreState,
+    out: Emitter,
+    *,
+    request_id: str,
+    mission_path_id: str,
+    mrns: Sequence[str],
+    itus: Sequence[Itu],
+    requested_by: str,
+) -> UnitKeys:
+    """A binding request, from Customs or for a manifest's unit: a new IOT_ID bound to its MRNs
+    and ITUs at the input's time, or refused; the units bound."""
+    if request_id in state.ledger.requests:
+        return NO_UNITS  # the same request again: the same IOT_ID exists already
+    path = state.paths.get(mission_path_id)
+    problems = [] if path else [f"unknown mission path {mission_path_id!r}"]
+    problems += [f"MRN {m}: not valid" for m in mrns if not mrn_module.is_valid(m)]
+    if not itus:
+        problems.append("no ITU identifier to bind")
+    problems += [p for p in (check_itu(i) for i in itus) if p]
+    if problems or path is None:
+        out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
+        return NO_UNITS
+    keys = [i.key for i in itus]
+    conflicts = state.ledger.conflicts(keys, path.mission_path_id)
+    if conflicts:
+        for key, interval in conflicts:
+            itu = itus[keys.index(key)]
+            holder = state.iots.get(interval.iot_id)
+            out.deviation(
+                "BINDING_CONFLICT",
+                iot=holder,
+                itu=itu,
+                expected=f"{key} free on mission path {path.mission_path_id}",
+                observed=f"request {request_id} while {key} is bound to IOT_ID "
+                f"{interval.iot_id} since {mission.iso(interval.valid_from)}",
+            )
+        out.refuse(
+            f"binding request {request_id}: {', '.join(k for k, _ in conflicts)} already "
+            f"bound on mission path {path.mission_path_id}",
+            "BindingConflict",
+        )
+        return NO_UNITS
+    iot_id = deterministic_uuid7(out.at, "iot", request_id)
+    state.ledger.requests[request_id] = iot_id
+    state.changes.requests.add(request_id)
+    state.ledger.bind(keys, iot_id, path.mission_path_id, out.at)
+    iot = Tracked(
+        iot_id,
+        request_id,
+        tuple(mrns),
+        tuple(itus),
+        mission.start(iot_id, path),
+        clearing.new(iot_id, tuple(mrns)),
+    )
+    state.store(iot)
+    out.emit(
+        Channel.BINDINGS,
+        iot_id,
+        "iotrack.IotBound",
+        {
+            "iot_id": iot_id,
+            "request_id": request_id,
+            "mrns": list(mrns),
+            "itus": [i.record() for i in itus],
+            "mission_path_id": path.mission_path_id,
+            "requested_by": requested_by,
+            "valid_from": out.at,
+        },
+    )
+    publish_state(out, iot)
+    publish_verdicts(out, iot)
+    return frozenset(keys)
+
+
+def known(state: CoreState, iot_id: str, out: Emitter) -> Tracked | None:
+    """The IOT_ID an input is about; refused when it is not bound."""
+    iot = state.iots.get(iot_id)
+    if iot is None:
+        out.refuse(f"IOT_ID {iot_id} is not bound", "UnknownIotId")
+    return iot
+
+
+def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKeys:
+    iot = known(state, event.iot_id, out)
+    if iot is None or iot.position.phase is mission.Phase.CLOSED:
+        return NO_UNITS
+    state.ledger.unbind(iot.itu_keys, iot.iot_id, event.valid_to)
+    moved = mission.advance(iot.position, mission.Signal.END, out.at)
+    iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
+    state.store(iot)
+    publish_state(out, iot)
+    for key in iot.itu_keys:
+        out.tombstone(Channel.VERDICT_BY_ITU, key)
+    return frozenset(iot.itu_keys)
+
+
+def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> UnitKeys:
+    iot = known(state, event.iot_id, out)
+    if iot is None:
+        return NO_UNITS
+    added = event.itus_added
+    problems = [p for p in (check_itu(i) for i in added) if p]
+    problems += [f"MRN {m}: not valid" for m in event.mrns_added if not mrn_module.is_valid(m)]
+    if problems:
+        out.refuse(
+            f"binding change of {iot.iot_id}: " + "; ".join(problems), "InvalidBindingChange"
+        )
+        return NO_UNITS
+    removed_keys = {i.key for i in event.itus_removed}
+    state.ledger.unbind(removed_keys, iot.iot_id, out.at)
+    state.ledger.bind([i.key for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at)
+    for key in removed_keys:
+        out.tombstone(Channel.VERDICT_BY_ITU, key)
+    itus = tuple(i for i in (*iot.itus, *added) if i.key not in removed_keys)
+    mrns_added, mrns_removed = event.mrns_added, event.mrns_removed
+    iot = replace(
+        iot,
+        itus=itus,
+        mrns=tuple(m for m in dict.fromkeys((*iot.mrns, *mrns_added)) if m not in mrns_removed),
+        clearance=clearing.bind_more(iot.clearance, mrns_added, mrns_removed),
+    )
+    state.store(iot)
+    publish_verdicts(out, iot)
+    return frozenset(removed_keys) | frozenset(iot.itu_keys)

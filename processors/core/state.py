@@ -1,0 +1,187 @@
+"""What the tracking core remembers: tracked IOT_IDs, trains, and the changes a worker persists.
+
+Plain frozen values (and the one mutable ``CoreState`` that owns them), so the worker can pickle
+them into its changelog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from processors import clearance as clearing
+from processors import mission, rail
+from processors.binding import Ledger
+from processors.events import Itu, LoadingListItem, WagonEntry
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+UnitKeys = frozenset[str]
+"""ITU keys of units whose status (binding or clearance) an input changed: what a handler
+reports, so that the trains carrying those units re-decide."""
+NO_UNITS: UnitKeys = frozenset()
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Tunable rules of the core."""
+
+    retire_after_ms: int = 7 * DAY_MS
+    """How long a definitive or closed IOT_ID stays on the state topics before its tombstone."""
+    dedupe_horizon_ms: int = 7 * DAY_MS
+    """How long input event ids are remembered to recognise redeliveries."""
+    rail_mission_path_id: str = "RAIL-EXPORT"
+    """The mission path of the IOT_IDs Customs binds to a manifest's units that have none."""
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One IOT_ID: what it binds, where it is, and its clearance."""
+
+    iot_id: str
+    request_id: str
+    mrns: tuple[str, ...]
+    itus: tuple[Itu, ...]
+    position: mission.Position
+    clearance: clearing.Clearance
+    retire_at: int | None = None
+
+    @property
+    def itu_keys(self) -> list[str]:
+        return [i.key for i in self.itus]
+
+
+@dataclass(frozen=True)
+class UnitAnswer:
+    """One loading list unit answered: ready, or every reason it is not."""
+
+    itu: Itu
+    mrn: str | None
+    reasons: tuple[rail.Reason, ...]
+    iot_id: str | None
+
+    @property
+    def ready(self) -> bool:
+        return not self.reasons
+
+    def record(self) -> dict[str, Any]:
+        """The answered ``iotrack.LoadingListItem``."""
+        return {
+            "itu": self.itu.record(),
+            "mrn": self.mrn,
+            "ready": self.ready,
+            "reasons": [str(r) for r in self.reasons],
+            "iot_id": self.iot_id,
+        }
+
+
+@dataclass(frozen=True)
+class ManifestVersion:
+    """One version of a train's manifest as the core took it."""
+
+    version: int
+    supersedes_version: int | None
+    wagons: tuple[WagonEntry, ...]
+    received_at: int
+    problems: tuple[rail.Reason, ...]
+    """Its structural problems (``rail.manifest_problems``), found once when it came."""
+
+
+class Permission(NamedTuple):
+    """A permission to leave as decided: granted, and every reason when it is not."""
+
+    granted: bool
+    reasons: tuple[rail.Reason, ...]
+
+    def published_reasons(self) -> list[str]:
+        """The reasons as the permission and train status records give them: ``CODE: text``."""
+        return [str(r) for r in self.reasons]
+
+
+@dataclass(frozen=True)
+class Train:
+    """One train: its loading list, manifest versions, permission and exit."""
+
+    train_id: str
+    operator: str
+    phase: rail.TrainPhase
+    items: tuple[LoadingListItem, ...] = ()
+    """The latest loading list's items as submitted."""
+    answer: tuple[UnitAnswer, ...] = ()
+    """The last answer published for them."""
+    manifests: tuple[ManifestVersion, ...] = ()
+    """Every manifest version, oldest first."""
+    permission: Permission | None = None
+    """The last permission decision published."""
+    iot_ids: tuple[str, ...] = ()
+    exited: frozenset[str] = frozenset()
+    consist_keys: frozenset[str] = frozenset()
+    """Keys of its consist checks on the consists topic (train:read point)."""
+    retire_at: int | None = None
+    """When a departed train's records get their tombstones."""
+    listed_at: int = 0
+    """When its first loading list came (its claim on units before a manifest)."""
+    unit_keys: frozenset[str] = frozenset()
+    """The train's units: the latest manifest's, or the loading list's before one (kept, not
+    worked out: every hold or release anywhere asks it)."""
+
+    @property
+    def manifest(self) -> ManifestVersion | None:
+        return self.manifests[-1] if self.manifests else None
+
+
+@dataclass
+class Changes:
+    """Keys of the state that changed: IOT_IDs (stored or removed), ITU keys, binding requests,
+    mission paths, and input event ids remembered or forgotten."""
+
+    iots: set[str] = field(default_factory=set)
+    itus: set[str] = field(default_factory=set)
+    requests: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+    applied: set[str] = field(default_factory=set)
+    trains: set[str] = field(default_factory=set)
+
+
+@dataclass
+class CoreState:
+    """Everything the core remembers. Owned by one caller; ``apply`` updates it in place."""
+
+    paths: dict[str, mission.MissionPath] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger.empty)
+    iots: dict[str, Tracked] = field(default_factory=dict)
+    trains: dict[str, Train] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)
+    watermark: int = 0
+    config: CoreConfig = field(default_factory=CoreConfig)
+    next_due: int | None = None
+    """The earliest deadline or retirement of any IOT_ID: no scan is needed before it."""
+    applied_oldest: int | None = None
+    """The time of the oldest remembered input id: no pruning is needed before the horizon
+    passes it."""
+    changes: Changes = field(default_factory=Changes)
+    """What changed since the last ``take_changes``: what a worker must persist."""
+
+    def take_changes(self) -> Changes:
+        """Hand over the changes collected so far and start a new collection."""
+        taken, self.changes = self.changes, Changes()
+        taken.itus |= self.ledger.take_dirty()
+        return taken
+
+    def store(self, iot: Tracked) -> None:
+        """Keep an IOT_ID's new state and note when it next needs the watermark's attention."""
+        self.iots[iot.iot_id] = iot
+        self.changes.iots.add(iot.iot_id)
+        position = iot.position
+        pending = position.deadline if position.overdue_raised_for != position.index else None
+        for due in (pending, iot.retire_at):
+            if due is not None and (self.next_due is None or due < self.next_due):
+                self.next_due = due
+
+    def customs_relevant(self, node_id: str) -> bool:
+        """Whether any known path names this node as customs relevant."""
+        return any(
+            n.node_id == node_id and n.customs_relevant
+            for p in self.paths.values()
+            for n in p.nodes
+        )
