@@ -15,7 +15,7 @@ from processors import events
 from processors.core import Channel, CoreState, apply
 from processors.errors import MalformedRecord, ProcessorError, UnexpectedRecordType
 from processors.events import RECORD_TYPES, Itu, Passage, parse
-from streams.replay import read_events
+from streams.replay.lines import read_events
 from topics.schemas import repository
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
