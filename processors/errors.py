@@ -1,4 +1,10 @@
-"""What the processors refuse to take: one root, and one class per kind of fault.
+"""iotrack's error root, and what the processors refuse to take.
+
+``IotrackError`` is the root of every error iotrack raises on purpose, in every layer: each
+layer's own small hierarchy derives from it (``ProcessorError`` here, ``topics.errors.TopicsError``,
+``readers.errors.ReadersError``, ``streams.errors.StreamsError``), so the command line maps any
+of them to an exit status in one table (``streams.cli.exits``) and never shows a traceback for an
+expected failure. It lives in the lowest layer so that every other may import it.
 
 ``ProcessorError`` is the root of every error a processor raises about what it was given: a
 record without its shape (``MalformedRecord``) or of a type no processor takes
@@ -15,7 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 
-class ProcessorError(Exception):
+class IotrackError(Exception):
+    """Root of every error iotrack raises on purpose."""
+
+
+class ProcessorError(IotrackError):
     """Something given to the processors that they cannot take."""
 
 

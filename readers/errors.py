@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from processors.errors import IotrackError
 
-class ReadersError(Exception):
+
+class ReadersError(IotrackError):
     """Base of every error raised by the readers layer."""
 
 

@@ -31,11 +31,12 @@ import json
 from typing import Any
 
 from processors.identifiers import KINDS
+from readers.errors import ReadersError
 
 _KINDS = ("CONTAINER", "ILU", "SWAP_BODY", "PLATE", "SEAL", "WAGON")
 
 
-class RailFileError(ValueError):
+class RailFileError(ReadersError, ValueError):
     """A file that is not a loading list, manifest or portal read as documented."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from processors.errors import IotrackError
 
-class StreamsError(Exception):
+
+class StreamsError(IotrackError):
     """Base of every error raised by the streams layer."""
 
 

@@ -6,8 +6,10 @@ the original kept as ``__cause__``.
 
 from __future__ import annotations
 
+from processors.errors import IotrackError
 
-class TopicsError(Exception):
+
+class TopicsError(IotrackError):
     """Base of every error raised by the topics layer."""
 
 

@@ -14,12 +14,11 @@ Every expected failure is one line on standard error, never a traceback.
 
 from __future__ import annotations
 
-from processors.identifiers.errors import IdentifierError
-from readers.errors import ReadersError
+from processors.errors import IotrackError, ProcessorError
 from readers.rail_files import RailFileError
-from streams.errors import ConfigError, InputFileError, StreamsError
+from streams.errors import ConfigError, InputFileError
 from streams.replay.lines import ReplayInputError
-from topics.errors import SchemaDefinitionError, TopicsError
+from topics.errors import SchemaDefinitionError
 
 FAILED = 1
 BAD_INPUT = 2
@@ -30,18 +29,16 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (InputFileError, BAD_INPUT),
     (ReplayInputError, BAD_INPUT),
     (RailFileError, BAD_INPUT),
-    (IdentifierError, BAD_INPUT),
+    (ProcessorError, BAD_INPUT),
     (SchemaDefinitionError, BAD_INPUT),
-    (StreamsError, FAILED),
-    (TopicsError, FAILED),
-    (ReadersError, FAILED),
+    (IotrackError, FAILED),
 )
-"""Error class -> exit status, the first that matches; the most specific first."""
+"""Error class -> exit status, the first that matches; the most specific first. A
+``ProcessorError`` reaching the command line is about what the user gave it (an identifier, a
+record); every other iotrack error is a failed run."""
 
-EXPECTED: tuple[type[Exception], ...] = tuple(kind for kind, _ in EXIT_CODES)
 
-
-def exit_code(error: Exception) -> int:
+def exit_code(error: IotrackError) -> int:
     """The exit status for an expected error (``FAILED`` for one not in the table)."""
     for kind, code in EXIT_CODES:
         if isinstance(error, kind):

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from processors.errors import IotrackError
 from streams.cli import (
     asyncapi,
     demo,
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load()
         code: int = args.handler(settings, args)
-    except exits.EXPECTED as exc:
+    except IotrackError as exc:
         print(f"iotrack {args.command}: {exc}", file=sys.stderr)
         return exits.exit_code(exc)
     except KeyboardInterrupt:
