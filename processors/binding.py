@@ -15,15 +15,9 @@ from dataclasses import dataclass, field, replace
 
 from processors.events import Itu
 from processors.identifiers import KINDS
+from processors.identifiers.itu import CHECKED_BY
 
 # Avro ItuKind -> identifier module that checks it (kinds without a standard are not checked).
-_CHECKED = {
-    "CONTAINER": "container",
-    "ILU": "ilu",
-    "WAGON": "wagon",
-    "PLATE": "plate",
-    "SEAL": "seal",
-}
 
 
 def check_itu(itu: Itu) -> str | None:
@@ -34,7 +28,7 @@ def check_itu(itu: Itu) -> str | None:
     >>> check_itu(Itu("SWAP_BODY", " ")), check_itu(Itu("PLATE", "AB123CD", "IT"))
     ('SWAP_BODY: empty identifier', None)
     """
-    module = _CHECKED.get(itu.kind)
+    module = CHECKED_BY.get(itu.kind)
     if module is None:
         return None if itu.value.strip() else f"{itu.kind}: empty identifier"
     try:

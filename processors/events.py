@@ -37,6 +37,7 @@ from typing import Any
 
 from processors._shape import Misfit, build
 from processors.errors import MalformedRecord, UnexpectedRecordType
+from processors.identifiers import itu as itu_keys
 
 Record = Mapping[str, Any]
 """A decoded Avro record, or an output value to encode: field name -> plain value."""
@@ -67,9 +68,7 @@ class Itu:
         >>> Itu("PLATE", "AB123CD", "IT").key
         'PLATE:IT:AB123CD'
         """
-        if self.kind == "PLATE" and self.country:
-            return f"PLATE:{self.country}:{self.value}"
-        return f"{self.kind}:{self.value}"
+        return itu_keys.key(self.kind, self.value, self.country)
 
     def record(self) -> dict[str, Any]:
         """The ``iotrack.ItuIdentifier`` value, for an output."""

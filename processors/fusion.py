@@ -27,11 +27,13 @@ from typing import Any
 
 from processors import identifiers
 from processors.events import RawRead
+from processors.identifiers.itu import CHECKED_BY
 from processors.ids import deterministic_uuid7
 from processors.ocr_repair import Candidate, Outcome, repair
 
 PASSAGE_SOURCE = "iotrack-fusion"
-_CHECKED_KINDS = {"CONTAINER": "container", "ILU": "ilu"}
+_REPAIRABLE = {kind: CHECKED_BY[kind] for kind in ("CONTAINER", "ILU")}
+"""The kinds whose ISO 6346 check digit OCR repair works with, and their identifier modules."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,7 @@ def build_passage(passage: OpenPassage, expected: Collection[str] = frozenset())
     rfid_units = set()
     for evidence in collected:
         kind = _kind_of(evidence)
-        checked = _CHECKED_KINDS.get(kind or "")
+        checked = _REPAIRABLE.get(kind or "")
         if (
             evidence.sensor == "RFID"
             and checked
@@ -296,7 +298,7 @@ def build_passage(passage: OpenPassage, expected: Collection[str] = frozenset())
                     "issuer": None,
                 },
             )
-            if evidence.sensor == "OCR" and kind in _CHECKED_KINDS:
+            if evidence.sensor == "OCR" and kind in _REPAIRABLE:
                 ocr_units.add(value)
     directions = Counter(r.direction for r in reads)
     direction = max(directions, key=lambda d: (directions[d], d != "UNKNOWN"))
@@ -331,8 +333,8 @@ def _judge(
     if evidence.sensor == "BARCODE":
         return _barcode(raw)
     kind = _kind_of(evidence)
-    if kind in _CHECKED_KINDS:
-        module_name = _CHECKED_KINDS[kind]
+    if kind in _REPAIRABLE:
+        module_name = _REPAIRABLE[kind]
         if evidence.sensor == "OCR":
             candidates = [Candidate(v, c) for v, c in sorted(evidence.candidates.items())]
             result = repair(module_name, raw, candidates, expected)

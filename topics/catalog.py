@@ -11,11 +11,12 @@ the one-node local broker.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from processors.identifiers import itu
 from topics.errors import CatalogError
 from topics.parties import Party
 
@@ -47,6 +48,8 @@ class Topic:
     extra_config: Mapping[str, str] = field(default_factory=dict)
     first_key_field: bool = False
     """Key by the first key field present (instead of all present ones joined)."""
+    key_builder: Callable[[Mapping[str, Any]], str] | None = None
+    """Builds the key from a value instead of the key fields (their values still document it)."""
     writers: tuple[Party, ...] = ()
     """Who produces its records (the ACLs and the AsyncAPI document follow this)."""
     readers: tuple[Party, ...] = ()
@@ -84,6 +87,13 @@ class Topic:
         ...                                  "value": "CSQU3054383"}})
         b'CONTAINER:CSQU3054383'
         """
+        if self.key_builder is not None:
+            try:
+                return self.key_builder(value).encode("utf-8")
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise CatalogError(
+                    f"{self.name}: value has no key ({type(exc).__name__}: {exc})"
+                ) from None
         parts = []
         for path in self.key_fields:
             node: Any = value
@@ -241,13 +251,23 @@ CLEARANCE_BY_IOT = _state(
     writers=(Party.CORE,),
     readers=(Party.PROJECTION,),
 )
-CLEARANCE_BY_ITU = _state(
-    "iotrack.clearance.verdicts.by-itu.v1",
-    "The same verdict keyed by ITU identifier (KIND:value, KIND:country:value for plates).",
-    ("iotrack.ClearanceVerdict",),
-    ("itu.kind", "itu.country", "itu.value"),
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION, Party.API),
+
+
+def _unit_key(value: Mapping[str, Any]) -> str:
+    unit = value["itu"]
+    return itu.key(str(unit["kind"]), str(unit["value"]), unit.get("country"))
+
+
+CLEARANCE_BY_ITU = replace(
+    _state(
+        "iotrack.clearance.verdicts.by-itu.v1",
+        "The same verdict keyed by ITU identifier (KIND:value, KIND:country:value for plates).",
+        ("iotrack.ClearanceVerdict",),
+        ("itu.kind", "itu.country", "itu.value"),
+        writers=(Party.CORE,),
+        readers=(Party.PROJECTION, Party.API),
+    ),
+    key_builder=_unit_key,
 )
 DEVIATIONS = replace(
     _events(

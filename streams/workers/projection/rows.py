@@ -10,6 +10,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
+from processors.identifiers import itu as itu_keys
 from streams.workers.projection.tables import (
     BOUND_SQL,
     BY_IOT_SQL,
@@ -46,7 +47,7 @@ def itu_key(itu: dict[str, Any] | None) -> str | None:
     by ITU are keyed."""
     if not itu:
         return None
-    return catalog.CLEARANCE_BY_ITU.key_of({"itu": itu}).decode()
+    return itu_keys.key(str(itu["kind"]), str(itu["value"]), itu.get("country"))
 
 
 _itu_key = itu_key
