@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from processors.core import CoreState, apply
+from processors.core.authority import claimed_sender
 from processors.identifiers import container, mrn, wagon
 from processors.ids import deterministic_uuid7
 
@@ -46,7 +47,7 @@ class Core:
         at = T0 + self.n
         event = {"event_id": deterministic_uuid7(at, "b", str(self.n)), "source": "bench",
                  "occurred_at": at, **fields}  # fmt: skip
-        self.state, outputs = apply(self.state, schema, event)
+        self.state, outputs = apply(self.state, schema, event, claimed_sender(schema, event))
         return outputs
 
 

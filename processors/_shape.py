@@ -164,3 +164,24 @@ def _flag(value: object) -> bool:
 
 
 _SCALARS: Mapping[Any, _Reader] = {str: _text, int: _integer, float: _number, bool: _flag}
+
+
+def plain(value: object) -> Any:
+    """The plain form of a typed value, as ``build`` reads it: a dataclass as a dict of its
+    fields, tuples as lists, the rest as it is (so ``build(cls, plain(x)) == x``).
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Stop:
+    ...     node: str
+    ...     reads: tuple[int, ...] = ()
+    >>> plain(Stop("GATE", (1, 2)))
+    {'node': 'GATE', 'reads': [1, 2]}
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors._shape import Misfit, build
+from processors._shape import Misfit, build, plain
 from processors.errors import MalformedRecord, UnexpectedRecordType
 from processors.identifiers import itu as itu_keys
 
@@ -374,6 +374,7 @@ RECORD_TYPES: Mapping[str, type[Input]] = types.MappingProxyType(
     {f"iotrack.{cls.__name__}": cls for cls in typing.get_args(Input)}
 )
 """The class of each record type, by its Avro full name."""
+_TYPE_NAMES: Mapping[type, str] = {cls: name for name, cls in RECORD_TYPES.items()}
 
 
 def parse(record_type: str, value: Record) -> Input:
@@ -389,3 +390,21 @@ def parse(record_type: str, value: Record) -> Input:
         return build(cls, value)
     except Misfit as misfit:
         raise MalformedRecord(record_type, misfit.where, misfit.problem) from None
+
+
+def as_record(event: Input) -> dict[str, Any]:
+    """The record of a typed event, as its Avro schema has it (``parse`` read back).
+
+    >>> hold = parse("iotrack.HoldLifted", {
+    ...     "event_id": "e1", "source": "customs", "occurred_at": 1, "iot_id": "i1",
+    ...     "hold_id": "H1", "agency": "CUSTOMS", "hold_type": "DOC", "lifted_by": "officer"})
+    >>> as_record(hold)["outcome"], parse("iotrack.HoldLifted", as_record(hold)) == hold
+    (None, True)
+    """
+    record: dict[str, Any] = plain(event)
+    return record
+
+
+def record_type(event: Input) -> str:
+    """The Avro full name of a typed event's record type."""
+    return _TYPE_NAMES[type(event)]

@@ -13,8 +13,10 @@ from enum import StrEnum
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from topics.catalog import CATALOG, Topic
+from processors.parties import Sender
+from topics.catalog import CATALOG, FAMILIES, Topic, deployed
 from topics.errors import AdminError
+from topics.parties import ADMITTED_KINDS
 
 
 class Outcome(StrEnum):
@@ -147,3 +149,19 @@ def apply(
         outcome = Outcome.DRIFT if differences else Outcome.UNCHANGED
         reports.append(TopicReport(topic, outcome, differences))
     return reports
+
+
+def admitted(admin: AdminClient, timeout: float = 15.0) -> list[Sender]:
+    """The parties admitted one by one (rail operators, rail portals) that the cluster has
+    topics of, found from their topics' names."""
+    try:
+        names = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise AdminError(f"cannot read cluster metadata: {exc.args[0]}") from exc
+    found = {p for name in names for f in FAMILIES if (p := f.party_of(name)) is not None}
+    return sorted((p for p in found if p.kind in ADMITTED_KINDS), key=str)
+
+
+def deployment(admin: AdminClient, timeout: float = 15.0) -> tuple[Topic, ...]:
+    """Every topic of this cluster's deployment: the catalogue's and its admitted parties'."""
+    return deployed(admitted(admin, timeout))

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from topics.catalog import CATALOG, KEY_SEPARATOR, Topic
-from topics.parties import Party
+from topics.catalog import CATALOG, FAMILIES, KEY_SEPARATOR, Topic, TopicFamily
+from topics.parties import Audience, describe, label
 from topics.schemas import SchemaRepository, repository
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -100,9 +101,21 @@ def _channel_description(topic: Topic) -> str:
         kept = "Events, kept forever."
     else:
         kept = f"Events, kept {topic.retention_ms // (24 * 60 * 60 * 1000)} days."
-    writers = _listed([str(p) for p in topic.writers]) if topic.writers else "nobody yet"
-    readers = _listed([str(p) for p in topic.readers]) if topic.readers else "nobody yet"
+    writers = _listed([label(p) for p in topic.writers]) if topic.writers else "nobody yet"
+    readers = _listed([label(p) for p in topic.readers]) if topic.readers else "nobody yet"
     return f"{topic.doc} {kept} Written by {writers}; read by {readers}."
+
+
+def family_topic(family: TopicFamily) -> Topic:
+    """A family's template as one channel, its party named by the ``{party}`` parameter."""
+    own = tuple(family.kinds)
+    if family.party_writes:
+        return replace(family.template, writers=own)
+    return replace(family.template, readers=own)
+
+
+def tag_id(member: Audience) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", label(member))
 
 
 def _key(topic: Topic) -> dict[str, Json]:
@@ -163,6 +176,13 @@ def _channel(topic: Topic, schemas: SchemaRepository) -> dict[str, Json]:
     }
     if not topic.schemas:
         channel["x-iotrack-private"] = True
+    if "{party}" in topic.name:
+        channel["parameters"] = {
+            "party": {
+                "description": "The principal of the party the topic belongs to "
+                "(``kind.name``, e.g. ``rail-operator.tuscan-rail``; ``customs``, ``gdf``)."
+            }
+        }
     return channel
 
 
@@ -174,25 +194,28 @@ def _operations(topic: Topic, messages: Sequence[str]) -> dict[str, Json]:
         ("receive", "receives", topic.readers),
     ):
         for party in parties:
-            operations[f"{party}-{verb}-{channel}"] = {
+            operations[f"{tag_id(party)}-{verb}-{channel}"] = {
                 "action": action,
                 "channel": {"$ref": f"#/channels/{channel}"},
-                "title": f"{party} {verb} {topic.name}",
+                "title": f"{label(party)} {verb} {topic.name}",
                 "summary": (
-                    f"{party} {'writes to' if action == 'send' else 'reads'} {topic.name}."
+                    f"{label(party)} {'writes to' if action == 'send' else 'reads'} {topic.name}."
                 ),
                 "messages": [
                     {"$ref": f"#/channels/{channel}/messages/{message}"} for message in messages
                 ],
-                "tags": [{"$ref": f"#/components/tags/{party}"}],
+                "tags": [{"$ref": f"#/components/tags/{tag_id(party)}"}],
             }
     return operations
 
 
 def document(
-    topics: Sequence[Topic] = CATALOG, schemas: SchemaRepository | None = None
+    topics: Sequence[Topic] | None = None, schemas: SchemaRepository | None = None
 ) -> dict[str, Json]:
-    """The AsyncAPI 3.0 document of ``topics`` (default: the whole catalogue)."""
+    """The AsyncAPI 3.0 document of ``topics`` (default: the whole catalogue, each family of
+    per-party topics as one channel with a ``{party}`` parameter)."""
+    if topics is None:
+        topics = (*CATALOG, *(family_topic(f) for f in FAMILIES))
     schemas = schemas or repository()
     channels: dict[str, Json] = {}
     operations: dict[str, Json] = {}
@@ -206,7 +229,7 @@ def document(
                 "schemaFormat": AVRO_SCHEMA_FORMAT,
                 "schema": schemas.get(full_name).expanded,
             }
-    parties = sorted({p for t in topics for p in (*t.writers, *t.readers)})
+    parties = {tag_id(p): p for t in topics for p in (*t.writers, *t.readers)}
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -219,13 +242,13 @@ def document(
         "operations": operations,
         "components": {
             "schemas": payloads,
-            "tags": {str(p): _tag(p) for p in parties},
+            "tags": {tag: _tag(tag, parties[tag]) for tag in sorted(parties)},
         },
     }
 
 
-def _tag(party: Party) -> dict[str, Json]:
-    return {"name": str(party), "description": party.description}
+def _tag(tag: str, member: Audience) -> dict[str, Json]:
+    return {"name": tag, "description": describe(member)}
 
 
 def rendered(document_: dict[str, Json] | None = None) -> str:

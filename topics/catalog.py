@@ -1,8 +1,21 @@
-"""The topic catalogue: the one place where a topic's name, key, schemas and settings are written.
+"""The topic catalogue: the one place where a topic's name, key, schemas and settings are written,
+with who writes and who reads it.
 
 Every other module refers to a topic through the constants below (``catalog.PASSAGES``), never
 by spelling its name. Names carry a ``.v1``-style version: an incompatible change of key or
 partitioning is a new topic, not an edit of an old one.
+
+**Authority comes from the channel.** Each party that gives the core an instruction writes it on
+a topic of its own, which the broker lets that party alone write: Customs its binding requests,
+releases, declarations and mission paths; each agency (Customs and the GdF included) its holds;
+the GdF its exit confirmations; each rail operator its trains' requests; the rail portals the
+consists they read. The public state (bindings, holds, releases and exits as the core accepted
+them, IOT states, verdicts, deviations, trains) is written by the tracking core alone.
+
+**Need-to-know.** Hold reason codes and texts, risk details and control outcomes are on the
+holds topic and in dead letters only, which Customs and iotrack's services read; what
+terminals, the GdF and rail operators read carries none of them. A rail operator reads its own
+replies topic (its trains' answers, its refusals), never another operator's trains.
 
 Replication is declared for a production cluster (3 copies, 2 in sync); ``replication`` and
 ``configs`` clamp both to the number of brokers actually present, so the same catalogue serves
@@ -11,101 +24,24 @@ the one-node local broker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from processors.identifiers import itu
+from processors.parties import CUSTOMS, FUSION, GDF, PartyKind, Sender
 from topics.errors import CatalogError
-from topics.parties import Party
+from topics.parties import (
+    API,
+    CORE,
+    HOLDING_AGENCIES,
+    PROJECTION,
+    SUBSCRIPTIONS,
+    Audience,
+)
+from topics.topic import DAY_MS, FOREVER, KEY_SEPARATOR, Cleanup, Topic, TopicFamily
 
-DAY_MS = 24 * 60 * 60 * 1000
-FOREVER = -1
-KEY_SEPARATOR = ":"
-
-
-class Cleanup(StrEnum):
-    """Kafka's ``cleanup.policy``: events expire (delete); state keeps the newest per key."""
-
-    DELETE = "delete"
-    COMPACT = "compact"
-
-
-@dataclass(frozen=True)
-class Topic:
-    """One topic: what it carries, how it is keyed, and how the broker keeps it."""
-
-    name: str
-    doc: str
-    schemas: tuple[str, ...]
-    key_fields: tuple[str, ...]
-    partitions: int
-    cleanup: Cleanup
-    retention_ms: int
-    replication_factor: int = 3
-    min_insync_replicas: int = 2
-    extra_config: Mapping[str, str] = field(default_factory=dict)
-    first_key_field: bool = False
-    """Key by the first key field present (instead of all present ones joined)."""
-    key_builder: Callable[[Mapping[str, Any]], str] | None = None
-    """Builds the key from a value instead of the key fields (their values still document it)."""
-    writers: tuple[Party, ...] = ()
-    """Who produces its records (the ACLs and the AsyncAPI document follow this)."""
-    readers: tuple[Party, ...] = ()
-    """Who consumes them."""
-
-    @property
-    def compacted(self) -> bool:
-        """Whether the broker keeps only the newest record per key."""
-        return self.cleanup is Cleanup.COMPACT
-
-    def replication(self, brokers: int) -> int:
-        """Replication factor for a cluster of ``brokers`` nodes."""
-        return max(1, min(self.replication_factor, brokers))
-
-    def configs(self, brokers: int) -> dict[str, str]:
-        """The topic-level broker configuration this catalogue entry asks for."""
-        configs = {
-            "cleanup.policy": str(self.cleanup),
-            "retention.ms": str(self.retention_ms),
-            # One copy may be down while writes go on; a single node cannot spare one.
-            "min.insync.replicas": str(
-                min(self.min_insync_replicas, max(1, self.replication(brokers) - 1))
-            ),
-        }
-        if self.compacted:
-            # Tombstones (a closed IOT_ID) stay visible for a day so every consumer sees them.
-            configs["delete.retention.ms"] = str(DAY_MS)
-        configs.update(self.extra_config)
-        return configs
-
-    def key_of(self, value: Mapping[str, Any]) -> bytes:
-        """The record key for a value: its key fields, joined by ``:`` (absent ones skipped).
-
-        >>> CLEARANCE_BY_ITU.key_of({"itu": {"kind": "CONTAINER", "country": None,
-        ...                                  "value": "CSQU3054383"}})
-        b'CONTAINER:CSQU3054383'
-        """
-        if self.key_builder is not None:
-            try:
-                return self.key_builder(value).encode("utf-8")
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise CatalogError(
-                    f"{self.name}: value has no key ({type(exc).__name__}: {exc})"
-                ) from None
-        parts = []
-        for path in self.key_fields:
-            node: Any = value
-            for step in path.split("."):
-                node = node.get(step) if isinstance(node, Mapping) else None
-            if node is not None:
-                parts.append(str(node))
-                if self.first_key_field:
-                    break
-        if not parts:
-            raise CatalogError(f"{self.name}: value has none of the key fields {self.key_fields}")
-        return KEY_SEPARATOR.join(parts).encode("utf-8")
+__all__ = ["DAY_MS", "FOREVER", "KEY_SEPARATOR", "Cleanup", "Topic", "TopicFamily"]
 
 
 def _events(
@@ -116,8 +52,8 @@ def _events(
     *,
     partitions: int = 6,
     retention_days: int | None = 30,
-    writers: tuple[Party, ...] = (),
-    readers: tuple[Party, ...] = (),
+    writers: tuple[Audience, ...] = (),
+    readers: tuple[Audience, ...] = (),
 ) -> Topic:
     retention = FOREVER if retention_days is None else retention_days * DAY_MS
     return Topic(
@@ -140,8 +76,8 @@ def _state(
     key: tuple[str, ...],
     *,
     partitions: int = 6,
-    writers: tuple[Party, ...] = (),
-    readers: tuple[Party, ...] = (),
+    writers: tuple[Audience, ...] = (),
+    readers: tuple[Audience, ...] = (),
 ) -> Topic:
     return Topic(
         name,
@@ -156,14 +92,21 @@ def _state(
     )
 
 
+OFFICERS: tuple[Audience, ...] = (CUSTOMS, GDF)
+"""Who follows what happens to every unit: Customs and the Guardia di Finanza."""
+PUBLIC: tuple[Audience, ...] = (CUSTOMS, GDF, PartyKind.TERMINAL, PROJECTION, SUBSCRIPTIONS)
+"""Who may read the public answer to "may this unit leave?" (no hold reasons in it)."""
+
+# -- the edge ---------------------------------------------------------------------------------
+
 RAW_READS = _events(
     "iotrack.reads.raw.v1",
     "Every sensor read from the gate readers, keyed by read point.",
     ("iotrack.RawRead",),
     ("read_point_id",),
     retention_days=7,
-    writers=(Party.READER,),
-    readers=(Party.FUSION,),
+    writers=(PartyKind.READER,),
+    readers=(FUSION,),
 )
 PASSAGES = _events(
     "iotrack.passages.v1",
@@ -171,27 +114,34 @@ PASSAGES = _events(
     ("iotrack.Passage",),
     ("read_point_id",),
     retention_days=90,
-    writers=(Party.FUSION,),
-    readers=(Party.CORE, Party.PROJECTION),
+    writers=(FUSION,),
+    readers=(CORE, PROJECTION, *OFFICERS),
 )
-BINDING_REQUESTS = _events(
-    "iotrack.customs.binding-requests.v1",
-    "Customs asks to bind MRNs to ITUs on a mission path.",
-    ("iotrack.BindingRequested",),
-    ("request_id",),
+
+# -- what the parties instruct, each on its own topic -----------------------------------------
+
+BINDING_REQUESTS = replace(
+    _events(
+        "iotrack.customs.binding-requests.v1",
+        "Customs binds MRNs to ITUs on a mission path, changes a binding or ends it.",
+        ("iotrack.BindingRequested", "iotrack.BindingChanged", "iotrack.BindingEnded"),
+        ("request_id", "iot_id"),
+        partitions=3,
+        retention_days=None,
+        writers=(CUSTOMS,),
+        readers=(CORE,),
+    ),
+    first_key_field=True,
+)
+CUSTOMS_RELEASES = _events(
+    "iotrack.customs.releases.v1",
+    "Customs releases an MRN on an IOT_ID, or annuls its release.",
+    ("iotrack.CustomsRelease",),
+    ("iot_id", "mrn"),
     partitions=3,
     retention_days=None,
-    writers=(Party.CUSTOMS,),
-    readers=(Party.CORE,),
-)
-BINDINGS = _events(
-    "iotrack.bindings.v1",
-    "The binding ledger: IOT_IDs bound, changed and ended, kept forever.",
-    ("iotrack.IotBound", "iotrack.BindingChanged", "iotrack.BindingEnded"),
-    ("iot_id",),
-    retention_days=None,
-    writers=(Party.CORE, Party.CUSTOMS),
-    readers=(Party.CORE, Party.PROJECTION),
+    writers=(CUSTOMS,),
+    readers=(CORE,),
 )
 DECLARATIONS = _state(
     "iotrack.customs.declarations.v1",
@@ -199,57 +149,126 @@ DECLARATIONS = _state(
     ("iotrack.DeclarationStatus",),
     ("mrn",),
     partitions=3,
-    writers=(Party.CUSTOMS,),
-    readers=(),  # no iotrack service consumes declarations yet
+    writers=(CUSTOMS,),
+    readers=(),  # the core does not consume declarations yet
 )
 MISSION_PATHS = _state(
     "iotrack.mission-paths.v1",
-    "Mission path definitions, latest version per path id.",
+    "Mission path definitions by Customs, latest version per path id.",
     ("iotrack.MissionPathDefined",),
     ("mission_path_id",),
     partitions=1,
-    writers=(Party.CUSTOMS,),
-    readers=(Party.CORE, Party.PROJECTION),
+    writers=(CUSTOMS,),
+    readers=(CORE, PROJECTION, GDF),
+)
+HOLD_REQUESTS = TopicFamily(
+    _events(
+        "iotrack.holds.{party}.v1",
+        "One agency's holds placed and lifted (reason codes included: Customs-only facts).",
+        ("iotrack.HoldPlaced", "iotrack.HoldLifted"),
+        ("iot_id", "agency", "hold_id"),
+        partitions=3,
+        retention_days=None,
+        readers=(CORE,),
+    ),
+    kinds=(PartyKind.CUSTOMS, PartyKind.GDF, PartyKind.AGENCY),
+    party_writes=True,
+)
+HOLDS_BY_AGENCY: Mapping[str, Topic] = {
+    str(agency.agency_name): HOLD_REQUESTS.for_party(agency) for agency in HOLDING_AGENCIES
+}
+"""Each agency's own holds topic, by its ``iotrack.Agency`` symbol."""
+GDF_EXITS = _events(
+    "iotrack.gdf.exits.v1",
+    "The Guardia di Finanza confirms that an IOT_ID's goods left the port.",
+    ("iotrack.ExitConfirmed",),
+    ("iot_id",),
+    partitions=3,
+    retention_days=None,
+    writers=(GDF,),
+    readers=(CORE,),
+)
+RAIL_REQUESTS = TopicFamily(
+    _events(
+        "iotrack.rail.requests.{party}.v1",
+        "One train operator's loading lists and manifest versions, keyed by train.",
+        ("iotrack.TrainLoadingList", "iotrack.TrainManifest"),
+        ("train_id",),
+        partitions=3,
+        retention_days=None,
+        readers=(CORE,),
+    ),
+    kinds=(PartyKind.RAIL_OPERATOR,),
+    party_writes=True,
+)
+CONSIST_READS = TopicFamily(
+    replace(
+        _events(
+            "iotrack.rail.consist-reads.{party}.v1",
+            "The consists one rail exit portal read: wagons and units in order.",
+            ("iotrack.DetectedConsist",),
+            ("train_id", "read_point_id"),
+            partitions=1,
+            retention_days=None,
+            readers=(CORE,),
+        ),
+        first_key_field=True,
+    ),
+    kinds=(PartyKind.RAIL_PORTAL,),
+    party_writes=True,
+)
+
+# -- the public state, written by the tracking core alone -------------------------------------
+
+BINDINGS = _events(
+    "iotrack.bindings.v1",
+    "The binding ledger: IOT_IDs bound, changed and ended, kept forever.",
+    ("iotrack.IotBound", "iotrack.BindingChanged", "iotrack.BindingEnded"),
+    ("iot_id",),
+    retention_days=None,
+    writers=(CORE,),
+    readers=(PROJECTION, *OFFICERS),
 )
 HOLDS = _state(
     "iotrack.clearance.holds.v1",
-    "Each hold's latest event, keyed by IOT_ID, agency and hold id.",
+    "Each hold's latest event as the core accepted it, keyed by IOT_ID, agency and hold id; "
+    "Customs-only (reason codes, control outcomes).",
     ("iotrack.HoldPlaced", "iotrack.HoldLifted"),
     ("iot_id", "agency", "hold_id"),
-    writers=(Party.CUSTOMS, Party.GDF, Party.AGENCY),
-    readers=(Party.CORE, Party.PROJECTION),
+    writers=(CORE,),
+    readers=(CUSTOMS, PROJECTION),
 )
 RELEASES = _state(
     "iotrack.clearance.releases.v1",
-    "Customs release (or its annulment) per IOT_ID and MRN.",
+    "Customs release (or its annulment) per IOT_ID and MRN, as the core accepted it.",
     ("iotrack.CustomsRelease",),
     ("iot_id", "mrn"),
-    writers=(Party.CUSTOMS,),
-    readers=(Party.CORE, Party.PROJECTION),
+    writers=(CORE,),
+    readers=(PROJECTION, *OFFICERS),
 )
 EXITS = _state(
     "iotrack.clearance.exits.v1",
-    "GdF exit confirmation per IOT_ID.",
+    "GdF exit confirmation per IOT_ID, as the core accepted it.",
     ("iotrack.ExitConfirmed",),
     ("iot_id",),
-    writers=(Party.GDF,),
-    readers=(Party.CORE, Party.PROJECTION),
+    writers=(CORE,),
+    readers=PUBLIC,
 )
 IOT_STATE = _state(
     "iotrack.iot-state.v1",
     "Where each IOT_ID is on its mission path; tombstone when retired.",
     ("iotrack.IotState",),
     ("iot_id",),
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION,),
+    writers=(CORE,),
+    readers=PUBLIC,
 )
 CLEARANCE_BY_IOT = _state(
     "iotrack.clearance.verdicts.by-iot.v1",
     "May this IOT_ID leave? Latest verdict per IOT_ID.",
     ("iotrack.ClearanceVerdict",),
     ("iot_id",),
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION,),
+    writers=(CORE,),
+    readers=PUBLIC,
 )
 
 
@@ -264,8 +283,8 @@ CLEARANCE_BY_ITU = replace(
         "The same verdict keyed by ITU identifier (KIND:value, KIND:country:value for plates).",
         ("iotrack.ClearanceVerdict",),
         ("itu.kind", "itu.country", "itu.value"),
-        writers=(Party.CORE,),
-        readers=(Party.PROJECTION, Party.API),
+        writers=(CORE,),
+        readers=(*PUBLIC, API),
     ),
     key_builder=_unit_key,
 )
@@ -277,22 +296,12 @@ DEVIATIONS = replace(
         ("iotrack.Deviation",),
         ("iot_id", "read_point_id", "node_id"),
         retention_days=400,
+        writers=(CORE,),
+        readers=(PROJECTION, SUBSCRIPTIONS, *OFFICERS),
     ),
     first_key_field=True,
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION, Party.CUSTOMS),
 )
-RAIL_REQUESTS = _events(
-    "iotrack.rail.requests.v1",
-    "What train operators and the rail exit portal send: loading lists, manifest versions "
-    "and detected consists, keyed by train.",
-    ("iotrack.TrainLoadingList", "iotrack.TrainManifest", "iotrack.DetectedConsist"),
-    ("train_id", "read_point_id"),
-    partitions=3,
-    retention_days=None,
-    writers=(Party.RAIL_OPERATOR, Party.RAIL_PORTAL),
-    readers=(Party.CORE,),
-)
+_RAIL_STATE_READERS: tuple[Audience, ...] = (PROJECTION, SUBSCRIPTIONS, *OFFICERS)
 LOADING_LISTS = _state(
     "iotrack.rail.loading-lists.v1",
     "The Customs-ready answer to each train's latest loading list, per unit, kept current as "
@@ -300,8 +309,8 @@ LOADING_LISTS = _state(
     ("iotrack.TrainLoadingList",),
     ("train_id",),
     partitions=3,
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION, Party.RAIL_OPERATOR),
+    writers=(CORE,),
+    readers=_RAIL_STATE_READERS,
 )
 MANIFESTS = _state(
     "iotrack.rail.manifests.v1",
@@ -309,8 +318,8 @@ MANIFESTS = _state(
     ("iotrack.TrainManifest",),
     ("train_id", "version"),
     partitions=3,
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION,),
+    writers=(CORE,),
+    readers=_RAIL_STATE_READERS,
 )
 PERMISSIONS = _state(
     "iotrack.rail.permissions.v1",
@@ -318,8 +327,8 @@ PERMISSIONS = _state(
     ("iotrack.PermissionToLeave",),
     ("train_id",),
     partitions=3,
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION, Party.RAIL_OPERATOR),
+    writers=(CORE,),
+    readers=_RAIL_STATE_READERS,
 )
 CONSISTS = _state(
     "iotrack.rail.consists.v1",
@@ -327,8 +336,8 @@ CONSISTS = _state(
     ("iotrack.ConsistCheck",),
     ("train_id", "read_point_id"),
     partitions=3,
-    writers=(Party.CORE,),
-    readers=(Party.RAIL_PORTAL,),
+    writers=(CORE,),
+    readers=_RAIL_STATE_READERS,
 )
 TRAINS = _state(
     "iotrack.rail.trains.v1",
@@ -336,42 +345,75 @@ TRAINS = _state(
     ("iotrack.TrainStatus",),
     ("train_id",),
     partitions=3,
-    writers=(Party.CORE,),
-    readers=(Party.PROJECTION, Party.RAIL_OPERATOR, Party.GDF),
+    writers=(CORE,),
+    readers=_RAIL_STATE_READERS,
+)
+REPLIES = TopicFamily(
+    replace(
+        _events(
+            "iotrack.replies.{party}.v1",
+            "What the core tells one party about its own inputs: its refusals (as dead letters of "
+            "its own records), and for a rail operator its trains' answers, for a rail portal the "
+            "checks of the consists it read.",
+            (
+                "iotrack.DeadLetter",
+                "iotrack.TrainLoadingList",
+                "iotrack.PermissionToLeave",
+                "iotrack.TrainStatus",
+                "iotrack.ConsistCheck",
+            ),
+            ("train_id", "caused_by_event_id", "event_id"),
+            partitions=1,
+            retention_days=30,
+            writers=(CORE,),
+        ),
+        first_key_field=True,
+    ),
+    kinds=(
+        PartyKind.CUSTOMS,
+        PartyKind.GDF,
+        PartyKind.AGENCY,
+        PartyKind.RAIL_OPERATOR,
+        PartyKind.RAIL_PORTAL,
+    ),
+    party_writes=False,
 )
 DEAD_LETTERS = replace(
     _events(
         "iotrack.dead-letters.v1",
-        "Input that could not be decoded or validated, with the reason; keyed by the topic (or "
-        "the reader) it came from.",
+        "Input that could not be decoded or validated, with the reason and its bytes; keyed by "
+        "the topic (or the reader) it came from. Customs-only: a refused hold keeps its reason.",
         ("iotrack.DeadLetter",),
         ("source_topic", "reader_id", "source"),
         partitions=3,
+        writers=(CORE, FUSION, PROJECTION, SUBSCRIPTIONS, PartyKind.READER),
+        readers=(CUSTOMS,),
     ),
     first_key_field=True,
-    writers=(Party.READER, Party.FUSION, Party.CORE, Party.PROJECTION),
-    readers=(Party.RAIL_OPERATOR, Party.RAIL_PORTAL),
 )
 CORE_CHANGELOG = Topic(
     "iotrack.core.changelog.v1",
-    "Private: the tracking core's state, written in the same transaction as its outputs; not a "
-    "contract (pickled Python objects, read only by the core worker).",
+    "Private: the tracking core's state, written in the same transaction as its outputs; "
+    "versioned Avro records (avro/iotrack.state.*), read only by the core.",
     (),
     ("key",),
     1,
     Cleanup.COMPACT,
     FOREVER,
-    writers=(Party.CORE,),
-    readers=(Party.CORE,),
+    writers=(CORE,),
+    readers=(CORE,),
 )
 
 CATALOG: tuple[Topic, ...] = (
     RAW_READS,
     PASSAGES,
     BINDING_REQUESTS,
-    BINDINGS,
+    CUSTOMS_RELEASES,
     DECLARATIONS,
     MISSION_PATHS,
+    *HOLDS_BY_AGENCY.values(),
+    GDF_EXITS,
+    BINDINGS,
     HOLDS,
     RELEASES,
     EXITS,
@@ -379,40 +421,85 @@ CATALOG: tuple[Topic, ...] = (
     CLEARANCE_BY_IOT,
     CLEARANCE_BY_ITU,
     DEVIATIONS,
-    RAIL_REQUESTS,
     LOADING_LISTS,
     MANIFESTS,
     PERMISSIONS,
     CONSISTS,
     TRAINS,
+    *(REPLIES.for_party(agency) for agency in HOLDING_AGENCIES),
     DEAD_LETTERS,
     CORE_CHANGELOG,
 )
+"""Every topic every deployment has (the rail operators' and portals' own come with them)."""
+FAMILIES: tuple[TopicFamily, ...] = (HOLD_REQUESTS, RAIL_REQUESTS, CONSIST_READS, REPLIES)
+ADMITTED_INPUTS: tuple[TopicFamily, ...] = (RAIL_REQUESTS, CONSIST_READS)
+"""The core's inputs that come one topic per party admitted (subscribed to by pattern)."""
 CORE_INPUTS: tuple[Topic, ...] = (
     MISSION_PATHS,
     BINDING_REQUESTS,
-    BINDINGS,
+    CUSTOMS_RELEASES,
     PASSAGES,
-    HOLDS,
-    RELEASES,
-    EXITS,
-    RAIL_REQUESTS,
+    *HOLDS_BY_AGENCY.values(),
+    GDF_EXITS,
 )
-"""What the tracking core consumes (it skips its own ``IotBound`` on the bindings topic)."""
+"""What the tracking core consumes, besides the topics of the parties admitted one by one
+(``ADMITTED_INPUTS``, subscribed to by pattern as parties are admitted)."""
 _BY_NAME = {topic.name: topic for topic in CATALOG}
 
 
+def topics_of(party: Sender) -> tuple[Topic, ...]:
+    """The topics a party admitted one by one has of its own (none for the standing ones,
+    whose topics are in ``CATALOG``)."""
+    if party.kind is PartyKind.RAIL_OPERATOR:
+        return (RAIL_REQUESTS.for_party(party), REPLIES.for_party(party))
+    if party.kind is PartyKind.RAIL_PORTAL:
+        return (CONSIST_READS.for_party(party), REPLIES.for_party(party))
+    return ()
+
+
+def deployed(parties: Iterable[Sender]) -> tuple[Topic, ...]:
+    """Every topic of a deployment with these parties admitted: the catalogue and theirs."""
+    own = {t.name: t for p in sorted(set(parties), key=str) for t in topics_of(p)}
+    return (*CATALOG, *own.values())
+
+
 def topic_named(name: str) -> Topic:
-    """The catalogue entry of a topic name; CatalogError when there is none."""
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise CatalogError(f"{name!r} is not in the topic catalogue") from None
+    """The catalogue entry of a topic name (a party's own too); CatalogError when there is
+    none."""
+    found = _BY_NAME.get(name)
+    if found is not None:
+        return found
+    for family in FAMILIES:
+        party = family.party_of(name)
+        if party is not None:
+            return family.for_party(party)
+    raise CatalogError(f"{name!r} is not in the topic catalogue")
 
 
-def topic_for_schema(schema: str) -> Topic:
-    """The first catalogued topic that carries records of ``schema``."""
-    for topic in CATALOG:
+def sender_of(topic: Topic) -> Sender:
+    """The one party that may write ``topic``: whose channel a record read from it came from.
+    CatalogError for a topic several parties write (raw reads, dead letters)."""
+    writers = [w for w in topic.writers if isinstance(w, Sender)]
+    kinds = [w for w in topic.writers if isinstance(w, PartyKind)]
+    if len(writers) == 1 and not kinds:
+        return writers[0]
+    raise CatalogError(f"{topic.name} has no single writer: {', '.join(map(str, topic.writers))}")
+
+
+def input_topic(record_type: str, sender: Sender) -> Topic:
+    """The topic on which ``sender`` sends records of ``record_type``; CatalogError when it
+    has none (it may not send them)."""
+    for topic in (*CATALOG, *topics_of(sender)):
+        if record_type in topic.schemas and any(
+            w == sender or w is sender.kind for w in topic.writers
+        ):
+            return topic
+    raise CatalogError(f"{sender} has no topic for {record_type} records")
+
+
+def topic_for_schema(schema: str, topics: Iterable[Topic] = CATALOG) -> Topic:
+    """The first of ``topics`` (the catalogue's) that carries records of ``schema``."""
+    for topic in topics:
         if schema in topic.schemas:
             return topic
     raise CatalogError(f"no catalogued topic carries {schema}")

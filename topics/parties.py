@@ -1,63 +1,97 @@
 """Who writes and reads the catalogued topics: the parties outside iotrack and iotrack's services.
 
-Each :class:`~topics.catalog.Topic` names its ``writers`` and ``readers`` with these; the
-AsyncAPI document (:mod:`topics.asyncapi`) turns them into ``send`` and ``receive`` operations.
+A party (``processors.parties.Sender``) is one principal with its own credentials: Customs, the
+GdF, each other agency, each terminal, each rail operator, each rail portal, each gate reader,
+and each of iotrack's own services. A topic names its ``writers`` and ``readers`` as audiences:
+one party (a ``Sender``), or every party of a kind (a ``PartyKind``: every terminal, every rail
+portal). The broker's ACLs are made from these declarations and nothing else, so what a party
+may write or read is said once, here and in ``topics.catalog``.
+
+>>> admits((PartyKind.TERMINAL, CORE), Sender(PartyKind.TERMINAL, "psa-genova"))
+True
+>>> admits((PartyKind.TERMINAL,), CUSTOMS), admits((PartyKind.SERVICE,), CORE)
+(False, False)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from enum import StrEnum
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
+from processors.parties import AGENCIES, CUSTOMS, FUSION, GDF, SINGLE, PartyKind, Sender
 
-class Party(StrEnum):
-    """A writer or reader of topics."""
+Audience = PartyKind | Sender
+"""Every party of a kind, or one party."""
 
-    CUSTOMS = "customs"
-    GDF = "gdf"
-    AGENCY = "agency"
-    RAIL_OPERATOR = "rail-operator"
-    RAIL_PORTAL = "rail-portal"
-    READER = "reader"
-    FUSION = "fusion"
-    CORE = "core"
-    PROJECTION = "projection"
-    API = "api"
+CORE = Sender.service("core")
+PROJECTION = Sender.service("projection")
+API = Sender.service("api")
+SUBSCRIPTIONS = Sender.service("subscriptions")
+SERVICES: tuple[Sender, ...] = (CORE, FUSION, PROJECTION, API, SUBSCRIPTIONS)
+"""iotrack's own services; each is its own principal."""
 
-    @property
-    def outside(self) -> bool:
-        """Whether it is a party outside iotrack (else one of iotrack's own services)."""
-        return self in _OUTSIDE
+HOLDING_AGENCIES: tuple[Sender, ...] = tuple(Sender.agency(a) for a in AGENCIES)
+"""Every agency that places holds, Customs and the GdF included, in the Avro enum's order."""
 
-    @property
-    def description(self) -> str:
-        """What it is, and through which command it reaches the topics."""
-        return DESCRIPTIONS[self]
+STANDING: tuple[Sender, ...] = (*HOLDING_AGENCIES, *SERVICES)
+"""The parties every deployment has; terminals, rail operators, rail portals and readers are
+admitted one by one (``iotrack parties add``)."""
 
+ADMITTED_KINDS = (
+    PartyKind.TERMINAL,
+    PartyKind.RAIL_OPERATOR,
+    PartyKind.RAIL_PORTAL,
+    PartyKind.READER,
+)
+"""The kinds of party admitted one by one, by name."""
 
-_OUTSIDE = frozenset(
-    {Party.CUSTOMS, Party.GDF, Party.AGENCY, Party.RAIL_OPERATOR, Party.RAIL_PORTAL}
+DESCRIPTIONS: Mapping[Audience, str] = MappingProxyType(
+    {
+        CUSTOMS: "Customs (ADM): defines mission paths, binds MRNs to ITUs, releases goods, "
+        "places and lifts its holds, follows deviations and every dead letter.",
+        GDF: "The Guardia di Finanza: confirms exits, places and lifts its holds, follows "
+        "deviations.",
+        PartyKind.AGENCY: "Another agency (health, phytosanitary, veterinary): places and lifts "
+        "its own holds, nobody else's.",
+        PartyKind.TERMINAL: "A terminal operator: asks whether units may leave (verdicts, IOT "
+        "states, exits), never sees a hold's reason.",
+        PartyKind.RAIL_OPERATOR: "A train operator: sends loading lists and manifests for its "
+        "own trains and reads the answers about them, nobody else's.",
+        PartyKind.RAIL_PORTAL: "The OCR portal at a rail exit gate: sends the consist it read "
+        "and reads the check.",
+        PartyKind.READER: "A gate ID-reader's service (OCR, RFID, barcode): device payloads in, "
+        "raw reads out (`iotrack reader run`).",
+        FUSION: "iotrack's passage fusion: one passage per physical crossing from its sensor "
+        "reads, OCR repaired (`iotrack fuse`).",
+        CORE: "iotrack's tracking core: the only writer of the public state (`iotrack run`).",
+        PROJECTION: "iotrack's Postgres projection of the public topics (`iotrack project`).",
+        API: "iotrack's query API; its gate check keeps the verdicts by ITU in memory "
+        "(`iotrack api`).",
+        SUBSCRIPTIONS: "iotrack's delivery of subscriptions (webhooks, event streams).",
+    }
 )
 
-DESCRIPTIONS: Mapping[Party, str] = {
-    Party.CUSTOMS: "Customs (ADM): binds MRNs to ITUs, defines mission paths, holds and releases "
-    "goods, follows deviations (its systems, or `iotrack publish`).",
-    Party.GDF: "The Guardia di Finanza: confirms exits, may hold goods "
-    "(`iotrack publish`, `iotrack rail confirm-exits`).",
-    Party.AGENCY: "The other agencies (health, phytosanitary, veterinary): place and lift their "
-    "own holds (`iotrack publish`).",
-    Party.RAIL_OPERATOR: "A train operator: sends loading lists and manifests, reads the answers "
-    "(`iotrack rail loading-list`, `iotrack rail manifest`).",
-    Party.RAIL_PORTAL: "The rail exit gate's OCR portal: sends the consist it detected, reads the "
-    "check (`iotrack rail consist`).",
-    Party.READER: "iotrack's gate reader service at an ID-reader (OCR, RFID, barcode): device "
-    "payloads in, raw reads out (`iotrack reader run`).",
-    Party.FUSION: "iotrack's passage fusion: a passage per physical crossing from its sensor "
-    "reads, OCR repaired (`iotrack fuse`).",
-    Party.CORE: "iotrack's tracking core: bindings, mission paths, clearance and rail, in one "
-    "Kafka transaction per batch (`iotrack run`).",
-    Party.PROJECTION: "iotrack's Postgres projection of the public topics, behind the query API "
-    "(`iotrack project`).",
-    Party.API: "iotrack's query API: its gate check keeps the verdicts by ITU in memory "
-    "(`iotrack api`).",
-}
+
+def admits(audience: Iterable[Audience], party: Sender) -> bool:
+    """Whether ``party`` is in ``audience``: named, or of a kind named (services are always
+    named one by one)."""
+    return any(
+        member == party or (member is party.kind and member is not PartyKind.SERVICE)
+        for member in audience
+    )
+
+
+def describe(member: Audience) -> str:
+    """What an audience member is."""
+    if isinstance(member, Sender) and member.kind is PartyKind.AGENCY:
+        return DESCRIPTIONS[PartyKind.AGENCY]
+    if member in SINGLE:
+        return DESCRIPTIONS[Sender(PartyKind(member), str(member))]
+    return DESCRIPTIONS[member]
+
+
+def label(member: Audience) -> str:
+    """How a member is named in documents: a principal, or ``every <kind>``."""
+    if isinstance(member, Sender) or member in SINGLE:
+        return str(member)
+    return f"every {member}"

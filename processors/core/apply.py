@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from processors.core.authority import unauthorised
 from processors.core.bindings import binding_changed, binding_ended, binding_requested, path_defined
 from processors.core.clearance_inputs import (
     customs_release,
@@ -41,6 +42,7 @@ from processors.events import (
     TrainManifest,
     parse,
 )
+from processors.parties import Sender
 
 CORE_RECORD_TYPES = frozenset(
     name for name, cls in RECORD_TYPES.items() if issubclass(cls, CoreInput)
@@ -48,8 +50,11 @@ CORE_RECORD_TYPES = frozenset(
 """The record types the tracking core takes."""
 
 
-def apply(state: CoreState, schema: str, record: Record) -> tuple[CoreState, list[Output]]:
-    """Apply one decoded record of record type ``schema``; the state and the outputs, in order.
+def apply(
+    state: CoreState, schema: str, record: Record, sender: Sender
+) -> tuple[CoreState, list[Output]]:
+    """Apply one decoded record of record type ``schema`` that came from ``sender``'s channel;
+    the state and the outputs, in order.
 
     A record of a type the core does not take is refused (``UnexpectedRecordType``), and so is
     one without its type's shape (``MalformedRecord``); neither is remembered as applied.
@@ -57,16 +62,23 @@ def apply(state: CoreState, schema: str, record: Record) -> tuple[CoreState, lis
     try:
         event = parse(schema, record) if schema in CORE_RECORD_TYPES else None
     except MalformedRecord as exc:
-        return state, [refusal(_cause_id(record), str(exc), type(exc).__name__)]
+        return state, refusal(_cause_id(record), str(exc), type(exc).__name__, sender)
     if not isinstance(event, CoreInput):
         reason = f"the tracking core does not take {schema} events"
-        return state, [refusal(_cause_id(record), reason, "UnexpectedRecordType")]
-    return apply_event(state, event)
+        return state, refusal(_cause_id(record), reason, "UnexpectedRecordType", sender)
+    return apply_event(state, event, sender)
 
 
-def apply_event(state: CoreState, event: CoreInput) -> tuple[CoreState, list[Output]]:
-    """Apply one input; the state and the outputs, in order. A redelivery changes nothing."""
-    out = Emitter(event.event_id, event.occurred_at)
+def apply_event(
+    state: CoreState, event: CoreInput, sender: Sender
+) -> tuple[CoreState, list[Output]]:
+    """Apply one input from ``sender``'s channel; the state and the outputs, in order. A
+    redelivery changes nothing; an input its sender may not send is refused, not remembered."""
+    out = Emitter(event.event_id, event.occurred_at, sender)
+    denied = unauthorised(event, sender)
+    if denied is not None:
+        out.refuse(denied.reason, denied.kind)
+        return state, out.outputs
     if not remember(state, event.event_id, out.at):
         return state, []
     changed = _handle(state, event, out)

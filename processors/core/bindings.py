@@ -141,6 +141,7 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
     iot = known(state, event.iot_id, out)
     if iot is None or iot.position.phase is mission.Phase.CLOSED:
         return NO_UNITS
+    out.accept(Channel.BINDINGS, iot.iot_id, event)
     state.ledger.unbind(iot.itu_keys, iot.iot_id, event.valid_to)
     moved = mission.advance(iot.position, mission.Signal.END, out.at)
     iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
@@ -163,10 +164,11 @@ def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> Un
             f"binding change of {iot.iot_id}: " + "; ".join(problems), "InvalidBindingChange"
         )
         return NO_UNITS
+    out.accept(Channel.BINDINGS, iot.iot_id, event)
     removed_keys = {i.key for i in event.itus_removed}
     state.ledger.unbind(removed_keys, iot.iot_id, out.at)
     state.ledger.bind([i.key for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at)
-    for key in removed_keys:
+    for key in sorted(removed_keys):  # sorted: the same input, the same output order
         out.tombstone(Channel.VERDICT_BY_ITU, key)
     itus = tuple(i for i in (*iot.itus, *added) if i.key not in removed_keys)
     mrns_added, mrns_removed = event.mrns_added, event.mrns_removed

@@ -9,7 +9,7 @@ from typing import TypeVar
 from processors import clearance as clearing
 from processors import mission
 from processors.core.bindings import known
-from processors.core.outputs import Emitter, publish_verdicts
+from processors.core.outputs import Channel, Emitter, publish_verdicts
 from processors.core.passages import exit_deviation, move
 from processors.core.state import NO_UNITS, CoreState, UnitKeys
 from processors.events import CustomsRelease, ExitConfirmed, HoldLifted, HoldPlaced
@@ -46,6 +46,10 @@ def _clearance_command(
     if not decision.accepted:
         out.refuse(decision.reason or "refused", "ClearanceRefused")
         return NO_UNITS
+    if isinstance(event, CustomsRelease):
+        out.accept(Channel.RELEASES, f"{event.iot_id}:{event.mrn}", event)
+    else:
+        out.accept(Channel.HOLDS, f"{event.iot_id}:{event.agency}:{event.hold_id}", event)
     if (after.verdict, after.pending_mrns(), after.open_holds()) != (
         before.verdict,
         before.pending_mrns(),
@@ -68,6 +72,7 @@ def exit_confirmed(state: CoreState, event: ExitConfirmed, out: Emitter) -> Unit
     state.store(iot)
     iot = move(state, iot, mission.Signal.EXIT, out, node_id=gate if decision.accepted else None)
     if decision.accepted:
+        out.accept(Channel.EXITS, event.iot_id, event)
         publish_verdicts(out, iot)
         return frozenset(iot.itu_keys)
     return NO_UNITS

@@ -3,14 +3,16 @@ the public IOT state and clearance verdict records."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from processors import mission
 from processors.core.state import Tracked
-from processors.events import Itu
+from processors.events import Input, Itu, as_record, record_type
 from processors.ids import deterministic_uuid7
+from processors.parties import PartyKind, Sender
 
 SOURCE = "iotrack-core"
 SEVERITY = {
@@ -42,6 +44,15 @@ class Channel(StrEnum):
     PERMISSIONS = "permissions"
     CONSISTS = "consists"
     TRAINS = "trains"
+    HOLDS = "holds"
+    """Holds placed and lifted as the core accepted them (reason codes: Customs only)."""
+    RELEASES = "releases"
+    """Customs releases (and annulments) as the core accepted them."""
+    EXITS = "exits"
+    """Exit confirmations as the core accepted them."""
+    REPLIES = "replies"
+    """What one party is told about its own inputs (``Output.to``): its refusals, and for a
+    rail operator its trains' answers, for a rail portal its consist checks."""
 
 
 @dataclass(frozen=True)
@@ -52,42 +63,71 @@ class Output:
     key: str
     schema: str | None
     value: dict[str, Any] | None
+    to: Sender | None = None
+    """The party a ``REPLIES`` output is for."""
 
 
-def refusal(cause_id: str, reason: str, kind: str) -> Output:
-    """The refusal of input ``cause_id``: the shells make it a dead letter of that input."""
-    return Output(
-        Channel.REFUSALS,
-        cause_id,
-        None,
-        {"reason": reason, "error_kind": kind, "caused_by_event_id": cause_id},
-    )
+def refusal(cause_id: str, reason: str, kind: str, to: Sender | None = None) -> list[Output]:
+    """The refusal of input ``cause_id``: the shells make it a dead letter of that input, and,
+    when its sender is a party outside iotrack other than Customs (which reads every dead
+    letter), a reply telling it why."""
+    value = {"reason": reason, "error_kind": kind, "caused_by_event_id": cause_id}
+    found = [Output(Channel.REFUSALS, cause_id, None, value)]
+    if to is not None and to.kind not in (PartyKind.SERVICE, PartyKind.CUSTOMS):
+        found.append(Output(Channel.REPLIES, cause_id, None, dict(value), to))
+    return found
 
 
 class Emitter:
     """Collects the outputs of one input, numbering their ids from the input's id; ``at`` is
     the input's time."""
 
-    def __init__(self, cause_id: str, at: int) -> None:
+    def __init__(self, cause_id: str, at: int, sender: Sender) -> None:
         self.cause_id = cause_id
         self.at = at
+        self.sender = sender
+        """The party whose channel the input came from."""
         self.outputs: list[Output] = []
+        self._numbered = 0
+        """Outputs that number the ids: not the replies (copies) or the inputs accepted (their
+        own ids), so that adding either never renumbers the core's records."""
+
+    def _append(self, output: Output) -> None:
+        self.outputs.append(output)
+        self._numbered += 1
 
     def _id(self, channel: Channel) -> str:
-        return deterministic_uuid7(self.at, channel, self.cause_id, str(len(self.outputs)))
+        return deterministic_uuid7(self.at, channel, self.cause_id, str(self._numbered))
 
     def emit(
-        self, channel: Channel, key: str, schema: str, body: dict[str, Any], at: int | None = None
+        self,
+        channel: Channel,
+        key: str,
+        schema: str,
+        body: dict[str, Any],
+        at: int | None = None,
+        *,
+        reply_to: Sequence[Sender] = (),
     ) -> None:
+        """Publish a record of the core's own on ``channel``; the same record also goes to each
+        party in ``reply_to``."""
         when = self.at if at is None else at
         value = {"event_id": self._id(channel), "source": SOURCE, "occurred_at": when, **body}
-        self.outputs.append(Output(channel, key, schema, value))
+        self._append(Output(channel, key, schema, value))
+        for party in dict.fromkeys(reply_to):
+            self.outputs.append(Output(Channel.REPLIES, key, schema, value, party))
+
+    def accept(self, channel: Channel, key: str, event: Input) -> None:
+        """Publish an input as the core accepted it, unchanged (its own id, source and time)."""
+        self.outputs.append(Output(channel, key, record_type(event), as_record(event)))
 
     def tombstone(self, channel: Channel, key: str) -> None:
-        self.outputs.append(Output(channel, key, None, None))
+        self._append(Output(channel, key, None, None))
 
     def refuse(self, reason: str, kind: str) -> None:
-        self.outputs.append(refusal(self.cause_id, reason, kind))
+        refused, *replies = refusal(self.cause_id, reason, kind, self.sender)
+        self._append(refused)
+        self.outputs.extend(replies)
 
     def deviation(
         self,

@@ -12,6 +12,7 @@ from processors.core.passages import exit_deviation, move
 from processors.core.state import CoreState, Permission, Train
 from processors.core.trains import publish_permission, store_train, train_status
 from processors.events import DetectedConsist, DetectedWagon
+from processors.parties import PartyKind, Sender
 
 
 def _train_by_wagons(state: CoreState, wagons: Sequence[DetectedWagon]) -> Train | None:
@@ -114,6 +115,11 @@ def detected_consist(state: CoreState, event: DetectedConsist, out: Emitter) -> 
             "wagon_numbers": list(found.wagon_numbers),
             "exit_candidates": candidates,
         },
+        # The portal that read the train, and the train's operator.
+        reply_to=(
+            *((out.sender,) if out.sender.kind is PartyKind.RAIL_PORTAL else ()),
+            Sender.rail_operator(train.operator),
+        ),
     )
     train_status(out, train, state)
 

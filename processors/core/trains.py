@@ -13,6 +13,7 @@ from processors.core.rail_decisions import answer_list, decide, other_train
 from processors.core.state import CoreState, ManifestVersion, Train, UnitKeys
 from processors.events import TrainLoadingList, TrainManifest
 from processors.identifiers import mrn as mrn_module
+from processors.parties import Sender
 
 
 def train_status(out: Emitter, train: Train, state: CoreState) -> None:
@@ -45,6 +46,7 @@ def train_status(out: Emitter, train: Train, state: CoreState) -> None:
             "iot_ids": list(train.iot_ids),
             "exited": len(train.exited),
         },
+        reply_to=(Sender.rail_operator(train.operator),),
     )
 
 
@@ -61,6 +63,7 @@ def publish_answer(out: Emitter, train: Train) -> None:
             "answered": True,
             "caused_by_event_id": out.cause_id,
         },
+        reply_to=(Sender.rail_operator(train.operator),),
     )
 
 
@@ -79,6 +82,7 @@ def publish_permission(out: Emitter, train: Train) -> None:
             "decided_by": SOURCE,
             "caused_by_event_id": out.cause_id,
         },
+        reply_to=(Sender.rail_operator(train.operator),),
     )
 
 

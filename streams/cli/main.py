@@ -13,6 +13,7 @@ from streams.cli import (
     demo,
     events,
     exits,
+    parties,
     rail,
     read_side,
     readers,
@@ -22,7 +23,18 @@ from streams.cli import (
 )
 from streams.ops.settings import load
 
-COMMAND_GROUPS = (services, readers, events, workers, read_side, validate, asyncapi, rail, demo)
+COMMAND_GROUPS = (
+    services,
+    parties,
+    readers,
+    events,
+    workers,
+    read_side,
+    validate,
+    asyncapi,
+    rail,
+    demo,
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import uuid6
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from processors.parties import PartyKind, Sender
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
 from streams.cli.inputs import read_text
 from streams.cli.tables import table
@@ -52,12 +53,14 @@ def _event(source: str, at: int | None = None, **fields: Any) -> dict[str, Any]:
 
 
 class Conversation:
-    """One request on the rail requests topic and the core's answers to it."""
+    """One request a party sends on its own topic, and the core's answers to it on the party's
+    replies topic (the answer, or the refusal of exactly the bytes sent)."""
 
-    def __init__(self, bootstrap: str, codec: Codec, answers: catalog.Topic) -> None:
+    def __init__(self, bootstrap: str, codec: Codec, party: Sender) -> None:
         self.bootstrap = bootstrap
         self.codec = codec
-        self.answers = answers
+        self.party = party
+        self.replies = catalog.REPLIES.for_party(party)
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -69,24 +72,30 @@ class Conversation:
         )
         # From the ends as they are now: only what answers this request is read.
         start = []
-        for topic in (answers, catalog.DEAD_LETTERS):
-            for p in range(topic.partitions):
+        for p in range(self.replies.partitions):
+            try:
                 _low, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(topic.name, p), timeout=10
+                    TopicPartition(self.replies.name, p), timeout=10
                 )
-                start.append(TopicPartition(topic.name, p, high))
+            except KafkaException as exc:
+                raise RailCommandError(
+                    f"cannot read {self.replies.name} ({exc}): is {party} admitted "
+                    f"('iotrack parties add {party.kind} {party.name}') and the broker up?"
+                ) from exc
+            start.append(TopicPartition(self.replies.name, p, high))
         self.consumer.assign(start)
         self.sent: bytes = b""
 
     def send(self, schema: str, value: dict[str, Any]) -> None:
-        topic = catalog.RAIL_REQUESTS
+        topic = catalog.input_topic(schema, self.party)
         self.sent = self.codec.encode(schema, value, topic=topic.name)
         produce_sync(producer(self.bootstrap), topic, topic.key_of(value), self.sent)
 
     def next(
-        self, accept: Callable[[dict[str, Any]], bool], timeout_s: float
+        self, answer_type: str, accept: Callable[[dict[str, Any]], bool], timeout_s: float
     ) -> dict[str, Any] | None:
-        """The next answer ``accept`` takes, within the timeout (None when none came)."""
+        """The next answer of ``answer_type`` that ``accept`` takes, within the timeout (None
+        when none came); RailCommandError when the core refused what was sent."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             message = self.consumer.poll(0.5)
@@ -97,14 +106,13 @@ class Conversation:
                 if error.code() != KafkaError._PARTITION_EOF:
                     raise RailCommandError(f"reading the answers: {error.str()}")
                 continue
-            value: dict[str, Any] = plain(
-                self.codec.decode(message.value() or b"", topic=str(message.topic())).value
-            )
-            if message.topic() == catalog.DEAD_LETTERS.name:
+            decoded = self.codec.decode(message.value() or b"", topic=str(message.topic()))
+            value: dict[str, Any] = plain(decoded.value)
+            if decoded.schema == "iotrack.DeadLetter":
                 if value.get("original_value") == self.sent:
                     raise RailCommandError(f"the tracking core refused it: {value['reason']}")
                 continue
-            if accept(value):
+            if decoded.schema == answer_type and accept(value):
                 return value
         return None
 
@@ -112,12 +120,14 @@ class Conversation:
         self,
         schema: str,
         value: dict[str, Any],
+        answer_type: str,
         answers: Callable[[dict[str, Any]], bool],
         timeout_s: float,
     ) -> dict[str, Any]:
-        """Send ``value`` and return the first record ``answers`` takes as its answer."""
+        """Send ``value`` and return the first record of ``answer_type`` that ``answers`` takes
+        as its answer."""
         self.send(schema, value)
-        answer = self.next(answers, timeout_s)
+        answer = self.next(answer_type, answers, timeout_s)
         if answer is None:
             raise _no_answer(timeout_s)
         return answer
@@ -212,10 +222,11 @@ def loading_list(
         answered=False,
         caused_by_event_id=None,
     )
-    with Conversation(bootstrap, codec, catalog.LOADING_LISTS) as talk:
+    with Conversation(bootstrap, codec, Sender.rail_operator(operator)) as talk:
         answer = talk.ask(
             "iotrack.TrainLoadingList",
             value,
+            "iotrack.TrainLoadingList",
             lambda v: v["caused_by_event_id"] == value["event_id"],
             timeout_s,
         )
@@ -226,7 +237,9 @@ def loading_list(
             # Watch on: a hold lifted or a release turns units ready; each change is answered.
             later = None
             while later is None:
-                later = talk.next(lambda v: v["train_id"] == train_id, 3600.0)
+                later = talk.next(
+                    "iotrack.TrainLoadingList", lambda v: v["train_id"] == train_id, 3600.0
+                )
             answer = later
             if not as_json:
                 print(f"-- status changed ({time.strftime('%H:%M:%S')})", flush=True)
@@ -246,7 +259,10 @@ def manifest(
 ) -> int:
     """Submit a manifest version and print the permission decision; 0 when granted, else 1."""
     wagons = _parsed(path, manifest_wagons)
-    previous = int((_latest_status(bootstrap, codec, train_id) or {}).get("manifest_version") or 0)
+    party = Sender.rail_operator(operator)
+    replies = catalog.REPLIES.for_party(party)
+    latest = _latest_status(bootstrap, codec, train_id, replies) or {}
+    previous = int(latest.get("manifest_version") or 0)
     number = version if version is not None else previous + 1
     value = _event(
         operator,
@@ -256,10 +272,11 @@ def manifest(
         wagons=wagons,
         supersedes_version=previous or None,
     )
-    with Conversation(bootstrap, codec, catalog.PERMISSIONS) as talk:
+    with Conversation(bootstrap, codec, party) as talk:
         decision = talk.ask(
             "iotrack.TrainManifest",
             value,
+            "iotrack.PermissionToLeave",
             lambda v: v["caused_by_event_id"] == value["event_id"],
             timeout_s,
         )
@@ -296,11 +313,13 @@ def consist(
     train_id: str | None,
     gate: str,
     read_point: str,
+    portal_name: str | None = None,
     as_json: bool,
     timeout_s: float = 30.0,
 ) -> int:
     """Publish the portal's reads of a train as its detected consist and print the check."""
     wagons = _parsed(path, portal_wagons)
+    portal = Sender(PartyKind.RAIL_PORTAL, portal_name or read_point.lower())
     value = _event(
         read_point,
         train_id=train_id,
@@ -308,10 +327,11 @@ def consist(
         read_point_id=read_point,
         wagons=wagons,
     )
-    with Conversation(bootstrap, codec, catalog.CONSISTS) as talk:
+    with Conversation(bootstrap, codec, portal) as talk:
         check = talk.ask(
             "iotrack.DetectedConsist",
             value,
+            "iotrack.ConsistCheck",
             lambda v: v["read_point_id"] == read_point and v["occurred_at"] == value["occurred_at"],
             timeout_s,
         )
@@ -332,11 +352,18 @@ def consist(
     return 0 if check["matched"] else 1
 
 
-def _latest_status(bootstrap: str, codec: Codec, train_id: str) -> dict[str, Any] | None:
+def _latest_status(
+    bootstrap: str, codec: Codec, train_id: str, topic: catalog.Topic = catalog.TRAINS
+) -> dict[str, Any] | None:
+    """The train's latest status on ``topic`` (the public trains topic, or its operator's
+    replies); None when there is none."""
     latest = None
-    for message in read_committed(bootstrap, catalog.TRAINS):
-        if (message.key() or b"").decode() == train_id and message.value() is not None:
-            latest = plain(codec.decode(message.value() or b"", topic=catalog.TRAINS.name).value)
+    for message in read_committed(bootstrap, topic):
+        if (message.key() or b"").decode() != train_id or message.value() is None:
+            continue
+        decoded = codec.decode(message.value() or b"", topic=topic.name)
+        if decoded.schema == "iotrack.TrainStatus":
+            latest = plain(decoded.value)
     return latest
 
 
@@ -370,7 +397,7 @@ def confirm_exits(
             gate_node_id=gate,
             confirmed_by=officer,
         )
-        topic = catalog.EXITS
+        topic = catalog.GDF_EXITS
         encoded = codec.encode("iotrack.ExitConfirmed", value, topic=topic.name)
         produce_sync(out, topic, topic.key_of(value), encoded)
     deadline = time.monotonic() + timeout_s
@@ -435,6 +462,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             train_id=args.train,
             gate=args.gate,
             read_point=args.read_point,
+            portal_name=args.portal,
             as_json=args.json,
             timeout_s=args.timeout,
         )
@@ -509,4 +537,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     actions.choices["consist"].add_argument(
         "--read-point", default="RAIL-GATE-1-OCR", help="portal id (default RAIL-GATE-1-OCR)"
+    )
+    actions.choices["consist"].add_argument(
+        "--portal",
+        metavar="NAME",
+        help="the rail portal party sending the reads (default: the read point, lower case)",
     )

@@ -37,7 +37,8 @@ def _down(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics_apply(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.endpoints(settings)
-    reports = admin.apply(admin.admin_client(found.bootstrap))
+    client = admin.admin_client(found.bootstrap)
+    reports = admin.apply(client, admin.deployment(client))
     width = max(len(r.topic.name) for r in reports)
     for report in reports:
         print(f"{report.topic.name:<{width}}  {report.outcome}")
@@ -51,7 +52,8 @@ def _topics_apply(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics_list(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.endpoints(settings)
-    descriptions = admin.describe(admin.admin_client(found.bootstrap))
+    client = admin.admin_client(found.bootstrap)
+    descriptions = admin.describe(client, admin.deployment(client))
     rows = [("topic", "partitions", "cleanup", "retention.ms", "replicas", "schemas")]
     for d in descriptions:
         if d.exists:

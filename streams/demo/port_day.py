@@ -316,13 +316,13 @@ def summarise(
 def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, day: PortDay) -> None:
     """The port day, phase by phase, each waiting for the workers to take the last."""
     core_inputs = [
-        catalog.MISSION_PATHS,
-        catalog.BINDING_REQUESTS,
-        catalog.PASSAGES,
-        catalog.HOLDS,
-        catalog.RELEASES,
-        catalog.EXITS,
-        catalog.RAIL_REQUESTS,
+        *catalog.CORE_INPUTS,
+        *(
+            topic
+            for party in demo_rail.PARTIES
+            for topic in catalog.topics_of(party)
+            if topic.writers == (party,)
+        ),
     ]
 
     def core_done() -> bool:
@@ -421,7 +421,7 @@ def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
         metrics.serve(metrics_port)
         progress.say("starting the local broker and database (iotrack up)")
         found = runtime.up(settings)
-        admin.apply(admin.admin_client(found.bootstrap))
+        admin.apply(admin.admin_client(found.bootstrap), catalog.deployed(demo_rail.PARTIES))
         timings["up_s"] = round(time.monotonic() - mark, 1)
         codec = codec_for(settings.schema_registry_url)
         day_started = int(time.time() * 1000)  # this run's dead letters carry wall time

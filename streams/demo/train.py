@@ -16,6 +16,7 @@ from typing import Any
 
 from processors.identifiers import mrn as mrn_module
 from processors.ids import deterministic_uuid7
+from processors.parties import PartyKind, Sender
 from readers.rail_files import portal_wagons
 from readers.simulator import START, Simulator
 from streams.kafka.reading import read_committed
@@ -26,6 +27,8 @@ from topics.codec import Codec, plain
 TRAIN = "IT-DEMO-4711"
 OPERATOR = "tuscan-rail"
 GATE = "RAIL-GATE-1"
+PARTIES = (Sender.rail_operator(OPERATOR), Sender(PartyKind.RAIL_PORTAL, f"{GATE}-OCR".lower()))
+"""The parties the demo's train admits: its operator and the exit gate's portal."""
 MINUTE = 60_000
 
 

@@ -5,6 +5,12 @@ The value is the record in the Avro JSON encoding (a non-null union value wrappe
 fields with defaults may be left out). Timestamps are Unix milliseconds, UUIDs text. Blank lines
 and lines starting with ``#`` are skipped. ``iotrack replay`` and ``iotrack publish`` read it;
 the demo and the tests write it.
+
+A line may name the party it comes from, ``"from": "agency.phytosanitary"`` (a principal, see
+``processors.parties``): ``iotrack publish`` sends it on that party's topic, and ``iotrack
+replay`` hands it to the core as that party's. Without it, the party is the one whose channel an
+event of its kind belongs on, read from its own claims: a hold's agency, a train's operator, a
+consist's portal (its read point), the GdF for exits, fusion for passages, Customs otherwise.
 """
 
 from __future__ import annotations
@@ -17,10 +23,15 @@ from typing import Any
 
 from fastavro import json_reader
 
+from processors.core.authority import claimed_sender
+from processors.errors import ProcessorError
 from processors.ids import deterministic_uuid7
+from processors.parties import Sender
 from streams.errors import StreamsError
+from topics import catalog
+from topics.catalog import Topic
 from topics.codec import SingleObjectCodec, plain
-from topics.errors import TopicsError
+from topics.errors import CatalogError, TopicsError
 from topics.schemas import SchemaRepository, repository
 
 
@@ -45,6 +56,9 @@ class EventLines:
         return json.dumps({"type": f"iotrack.{record}", "value": value})
 
 
+_KEYS = frozenset({"type", "value", "from"})
+
+
 class ReplayInputError(StreamsError):
     """A line of the replay file is not a well-formed event; the message gives the line."""
 
@@ -57,6 +71,27 @@ class InputEvent:
     schema: str
     value: dict[str, Any]
     raw: bytes
+    sender: Sender
+    """The party the event comes from: the line's ``"from"``, else the party whose channel an
+    event of its kind belongs on, read from its own claims (``default_sender``)."""
+
+    @property
+    def topic(self) -> Topic:
+        """The topic the event goes on: its sender's for its record type, else the first that
+        carries it (a type no party sends, which the core refuses)."""
+        try:
+            return catalog.input_topic(self.schema, self.sender)
+        except CatalogError:
+            return catalog.topic_for_schema(self.schema)
+
+
+def _sender(number: int, schema: str, value: dict[str, Any], named: object) -> Sender:
+    if named is not None:
+        try:
+            return Sender.of(str(named))
+        except ProcessorError as exc:
+            raise ReplayInputError(f'line {number}: "from": {exc}') from exc
+    return claimed_sender(schema, value)
 
 
 def _avro_json(schema: Any, document: Any) -> dict[str, Any]:
@@ -79,8 +114,10 @@ def parse_line(
         raise ReplayInputError(f"line {number}: not JSON: {exc}") from exc
     except RecursionError as exc:
         raise ReplayInputError(f"line {number}: not JSON: nested too deeply") from exc
-    if not isinstance(document, dict) or set(document) != {"type", "value"}:
-        raise ReplayInputError(f'line {number}: expected {{"type": ..., "value": {{...}}}}')
+    if not isinstance(document, dict) or not {"type", "value"} <= set(document) <= _KEYS:
+        raise ReplayInputError(
+            f'line {number}: expected {{"type": ..., "value": {{...}}}} and maybe "from"'
+        )
     name = document["type"]
     if name not in schemas.current:
         raise ReplayInputError(f"line {number}: unknown record type {name!r}")
@@ -95,7 +132,9 @@ def parse_line(
                 f"line {number}: {name} value is neither Avro JSON ({first}) nor plain JSON "
                 f"({second})"
             ) from second
-    return InputEvent(number, name, plain(value), stripped.encode())
+    record = plain(value)
+    sender = _sender(number, name, record, document.get("from"))
+    return InputEvent(number, name, record, stripped.encode(), sender)
 
 
 def read_events(

@@ -13,7 +13,6 @@ from confluent_kafka import KafkaError, Message
 
 from streams.errors import DeliveryError
 from streams.replay.lines import read_events
-from topics import catalog
 from topics.clients import produce, producer
 from topics.codec import Codec
 
@@ -29,7 +28,7 @@ def publish(bootstrap: str, codec: Codec, lines: Iterable[str], timeout_s: float
 
     count = 0
     for event in read_events(lines):
-        topic = catalog.topic_for_schema(event.schema)
+        topic = event.topic
         encoded = codec.encode(event.schema, event.value, topic=topic.name)
         produce(out, topic.name, topic.key_of(event.value), encoded, on_delivery)
         count += 1

@@ -25,8 +25,8 @@ from fastavro import json_writer
 from processors.core import Channel, CoreState, Output, apply
 from processors.ids import deterministic_uuid7
 from streams.replay.lines import InputEvent, read_events
-from streams.workers.channels import CHANNEL_TOPICS
-from topics import catalog, dead_letters
+from streams.workers.channels import topic_of
+from topics import dead_letters
 from topics.schemas import SchemaRepository, repository
 
 
@@ -41,7 +41,7 @@ def _dead_letter(event: InputEvent, output: Output) -> dict[str, Any]:
         original_value=event.raw,
         reason=str(detail.get("reason", "refused")),
         error_kind=str(detail.get("error_kind", "Refused")),
-        source_topic=catalog.topic_for_schema(event.schema).name,
+        source_topic=event.topic.name,
     )
 
 
@@ -53,15 +53,23 @@ def _encode_json(schemas: SchemaRepository, name: str, value: dict[str, Any]) ->
 
 def render(event: InputEvent, output: Output, schemas: SchemaRepository) -> str:
     """One output line."""
-    topic = CHANNEL_TOPICS[output.channel]
-    if output.channel is Channel.REFUSALS:
+    topic = topic_of(output)
+    if output.channel is Channel.REFUSALS or (
+        output.channel is Channel.REPLIES and output.schema is None
+    ):
         name: str | None = "iotrack.DeadLetter"
         letter = _dead_letter(event, output)
         value: Any = _encode_json(schemas, "iotrack.DeadLetter", letter)
-        key: str | None = topic.key_of(letter).decode()
+        key: str | None = (
+            output.key if output.channel is Channel.REPLIES else topic.key_of(letter).decode()
+        )
     else:
         name = output.schema
-        key = output.key if output.value is None else topic.key_of(output.value).decode()
+        key = (
+            output.key
+            if output.value is None or output.channel is Channel.REPLIES
+            else topic.key_of(output.value).decode()
+        )
         value = (
             None
             if output.value is None or name is None
@@ -79,6 +87,6 @@ def replay(lines: Iterable[str], state: CoreState | None = None) -> Iterator[str
     schemas = repository()
     state = state or CoreState()
     for event in read_events(lines, schemas):
-        state, outputs = apply(state, event.schema, event.value)
+        state, outputs = apply(state, event.schema, event.value, event.sender)
         for output in outputs:
             yield render(event, output, schemas)

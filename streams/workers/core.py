@@ -41,16 +41,15 @@ from processors.binding import Ledger
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
 from processors.mission import MissionPath
 from streams.ops import metrics
-from streams.workers.channels import CHANNEL_TOPICS
+from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
 from topics.clients import produce
 from topics.codec import Codec, plain
-from topics.errors import DecodeError
+from topics.errors import CatalogError, DecodeError
 
 log = logging.getLogger(__name__)
 GROUP = "iotrack-core"
 TRANSACTIONAL_ID = "iotrack-core-1"
-_OWN_OUTPUTS = frozenset({"iotrack.IotBound"})
 
 
 def deviation_node_label(paths: Mapping[str, MissionPath], node_id: object) -> str:
@@ -248,6 +247,9 @@ class CoreWorker:
                 # of waiting for the killed one's session to time out.
                 "group.instance.id": transactional_id,
                 "session.timeout.ms": 10000,
+                # The topics of a party admitted while the core runs (a rail operator's
+                # requests) match its subscription's patterns within this long.
+                "topic.metadata.refresh.interval.ms": 10000,
                 "statistics.interval.ms": 5000,
                 "stats_cb": metrics.lag_from_statistics(group),
                 "log_level": 3,
@@ -314,15 +316,22 @@ class CoreWorker:
         produce(self.producer, topic.name, key, value)
 
     def _publish(self, output: Output, message: Message) -> None:
-        topic = CHANNEL_TOPICS[output.channel]
-        if output.channel is Channel.REFUSALS:
+        topic = topic_of(output)
+        if output.channel is Channel.REFUSALS or (
+            output.channel is Channel.REPLIES and output.schema is None
+        ):
             self._dead_letter(
                 message,
                 str((output.value or {}).get("reason")),
                 str((output.value or {}).get("error_kind")),
+                topic,
             )
             return
-        if output.value is None or output.schema is None:
+        if output.channel is Channel.REPLIES:
+            assert output.value is not None  # noqa: S101 - a reply always has a record
+            encoded = self.codec.encode(str(output.schema), output.value, topic=topic.name)
+            self._send(topic, output.key.encode(), encoded)
+        elif output.value is None or output.schema is None:
             self._send(topic, output.key.encode(), None)
         else:
             encoded = self.codec.encode(output.schema, output.value, topic=topic.name)
@@ -342,32 +351,52 @@ class CoreWorker:
         self._batch.outputs[topic.name] += 1
         self.stats.outputs += 1
 
-    def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
+    def _dead_letter(
+        self,
+        message: Message,
+        reason: str,
+        kind: str,
+        topic: catalog.Topic = catalog.DEAD_LETTERS,
+    ) -> None:
         key, value = dead_letters.for_message(
             self.codec, message, reason=reason, error_kind=kind, source=GROUP
         )
-        self._send(catalog.DEAD_LETTERS, key, value)
-        self._batch.dead_letters[kind] += 1
-        self.stats.dead_letters += 1
+        self._send(topic, key, value)
+        if topic is catalog.DEAD_LETTERS:
+            self._batch.dead_letters[kind] += 1
+            self.stats.dead_letters += 1
 
     def handle(self, message: Message) -> None:
-        """Decode one input and apply it; decode failures become dead letters."""
+        """Decode one input and apply it as its channel's party sent it; what cannot be decoded,
+        or is not a record the topic carries, becomes a dead letter."""
         where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
         value = message.value()
         if value is None:
             return  # a tombstone on a compacted input: nothing to apply
         try:
+            topic = catalog.topic_named(str(message.topic()))
+            sender = catalog.sender_of(topic)
+        except CatalogError as exc:  # only subscribed topics arrive: a catalogue fault
+            self._dead_letter(message, str(exc), type(exc).__name__)
+            return
+        try:
             decoded = self.codec.decode(value, topic=where)
         except DecodeError as exc:
             self._dead_letter(message, str(exc), type(exc).__name__)
             return
-        if decoded.schema in _OWN_OUTPUTS:
+        if decoded.schema not in topic.schemas:
+            self._dead_letter(
+                message,
+                f"{where}: {decoded.schema} is not a record {topic.name} carries "
+                f"({', '.join(topic.schemas)})",
+                "UnexpectedRecordTypeError",
+            )
             return
         self.stats.inputs += 1
         self._batch.inputs[decoded.schema] += 1
         if decoded.schema == "iotrack.Passage":
             self._batch.passage_times.append(message.timestamp()[1] / 1000)
-        self.state, outputs = apply(self.state, decoded.schema, plain(decoded.value))
+        self.state, outputs = apply(self.state, decoded.schema, plain(decoded.value), sender)
         for output in outputs:
             self._publish(output, message)
 
@@ -396,7 +425,11 @@ class CoreWorker:
         self.state = restore(self._read_changelog(), self.config)
         self.customs.rebuild(self.state)
         self.customs.export(self.state.watermark)
-        self.consumer.subscribe([t.name for t in self.inputs])
+        # Every rail operator's requests too, by pattern: an operator admitted while the core
+        # runs is picked up at the next metadata refresh.
+        self.consumer.subscribe(
+            [*(t.name for t in self.inputs), *(f.pattern for f in catalog.ADMITTED_INPUTS)]
+        )
         idle_since = time.monotonic()
         try:
             while not stop.is_set():

@@ -45,7 +45,8 @@ def test_the_parser_is_pinned_exactly_and_installed_as_locked():
 def test_the_official_parser_accepts_the_committed_document():
     done = _check(DOCUMENT)
     assert done.returncode == 0, done.stderr + done.stdout
-    assert "valid AsyncAPI 3.0.0: 21 channels" in done.stdout
+    channels = len(json.loads(DOCUMENT.read_text())["channels"])
+    assert f"valid AsyncAPI 3.0.0: {channels} channels" in done.stdout
 
 
 def test_the_check_refuses_a_broken_binding_and_a_broken_avro_schema(tmp_path):

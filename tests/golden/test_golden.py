@@ -16,8 +16,13 @@ HERE = Path(__file__).resolve().parent
 NAMES = sorted(p.name.removesuffix(".in.jsonl") for p in HERE.glob("*.in.jsonl"))
 
 
-def _outputs(name: str) -> list[dict]:
-    return [json.loads(line) for line in (HERE / f"{name}.out.jsonl").read_text().splitlines()]
+REPLIES = "iotrack.replies."
+
+
+def _outputs(name: str, *, replies: bool = False) -> list[dict]:
+    """The expected outputs; the copies on the parties' replies topics only when asked."""
+    found = [json.loads(line) for line in (HERE / f"{name}.out.jsonl").read_text().splitlines()]
+    return [o for o in found if o["topic"].startswith(REPLIES) == replies]
 
 
 def _kinds(name: str) -> list[str]:
@@ -129,3 +134,31 @@ def test_a_swapped_wagon_is_caught_at_the_exit_and_revokes_permission():
     assert [p["granted"] for p in _values(name, "PermissionToLeave")] == [True, False]
     assert _values(name, "TrainStatus")[-1]["phase"] == "REVOKED"
     assert not any(s["status"] == "AT_NODE" for s in _values(name, "IotState"))
+
+
+def test_a_rail_operator_is_told_every_answer_about_its_train_and_the_portal_its_check():
+    name = "rail-swapped-wagon-caught-at-exit"
+    replies = _outputs(name, replies=True)
+    operator = [o for o in replies if o["topic"] == f"{REPLIES}rail-operator.tuscan-rail.v1"]
+    rail = {"TrainLoadingList", "PermissionToLeave", "TrainStatus", "ConsistCheck"}
+    public = [o for o in _outputs(name) if o["type"].removeprefix("iotrack.") in rail]
+    assert [o["value"] for o in operator] == [o["value"] for o in public]
+    portal = [o for o in replies if o not in operator]
+    assert {o["topic"] for o in portal} == {f"{REPLIES}rail-portal.rail-gate-1-ocr.v1"}
+    assert [o["type"] for o in portal] == ["iotrack.ConsistCheck"] * len(portal)
+
+
+def test_a_refusal_is_told_to_the_agency_that_sent_it_and_customs_reads_every_dead_letter():
+    lines = (HERE / "exit-attempt-while-phytosanitary-hold.in.jsonl").read_text().splitlines()
+    lift = next(line for line in lines if "HoldLifted" in line and "CUSTOMS" in line)
+    forged = json.loads(lift)
+    forged["from"] = "agency.health"
+    outputs = [json.loads(o) for o in replay([*lines[: lines.index(lift)], json.dumps(forged)])]
+    told = [o for o in outputs if o["topic"] == f"{REPLIES}agency.health.v1"]
+    [letter] = [o for o in outputs if o["topic"] == "iotrack.dead-letters.v1"]
+    assert [o["value"] for o in told] == [letter["value"]]
+    assert letter["value"]["error_kind"] == "ClaimMismatch"
+    assert (
+        "claims agency CUSTOMS but came from the channel of agency.health"
+        in (letter["value"]["reason"])
+    )

@@ -113,15 +113,15 @@ def _publish(bootstrap: str, lines: list[str]) -> None:
     state = CoreState()
     paths = (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
     for event in read_events([*paths, *lines]):
-        topic = catalog.topic_for_schema(event.schema)
+        topic = event.topic
         out.produce(
             topic.name,
             key=topic.key_of(event.value),
             value=CODEC.encode(event.schema, event.value),
         )
-        state, outputs = apply(state, event.schema, event.value)
+        state, outputs = apply(state, event.schema, event.value, event.sender)
         for output in outputs:
-            if output.channel is Channel.REFUSALS:
+            if output.channel is Channel.REFUSALS or output.to is not None:
                 continue
             target = CHANNEL_TOPICS[output.channel]
             if output.value is None or output.schema is None:
@@ -251,7 +251,7 @@ def day(services) -> Iterator[Day]:
     paths = (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
     iots: dict[str, str] = {}
     for event in read_events([*paths, *scenario.lines[:2]]):
-        state, outputs = apply(state, event.schema, event.value)
+        state, outputs = apply(state, event.schema, event.value, event.sender)
         for output in outputs:
             if output.schema == "iotrack.IotBound" and output.value is not None:
                 iots[output.value["itus"][0]["value"]] = output.value["iot_id"]

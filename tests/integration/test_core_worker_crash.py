@@ -29,7 +29,7 @@ from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
-from streams.workers.channels import CHANNEL_TOPICS
+from streams.workers.channels import CHANNEL_TOPICS, topic_of
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec, plain
 
@@ -193,11 +193,11 @@ def _scenario(rng: random.Random) -> list[list[str]]:
 def _expected(lines: list[str]) -> list[tuple[str, str, str | None, str]]:
     state, found = CoreState(), []
     for event in read_events(lines):
-        state, outputs = apply(state, event.schema, event.value)
+        state, outputs = apply(state, event.schema, event.value, event.sender)
         for output in outputs:
-            if output.channel is Channel.REFUSALS:
+            if output.channel is Channel.REFUSALS or output.to is not None:
                 continue
-            topic = CHANNEL_TOPICS[output.channel]
+            topic = topic_of(output)
             key = output.key if output.value is None else topic.key_of(output.value).decode()
             found.append((topic.name, key, output.schema, json.dumps(output.value, sort_keys=True)))
     return found
@@ -285,7 +285,7 @@ def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
         thread.start()
         for wave in waves:
             publish(bootstrap, CODEC, wave)
-            topic = catalog.topic_for_schema(json.loads(wave[0])["type"])
+            topic = next(read_events(wave[:1])).topic
             deadline = time.monotonic() + 240
             while not committed_up_to_end(bootstrap, "iotrack-core", [topic]):
                 assert time.monotonic() < deadline, f"the worker never took the {topic.name} wave"
@@ -296,7 +296,7 @@ def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
         assert worker.kills >= 3, "the worker was killed several times"
         expected = _expected([line for wave in waves for line in wave])
         published = _published(bootstrap)
-        ids = Counter(json.loads(v)["event_id"] for _, _, s, v in published if s)
+        ids = Counter((t, json.loads(v)["event_id"]) for t, _, s, v in published if s)
         assert max(ids.values()) == 1, "no transition or deviation published twice"
         assert Counter(published) == Counter(expected)
         kinds = Counter(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,8 +12,9 @@ from pathlib import Path
 
 from streams.kafka.reading import committed_up_to_end
 from streams.local.processes import free_port
+from streams.replay.lines import read_events
 from streams.replay.publish import publish
-from topics import admin, catalog
+from topics import admin
 from topics.codec import SingleObjectCodec
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services)
         # One event at a time, each taken before the next, so the scenario plays in file order.
         for line in GOLDEN.read_text().splitlines():
             publish(services.bootstrap, SingleObjectCodec(), [line])
-            topic = catalog.topic_for_schema(json.loads(line)["type"])
+            topic = next(read_events([line])).topic
             deadline = time.monotonic() + 60
             while not committed_up_to_end(services.bootstrap, "iotrack-core", [topic]):
                 assert time.monotonic() < deadline, f"the worker did not take {topic.name}"

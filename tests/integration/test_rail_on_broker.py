@@ -17,10 +17,12 @@ import pytest
 
 from processors.identifiers import container, mrn, wagon
 from processors.ids import deterministic_uuid7
+from processors.parties import PartyKind, Sender
 from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from streams.ops.settings import CHECKOUT
+from streams.replay.lines import read_events
 from streams.replay.publish import publish
 from streams.workers.core import CoreWorker
 from topics import admin, catalog
@@ -63,7 +65,7 @@ def port(tmp_path_factory):
     thread = None
     try:
         bootstrap = kafka.start()
-        admin.apply(admin.admin_client(bootstrap))
+        admin.apply(admin.admin_client(bootstrap), catalog.deployed(PARTIES))
         worker = CoreWorker(bootstrap, CODEC)
         thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
         thread.start()
@@ -95,6 +97,14 @@ def port(tmp_path_factory):
         kafka.stop()
 
 
+PARTIES = (
+    Sender.rail_operator("tuscan-rail"),
+    Sender.rail_operator("op"),
+    Sender(PartyKind.RAIL_PORTAL, "rail-gate-1-ocr"),
+)
+"""The rail operators and the exit portal the tests admit."""
+
+
 def hold(n: int, iot_id: str, *, placed: bool) -> str:
     common = {"iot_id": iot_id, "hold_id": "H-1", "agency": "CUSTOMS", "hold_type": "SCANNING"}
     if placed:
@@ -105,7 +115,7 @@ def hold(n: int, iot_id: str, *, placed: bool) -> str:
 
 def feed(bootstrap: str, lines: list[str]) -> None:
     publish(bootstrap, CODEC, lines)
-    names = {catalog.topic_for_schema(json.loads(x)["type"]).name for x in lines}
+    names = {event.topic.name for event in read_events(lines)}
     topics = [catalog.topic_named(name) for name in sorted(names)]
     deadline = time.monotonic() + 60
     while not committed_up_to_end(bootstrap, "iotrack-core", topics):
@@ -270,6 +280,14 @@ def test_follow_prints_the_answer_again_when_a_hold_is_lifted(port, tmp_path):
 def test_the_readme_walkthrough_with_the_example_files(port):
     bootstrap, _, _ = port
     examples = CHECKOUT / "deploy" / "examples" / "rail"
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+    for kind, name in (("rail-operator", "tuscan-rail"), ("rail-portal", "rail-gate-1-ocr")):
+        admitted = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "parties", "add", kind, name],
+            cwd=CHECKOUT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert admitted.returncode == 0, admitted.stderr
+        assert f"{kind}.{name} admitted" in admitted.stdout
     for name in ("1-customs-bindings.jsonl", "2-customs-decisions.jsonl"):
         feed(bootstrap, (examples / name).read_text().splitlines())
     train = ("--train", "IT-4712")

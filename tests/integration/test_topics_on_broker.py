@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
+from processors.parties import PartyKind, Sender
 from streams.kafka.reading import read_at
 from streams.kafka.sending import produce_sync
 from topics import admin, catalog
@@ -18,13 +19,17 @@ from topics.codec import SingleObjectCodec, plain
 from topics.examples import example
 from topics.schemas import repository
 
+EVERY_TOPIC = catalog.deployed(
+    [Sender.rail_operator("tuscan-rail"), Sender(PartyKind.RAIL_PORTAL, "rail-gate-1-ocr")]
+)
+
 SCHEMAS = repository()
 CODEC = SingleObjectCodec(SCHEMAS)
 
 
 @pytest.fixture(scope="module")
 def bootstrap(services):
-    reports = admin.apply(admin.admin_client(services.bootstrap))
+    reports = admin.apply(admin.admin_client(services.bootstrap), EVERY_TOPIC)
     assert all(r.outcome is not admin.Outcome.DRIFT for r in reports)
     return services.bootstrap
 
@@ -40,7 +45,7 @@ def kafka_producer(bootstrap):
 def test_every_event_type_goes_through_its_topic_and_comes_back_equal(
     name, bootstrap, kafka_producer
 ):
-    topic = catalog.topic_for_schema(name)
+    topic = catalog.topic_for_schema(name, EVERY_TOPIC)
     value = example(SCHEMAS.get(name))
     key = topic.key_of(value)
     delivered = produce_sync(kafka_producer, topic, key, CODEC.encode(name, value))

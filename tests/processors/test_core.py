@@ -8,8 +8,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.core import Channel, CoreConfig, CoreState, apply
+from processors.core import Channel, CoreConfig, CoreState
 from processors.ids import deterministic_uuid7
+from tests.offline import apply_claimed
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 T0 = 1_795_600_000_000
@@ -66,14 +67,14 @@ def _request(n: int, request_id: str, container: str = "CSQU3054383") -> dict[st
 
 
 def _ready() -> CoreState:
-    state, _ = apply(CoreState(), "iotrack.MissionPathDefined", _event(0, **PATH))
+    state, _ = apply_claimed(CoreState(), "iotrack.MissionPathDefined", _event(0, **PATH))
     return state
 
 
 def test_the_same_request_id_gives_one_iot_id_however_often_it_comes():
     state = _ready()
-    state, first = apply(state, "iotrack.BindingRequested", _request(1, "R1"))
-    state, again = apply(state, "iotrack.BindingRequested", _request(2, "R1"))
+    state, first = apply_claimed(state, "iotrack.BindingRequested", _request(1, "R1"))
+    state, again = apply_claimed(state, "iotrack.BindingRequested", _request(2, "R1"))
     [bound] = [o for o in first if o.schema == "iotrack.IotBound"]
     assert again == []
     assert list(state.iots) == [bound.value["iot_id"]]
@@ -81,8 +82,8 @@ def test_the_same_request_id_gives_one_iot_id_however_often_it_comes():
 
 def test_a_second_active_binding_of_a_unit_on_the_same_path_is_refused_with_a_deviation():
     state = _ready()
-    state, _ = apply(state, "iotrack.BindingRequested", _request(1, "R1"))
-    state, outputs = apply(state, "iotrack.BindingRequested", _request(2, "R2"))
+    state, _ = apply_claimed(state, "iotrack.BindingRequested", _request(1, "R1"))
+    state, outputs = apply_claimed(state, "iotrack.BindingRequested", _request(2, "R2"))
     assert [o.channel for o in outputs] == [Channel.DEVIATIONS, Channel.REFUSALS]
     assert outputs[0].value["kind"] == "BINDING_CONFLICT"
     assert "already bound" in outputs[1].value["reason"]
@@ -91,7 +92,7 @@ def test_a_second_active_binding_of_a_unit_on_the_same_path_is_refused_with_a_de
 
 def test_an_invalid_container_in_a_request_is_refused_naming_it():
     state = _ready()
-    state, outputs = apply(
+    state, outputs = apply_claimed(
         state, "iotrack.BindingRequested", _request(1, "R1", container="CSQU3054384")
     )
     [refusal] = outputs
@@ -101,7 +102,7 @@ def test_an_invalid_container_in_a_request_is_refused_naming_it():
 
 def test_a_barcode_iot_id_resolves_a_passage_without_any_container_read():
     state = _ready()
-    state, outputs = apply(state, "iotrack.BindingRequested", _request(1, "R1"))
+    state, outputs = apply_claimed(state, "iotrack.BindingRequested", _request(1, "R1"))
     iot_id = next(o.value["iot_id"] for o in outputs if o.schema == "iotrack.IotBound")
     passage = _event(
         2,
@@ -118,17 +119,17 @@ def test_a_barcode_iot_id_resolves_a_passage_without_any_container_read():
         iso_size_type=None,
         mrns=[],
     )
-    state, outputs = apply(state, "iotrack.Passage", passage)
+    state, outputs = apply_claimed(state, "iotrack.Passage", passage)
     [moved] = [o for o in outputs if o.channel is Channel.IOT_STATE]
     assert moved.value["current_node_id"] == "QUAY"
 
 
 def test_definitive_iot_ids_are_retired_with_tombstones_after_the_retention():
     state = CoreState(config=CoreConfig(retire_after_ms=10_000))
-    state, _ = apply(state, "iotrack.MissionPathDefined", _event(0, **PATH))
-    state, outputs = apply(state, "iotrack.BindingRequested", _request(1, "R1"))
+    state, _ = apply_claimed(state, "iotrack.MissionPathDefined", _event(0, **PATH))
+    state, outputs = apply_claimed(state, "iotrack.BindingRequested", _request(1, "R1"))
     iot_id = next(o.value["iot_id"] for o in outputs if o.schema == "iotrack.IotBound")
-    state, _ = apply(
+    state, _ = apply_claimed(
         state,
         "iotrack.ExitConfirmed",
         _event(
@@ -141,7 +142,7 @@ def test_definitive_iot_ids_are_retired_with_tombstones_after_the_retention():
             plate=None,
         ),
     )
-    state, outputs = apply(
+    state, outputs = apply_claimed(
         state, "iotrack.BindingRequested", _request(20_000, "R2", container="TCNU7200794")
     )
     tombstones = {(o.channel, o.key) for o in outputs if o.value is None}
@@ -164,23 +165,23 @@ def test_redelivered_inputs_change_nothing(data):
     repeats = data.draw(st.lists(st.integers(0, len(events) - 1), max_size=10))
     state, once = CoreState(), []
     for schema, value in events:
-        state, outputs = apply(state, schema, value)
+        state, outputs = apply_claimed(state, schema, value)
         once.extend(outputs)
     state, twice = CoreState(), []
     for n, (schema, value) in enumerate(events):
-        state, outputs = apply(state, schema, value)
+        state, outputs = apply_claimed(state, schema, value)
         twice.extend(outputs)
         for _ in range(repeats.count(n)):
-            state, outputs = apply(state, schema, json.loads(json.dumps(value)))
+            state, outputs = apply_claimed(state, schema, json.loads(json.dumps(value)))
             assert outputs == []
     assert twice == once
 
 
 def test_after_its_exit_a_unit_read_again_is_a_deviation_and_may_be_bound_anew():
     state = _ready()
-    state, outputs = apply(state, "iotrack.BindingRequested", _request(1, "R1"))
+    state, outputs = apply_claimed(state, "iotrack.BindingRequested", _request(1, "R1"))
     iot_id = next(o.value["iot_id"] for o in outputs if o.schema == "iotrack.IotBound")
-    state, _ = apply(
+    state, _ = apply_claimed(
         state,
         "iotrack.ExitConfirmed",
         _event(
@@ -216,9 +217,9 @@ def test_after_its_exit_a_unit_read_again_is_a_deviation_and_may_be_bound_anew()
         iso_size_type=None,
         mrns=[],
     )
-    state, outputs = apply(state, "iotrack.Passage", passage)
+    state, outputs = apply_claimed(state, "iotrack.Passage", passage)
     assert [o.value["kind"] for o in outputs if o.channel is Channel.DEVIATIONS] == [
         "READ_AFTER_DEFINITIVE"
     ]
-    state, outputs = apply(state, "iotrack.BindingRequested", _request(12, "R-next-voyage"))
+    state, outputs = apply_claimed(state, "iotrack.BindingRequested", _request(12, "R-next-voyage"))
     assert any(o.schema == "iotrack.IotBound" for o in outputs)

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from processors import events
-from processors.core import Channel, CoreState, apply
+from processors.core import Channel, CoreState
 from processors.errors import MalformedRecord, ProcessorError, UnexpectedRecordType
 from processors.events import RECORD_TYPES, Itu, Passage, parse
 from streams.replay.lines import read_events
+from tests.offline import apply_claimed
 from topics.schemas import repository
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -153,7 +154,7 @@ def test_a_type_no_processor_takes_is_its_own_error():
 def test_the_core_refuses_a_malformed_record_and_an_unexpected_type_without_applying_them():
     state = CoreState()
     bad = _passage(node_id=None)
-    state, outputs = apply(state, "iotrack.Passage", bad)
+    state, outputs = apply_claimed(state, "iotrack.Passage", bad)
     [refusal] = outputs
     assert refusal.channel is Channel.REFUSALS
     assert refusal.value == {
@@ -162,6 +163,6 @@ def test_the_core_refuses_a_malformed_record_and_an_unexpected_type_without_appl
         "caused_by_event_id": bad["event_id"],
     }
     assert state.applied == {}
-    state, outputs = apply(state, "iotrack.RawRead", _passage())
+    state, outputs = apply_claimed(state, "iotrack.RawRead", _passage())
     assert [o.value["error_kind"] for o in outputs if o.value] == ["UnexpectedRecordType"]
     assert outputs[0].value["reason"] == "the tracking core does not take iotrack.RawRead events"

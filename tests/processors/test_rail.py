@@ -10,10 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors import rail
-from processors.core import Channel, CoreState, Output, apply
+from processors.core import Channel, CoreState, Output
 from processors.events import DetectedConsist, DetectedWagon, TrainManifest, WagonEntry, parse
 from processors.identifiers import container, ilu, mrn, wagon
 from processors.ids import deterministic_uuid7
+from tests.offline import apply_claimed
 
 T0 = 1_795_600_000_000
 RAIL_PATH = {
@@ -81,7 +82,7 @@ class Port:
             "occurred_at": T0 + self.n * 1000,
             **fields,
         }
-        self.state, outputs = apply(self.state, schema, event)
+        self.state, outputs = apply_claimed(self.state, schema, event)
         return outputs
 
     def bind(self, unit: str, number: int) -> str:
@@ -130,7 +131,7 @@ def typed(wagons: list[dict[str, Any]]) -> tuple[WagonEntry, ...]:
     header = {"event_id": "e", "source": "test", "occurred_at": T0}
     event = parse(
         "iotrack.TrainManifest",
-        {**header, "train_id": "T", "version": 1, "operator": "OP", "wagons": wagons},
+        {**header, "train_id": "T", "version": 1, "operator": "op", "wagons": wagons},
     )
     assert isinstance(event, TrainManifest)
     return event.wagons
@@ -196,7 +197,7 @@ def test_a_loading_list_answers_each_unit_with_every_reason():
         {"itu": itu(ready), "mrn": declaration(9)},
     ]
     outputs = port.feed(
-        "iotrack.TrainLoadingList", train_id="T1", operator="OP", planned_departure=None,
+        "iotrack.TrainLoadingList", train_id="T1", operator="op", planned_departure=None,
         items=items, answered=False,
     )  # fmt: skip
     answer = only(outputs, Channel.LOADING_LISTS)
@@ -223,7 +224,7 @@ def test_a_unit_on_one_train_is_not_ready_for_another():
     port.release(iot_id, 1)
     for train in ("T1", "T2"):
         outputs = port.feed(
-            "iotrack.TrainLoadingList", train_id=train, operator="OP", planned_departure=None,
+            "iotrack.TrainLoadingList", train_id=train, operator="op", planned_departure=None,
             items=[{"itu": itu(unit), "mrn": None}], answered=False,
         )  # fmt: skip
     [item] = only(outputs, Channel.LOADING_LISTS)["items"]
@@ -237,7 +238,7 @@ def test_a_lifted_hold_turns_the_unit_ready_and_the_answer_is_republished():
     port.release(iot_id, 1)
     port.hold(iot_id)
     port.feed(
-        "iotrack.TrainLoadingList", train_id="T1", operator="OP", planned_departure=None,
+        "iotrack.TrainLoadingList", train_id="T1", operator="op", planned_departure=None,
         items=[{"itu": itu(unit), "mrn": None}], answered=False,
     )  # fmt: skip
     outputs = port.lift(iot_id)
@@ -259,7 +260,7 @@ def test_a_train_from_manifest_to_departure_with_an_amendment_and_a_swapped_wago
     layout = [units[0:2], units[2:4], units[4:6]]
     wagons = manifest_wagons(layout, numbers)
     refused = port.feed(
-        "iotrack.TrainManifest", train_id="T1", version=1, operator="OP", wagons=wagons,
+        "iotrack.TrainManifest", train_id="T1", version=1, operator="op", wagons=wagons,
         supersedes_version=None,
     )  # fmt: skip
     permission = only(refused, Channel.PERMISSIONS)
@@ -270,7 +271,7 @@ def test_a_train_from_manifest_to_departure_with_an_amendment_and_a_swapped_wago
     # The operator amends: the held unit stays behind.
     amended = manifest_wagons([units[0:2], units[2:4], units[4:5]], numbers)
     granted = port.feed(
-        "iotrack.TrainManifest", train_id="T1", version=2, operator="OP", wagons=amended,
+        "iotrack.TrainManifest", train_id="T1", version=2, operator="op", wagons=amended,
         supersedes_version=1,
     )  # fmt: skip
     assert only(granted, Channel.PERMISSIONS)["granted"] is True
@@ -294,7 +295,7 @@ def test_a_train_from_manifest_to_departure_with_an_amendment_and_a_swapped_wago
 
     # Recomposed and re-sent as v3, the train is read again and matches.
     port.feed(
-        "iotrack.TrainManifest", train_id="T1", version=3, operator="OP", wagons=amended,
+        "iotrack.TrainManifest", train_id="T1", version=3, operator="op", wagons=amended,
         supersedes_version=2,
     )  # fmt: skip
     outputs = port.feed(
@@ -320,7 +321,7 @@ def test_a_manifest_binds_units_that_have_no_iot_id_on_the_rail_path():
     unit = box(7)
     wagons = manifest_wagons([[unit]], {unit: 7})
     outputs = port.feed(
-        "iotrack.TrainManifest", train_id="T9", version=1, operator="OP", wagons=wagons,
+        "iotrack.TrainManifest", train_id="T9", version=1, operator="op", wagons=wagons,
         supersedes_version=None,
     )  # fmt: skip
     bound = only(outputs, Channel.BINDINGS)
@@ -336,19 +337,19 @@ def test_refusals_name_the_train_and_the_problem():
     port = Port()
     wagons = manifest_wagons([[box(1)]], {box(1): 1})
     port.feed(
-        "iotrack.TrainManifest", train_id="T1", version=2, operator="OP", wagons=wagons,
+        "iotrack.TrainManifest", train_id="T1", version=2, operator="op", wagons=wagons,
         supersedes_version=None,
     )  # fmt: skip
     stale = port.feed(
-        "iotrack.TrainManifest", train_id="T1", version=1, operator="OP", wagons=wagons,
+        "iotrack.TrainManifest", train_id="T1", version=1, operator="op", wagons=wagons,
         supersedes_version=None,
     )  # fmt: skip
     assert only(stale, Channel.REFUSALS)["reason"] == ("train T1: manifest v1 is not newer than v2")
     other = port.feed(
-        "iotrack.TrainManifest", train_id="T1", version=3, operator="INTRUDER", wagons=wagons,
+        "iotrack.TrainManifest", train_id="T1", version=3, operator="intruder", wagons=wagons,
         supersedes_version=2,
     )  # fmt: skip
-    assert "composed by operator OP" in only(other, Channel.REFUSALS)["reason"]
+    assert "composed by operator op" in only(other, Channel.REFUSALS)["reason"]
 
 
 # -- pure pieces --------------------------------------------------------------------------
@@ -437,7 +438,7 @@ def test_a_departed_train_leaves_the_rail_topics_after_the_retention():
     iot_id = port.bind(unit, 1)
     port.release(iot_id, 1)
     wagons = manifest_wagons([[unit]], {unit: 1})
-    port.feed("iotrack.TrainManifest", train_id="T1", version=1, operator="OP", wagons=wagons,
+    port.feed("iotrack.TrainManifest", train_id="T1", version=1, operator="op", wagons=wagons,
               supersedes_version=None)  # fmt: skip
     port.feed("iotrack.DetectedConsist", train_id="T1", gate_node_id="RAIL-GATE-1",
               read_point_id="P", wagons=consist(wagons))  # fmt: skip
@@ -464,7 +465,7 @@ def test_a_portal_read_without_a_train_id_is_matched_to_its_train_by_wagon_numbe
     for u in units:
         port.release(port.bind(u, numbers[u]), numbers[u])
     wagons = manifest_wagons([units[:1], units[1:]], numbers)
-    port.feed("iotrack.TrainManifest", train_id="T7", version=1, operator="OP", wagons=wagons,
+    port.feed("iotrack.TrainManifest", train_id="T7", version=1, operator="op", wagons=wagons,
               supersedes_version=None)  # fmt: skip
     outputs = port.feed("iotrack.DetectedConsist", train_id=None, gate_node_id="RAIL-GATE-1",
                         read_point_id="P", wagons=consist(wagons))  # fmt: skip
@@ -488,7 +489,7 @@ def _permitted_train(port: Port, train: str, units: list[str], first: int = 1) -
     for u in units:
         port.release(iot[u], numbers[u])
     wagons = manifest_wagons([units[i : i + 2] for i in range(0, len(units), 2)], numbers)
-    outputs = port.feed("iotrack.TrainManifest", train_id=train, version=1, operator="OP",
+    outputs = port.feed("iotrack.TrainManifest", train_id=train, version=1, operator="op",
                         wagons=wagons, supersedes_version=None)  # fmt: skip
     assert only(outputs, Channel.PERMISSIONS)["granted"] is True
     port.wagons = wagons  # type: ignore[attr-defined]
@@ -529,7 +530,7 @@ def test_a_later_loading_list_does_not_block_a_permitted_train_nor_learn_its_nam
     port = Port()
     units = [box(1), box(2)]
     iot = _permitted_train(port, "T1", units)
-    outputs = port.feed("iotrack.TrainLoadingList", train_id="T2", operator="OTHER",
+    outputs = port.feed("iotrack.TrainLoadingList", train_id="T2", operator="other",
                         planned_departure=None, items=[{"itu": itu(units[0]), "mrn": None}],
                         answered=False)  # fmt: skip
     [item] = only(outputs, Channel.LOADING_LISTS)["items"]
@@ -576,7 +577,7 @@ def test_wagon_mrns_must_cover_the_unit_they_carry():
     unit = box(1)
     port.release(port.bind(unit, 1), 1)
     wagons = manifest_wagons([[unit]], {unit: 77})
-    outputs = port.feed("iotrack.TrainManifest", train_id="T1", version=1, operator="OP",
+    outputs = port.feed("iotrack.TrainManifest", train_id="T1", version=1, operator="op",
                         wagons=wagons, supersedes_version=None)  # fmt: skip
     assert only(outputs, Channel.PERMISSIONS)["reasons"] == [
         f"MRN_NOT_BOUND: position 1: none of the wagon's MRNs ({declaration(77)}) is bound to "
@@ -601,7 +602,7 @@ def test_a_train_with_no_unit_departs_when_its_consist_matches():
     port = Port()
     wagons = [{"position": 1, "wagon_number": car(1), "itus": [], "mrns": [],
                "transport_document": None}]  # fmt: skip
-    port.feed("iotrack.TrainManifest", train_id="EMPTY", version=1, operator="OP",
+    port.feed("iotrack.TrainManifest", train_id="EMPTY", version=1, operator="op",
               wagons=wagons, supersedes_version=None)  # fmt: skip
     _read(port, "EMPTY", wagons)
     assert port.state.trains["EMPTY"].phase is rail.TrainPhase.DEPARTED
@@ -612,7 +613,7 @@ def test_once_the_consist_matched_the_composition_is_final():
     units = [box(1), box(2)]
     _permitted_train(port, "T1", units)
     _read(port, "T1", port.wagons)  # type: ignore[attr-defined]
-    outputs = port.feed("iotrack.TrainManifest", train_id="T1", version=2, operator="OP",
+    outputs = port.feed("iotrack.TrainManifest", train_id="T1", version=2, operator="op",
                         wagons=port.wagons, supersedes_version=1)  # type: ignore[attr-defined]  # fmt: skip
     assert only(outputs, Channel.REFUSALS)["reason"] == (
         "train T1: a train confirming cannot take MANIFESTED"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from topics import asyncapi
-from topics.catalog import CATALOG, CLEARANCE_BY_ITU, DEVIATIONS
+from topics.catalog import CATALOG, CLEARANCE_BY_ITU, DEVIATIONS, FAMILIES
 from topics.schemas import repository
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
@@ -29,7 +29,9 @@ def test_one_channel_per_topic_with_its_kafka_settings():
     document = asyncapi.document()
     assert document["asyncapi"] == "3.0.0"
     channels = document["channels"]
-    assert sorted(c["address"] for c in channels.values()) == sorted(t.name for t in CATALOG)
+    addresses = sorted(c["address"] for c in channels.values())
+    assert addresses == sorted([*(t.name for t in CATALOG), *(f.template.name for f in FAMILIES)])
+    assert "party" in channels["rail-requests--party--v1"]["parameters"]
     kafka = channels["clearance-verdicts-by-itu-v1"]["bindings"]["kafka"]
     assert kafka["partitions"] == CLEARANCE_BY_ITU.partitions
     assert kafka["replicas"] == 3
@@ -60,16 +62,19 @@ def test_messages_carry_the_avro_schemas_of_avro_and_describe_the_key():
 
 def test_a_send_per_writer_and_a_receive_per_reader():
     operations = asyncapi.document()["operations"]
+    channels = (*CATALOG, *(asyncapi.family_topic(f) for f in FAMILIES))
     expected = {
-        f"{party}-{verb}-{asyncapi.channel_id(topic)}"
-        for topic in CATALOG
+        f"{asyncapi.tag_id(party)}-{verb}-{asyncapi.channel_id(topic)}"
+        for topic in channels
         for verb, parties in (("sends", topic.writers), ("receives", topic.readers))
         for party in parties
     }
     assert set(operations) == expected
-    sends = operations["fusion-sends-passages-v1"]
+    sends = operations["service-fusion-sends-passages-v1"]
     assert sends["action"] == "send"
     assert sends["channel"] == {"$ref": "#/channels/passages-v1"}
     assert sends["messages"] == [{"$ref": "#/channels/passages-v1/messages/Passage"}]
-    assert operations["core-receives-passages-v1"]["action"] == "receive"
+    assert operations["service-core-receives-passages-v1"]["action"] == "receive"
+    requests = operations["every-rail-operator-sends-rail-requests--party--v1"]
+    assert requests["channel"] == {"$ref": "#/channels/rail-requests--party--v1"}
     assert not any(name.endswith("-receives-customs-declarations-v1") for name in operations)

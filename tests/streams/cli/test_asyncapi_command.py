@@ -17,7 +17,9 @@ def test_it_writes_the_file_it_is_given(tmp_path, capsys):
     target = tmp_path / "asyncapi.json"
     assert cli.main(["asyncapi", "--output", str(target)]) == 0
     assert json.loads(target.read_text())["asyncapi"] == "3.0.0"
-    assert capsys.readouterr().out == f"wrote {target}: 21 channels, 61 operations\n"
+    document = asyncapi.document()
+    counts = f"{len(document['channels'])} channels, {len(document['operations'])} operations"
+    assert capsys.readouterr().out == f"wrote {target}: {counts}\n"
 
 
 def test_an_unwritable_file_is_one_line_and_exit_1(tmp_path, capsys):

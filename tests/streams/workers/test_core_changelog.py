@@ -16,7 +16,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 def _run(state: CoreState, events: list) -> list[Output]:
     outputs: list[Output] = []
     for event in events:
-        state, produced = apply(state, event.schema, event.value)
+        state, produced = apply(state, event.schema, event.value, event.sender)
         outputs += produced
     return outputs
 
@@ -30,7 +30,7 @@ def test_a_restart_from_the_changelog_after_any_event_gives_the_same_outputs(nam
         state = CoreState()
         changelog: dict[bytes, bytes] = {}
         for event in events[:cut]:
-            state, _ = apply(state, event.schema, event.value)
+            state, _ = apply(state, event.schema, event.value, event.sender)
             for key, value in _changelog_records(state):  # one batch per event
                 if value is None:
                     changelog.pop(key, None)
@@ -47,5 +47,5 @@ def test_a_restart_from_the_changelog_after_any_event_gives_the_same_outputs(nam
 def _replayed(events: list) -> CoreState:
     state = CoreState()
     for event in events:
-        state, _ = apply(state, event.schema, event.value)
+        state, _ = apply(state, event.schema, event.value, event.sender)
     return state

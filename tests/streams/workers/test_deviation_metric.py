@@ -18,7 +18,7 @@ def _state() -> CoreState:
     state = CoreState()
     paths = (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
     for event in read_events(paths):
-        state, _ = apply(state, event.schema, event.value)
+        state, _ = apply(state, event.schema, event.value, event.sender)
     assert state.paths
     return state
 
