@@ -26,14 +26,15 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg2
 
+from streams.local import runtime
 from streams.local.kafka import LocalKafka
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
-from streams.ops.migrations import migrate
+from streams.ops.duties import Duty
+from streams.ops.settings import Secret
 from streams.workers.projection import PROJECTED_TABLES, Projection
 from topics import admin, catalog
 from topics.clients import producer
@@ -80,16 +81,10 @@ def _publish(bootstrap: str, records: int) -> None:
     assert out.flush(120) == 0
 
 
-def _database(admin_url: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    db = psycopg2.connect(admin_url)
-    db.autocommit = True
-    with db.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    db.close()
-    url = urlsplit(admin_url)._replace(path=f"/{name}").geturl()
-    migrate(url)
-    return url
+def _database(server: runtime.Endpoints) -> str:
+    """A freshly migrated database; the projection role's URL (it writes, and COPYs in)."""
+    found = runtime.create_database(server, f"bench_{uuid.uuid4().hex[:8]}")
+    return found.database(Duty.PROJECTION).reveal()
 
 
 def _rows(url: str) -> tuple[dict[str, bytes], int]:
@@ -131,19 +126,24 @@ def main() -> None:
         kafka = None if bootstrap else LocalKafka(home, base_port=free_port())
         postgres = None if database else LocalPostgres(home, port=free_port())
         try:
-            database = database or postgres.start()  # type: ignore[union-attr]
+            if postgres is not None:
+                postgres.start()
+            databases = runtime.Databases(postgres, Secret(database) if database else None)
             bootstrap = bootstrap or kafka.start()  # type: ignore[union-attr]
+            server = runtime.Endpoints(
+                bootstrap, databases, kafka is not None, postgres is not None
+            )
             admin.apply(admin.admin_client(bootstrap))
             _publish(bootstrap, args.records)
             projected, copied = [], []
             for run in range(args.runs):
-                url = _database(database)
+                url = _database(server)
                 projection = Projection(bootstrap, url, CODEC, consumer_name=f"bench-{run}")
                 started = time.perf_counter()
                 projection.run(threading.Event(), until_end=True)
                 elapsed = time.perf_counter() - started
                 dumped, rows = _rows(url)
-                copy_s = _copy(_database(database), dumped)
+                copy_s = _copy(_database(server), dumped)
                 projected.append((projection.applied, rows, elapsed))
                 copied.append((rows, copy_s))
                 print(

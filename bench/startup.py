@@ -62,7 +62,7 @@ def _bare_start(home: Path, kafka_port: int, pg_port: int) -> float:
                 str(postgres.log),
                 "-w",
                 "-o",
-                f"-p {pg_port} -c listen_addresses=127.0.0.1 -k {postgres.socket_dir}",
+                postgres.server_options(),
             ]
         ),
         check=True,

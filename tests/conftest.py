@@ -1,6 +1,7 @@
 """Shared fixtures: a real Kafka broker and a real Postgres for the integration tests.
 
-With ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` set, the tests use them. Otherwise one
+With ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` set, the tests use them (the database URL
+for every duty, and to create the scratch databases some tests use). Otherwise one
 local broker and one local Postgres are started for the whole session, on free loopback ports,
 in a temporary ``IOTRACK_HOME`` outside the checkout, and stopped at the end.
 """
@@ -20,6 +21,7 @@ from streams.local import runtime
 from streams.local.kafka import LocalKafka
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
+from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
 from streams.ops.settings import Secret
 
@@ -32,7 +34,9 @@ settings.load_profile("iotrack")
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[runtime.Endpoints]:
-    """Endpoints of a running broker and database, started here unless given."""
+    """Endpoints of a running broker and database, started here unless given. The local
+    Postgres has its roles by duty: each test connects as the duty it plays
+    (``services.database(Duty.API)``), as the processes do."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     database = os.environ.get("DATABASE_URL")
     home = Path(tempfile.mkdtemp(prefix="iotrack-test-"))
@@ -40,15 +44,14 @@ def services() -> Iterator[runtime.Endpoints]:
     postgres = None if database else LocalPostgres(home, port=free_port())
     try:
         if postgres is not None:
-            database = postgres.start()
+            postgres.start()
         if kafka is not None:
             bootstrap = kafka.start()
         assert bootstrap
-        assert database
-        migrate(database)
-        yield runtime.Endpoints(
-            bootstrap, Secret(database), kafka is not None, postgres is not None
-        )
+        databases = runtime.Databases(postgres, Secret(database) if database else None)
+        found = runtime.Endpoints(bootstrap, databases, kafka is not None, postgres is not None)
+        migrate(found.database(Duty.OWNER).reveal())
+        yield found
     finally:
         if kafka is not None:
             kafka.stop()

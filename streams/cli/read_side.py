@@ -10,6 +10,7 @@ import time
 from processors.identifiers import itu
 from streams.cli.options import add_command, worker_options
 from streams.local import runtime
+from streams.ops.duties import Duty
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
 
@@ -25,7 +26,9 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
 
         metrics.serve(args.metrics_port)
     projection = Projection(
-        found.bootstrap, found.database_url.reveal(), codec_for(settings.schema_registry_url)
+        found.bootstrap,
+        found.database(Duty.PROJECTION).reveal(),
+        codec_for(settings.schema_registry_url),
     )
     applied = projection.run(stop, exit_when_idle_s=args.exit_when_idle)
     print(f"projection: {applied} records applied, {projection.skipped} skipped")
@@ -36,7 +39,7 @@ def _gate_check(settings: Settings, args: argparse.Namespace) -> int:
     from streams.workers.projection import gate_check
 
     key = itu.unit_key(args.kind, args.value, args.country)
-    found = gate_check(runtime.endpoints(settings).database_url.reveal(), key)
+    found = gate_check(runtime.endpoints(settings).database(Duty.API).reveal(), key)
     print(
         json.dumps(
             found
@@ -60,7 +63,7 @@ def _projection_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     projection = rebuild(
         found.bootstrap,
-        found.database_url.reveal(),
+        found.database(Duty.PROJECTION).reveal(),
         codec_for(settings.schema_registry_url),
         stop=stop,
     )

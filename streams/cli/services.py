@@ -10,7 +10,7 @@ import time
 from streams.cli.options import add_command
 from streams.cli.tables import print_table
 from streams.local import runtime
-from streams.ops.settings import Settings, redact_url
+from streams.ops.settings import Settings
 from topics import admin
 from topics.catalog import CATALOG
 from topics.schemas import archive, repository, write_lock
@@ -21,9 +21,17 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.up(settings, nodes=args.nodes)
     elapsed = time.monotonic() - started
     kafka = "local" if found.kafka_local else "given"
-    postgres = "local" if found.postgres_local else "given"
     print(f"Kafka     {found.bootstrap} ({kafka})")
-    print(f"Postgres  {redact_url(found.database_url.reveal())} ({postgres})")
+    local = found.databases.local
+    if local is not None:
+        where = f"local, a role per duty; passwords in {local.passwords.directory}"
+    else:
+        where = "given, used as given" + (
+            f" and by {', '.join(d.setting for d in settings.database_urls)}"
+            if settings.database_urls
+            else " by every duty"
+        )
+    print(f"Postgres  {found.databases.address} ({where})")
     print(f"ready in {elapsed:.1f} s; data and logs under {settings.home}")
     print("next: iotrack topics apply, iotrack status")
     return 0

@@ -43,6 +43,7 @@ from streams.errors import StreamsError
 from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local import runtime
 from streams.ops import metrics
+from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT, Settings
 from streams.ops.signals import stopped_by_signals
 from streams.replay.lines import EventLines
@@ -434,7 +435,7 @@ def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
                     statistics=metrics.lag_from_statistics(FUSION_GROUP),
                 ),
                 CoreWorker(found.bootstrap, codec),
-                Projection(found.bootstrap, found.database_url.reveal(), codec),
+                Projection(found.bootstrap, found.database(Duty.PROJECTION).reveal(), codec),
             ]
         )
         metrics.EDGE.fusions.extend(w for w in workers if isinstance(w, FusionWorker))

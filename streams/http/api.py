@@ -63,6 +63,7 @@ from streams.http.queries import Queries
 from streams.http.server import make_server
 from streams.http.values import ms_iso
 from streams.ops import metrics
+from streams.ops.duties import Duty
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
 from streams.workers.gate_state import GateState
@@ -226,7 +227,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
     credentials = load_credentials(settings.api_tokens_file)
     found = runtime.endpoints(settings)
     gate = GateState(found.bootstrap, codec_for(settings.schema_registry_url))
-    queries = Queries(found.database_url.reveal())
+    queries = Queries(found.database(Duty.API).reveal())
     try:
         try:
             gate.start()

@@ -3,6 +3,11 @@
 A file ``NNNN_name.sql`` is applied once, in its own transaction, and recorded in
 ``schema_migrations`` with its checksum. An applied file that is edited afterwards is an error:
 history is extended with a new file, never rewritten.
+
+They run as the owner role (``Duty.OWNER``): it owns the schema and every table. After them,
+under the same lock, the privileges of the other duties are set from their one declaration
+(:mod:`streams.ops.duties`, :mod:`streams.ops.privileges`) on every ``migrate``, so a table a
+migration adds gets exactly the privileges declared for it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import psycopg2
 import psycopg2.extensions
 
 from streams.errors import MigrationError
+from streams.ops import privileges
 from streams.ops.settings import CHECKOUT
 
 MIGRATIONS_DIR = CHECKOUT / "deploy" / "postgres" / "migrations"
@@ -69,7 +75,8 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply the migrations not yet applied; returns those applied now."""
+    """Apply the migrations not yet applied, then the declared privileges; returns the
+    migrations applied now."""
     pending = migrations(directory)
     done: list[Migration] = []
     connection = _connect(url)
@@ -104,6 +111,10 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                     f"migration {migration.version}_{migration.name}.sql failed: {exc}".strip()
                 ) from exc
             done.append(migration)
+        try:
+            privileges.apply(connection)
+        except psycopg2.Error as exc:
+            raise MigrationError(f"setting the privileges by duty failed: {exc}".strip()) from exc
     finally:
         with connection, connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

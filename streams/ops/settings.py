@@ -4,7 +4,10 @@
 key                         meaning
 =========================== ================================================================
 ``KAFKA_BOOTSTRAP_SERVERS`` an existing Kafka cluster (host:port,...); unset: start a local one
-``DATABASE_URL``            an existing Postgres (``postgresql://...``); unset: start a local one
+``DATABASE_URL``            an existing Postgres (``postgresql://...``), used as given by every
+                            duty; unset: start a local one, each duty with its own role
+``DATABASE_URL_<DUTY>``     with ``DATABASE_URL``: this duty's own URL (``OWNER``, ``PROJECTION``,
+                            ``API``, ``SUBSCRIPTIONS``; see ``streams.ops.duties``)
 ``SCHEMA_REGISTRY_URL``     use the Confluent framing through this registry; unset: single-object
 ``IOTRACK_HOME``            where local services keep data and logs (``<checkout>/.iotrack``)
 ``IOTRACK_KAFKA_PORT``      first loopback port of the local broker (default 19092)
@@ -20,11 +23,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from streams.errors import ConfigError
+from streams.ops.duties import Duty
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +83,9 @@ class Settings:
     kafka_heap: str
     retire_after_days: float = 7.0
     api_tokens_file: Path = CHECKOUT / "deploy" / "api" / "tokens.dev"
+    database_urls: Mapping[Duty, Secret] = field(default_factory=dict)
+    """A given server's URL per duty (``DATABASE_URL_<DUTY>``); a duty not named uses
+    ``database_url``."""
 
     @property
     def embedded_kafka(self) -> bool:
@@ -100,6 +107,15 @@ def _port(env: Mapping[str, str], key: str, default: int) -> int:
     return int(raw)
 
 
+def _database_url(env: Mapping[str, str], key: str) -> str | None:
+    url = env.get(key, "").strip() or None
+    if url is not None and urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"{key}={redact_url(url)!r}: expected postgresql://user[:password]@host:port/db"
+        )
+    return url
+
+
 _BOOTSTRAP = re.compile(r"^[\w.\-\[\]:]+:\d+(,[\w.\-\[\]:]+:\d+)*$")
 
 
@@ -119,10 +135,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"KAFKA_BOOTSTRAP_SERVERS={bootstrap!r}: expected host:port[,host:port...]"
         )
-    database = env.get("DATABASE_URL", "").strip() or None
-    if database is not None and urlsplit(database).scheme not in ("postgresql", "postgres"):
+    database = _database_url(env, "DATABASE_URL")
+    per_duty = {
+        duty: Secret(url) for duty in Duty if (url := _database_url(env, duty.setting)) is not None
+    }
+    if per_duty and database is None:
+        names = ", ".join(duty.setting for duty in per_duty)
         raise ConfigError(
-            f"DATABASE_URL={redact_url(database)!r}: expected postgresql://user[:password]@host:port/db"
+            f"{names} given without DATABASE_URL: set DATABASE_URL to the server's URL (used by "
+            "every duty not given its own), or unset them to use the local Postgres"
         )
     registry = env.get("SCHEMA_REGISTRY_URL", "").strip() or None
     if registry is not None and urlsplit(registry).scheme not in ("http", "https", "mock"):
@@ -148,6 +169,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         home=home.resolve(),
         kafka_bootstrap=bootstrap,
         database_url=Secret(database) if database else None,
+        database_urls=per_duty,
         schema_registry_url=registry,
         kafka_port=_port(env, "IOTRACK_KAFKA_PORT", 19092),
         postgres_port=_port(env, "IOTRACK_POSTGRES_PORT", 15432),

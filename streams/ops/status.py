@@ -8,8 +8,9 @@ from typing import Any
 from streams.errors import StreamsError
 from streams.local import runtime
 from streams.local.kafka import kafka_version
+from streams.ops.duties import Duty
 from streams.ops.migrations import applied_migrations, server_version
-from streams.ops.settings import Settings, redact_url
+from streams.ops.settings import Settings
 from topics import admin
 from topics.admin import TopicDescription
 from topics.errors import TopicsError
@@ -68,7 +69,7 @@ def collect(settings: Settings, nodes: int = 1) -> StatusReport:
     report = StatusReport(
         found.bootstrap,
         found.kafka_local,
-        postgres_address=redact_url(found.database_url.reveal()),
+        postgres_address=found.databases.address,
         postgres_local=found.postgres_local,
     )
     if found.kafka_local and not runtime.local_kafka(settings, nodes).running():
@@ -86,10 +87,12 @@ def collect(settings: Settings, nodes: int = 1) -> StatusReport:
         report.problems.append("the local Postgres is not running: start it with 'iotrack up'")
     else:
         try:
-            report.postgres_version = server_version(found.database_url.reveal())
+            # Read-only, as the API's role: status changes nothing.
+            url = found.database(Duty.API).reveal()
+            report.postgres_version = server_version(url)
             report.migrations = [
                 f"{m.version}_{m.name} (applied {m.applied_at:%Y-%m-%d %H:%M:%S %Z})"
-                for m in applied_migrations(found.database_url.reveal())
+                for m in applied_migrations(url)
             ]
         except StreamsError as exc:
             report.problems.append(f"Postgres does not answer: {exc}")

@@ -4,6 +4,7 @@ own, and asked over HTTP with each role's token."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -14,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
@@ -25,12 +25,13 @@ from streams.http.access import parse_credentials
 from streams.http.api import Api
 from streams.http.queries import Queries
 from streams.http.server import make_server
-from streams.ops.migrations import migrate
+from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
 from streams.replay.lines import read_events
 from streams.workers.channels import CHANNEL_TOPICS
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
+from tests.integration.databases import scratch_database
 from topics import admin, catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
@@ -68,7 +69,8 @@ def _mrn(rng: random.Random) -> str:
 class Day:
     """What the scenario produced, for the assertions."""
 
-    url: str
+    projection_url: str  # the projection's role: the one that writes the tables
+    api_url: str  # the API's read-only role
     base: str
     held: str
     held_iot: str
@@ -267,18 +269,13 @@ def day(services) -> Iterator[Day]:
     _train(services.bootstrap, train, "OP-ONE", scenario.t0)
     _train(services.bootstrap, other, "OP-TWO", scenario.t0)
 
-    admin_url = services.database_url.reveal()
-    name = f"api_{uuid.uuid4().hex[:8]}"
-    admin_db = psycopg2.connect(admin_url)
-    admin_db.autocommit = True
-    with admin_db.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = urlsplit(admin_url)._replace(path=f"/{name}").geturl()
-    migrate(url)
+    database = contextlib.ExitStack()
+    found = database.enter_context(scratch_database(services, "api"))
+    url = found.database(Duty.PROJECTION).reveal()
     Projection(services.bootstrap, url, CODEC).run(threading.Event(), until_end=True)
     gate = GateState(services.bootstrap, CODEC)
     gate.start()
-    queries = Queries(url)
+    queries = Queries(found.database(Duty.API).reveal())
     server = make_server(Api(CREDENTIALS, queries, gate), "127.0.0.1", 0)
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     serving.start()
@@ -286,6 +283,7 @@ def day(services) -> Iterator[Day]:
     try:
         yield Day(
             url,
+            found.database(Duty.API).reveal(),
             f"http://{host!s}:{port}",
             held,
             iots[held],
@@ -301,9 +299,7 @@ def day(services) -> Iterator[Day]:
         server.server_close()
         gate.stop()
         queries.close()
-        with admin_db.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin_db.close()
+        database.close()
 
 
 def _get(day: Day, path: str, who: str | None = "customs", **params: str):
@@ -461,7 +457,7 @@ def test_deviation_pages_stay_stable_while_rows_arrive(day):
 
     def insert(minutes: list[float]) -> list[str]:
         ids = []
-        with psycopg2.connect(day.url) as db, db.cursor() as cursor:
+        with psycopg2.connect(day.projection_url) as db, db.cursor() as cursor:
             for minute in minutes:
                 event = str(uuid.uuid4())
                 ids.append(event)
@@ -510,7 +506,7 @@ def test_a_client_following_deviations_gets_rows_recorded_late_with_earlier_time
     start = datetime(2027, 4, 1, 8, 0, tzinfo=UTC)
 
     def insert(minute: int, event: str) -> str:
-        with psycopg2.connect(day.url) as db, db.cursor() as cursor:
+        with psycopg2.connect(day.projection_url) as db, db.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO deviations (event_id, occurred_at, kind, severity, node_id, "
                 "expected, observed) VALUES (%s, %s, 'OVERDUE', 'WARNING', %s, 'e', 'o')",
@@ -544,7 +540,7 @@ def test_a_client_following_deviations_gets_rows_recorded_late_with_earlier_time
 
 
 def test_the_timeline_lists_a_bounded_number_of_passages(day):
-    queries = Queries(day.url)
+    queries = Queries(day.api_url)
     try:
         whole = queries.timeline(day.held_iot)
         assert len(whole["passages"]) >= 2

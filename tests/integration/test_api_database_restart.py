@@ -12,6 +12,7 @@ from streams.http.queries import Queries
 from streams.http.server import make_server
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
+from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
 
 TOKEN = "restart-test-token-0001"  # noqa: S105 - a throwaway token of a throwaway server
@@ -30,9 +31,9 @@ def test_the_first_request_after_a_database_restart_is_answered(tmp_path):
     server = None
     serving = None
     try:
-        url = postgres.start()
-        migrate(url)
-        queries = Queries(url)
+        postgres.start()
+        migrate(postgres.url(Duty.OWNER).reveal())
+        queries = Queries(postgres.url(Duty.API).reveal())
         server = make_server(
             Api(parse_credentials([f"{TOKEN} customs"]), queries, None), "127.0.0.1", 0
         )

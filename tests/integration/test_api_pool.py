@@ -11,10 +11,11 @@ import pytest
 
 from streams.http.errors import Busy, Unavailable
 from streams.http.queries import Queries
+from streams.ops.duties import Duty
 
 
 def test_concurrent_requests_wait_for_a_connection_instead_of_failing(services):
-    queries = Queries(services.database_url.reveal(), size=2)
+    queries = Queries(services.database(Duty.API).reveal(), size=2)
 
     def one(_: int) -> str:
         try:
@@ -33,7 +34,7 @@ def test_concurrent_requests_wait_for_a_connection_instead_of_failing(services):
 
 
 def test_a_request_that_finds_every_connection_busy_too_long_is_answered_busy(services):
-    queries = Queries(services.database_url.reveal(), size=1, wait_s=0.3)
+    queries = Queries(services.database(Duty.API).reveal(), size=1, wait_s=0.3)
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -57,7 +58,7 @@ def test_a_request_that_finds_every_connection_busy_too_long_is_answered_busy(se
 
 
 def test_statements_run_under_a_statement_timeout(services):
-    queries = Queries(services.database_url.reveal(), statement_timeout_ms=200)
+    queries = Queries(services.database(Duty.API).reveal(), statement_timeout_ms=200)
     try:
         with queries.cursor() as cursor:
             cursor.execute("SHOW statement_timeout")

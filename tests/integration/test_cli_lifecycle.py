@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.local.processes import free_port, process_alive
+from streams.ops.duties import Duty
 from tests.integration.embedded import embedded_env
 
 IOTRACK = [sys.executable, "-m", "streams.cli"]
@@ -126,7 +127,7 @@ def test_given_services_are_used_and_nothing_is_started(tmp_path, services):
     env = embedded_env(
         tmp_path / "home",
         KAFKA_BOOTSTRAP_SERVERS=services.bootstrap,
-        DATABASE_URL=services.database_url.reveal(),
+        DATABASE_URL=services.database(Duty.OWNER).reveal(),
     )
     result = _run(env, "up")
     assert result.returncode == 0, result.stderr

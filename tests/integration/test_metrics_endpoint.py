@@ -12,6 +12,7 @@ from pathlib import Path
 
 from streams.kafka.reading import committed_up_to_end
 from streams.local.processes import free_port
+from streams.ops.duties import Duty
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
 from topics import admin
@@ -35,7 +36,7 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services)
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
-        "DATABASE_URL": services.database_url.reveal(),
+        "DATABASE_URL": services.database(Duty.API).reveal(),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     process = subprocess.Popen(

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
-from urllib.parse import urlsplit
-
 import psycopg2
 import pytest
 
 from streams.errors import MigrationError
+from streams.ops.duties import Duty
 from streams.ops.migrations import applied_migrations, migrate, migrations
+from tests.integration.databases import scratch_database
 
 
 @pytest.fixture
 def empty_database(services):
-    url = services.database_url.reveal()
-    name = f"scratch_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    yield urlsplit(url)._replace(path=f"/{name}").geturl()
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
+    """An empty database, as the owner role that migrates it."""
+    with scratch_database(services, "scratch", migrated=False) as found:
+        yield found.database(Duty.OWNER).reveal()
 
 
 def test_every_migration_applies_once_in_order(empty_database):

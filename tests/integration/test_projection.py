@@ -13,15 +13,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
 
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
+from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
 from streams.workers.projection import Projection, gate_check, rebuild
+from tests.integration.databases import scratch_database
 from topics import admin, catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
@@ -69,21 +70,12 @@ OTHERS = (
 
 @pytest.fixture
 def databases(services):
-    url = services.database_url.reveal()
-    names = [f"projection_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    admin_db = psycopg2.connect(url)
-    admin_db.autocommit = True
-    with admin_db.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    urls = [urlsplit(url)._replace(path=f"/{name}").geturl() for name in names]
-    for each in urls:
-        migrate(each)
-    yield urls
-    with admin_db.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin_db.close()
+    """Two databases of this test's own (their endpoints: a URL per duty)."""
+    with (
+        scratch_database(services, "projection") as one,
+        scratch_database(services, "projection") as other,
+    ):
+        yield one, other
 
 
 def _feed(bootstrap: str, rng: random.Random) -> str:
@@ -248,7 +240,8 @@ def _start(bootstrap: str, url: str) -> subprocess.Popen[bytes]:
 def test_killed_projection_equals_a_rebuild_and_answers_the_gate(services, databases):
     admin.apply(admin.admin_client(services.bootstrap))
     gate_key = _feed(services.bootstrap, random.Random(5))
-    killed, rebuilt = databases
+    killed_at = databases[0]
+    killed, rebuilt = (found.database(Duty.PROJECTION).reveal() for found in databases)
     kills = 0
     for _ in range(3):
         process = _start(services.bootstrap, killed)
@@ -281,19 +274,20 @@ def test_killed_projection_equals_a_rebuild_and_answers_the_gate(services, datab
     empty = [table for table, rows in _tables(rebuilt).items() if not rows]
     assert not empty, "every table has rows"
     assert len(_tables(rebuilt)["deviations"]) > 500
-    verdict = gate_check(killed, gate_key)
+    reader = killed_at.database(Duty.API).reveal()  # gate-check: the read-only role
+    verdict = gate_check(reader, gate_key)
     assert verdict is not None
     assert verdict["may_leave"] is True
-    assert gate_check(killed, "CONTAINER:NOPE0000000") is None
+    assert gate_check(reader, "CONTAINER:NOPE0000000") is None
 
 
 @pytest.fixture
 def own_postgres(tmp_path):
     """A Postgres of this test's own, which it may stop and start."""
     postgres = LocalPostgres(tmp_path / "home", port=free_port())
-    url = postgres.start()
-    migrate(url)
-    yield postgres, url
+    postgres.start()
+    migrate(postgres.url(Duty.OWNER).reveal())
+    yield postgres, postgres.url(Duty.PROJECTION).reveal()
     postgres.stop()
 
 

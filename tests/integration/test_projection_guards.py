@@ -11,19 +11,19 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
 
 from streams.kafka.reading import read_committed
-from streams.ops.migrations import migrate
+from streams.ops.duties import Duty
 from streams.workers.projection import (
     Projection,
     ProjectionLockError,
     rebuild,
     truncate,
 )
+from tests.integration.databases import scratch_database
 from topics import admin, catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
@@ -36,18 +36,9 @@ CODEC = SingleObjectCodec()
 
 @pytest.fixture
 def database(services) -> Iterator[str]:
-    url = services.database_url.reveal()
-    name = f"guards_{uuid.uuid4().hex[:8]}"
-    admin_db = psycopg2.connect(url)
-    admin_db.autocommit = True
-    with admin_db.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    own = urlsplit(url)._replace(path=f"/{name}").geturl()
-    migrate(own)
-    yield own
-    with admin_db.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin_db.close()
+    """A database of this test's own, as the projection's role."""
+    with scratch_database(services, "guards") as found:
+        yield found.database(Duty.PROJECTION).reveal()
 
 
 def _hold(iot: str, hold_id: str, reason: str) -> dict:
