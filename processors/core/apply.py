@@ -13,6 +13,7 @@ from processors.core.authority import unauthorised
 from processors.core.bindings import binding_changed, binding_ended, binding_requested, path_defined
 from processors.core.clearance_inputs import (
     customs_release,
+    declaration_status,
     exit_confirmed,
     hold_lifted,
     hold_placed,
@@ -31,6 +32,7 @@ from processors.events import (
     BindingRequested,
     CoreInput,
     CustomsRelease,
+    DeclarationStatus,
     DetectedConsist,
     ExitConfirmed,
     HoldLifted,
@@ -111,6 +113,8 @@ def _handle(state: CoreState, event: CoreInput, out: Emitter) -> UnitKeys:  # no
             return hold_lifted(state, event, out)
         case CustomsRelease():
             return customs_release(state, event, out)
+        case DeclarationStatus():
+            return declaration_status(state, event, out)
         case ExitConfirmed():
             return exit_confirmed(state, event, out)
         case TrainLoadingList():

@@ -9,7 +9,14 @@ from dataclasses import replace
 from processors import clearance as clearing
 from processors import mission
 from processors.binding import check_itu
-from processors.core.outputs import Channel, Emitter, publish_state, publish_verdicts
+from processors.core.outputs import (
+    Channel,
+    Emitter,
+    annulled_deviation,
+    publish_carriers,
+    publish_state,
+    publish_verdicts,
+)
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
 from processors.events import (
     BindingChanged,
@@ -19,6 +26,7 @@ from processors.events import (
     MissionPathDefined,
 )
 from processors.identifiers import mrn as mrn_module
+from processors.identifiers.itu import is_carrier
 from processors.ids import deterministic_uuid7
 
 
@@ -78,22 +86,28 @@ def bind(
         out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
         return NO_UNITS
     keys = [i.key for i in itus]
-    conflicts = state.ledger.conflicts(keys, path.mission_path_id)
+    conflicts = state.ledger.conflicts(keys)
     if conflicts:
         for key, interval in conflicts:
             itu = itus[keys.index(key)]
             holder = state.iots.get(interval.iot_id)
+            held_by = holder.request_id if holder else "?"
             out.deviation(
                 "BINDING_CONFLICT",
                 iot=holder,
                 itu=itu,
-                expected=f"{key} free on mission path {path.mission_path_id}",
-                observed=f"request {request_id} while {key} is bound to IOT_ID "
-                f"{interval.iot_id} since {mission.iso(interval.valid_from)}",
+                expected=f"{key} free: a unit has one active IOT_ID at a time",
+                observed=f"request {request_id} (mission path {path.mission_path_id}) while "
+                f"{key} is bound to IOT_ID {interval.iot_id} (request {held_by}, mission path "
+                f"{interval.mission_path_id}) since {mission.iso(interval.valid_from)}",
             )
         out.refuse(
-            f"binding request {request_id}: {', '.join(k for k, _ in conflicts)} already "
-            f"bound on mission path {path.mission_path_id}",
+            f"binding request {request_id}: "
+            + "; ".join(
+                f"{key} is already bound to IOT_ID {interval.iot_id} on mission path "
+                f"{interval.mission_path_id}"
+                for key, interval in conflicts
+            ),
             "BindingConflict",
         )
         return NO_UNITS
@@ -107,7 +121,7 @@ def bind(
         tuple(mrns),
         tuple(itus),
         mission.start(iot_id, path),
-        clearing.new(iot_id, tuple(mrns)),
+        clearing.new(iot_id, tuple(mrns), state.declared(mrns)),
     )
     state.store(iot)
     out.emit(
@@ -125,7 +139,10 @@ def bind(
         },
     )
     publish_state(out, iot)
-    publish_verdicts(out, iot)
+    publish_verdicts(out, iot, state)
+    for mrn in iot.mrns:
+        if iot.clearance.declared.get(mrn) == clearing.ANNULLED:
+            annulled_deviation(out, iot, mrn, "was annulled before this binding")
     return frozenset(keys)
 
 
@@ -147,8 +164,9 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
     iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
     state.store(iot)
     publish_state(out, iot)
-    for key in iot.itu_keys:
+    for key in sorted(k for k in iot.itu_keys if not is_carrier(k)):
         out.tombstone(Channel.VERDICT_BY_ITU, key)
+    publish_carriers(out, state, iot.itus)
     return frozenset(iot.itu_keys)
 
 
@@ -168,7 +186,7 @@ def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> Un
     removed_keys = {i.key for i in event.itus_removed}
     state.ledger.unbind(removed_keys, iot.iot_id, out.at)
     state.ledger.bind([i.key for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at)
-    for key in sorted(removed_keys):  # sorted: the same input, the same output order
+    for key in sorted(k for k in removed_keys if not is_carrier(k)):  # sorted: the same order
         out.tombstone(Channel.VERDICT_BY_ITU, key)
     itus = tuple(i for i in (*iot.itus, *added) if i.key not in removed_keys)
     mrns_added, mrns_removed = event.mrns_added, event.mrns_removed
@@ -176,8 +194,11 @@ def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> Un
         iot,
         itus=itus,
         mrns=tuple(m for m in dict.fromkeys((*iot.mrns, *mrns_added)) if m not in mrns_removed),
-        clearance=clearing.bind_more(iot.clearance, mrns_added, mrns_removed),
+        clearance=clearing.bind_more(
+            iot.clearance, mrns_added, mrns_removed, state.declared(mrns_added)
+        ),
     )
     state.store(iot)
-    publish_verdicts(out, iot)
+    publish_verdicts(out, iot, state)
+    publish_carriers(out, state, (i for i in event.itus_removed if is_carrier(i.key)))
     return frozenset(removed_keys) | frozenset(iot.itu_keys)

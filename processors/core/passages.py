@@ -6,11 +6,14 @@ from dataclasses import replace
 
 from processors import clearance as clearing
 from processors import mission
-from processors.core.outputs import Emitter, publish_state
+from processors.core.outputs import SOURCE, Channel, Emitter, publish_carriers, publish_state
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
 from processors.events import Itu, Passage
+from processors.identifiers.itu import is_carrier
+from processors.identifiers.itu import kind_of as itu_kind
 
 _UNIT_KINDS = ("CONTAINER", "ILU", "SWAP_BODY")
+_ENDED = (mission.Phase.DEFINITIVE, mission.Phase.CLOSED)
 
 
 def exit_deviation(
@@ -51,11 +54,15 @@ def move(
 ) -> Tracked:
     moved = mission.advance(iot.position, signal, out.at, node_id)
     iot = replace(iot, position=moved.position)
-    if moved.position.phase is mission.Phase.DEFINITIVE and iot.retire_at is None:
-        # The mission is over: the units are free for a new binding from now on.
+    freed = moved.position.phase is mission.Phase.DEFINITIVE and iot.retire_at is None
+    if freed:
+        # The mission is over: the units are free for a new binding from now on, and its
+        # carriers no longer carry it.
         state.ledger.unbind(iot.itu_keys, iot.iot_id, out.at)
         iot = replace(iot, retire_at=out.at + state.config.retire_after_ms)
     state.store(iot)
+    if freed:
+        publish_carriers(out, state, iot.itus)
     if moved.deviation:
         out.deviation(
             moved.deviation,
@@ -70,11 +77,60 @@ def move(
     return iot
 
 
+def learn_carriers(state: CoreState, event: Passage, out: Emitter) -> None:
+    """A carrier (a plate, a wagon) read together with bound units carries them from now on;
+    a unit seen on another carrier of the same kind has left the one it was on. Each change is
+    journalled on the binding ledger as a ``BindingChanged`` with its evidence, and the carriers
+    concerned are told their new verdict."""
+    carriers = {i.key: i for i in event.identifiers if is_carrier(i.key)}
+    if not carriers:
+        return
+    touched: dict[str, Itu] = {}
+    for unit in event.identifiers:
+        if is_carrier(unit.key):
+            continue
+        for interval in state.ledger.active(unit.key, out.at):
+            iot = state.iots.get(interval.iot_id)
+            if iot is None or iot.position.phase in (
+                mission.Phase.DEFINITIVE,
+                mission.Phase.CLOSED,
+            ):
+                continue
+            added = [c for key, c in sorted(carriers.items()) if key not in iot.itu_keys]
+            kinds = {itu_kind(c.key) for c in added}
+            left = [i for i in iot.itus if is_carrier(i.key) and itu_kind(i.key) in kinds]
+            if not added:
+                continue
+            state.ledger.unbind([i.key for i in left], iot.iot_id, out.at)
+            state.ledger.bind([c.key for c in added], iot.iot_id, interval.mission_path_id, out.at)
+            kept = tuple(i for i in iot.itus if i not in left)
+            iot = replace(iot, itus=(*kept, *added))
+            state.store(iot)
+            out.emit(
+                Channel.BINDINGS,
+                iot.iot_id,
+                "iotrack.BindingChanged",
+                {
+                    "iot_id": iot.iot_id,
+                    "mrns_added": [],
+                    "mrns_removed": [],
+                    "itus_added": [c.record() for c in added],
+                    "itus_removed": [i.record() for i in left],
+                    "changed_by": SOURCE,
+                    "reason": f"seen with {unit.key} on {', '.join(c.key for c in added)} at "
+                    f"{event.read_point_id} (passage {event.event_id})",
+                },
+            )
+            touched.update({i.key: i for i in (*left, *added)})
+    publish_carriers(out, state, touched.values())
+
+
 def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
     """Resolve a passage's identifiers and IOT_IDs and move each IOT_ID read; a passage changes
     no unit's clearance (a unit made definitive is unbound, but its verdict stands)."""
     node_id, read_point = event.node_id, event.read_point_id
     at = out.at
+    learn_carriers(state, event, out)
     resolved: list[str] = []
     for iot_id in event.iot_ids:
         if iot_id in state.iots and iot_id not in resolved:

@@ -6,6 +6,7 @@ them into its changelog.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -130,6 +131,15 @@ class Train:
         return self.manifests[-1] if self.manifests else None
 
 
+@dataclass(frozen=True)
+class Declared:
+    """The latest state of one customs declaration."""
+
+    state: str
+    at: int
+    event_id: str
+
+
 @dataclass
 class Changes:
     """Keys of the state that changed: IOT_IDs (stored or removed), ITU keys, binding requests,
@@ -141,6 +151,7 @@ class Changes:
     paths: set[str] = field(default_factory=set)
     applied: set[str] = field(default_factory=set)
     trains: set[str] = field(default_factory=set)
+    declarations: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -151,6 +162,9 @@ class CoreState:
     ledger: Ledger = field(default_factory=Ledger.empty)
     iots: dict[str, Tracked] = field(default_factory=dict)
     trains: dict[str, Train] = field(default_factory=dict)
+    declarations: dict[str, Declared] = field(default_factory=dict)
+    """Where each MRN's declaration stands, as the declaration system last said (kept for IOT_IDs
+    bound to it later)."""
     applied: dict[str, int] = field(default_factory=dict)
     watermark: int = 0
     config: CoreConfig = field(default_factory=CoreConfig)
@@ -177,6 +191,14 @@ class CoreState:
         for due in (pending, iot.retire_at):
             if due is not None and (self.next_due is None or due < self.next_due):
                 self.next_due = due
+
+    def declared(self, mrns: Iterable[str]) -> dict[str, str]:
+        """Where the declarations of ``mrns`` stand, for those the core has heard of."""
+        return {m: self.declarations[m].state for m in mrns if m in self.declarations}
+
+    def bound_to(self, mrn: str) -> list[Tracked]:
+        """The IOT_IDs that bind ``mrn`` and are still tracked, in IOT_ID order."""
+        return [self.iots[i] for i in sorted(self.iots) if mrn in self.iots[i].mrns]
 
     def customs_relevant(self, node_id: str) -> bool:
         """Whether any known path names this node as customs relevant."""
