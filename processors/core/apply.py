@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from processors.core import waiting
 from processors.core.authority import unauthorised
 from processors.core.bindings import binding_changed, binding_ended, binding_requested, path_defined
 from processors.core.clearance_inputs import (
@@ -18,7 +19,7 @@ from processors.core.clearance_inputs import (
     hold_lifted,
     hold_placed,
 )
-from processors.core.event_time import advance_watermark, remember
+from processors.core.event_time import advance_watermark, forget, remember
 from processors.core.outputs import Emitter, Output, refusal
 from processors.core.passages import passage
 from processors.core.state import NO_UNITS, CoreState, UnitKeys
@@ -84,6 +85,14 @@ def apply_event(
     if not remember(state, event.event_id, out.at):
         return state, []
     changed = _handle(state, event, out)
+    if out.parked:
+        # It waits, not applied: when what it refers to appears it is applied (and remembered)
+        # then, and a redelivery meanwhile finds it waiting.
+        forget(state, event.event_id)
+    while state.released:
+        for parked in waiting.take(state, state.released.pop(0)):
+            _, later = apply_event(state, parked.event(), Sender.of(parked.sender))
+            out.outputs.extend(later)
     if state.trains:
         reconsider_trains(state, changed, out)
         if isinstance(event, ExitConfirmed):

@@ -9,6 +9,7 @@ from dataclasses import replace
 from processors import clearance as clearing
 from processors import mission
 from processors.binding import check_itu
+from processors.core import waiting
 from processors.core.outputs import (
     Channel,
     Emitter,
@@ -17,17 +18,27 @@ from processors.core.outputs import (
     publish_state,
     publish_verdicts,
 )
+from processors.core.passages import passage_for
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
 from processors.events import (
     BindingChanged,
     BindingEnded,
     BindingRequested,
+    CustomsRelease,
+    ExitConfirmed,
+    HoldLifted,
+    HoldPlaced,
     Itu,
     MissionPathDefined,
 )
 from processors.identifiers import mrn as mrn_module
 from processors.identifiers.itu import is_carrier
 from processors.ids import deterministic_uuid7
+
+AboutAnIotId = (
+    BindingChanged | BindingEnded | HoldPlaced | HoldLifted | CustomsRelease | ExitConfirmed
+)
+"""Inputs that name the IOT_ID they are about."""
 
 
 def path_defined(state: CoreState, event: MissionPathDefined, out: Emitter) -> UnitKeys:
@@ -47,10 +58,20 @@ def path_defined(state: CoreState, event: MissionPathDefined, out: Emitter) -> U
         return NO_UNITS
     state.paths[path.mission_path_id] = path
     state.changes.paths.add(path.mission_path_id)
+    state.released.append(waiting.path_key(path.mission_path_id))
     return NO_UNITS
 
 
 def binding_requested(state: CoreState, event: BindingRequested, out: Emitter) -> UnitKeys:
+    if event.mission_path_id not in state.paths and event.request_id not in state.ledger.requests:
+        waiting.park(
+            state,
+            out,
+            waiting.path_key(event.mission_path_id),
+            event,
+            f"mission path {event.mission_path_id!r}",
+        )
+        return NO_UNITS
     return bind(
         state,
         out,
@@ -143,19 +164,23 @@ def bind(
     for mrn in iot.mrns:
         if iot.clearance.declared.get(mrn) == clearing.ANNULLED:
             annulled_deviation(out, iot, mrn, "was annulled before this binding")
+    state.released.append(waiting.iot_key(iot_id))
+    for key in keys:
+        for late in waiting.passages_for(state, key, out.at):
+            passage_for(state, iot_id, late, out)
     return frozenset(keys)
 
 
-def known(state: CoreState, iot_id: str, out: Emitter) -> Tracked | None:
-    """The IOT_ID an input is about; refused when it is not bound."""
-    iot = state.iots.get(iot_id)
+def known(state: CoreState, event: AboutAnIotId, out: Emitter) -> Tracked | None:
+    """The IOT_ID an input is about; when it is not bound (yet), the input waits for it."""
+    iot = state.iots.get(event.iot_id)
     if iot is None:
-        out.refuse(f"IOT_ID {iot_id} is not bound", "UnknownIotId")
+        waiting.park(state, out, waiting.iot_key(event.iot_id), event, f"IOT_ID {event.iot_id}")
     return iot
 
 
 def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKeys:
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None or iot.position.phase is mission.Phase.CLOSED:
         return NO_UNITS
     out.accept(Channel.BINDINGS, iot.iot_id, event)
@@ -171,7 +196,7 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
 
 
 def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> UnitKeys:
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None:
         return NO_UNITS
     added = event.itus_added

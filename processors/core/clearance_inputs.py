@@ -43,7 +43,7 @@ def _clearance_command(
     command: Callable[[clearing.Clearance, _Command], tuple[clearing.Clearance, clearing.Decision]],
 ) -> UnitKeys:
     """Apply a hold, lift or release; the IOT_ID's units when its verdict changed."""
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None:
         return NO_UNITS
     before = iot.clearance
@@ -98,7 +98,7 @@ def declaration_status(state: CoreState, event: DeclarationStatus, out: Emitter)
 
 
 def exit_confirmed(state: CoreState, event: ExitConfirmed, out: Emitter) -> UnitKeys:
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None:
         return NO_UNITS
     gate = event.gate_node_id

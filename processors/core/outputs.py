@@ -88,11 +88,15 @@ class Emitter:
     """Collects the outputs of one input, numbering their ids from the input's id; ``at`` is
     the input's time."""
 
-    def __init__(self, cause_id: str, at: int, sender: Sender) -> None:
+    def __init__(self, cause_id: str, at: int, sender: Sender, *, salt: str = "") -> None:
         self.cause_id = cause_id
+        self.salt = salt
+        """Mixed into the output ids when one input's outputs come in more than one go."""
         self.at = at
         self.sender = sender
         """The party whose channel the input came from."""
+        self.parked = False
+        """Set when the input was kept to wait for what it refers to (not applied yet)."""
         self.outputs: list[Output] = []
         self._numbered = 0
         """Outputs that number the ids: not the replies (copies) or the inputs accepted (their
@@ -103,6 +107,10 @@ class Emitter:
         self._numbered += 1
 
     def _id(self, channel: Channel) -> str:
+        if self.salt:
+            return deterministic_uuid7(
+                self.at, channel, self.cause_id, self.salt, str(self._numbered)
+            )
         return deterministic_uuid7(self.at, channel, self.cause_id, str(self._numbered))
 
     def emit(

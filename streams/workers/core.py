@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from processors.binding import Ledger
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
 from processors.mission import MissionPath
+from processors.parties import Sender
 from streams.ops import metrics
 from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
@@ -179,6 +180,12 @@ def _changelog_records(state: CoreState) -> list[tuple[bytes, bytes | None]]:
         put(f"seen:{event_id}", state.applied.get(event_id))
     for train_id in sorted(changes.trains):
         put(f"train:{train_id}", state.trains.get(train_id))
+    for mrn in sorted(changes.declarations):
+        put(f"decl:{mrn}", state.declarations.get(mrn))
+    for key in sorted(changes.parked):
+        put(f"park:{key}", state.parked.get(key))
+    for key in sorted(changes.unresolved):
+        put(f"unres:{key}", state.unresolved.get(key))
     put(
         "meta",
         {
@@ -209,6 +216,12 @@ def restore(records: Mapping[bytes, bytes], config: CoreConfig | None = None) ->
             state.applied[name] = value
         elif kind == "train":
             state.trains[name] = value
+        elif kind == "decl":
+            state.declarations[name] = value
+        elif kind == "park":
+            state.parked[name] = value
+        elif kind == "unres":
+            state.unresolved[name] = value
         elif kind == "meta":
             state.watermark = value["watermark"]
             state.next_due = value["next_due"]
@@ -317,9 +330,13 @@ class CoreWorker:
 
     def _publish(self, output: Output, message: Message) -> None:
         topic = topic_of(output)
-        if output.channel is Channel.REFUSALS or (
+        refused = output.channel is Channel.REFUSALS or (
             output.channel is Channel.REPLIES and output.schema is None
-        ):
+        )
+        if refused and output.value is not None and "record" in output.value:
+            self._dead_letter_kept(output, topic)
+            return
+        if refused:
             self._dead_letter(
                 message,
                 str((output.value or {}).get("reason")),
@@ -350,6 +367,25 @@ class CoreWorker:
             )
         self._batch.outputs[topic.name] += 1
         self.stats.outputs += 1
+
+    def _dead_letter_kept(self, output: Output, topic: catalog.Topic) -> None:
+        """The dead letter of an input the core kept and gave up on (its wait passed)."""
+        assert output.value is not None  # noqa: S101 - checked by the caller
+        record_type = str(output.value["record_type"])
+        sender = Sender.of(str(output.value["sender"]))
+        key, value = dead_letters.for_record(
+            self.codec,
+            record_type,
+            output.value["record"],
+            topic=catalog.input_topic(record_type, sender).name,
+            reason=str(output.value["reason"]),
+            error_kind=str(output.value["error_kind"]),
+            source=GROUP,
+        )
+        self._send(topic, key, value)
+        if topic is catalog.DEAD_LETTERS:
+            self._batch.dead_letters[str(output.value["error_kind"])] += 1
+            self.stats.dead_letters += 1
 
     def _dead_letter(
         self,
