@@ -91,7 +91,7 @@ def declaration_status(state: CoreState, event: DeclarationStatus, out: Emitter)
         state.store(iot)
         if event.state == clearing.ANNULLED:
             annulled_deviation(out, iot, event.mrn, f"annulled by {by}")
-        if (after.verdict, after.pending_mrns()) != (before.verdict, before.pending_mrns()):
+        if (after.verdict, after.reasons()) != (before.verdict, before.reasons()):
             publish_verdicts(out, iot, state)
             changed |= set(iot.itu_keys)
     return frozenset(changed)
