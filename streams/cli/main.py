@@ -10,6 +10,7 @@ from typing import NoReturn
 from processors.errors import IotrackError
 from streams.cli import (
     asyncapi,
+    bind,
     demo,
     events,
     exits,
@@ -28,6 +29,7 @@ COMMAND_GROUPS = (
     parties,
     readers,
     events,
+    bind,
     workers,
     read_side,
     validate,
