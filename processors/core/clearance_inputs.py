@@ -107,7 +107,7 @@ def exit_confirmed(state: CoreState, event: ExitConfirmed, out: Emitter) -> Unit
     after, decision = clearing.confirm_exit(iot.clearance, event)
     iot = replace(iot, clearance=after)
     state.store(iot)
-    iot = move(state, iot, mission.Signal.EXIT, out, node_id=gate if decision.accepted else None)
+    iot = move(state, iot, mission.Signal.EXIT, out, node_id=gate)
     if decision.accepted:
         out.accept(Channel.EXITS, event.iot_id, event)
         # Its carriers were told when the exit ended its mission and freed its units (``move``).
