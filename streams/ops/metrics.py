@@ -80,6 +80,20 @@ HOLD_OLDEST_AGE = Gauge(
     ["agency"],
     registry=REGISTRY,
 )
+WAITING_INPUTS = Gauge(
+    "iotrack_core_waiting_inputs",
+    "Inputs the tracking core keeps until what they refer to appears (an IOT_ID's binding, a "
+    "mission path), and passages of units with no IOT_ID kept for a late binding.",
+    ["waiting_for"],
+    registry=REGISTRY,
+)
+WAITING_OLDEST_AGE = Gauge(
+    "iotrack_core_waiting_oldest_age_seconds",
+    "Age of the oldest input the tracking core keeps waiting, in event time (the core's newest "
+    "event time minus the input's own).",
+    ["waiting_for"],
+    registry=REGISTRY,
+)
 END_TO_END = Histogram(
     "iotrack_end_to_end_latency_seconds",
     "From a passage produced to the tracking core's outputs for it (state, verdicts, "

@@ -129,6 +129,20 @@ class CustomsView:
             else:
                 self.holds.pop(iot_id, None)
 
+    @staticmethod
+    def export_waiting(state: CoreState) -> None:
+        """How many inputs wait, for what, and the oldest's age in event time."""
+        kinds: dict[str, list[int]] = {"iot_id": [], "mission_path": [], "late_binding": []}
+        for key, waiting in state.parked.items():
+            kind = "iot_id" if key.startswith("iot:") else "mission_path"
+            kinds[kind] += [p.occurred_at for p in waiting]
+        for reads in state.unresolved.values():
+            kinds["late_binding"] += [r.expires_at - state.config.park_wait_ms for r in reads]
+        for kind, times in kinds.items():
+            metrics.WAITING_INPUTS.labels(kind).set(len(times))
+            age = (state.watermark - min(times)) / 1000 if times else 0
+            metrics.WAITING_OLDEST_AGE.labels(kind).set(max(0.0, age))
+
     def export(self, watermark_ms: int) -> None:
         """Set the gauges; hold ages in event time, against the core's watermark."""
         for status, count in self.by_status.items():
@@ -454,6 +468,7 @@ class CoreWorker:
         batch.publish(time.perf_counter() - started + offsets_took)
         self.customs.update(batch)
         self.customs.export(self.state.watermark)
+        self.customs.export_waiting(self.state)
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
         """Work until ``stop`` (or, for tests and replays, until idle that long)."""
