@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from streams.errors import ConfigError
+from streams.errors import ConfigError, StreamsError
 from streams.ops.settings import Secret
 
 
@@ -58,11 +58,11 @@ class Principal:
         return f"Principal({self.role.value}, operator={self.operator!r}, name={self.name!r})"
 
 
-class Forbidden(Exception):  # noqa: N818 - named after the HTTP status it maps to
+class Forbidden(StreamsError):  # noqa: N818 - named after the HTTP status it maps to
     """The principal may not see this resource (HTTP 403)."""
 
 
-class BadParameter(ValueError):  # noqa: N818 - named after the HTTP answer
+class BadParameter(StreamsError, ValueError):  # noqa: N818 - named after the HTTP answer
     """A request parameter is missing or malformed (HTTP 400); ``parameter`` names it."""
 
     def __init__(self, parameter: str, problem: str) -> None:
