@@ -6,12 +6,32 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streams.cli import demo, events, rail, read_side, readers, services, validate, workers
+from streams.cli import (
+    demo,
+    events,
+    rail,
+    read_side,
+    readers,
+    services,
+    subscriptions,
+    validate,
+    workers,
+)
 from streams.errors import StreamsError
 from streams.ops.settings import load
 from topics.errors import TopicsError
 
-COMMAND_GROUPS = (services, readers, events, workers, read_side, validate, rail, demo)
+COMMAND_GROUPS = (
+    services,
+    readers,
+    events,
+    workers,
+    read_side,
+    subscriptions,
+    validate,
+    rail,
+    demo,
+)
 
 
 def parser() -> argparse.ArgumentParser:

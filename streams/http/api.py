@@ -399,6 +399,7 @@ def make_server(
     max_connections: int = 64,
     idle_timeout_s: float = 15.0,
     extra: tuple[APIRouter, ...] = (),
+    stopping: threading.Event | None = None,
 ) -> Server:
     """The API bound to ``host:port`` (0: any free port), not yet serving: at most
     ``max_connections`` connections at once, each given ``idle_timeout_s`` to send a whole
@@ -413,7 +414,7 @@ def make_server(
         request_deadline_s=idle_timeout_s,
         refused=metrics.API_CONNECTIONS_REFUSED.inc,
     )
-    return Server(make_app(api, *extra), host, port, limits, name="iotrack-api")
+    return Server(make_app(api, *extra), host, port, limits, name="iotrack-api", stopping=stopping)
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> int:
@@ -430,6 +431,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
     found = runtime.endpoints(settings)
     gate = GateState(found.bootstrap, codec_for(settings.schema_registry_url))
     queries = Queries(found.database_url.reveal())
+    closing: list[Callable[[], None]] = []
     try:
         try:
             gate.start()
@@ -438,8 +440,20 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
                 f"{exc} from {found.bootstrap}: is the broker up ('iotrack up', "
                 "'iotrack topics apply')?"
             ) from exc
+        from streams.http.pool import ReadPool
+        from streams.http.subscriptions import subscription_routes
+        from streams.subscriptions.notify import Notifier
+        from streams.subscriptions.store import Store
+
         api = Api(credentials, queries, gate)
-        server = make_server(api, host, port)
+        # The subscription tables are written (a party's CRUD): a pool that is not read-only.
+        writer = ReadPool(found.database_url.reveal(), size=4, read_only=False, name="iotrack-subs")
+        notifier = Notifier(found.database_url.reveal())
+        notifier.start()
+        closing.extend([writer.close, notifier.stop])
+        stopping = threading.Event()
+        routes = subscription_routes(api, Store(writer), notifier, stopping=stopping)
+        server = make_server(api, host, port, extra=(routes,), stopping=stopping)
         stop = stop_on_signals()
         bound_host, bound_port = server.server_address
         roles_line = ", ".join(f"{role} {n}" for role, n in credentials.roles().items())
@@ -455,6 +469,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         server.shutdown()
         server.server_close()
     finally:
+        for close in closing:
+            close()
         gate.stop()
         queries.close()
     return 0

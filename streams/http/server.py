@@ -198,8 +198,11 @@ class Server:
         limits: Limits | None = None,
         *,
         name: str = "iotrack",
+        stopping: threading.Event | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self.stopping = stopping or threading.Event()
+        """Set when the server begins to stop: long answers (streams) end on it."""
         try:
             self.socket = socket.create_server((host, port), backlog=128, reuse_port=False)
         except OSError as exc:
@@ -250,6 +253,7 @@ class Server:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop serving and wait (up to ``timeout``) until :meth:`serve_forever` returned."""
+        self.stopping.set()
         self._server.should_exit = True
         if self._serving.is_set():
             self._stopped.wait(timeout)

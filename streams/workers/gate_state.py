@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from streams.ops import metrics
 from topics import catalog
+from topics.clients import consumer
 from topics.codec import Codec, plain
 
 
@@ -50,16 +51,7 @@ class GateState:
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": "iotrack-gate",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "log_level": 3,
-            }
-        )
+        self._consumer = consumer(bootstrap, "iotrack-gate", **{"enable.partition.eof": True})
         self._thread = threading.Thread(target=self._run, name="gate-state", daemon=True)
 
     def start(self, timeout_s: float = 60.0) -> None:

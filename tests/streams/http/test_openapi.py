@@ -13,15 +13,15 @@ from fastapi.routing import APIRoute
 from streams.http import params
 from streams.http.access import ENDPOINT_ROLES, parse_credentials
 from streams.http.api import Api, make_app
+from streams.http.pool import ReadPool
 from streams.http.queries import Queries
+from streams.http.subscriptions import subscription_routes
+from streams.subscriptions.store import Store
 from topics.schemas import AVRO_DIR
 
-API = Api(
-    parse_credentials(["openapi-test-token-0001 customs"]),
-    Queries("postgresql://nobody@127.0.0.1:1/nothing"),
-    None,
-)
-APP = make_app(API)
+NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
+API = Api(parse_credentials(["openapi-test-token-0001 customs"]), Queries(NOWHERE), None)
+APP = make_app(API, subscription_routes(API, Store(ReadPool(NOWHERE))))
 SPEC = APP.openapi()
 PUBLIC = {"/health", "/metrics", "/openapi.json"}
 PATH_PARAMETER = re.compile(r"\{([a-z_]+)\}")
@@ -91,13 +91,13 @@ def test_every_route_is_described_and_every_described_path_served():
         if route.include_in_schema
         for method in route.methods
     }
-    assert len(served) >= 7
+    assert len(served) >= 15
     described = {(path, method) for path, method, _ in _operations()}
     assert served == described
     for path, _, operation in _operations():
         declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
         assert declared == set(PATH_PARAMETER.findall(path)), path
-        assert "200" in operation["responses"] or "201" in operation["responses"]
+        assert {"200", "201", "204"} & set(operation["responses"]), path
         assert operation.get("operationId"), path
 
 
@@ -127,6 +127,8 @@ def test_the_read_side_roles_are_the_access_rules():
         ("deviations", "deviations"),
         ("train", "train"),
         ("gate-check", "gateCheck"),
+        ("subscriptions", "createSubscription"),
+        ("subscriptions", "subscriptionEvents"),
     ):
         assert by_operation[operation] == {role.value for role in ENDPOINT_ROLES[endpoint]}
 
