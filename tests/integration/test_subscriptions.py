@@ -158,8 +158,9 @@ def setup(services) -> Iterator[Setup]:
 class Worker:
     """``iotrack subscriptions run`` as a process of its own, to be killed."""
 
-    def __init__(self, setup: Setup) -> None:
+    def __init__(self, setup: Setup, options: list[str] = WORKER_OPTIONS) -> None:
         self.setup = setup
+        self.options = options
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -179,7 +180,7 @@ class Worker:
                 "run",
                 "--port",
                 str(self.port),
-                *WORKER_OPTIONS,
+                *self.options,
             ],
             cwd=CHECKOUT,
             env=env,
@@ -536,3 +537,57 @@ def test_subscriptions_belong_to_their_party(setup):
     assert (status, bad["parameter"]) == (400, "filters.kinds")
     assert _call(setup, "DELETE", f"/subscriptions/{sid}", "customs")[0] == 204
     assert _call(setup, "GET", f"/subscriptions/{sid}", "customs")[0] == 404
+
+
+def test_a_failing_subscription_is_suspended_with_its_reason_and_resumes_where_it_stopped(setup):
+    receiver = Receiver(status=500)
+    receiver.up()
+    worker = Worker(setup, ["--retry-base", "0.1", "--retry-max", "0.5", "--suspend-after", "2"])
+    worker.start()
+    node = f"NODE-{uuid.uuid4().hex[:6].upper()}"
+    keys = [str(uuid.uuid4()) for _ in range(2)]
+    sid = _subscribe(setup, "customs", "deviations", {"nodes": [node]}, receiver.url)[
+        "subscription_id"
+    ]
+    try:
+        published = _deviations(setup.bootstrap, node, keys, 6)
+
+        def suspended() -> bool:
+            return _call(setup, "GET", f"/subscriptions/{sid}", "customs")[1]["status"] == (
+                "SUSPENDED"
+            )
+
+        _wait_for(suspended, 60, "suspended after failing for 2 s")
+        found = _call(setup, "GET", f"/subscriptions/{sid}", "customs")[1]
+        assert "HTTP 500" in found["suspended_reason"]
+        assert found["delivered_seq"] == 0
+        tried = len(receiver.requests)
+        time.sleep(1.5)
+        assert len(receiver.requests) == tried, "no delivery while suspended"
+        published += _deviations(setup.bootstrap, node, keys, 4, start=6)
+        receiver.status = 200
+        status, resumed = _call(
+            setup, "PATCH", f"/subscriptions/{sid}", "customs", {"status": "ACTIVE"}
+        )
+        assert (status, resumed["status"], resumed["suspended_reason"]) == (200, "ACTIVE", None)
+        _wait_for(
+            lambda: (
+                {n["id"] for r in receiver.requests[tried:] for n in json.loads(r.body)}
+                >= {e for _, e in published}
+            ),
+            60,
+            "everything, from where it stopped, after the resume",
+        )
+        _in_order_per_key(
+            published, [n for r in receiver.requests[tried:] for n in json.loads(r.body)]
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as r:
+            exposition = r.read().decode()
+        assert 'iotrack_subscription_deliveries_total{outcome="suspended"}' in exposition
+        assert 'iotrack_subscription_deliveries_total{outcome="delivered"}' in exposition
+        assert f'iotrack_subscription_pending_records{{subscription="{sid}"}}' in exposition
+        for key in keys:
+            assert key not in exposition, "no IOT_ID in any label"
+    finally:
+        worker.stop()
+        receiver.down()
