@@ -35,9 +35,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from streams.errors import ConfigError, StreamsError
 from streams.http.access import (
@@ -56,7 +55,7 @@ from streams.http.access import (
     timeline_view,
 )
 from streams.http.app import (
-    BEARER,
+    BEARER_SECURITY,
     JsonAnswer,
     application,
     checked_query,
@@ -100,8 +99,12 @@ def load_credentials(path: Path) -> Credentials:
 
 
 def roles(endpoint: str) -> dict[str, Any]:
-    """The OpenAPI extension naming the roles that may call ``endpoint``."""
-    return {"x-roles": sorted(role.value for role in ENDPOINT_ROLES[endpoint])}
+    """OpenAPI of an operation that needs a bearer token: the scheme, and the roles that may
+    call ``endpoint`` (the extension ``x-roles``)."""
+    return {
+        "security": BEARER_SECURITY,
+        "x-roles": sorted(role.value for role in ENDPOINT_ROLES[endpoint]),
+    }
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -133,6 +136,17 @@ def _time(value: object) -> object:
 Text = Annotated[str, BeforeValidator(_stripped), AfterValidator(_no_nul)]
 
 
+class GateQuery(BaseModel):
+    """The gate check's parameters: a container, or a plate with its country."""
+
+    container: Text | None = Field(default=None, description="ISO 6346 container code.")
+    plate: Text | None = Field(default=None, description="Vehicle plate (with country).")
+    country: Text | None = Field(
+        default=None, description="Registration country of the plate, e.g. IT."
+    )
+    gate: Text | None = Field(default=None, description="node_id of the gate asking.")
+
+
 class Api:
     """What the routes need: credentials, queries, the gate state."""
 
@@ -145,10 +159,7 @@ class Api:
         """A dependency: the principal of a request that may call ``endpoint`` (401, 403),
         whose query string is sound (400)."""
 
-        async def who(
-            request: Request,
-            _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
-        ) -> Principal:
+        async def who(request: Request) -> Principal:
             principal = self.credentials.principal(bearer(request.headers.get("authorization")))
             if principal is None:
                 raise Unauthorized("a valid bearer token is required")
@@ -332,18 +343,12 @@ def query_routes(api: Api) -> APIRouter:
         openapi_extra=roles("gate-check"),
     )
     async def gate_check(
-        *,
         who: Annotated[Principal, Depends(api.caller("gate-check"))],
-        container: Annotated[Text | None, Query(description="ISO 6346 container code.")] = None,
-        plate: Annotated[Text | None, Query(description="Vehicle plate (with country).")] = None,
-        country: Annotated[
-            Text | None, Query(description="Registration country of the plate, e.g. IT.")
-        ] = None,
-        gate: Annotated[Text | None, Query(description="node_id of the gate asking.")] = None,
+        asked: Annotated[GateQuery, Query()],
     ) -> Any:
         started = time.perf_counter()
         try:
-            return api.gate_check(container, plate, country, gate)
+            return api.gate_check(asked.container, asked.plate, asked.country, asked.gate)
         finally:
             metrics.API_GATE_CHECK.observe(time.perf_counter() - started)
 
