@@ -263,6 +263,15 @@ class Store:
             cursor.execute(f"SELECT {_COLUMNS} FROM subscriptions ORDER BY created_at")  # noqa: S608 - constant column list
             return [_row(r) for r in cursor.fetchall()]
 
+    def row(self, subscription_id: str) -> Row | None:
+        with self.pool.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {_COLUMNS} FROM subscriptions WHERE subscription_id = %s",  # noqa: S608
+                (subscription_id,),
+            )
+            found = cursor.fetchone()
+        return None if found is None else _row(found)
+
     def positions(self) -> dict[tuple[str, int], int]:
         with self.pool.cursor() as cursor:
             cursor.execute("SELECT topic, partition, next_offset FROM subscription_positions")

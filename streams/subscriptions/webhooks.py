@@ -81,15 +81,12 @@ class Sender:
     def start(self) -> None:
         self.thread.start()
 
-    def _current(self) -> Row | None:
-        found = [r for r in self.store.all() if r.subscription_id == self.id]
-        return found[0] if found else None
-
     def _run(self) -> None:
         attempt = 0
         while not self.stop.is_set():
             try:
-                subscription = self._current()
+                self.wake.clear()  # before reading the queue: a wake-up after it is kept
+                subscription = self.store.row(self.id)
                 if subscription is None or subscription.status != "ACTIVE" or not subscription.url:
                     return
                 queued = self.store.queued(self.id, subscription.delivered_seq, self.policy.batch)
@@ -99,7 +96,6 @@ class Sender:
                 if not queued:
                     attempt = 0
                     self.wake.wait(1.0)
-                    self.wake.clear()
                     continue
                 attempt += 1
                 if self._deliver(subscription, queued, attempt):

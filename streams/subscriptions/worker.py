@@ -88,7 +88,7 @@ class Fanout:
     def __init__(self, bootstrap: str, store: Store, codec: Codec) -> None:
         self.store = store
         self.codec = codec
-        self.consumer = consumer(bootstrap, GROUP)
+        self.consumer = consumer(bootstrap, GROUP, **{"fetch.wait.max.ms": 50})
         self.progress = Progress()
         self._positions: dict[tuple[str, int], int] = {}
         self._subscriptions: list[Row] = []
@@ -122,12 +122,15 @@ class Fanout:
     def step(self, timeout_s: float = 0.2) -> set[str]:
         """One batch: consumed, matched, queued with the new positions; the subscriptions
         that got notifications."""
-        messages = self.consumer.consume(BATCH, timeout_s)
+        first = self.consumer.poll(timeout_s)
+        # What else is there already, without waiting for a batch to fill.
+        messages = [] if first is None else [first, *self.consumer.consume(BATCH - 1, 0)]
         self.progress.polled_at = time.monotonic()
         if not messages:
             metrics.SUBSCRIPTION_LAG.set(0)
             return set()
-        subscriptions = [s for s in self.subscriptions(0.0) if s.status == "ACTIVE"]
+        # Suspended subscriptions go on queueing: resumed, they deliver from where they stopped.
+        subscriptions = self.subscriptions(0.0)
         queued: list[tuple[str, str, str, str, Any, datetime | None]] = []
         positions: dict[tuple[str, int], int] = {}
         newest = 0

@@ -68,7 +68,10 @@ class GateState:
         while not self._stop.is_set():
             # A batch per call: one trip through the GIL for many updates, not one each (the
             # API's requests wait for the GIL while this thread holds it).
-            for message in self._consumer.consume(500, 0.1):
+            first = self._consumer.poll(0.1)
+            if first is None:
+                continue
+            for message in [first, *self._consumer.consume(499, 0)]:
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
