@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -151,6 +152,42 @@ async def checked_query(request: Request) -> None:
         if not value.strip():
             raise BadParameter(name, "empty")
         seen.add(name)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def query_of(model: type[Model], request: Request) -> Model:
+    """A route's query parameters validated by ``model`` (BadParameter naming the first one
+    that is not valid): for a route that reads its query itself, which FastAPI's per-parameter
+    machinery made ~50 us a request slower (the gate check)."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "query"
+        problem = "required" if first["type"] == "missing" else first["msg"]
+        raise BadParameter(name, problem.removeprefix("Value error, ")) from None
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI query parameters of ``model``'s fields (for :func:`query_of` routes), so the
+    document is still derived from the model that validates them."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", []))
+    found = []
+    for name, field in schema["properties"].items():
+        described = {k: v for k, v in field.items() if k not in ("title", "description")}
+        found.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "description": field.get("description", ""),
+                "schema": described,
+            }
+        )
+    return found
 
 
 BEARER_SCHEME: dict[str, Any] = {
