@@ -69,6 +69,36 @@ def raw_answer(status: HTTPStatus, message: str, **headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+class _Coalescing:
+    """A transport whose writes within one turn of the event loop leave in one ``write``: an
+    answer's headers and body in one send instead of two (the send was a third of the event
+    loop's time under load, sampled with py-spy). Everything else is the transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _Refused(Exception):  # noqa: N818 - raised inside the parser to stop it; never escapes
     """A request refused while its headers are parsed."""
 
@@ -105,6 +135,7 @@ class GuardedProtocol(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
+        self.transport = _Coalescing(transport, self.loop)  # type: ignore[assignment]
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
