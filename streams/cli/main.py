@@ -19,6 +19,7 @@ from streams.cli import (
     read_side,
     readers,
     services,
+    subscriptions,
     validate,
     workers,
 )
@@ -32,6 +33,7 @@ COMMAND_GROUPS = (
     bind,
     workers,
     read_side,
+    subscriptions,
     validate,
     asyncapi,
     rail,

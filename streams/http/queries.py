@@ -10,7 +10,7 @@ from streams.http.access import (
 )
 from streams.http.errors import NotFound
 from streams.http.pool import ReadPool
-from streams.http.timeline import timeline
+from streams.http.timeline import TIMELINE_PASSAGES, timeline
 from streams.http.values import iso, verdict_json
 
 _DEVIATIONS = (
@@ -25,6 +25,8 @@ class Queries(ReadPool):
     At most ``size`` requests use the database at once: the others wait up to ``wait_s`` for
     a connection (then :class:`Busy`, answered 503) instead of failing at once because the
     pool is exhausted. Every statement runs under ``statement_timeout_ms``."""
+
+    timeline_passages = TIMELINE_PASSAGES
 
     def timeline(self, iot_id: str) -> dict[str, Any]:
         with self.cursor() as cursor:

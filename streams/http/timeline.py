@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import psycopg2.extensions
+import psycopg
 
 from streams.http.errors import NotFound
 from streams.http.values import iso, verdict_json
@@ -15,7 +15,7 @@ TIMELINE_PASSAGES = 1000
 
 
 def timeline(
-    cursor: psycopg2.extensions.cursor, iot_id: str, passages_limit: int
+    cursor: psycopg.Cursor[tuple[Any, ...]], iot_id: str, passages_limit: int
 ) -> dict[str, Any]:
     """The timeline document of ``iot_id``; NotFound when the projection has nothing of it."""
     cursor.execute(
@@ -59,7 +59,7 @@ def timeline(
     cursor.execute(
         "SELECT event_id, occurred_at, node_id, read_point_id, direction, lane, "
         "itu_keys, iot_ids FROM passages WHERE (itu_keys && %s::text[] "
-        "OR iot_ids @> ARRAY[%s]::uuid[]) AND (%s::timestamptz IS NULL OR "
+        "OR iot_ids @> ARRAY[%s::uuid]) AND (%s::timestamptz IS NULL OR "
         "occurred_at >= %s) AND (%s::timestamptz IS NULL OR occurred_at <= %s) "
         "ORDER BY occurred_at, event_id LIMIT %s",
         (keys, iot_id, start, start, end, end, passages_limit + 1),

@@ -154,6 +154,45 @@ API_CONNECTIONS_REFUSED = Counter(
     registry=REGISTRY,
 )
 
+SUBSCRIPTION_QUEUED = Counter(
+    "iotrack_subscription_events_total",
+    "Events the delivery worker queued for subscriptions (one per matching subscription), "
+    "by topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+SUBSCRIPTION_DELIVERIES = Counter(
+    "iotrack_subscription_deliveries_total",
+    "Webhook requests by outcome (delivered: a 2xx; failed: anything else; suspended: the "
+    "failure that suspended a subscription).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SUBSCRIPTION_NOTIFICATIONS = Counter(
+    "iotrack_subscription_notifications_delivered_total",
+    "Notifications delivered by webhooks (acknowledged with a 2xx).",
+    registry=REGISTRY,
+)
+SUBSCRIPTION_DELIVERY = Histogram(
+    "iotrack_subscription_delivery_seconds",
+    "Time of one webhook request, from sending to the receiver's answer.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+    registry=REGISTRY,
+)
+SUBSCRIPTION_PENDING = Gauge(
+    "iotrack_subscription_pending_records",
+    "Notifications queued for a webhook subscription and not yet delivered, by subscription "
+    "id (a subscription, never a unit).",
+    ["subscription"],
+    registry=REGISTRY,
+)
+SUBSCRIPTION_LAG = Gauge(
+    "iotrack_subscription_lag_seconds",
+    "How far the delivery worker is behind the topics: now minus the broker timestamp of the "
+    "newest record of its last batch; 0 once caught up.",
+    registry=REGISTRY,
+)
+
 _served: set[int] = set()
 _lock = threading.Lock()
 

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from streams.ops import metrics
 from topics import catalog
+from topics.clients import consumer
 from topics.codec import Codec, plain
 
 
@@ -50,16 +51,7 @@ class GateState:
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": "iotrack-gate",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "log_level": 3,
-            }
-        )
+        self._consumer = consumer(bootstrap, "iotrack-gate", **{"enable.partition.eof": True})
         self._thread = threading.Thread(target=self._run, name="gate-state", daemon=True)
 
     def start(self, timeout_s: float = 60.0) -> None:
@@ -74,24 +66,27 @@ class GateState:
         at_end: set[int] = set()
         partitions = catalog.CLEARANCE_BY_ITU.partitions
         while not self._stop.is_set():
-            message = self._consumer.poll(0.1)
-            if message is None:
+            # A batch per call: one trip through the GIL for many updates, not one each (the
+            # API's requests wait for the GIL while this thread holds it).
+            first = self._consumer.poll(0.1)
+            if first is None:
                 continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(int(message.partition() or 0))
-                    if len(at_end) == partitions:
-                        self.ready.set()
-                continue
-            key = (message.key() or b"").decode()
-            value = message.value()
-            if value is None:
-                self.verdicts.pop(key, None)
-            else:
-                self.verdicts[key] = plain(
-                    self.codec.decode(value, topic=str(message.topic())).value
-                )
+            for message in [first, *self._consumer.consume(499, 0)]:
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(int(message.partition() or 0))
+                        if len(at_end) == partitions:
+                            self.ready.set()
+                    continue
+                key = (message.key() or b"").decode()
+                value = message.value()
+                if value is None:
+                    self.verdicts.pop(key, None)
+                else:
+                    self.verdicts[key] = plain(
+                        self.codec.decode(value, topic=str(message.topic())).value
+                    )
         self._consumer.close()
 
     def check(self, itu_key: str) -> GateDecision:

@@ -22,9 +22,8 @@ import pytest
 from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from streams.http.access import parse_credentials
-from streams.http.api import Api
+from streams.http.api import Api, make_server
 from streams.http.queries import Queries
-from streams.http.server import make_server
 from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
 from streams.replay.lines import read_events
