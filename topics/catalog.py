@@ -283,8 +283,7 @@ CLEARANCE_BY_IOT = _state(
 
 
 def _unit_key(value: Mapping[str, Any]) -> str:
-    unit = value["itu"]
-    return itu.key(str(unit["kind"]), str(unit["value"]), unit.get("country"))
+    return itu.key_of_record(value["itu"])
 
 
 CLEARANCE_BY_ITU = replace(

@@ -51,6 +51,16 @@ def key(kind: str, value: str, country: str | None = None) -> str:
     return f"{kind}:{value}"
 
 
+def key_of_record(record: Mapping[str, object]) -> str:
+    """The topic key of an ``iotrack.ItuIdentifier`` as decoded from a topic.
+
+    >>> key_of_record({"kind": "PLATE", "value": "AB123CD", "country": "IT"})
+    'PLATE:IT:AB123CD'
+    """
+    country = record.get("country")
+    return key(str(record["kind"]), str(record["value"]), str(country) if country else None)
+
+
 def checked(kind: str, value: str, country: str | None = None) -> str:
     """``value`` in its compact form, checked as an ITU of ``kind``; IdentifierError (naming the
     kind and what is wrong) when it is not acceptable."""

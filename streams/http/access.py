@@ -161,9 +161,12 @@ def notification_view(role: Role, document: Any) -> Any:
 def timeline_view(principal: Principal, timeline: Mapping[str, Any]) -> dict[str, Any]:
     """A timeline as the principal may see it: Customs all of it; the GdF holds without their
     reasons; a terminal neither holds (not even the verdict's open ones) nor deviations nor
-    releases (the verdict's outcome and reasons say enough)."""
+    releases (the verdict's outcome and reasons say enough); nobody but Customs the states of
+    the declarations (a control under way is Customs' to tell)."""
     authorize(principal, "timeline")
     shown = dict(timeline)
+    if principal.role is not Role.CUSTOMS:
+        shown.pop("declarations", None)
     if principal.role is Role.TERMINAL:
         for hidden in ("holds", "deviations", "releases"):
             shown.pop(hidden, None)

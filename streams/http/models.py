@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from streams.http.enums import (
     Agency,
     BindingEndReason,
+    DeclarationState,
     DeviationKind,
     Direction,
     ExitMode,
@@ -72,10 +73,24 @@ class VerdictDoc(Document):
     as_of: datetime | None = None
 
 
+class CarriedDecision(Document):
+    """One IOT_ID a carrier carries now, with its own verdict."""
+
+    iot_id: UUID
+    unit: str | None = Field(
+        default=None, description="ITU key of the IOT_ID's cargo unit, when it has one."
+    )
+    may_leave: bool
+    verdict: Verdict
+    reasons: list[str] = []
+
+
 class UnitVerdict(VerdictDoc):
-    """The verdict of a unit (by its ITU key), with the IOT_ID it came from."""
+    """The verdict of a unit (by its ITU key), with the IOT_ID it came from; for a carrier (a
+    plate, a wagon), no IOT_ID but the IOT_IDs it carries, each with its own verdict."""
 
     iot_id: UUID | None = None
+    carried: list[CarriedDecision] = []
 
 
 class Hold(Document):
@@ -220,9 +235,22 @@ class Exit(Document):
     train_id: str | None = None
 
 
+class DeclarationDoc(Document):
+    """The state a declaration (an MRN of the binding) is in, as Customs' system last said."""
+
+    mrn: str
+    state: DeclarationState
+    at: datetime = Field(description="When the declaration entered this state.")
+    source: str = Field(description="The declaration system that said so.")
+    procedure: str | None = None
+    declarant: str | None = None
+    note: str | None = None
+
+
 class Timeline(Document):
     """An IOT_ID along its mission path. A terminal gets no holds, releases or deviations (and
-    no open holds in the verdict); the GdF gets holds without reason codes and outcomes."""
+    no open holds in the verdict); the GdF gets holds without reason codes and outcomes; the
+    states of the declarations (a control under way) are Customs' only."""
 
     iot_id: UUID
     status: IotStatus | None = None
@@ -242,6 +270,9 @@ class Timeline(Document):
     exit: Exit | None = None
     deviations: list[TimelineDeviation] | None = Field(
         default=None, description="Customs and GdF only."
+    )
+    declarations: list[DeclarationDoc] | None = Field(
+        default=None, description="Customs only: the state of each MRN of the binding."
     )
 
 
@@ -264,7 +295,9 @@ class Lookup(Document):
 
 
 class GateDecision(Document):
-    """May this unit leave through the gate now, from the verdicts held in memory."""
+    """May this unit leave through the gate now, from the verdicts held in memory. For a
+    carrier (a truck's plate, a wagon) ``carried`` lists the IOT_IDs it carries, each with its
+    own verdict; the carrier may leave only when every one of them may."""
 
     itu: str
     may_leave: bool
@@ -275,6 +308,7 @@ class GateDecision(Document):
     gate: str | None = Field(default=None, description="The gate asking, echoed.")
     open_holds: list[OpenHold] = []
     mrns_pending: list[str] = []
+    carried: list[CarriedDecision] = []
 
 
 class TrainState(Document):

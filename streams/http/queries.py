@@ -47,8 +47,8 @@ class Queries(ReadPool):
             )
             rows = cursor.fetchall()
             cursor.execute(
-                "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, as_of "
-                "FROM clearance_by_itu WHERE itu_key = %s",
+                "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, as_of, "
+                "carried FROM clearance_by_itu WHERE itu_key = %s",
                 (key,),
             )
             by_itu = cursor.fetchone()
@@ -63,7 +63,11 @@ class Queries(ReadPool):
             for iot, since, path, status, *rest in rows
         ]
         verdict = (
-            {"iot_id": str(by_itu[0]) if by_itu[0] else None, **verdict_json(by_itu[1:])}
+            {
+                "iot_id": str(by_itu[0]) if by_itu[0] else None,
+                **verdict_json(by_itu[1:7]),
+                "carried": by_itu[7] or [],
+            }
             if by_itu
             else {
                 "iot_id": None,

@@ -1,4 +1,5 @@
-"""An IOT_ID's timeline: its mission path's nodes, passages, state, clearance, deviations."""
+"""An IOT_ID's timeline: its mission path's nodes, passages, state, clearance, deviations and
+the states of its declarations."""
 
 from __future__ import annotations
 
@@ -99,6 +100,12 @@ def timeline(
         (iot_id,),
     )
     deviations = cursor.fetchall()
+    cursor.execute(
+        "SELECT mrn, state, occurred_at, source, procedure, declarant, note "
+        "FROM declaration_states WHERE mrn = ANY(%s) ORDER BY mrn",
+        (list(binding[2]) if binding else [],),
+    )
+    declarations = cursor.fetchall()
     document = _timeline(
         iot_id,
         state=state,
@@ -112,6 +119,7 @@ def timeline(
         releases=releases,
         exited=exited,
         deviations=deviations,
+        declarations=declarations,
     )
     document["passages_truncated"] = truncated
     return document
@@ -159,6 +167,7 @@ def _timeline(
     releases: list[tuple[Any, ...]],
     exited: tuple[Any, ...] | None,
     deviations: list[tuple[Any, ...]],
+    declarations: list[tuple[Any, ...]],
 ) -> dict[str, Any]:
     """The timeline document, from the rows (pure)."""
     seen: dict[str, list[datetime]] = {}
@@ -304,5 +313,17 @@ def _timeline(
                 "observed": observed,
             }
             for event_id, at, kind, severity, node, read_point, expected, observed in deviations
+        ],
+        "declarations": [
+            {
+                "mrn": mrn,
+                "state": declared,
+                "at": iso(at),
+                "source": source,
+                "procedure": procedure,
+                "declarant": declarant,
+                "note": note,
+            }
+            for mrn, declared, at, source, procedure, declarant, note in declarations
         ],
     }

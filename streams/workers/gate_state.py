@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
 
+from processors.identifiers import itu
 from streams.ops import metrics
 from topics import catalog
 from topics.clients import consumer
@@ -22,8 +23,29 @@ from topics.codec import Codec, plain
 
 
 @dataclass(frozen=True)
+class Carried:
+    """One IOT_ID a carrier (a plate, a wagon) carries, with its own verdict."""
+
+    iot_id: str
+    unit: str | None
+    may_leave: bool
+    verdict: str
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "iot_id": self.iot_id,
+            "unit": self.unit,
+            "may_leave": self.may_leave,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
 class GateDecision:
-    """The answer a gate gets."""
+    """The answer a gate gets. For a carrier, ``carried`` lists what it carries: the carrier may
+    leave only when every one of them may."""
 
     itu: str
     may_leave: bool
@@ -31,6 +53,7 @@ class GateDecision:
     iot_id: str | None
     reasons: tuple[str, ...]
     as_of: int | None
+    carried: tuple[Carried, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,7 +63,19 @@ class GateDecision:
             "iot_id": self.iot_id,
             "reasons": list(self.reasons),
             "as_of": self.as_of,
+            "carried": [c.as_json() for c in self.carried],
         }
+
+
+def _carried(entry: dict[str, Any]) -> Carried:
+    unit = entry.get("unit")
+    return Carried(
+        str(entry["iot_id"]),
+        itu.key_of_record(unit) if unit else None,
+        bool(entry["may_leave"]),
+        str(entry["verdict"]),
+        tuple(entry.get("reasons") or ()),
+    )
 
 
 class GateState:
@@ -105,6 +140,7 @@ class GateState:
                 found["iot_id"],
                 tuple(found["reasons"]),
                 found["as_of"],
+                tuple(_carried(entry) for entry in found.get("carried") or ()),
             )
         metrics.GATE_CHECK.observe(time.perf_counter() - started)
         metrics.GATE_DECISIONS.labels(decision.verdict).inc()

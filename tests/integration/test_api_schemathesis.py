@@ -64,8 +64,8 @@ SCHEMA = schemathesis.openapi.from_dict(
 def served(day, services) -> Iterator[str]:  # noqa: F811 - the fixture imported above
     gate = GateState(services.bootstrap, CODEC)
     gate.start()
-    queries = Queries(day.url)
-    writer = ReadPool(day.url, size=4, read_only=False)
+    queries = Queries(day.api_url)
+    writer = ReadPool(day.api_url, size=4, read_only=False)
     api = Api(load_credentials(TOKENS_FILE), queries, gate)
     stopping = threading.Event()
     routes = subscription_routes(api, Store(writer), stopping=stopping)

@@ -37,11 +37,13 @@ from streams.http.api import Api, make_server
 from streams.http.pool import ReadPool
 from streams.http.queries import Queries
 from streams.http.subscriptions import subscription_routes
+from streams.local import runtime
 from streams.local.processes import free_port
-from streams.ops.migrations import migrate
+from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
 from streams.subscriptions.notify import Notifier
 from streams.subscriptions.store import Store
+from tests.integration.databases import scratch_database
 from topics import admin, catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
@@ -119,40 +121,39 @@ class Receiver:
 
 @dataclass
 class Setup:
-    url: str
+    database: runtime.Endpoints  # a scratch database's, one role per duty
     base: str
     bootstrap: str
+
+    def url(self, duty: Duty) -> str:
+        return self.database.database(duty).reveal()
 
 
 @pytest.fixture(scope="module")
 def setup(services) -> Iterator[Setup]:
     admin.apply(admin.admin_client(services.bootstrap))
-    admin_url = services.database_url.reveal()
-    name = f"subs_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    url = urlsplit(admin_url)._replace(path=f"/{name}").geturl()
-    migrate(url)
-    queries, writer = Queries(url), ReadPool(url, size=4, read_only=False)
-    notifier = Notifier(url)
-    notifier.start()
-    api = Api(CREDENTIALS, queries, None)
-    stopping = threading.Event()
-    routes = subscription_routes(api, Store(writer), notifier, heartbeat_s=1.0, stopping=stopping)
-    server = make_server(api, "127.0.0.1", 0, extra=(routes,), stopping=stopping)
-    thread = server.start()
-    host, port = server.server_address
-    try:
-        yield Setup(url, f"http://{host}:{port}", services.bootstrap)
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
-        notifier.stop()
-        writer.close()
-        queries.close()
-        with psycopg.connect(admin_url, autocommit=True) as db:
-            db.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with scratch_database(services, "subs") as found:
+        url = found.database(Duty.API).reveal()
+        queries, writer = Queries(url), ReadPool(url, size=4, read_only=False)
+        notifier = Notifier(url)
+        notifier.start()
+        api = Api(CREDENTIALS, queries, None)
+        stopping = threading.Event()
+        routes = subscription_routes(
+            api, Store(writer), notifier, heartbeat_s=1.0, stopping=stopping
+        )
+        server = make_server(api, "127.0.0.1", 0, extra=(routes,), stopping=stopping)
+        thread = server.start()
+        host, port = server.server_address
+        try:
+            yield Setup(found, f"http://{host}:{port}", services.bootstrap)
+        finally:
+            server.shutdown()
+            thread.join(10)
+            server.server_close()
+            notifier.stop()
+            writer.close()
+            queries.close()
 
 
 class Worker:
@@ -168,7 +169,7 @@ class Worker:
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.setup.bootstrap,
-            "DATABASE_URL": self.setup.url,
+            "DATABASE_URL": self.setup.url(Duty.SUBSCRIPTIONS),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.process = subprocess.Popen(
@@ -407,7 +408,7 @@ def test_a_terminal_never_receives_customs_only_fields_nor_subscribes_beyond_its
     receiver.up()
     node = f"TERMINAL-{uuid.uuid4().hex[:6].upper()}"
     iot = str(uuid.uuid4())
-    with psycopg.connect(setup.url, autocommit=True) as db:
+    with psycopg.connect(setup.url(Duty.PROJECTION), autocommit=True) as db:
         db.execute(
             "INSERT INTO iot_state (iot_id, status, mission_path_id, current_node_id, version, "
             "updated_at) VALUES (%s, 'AT_NODE', 'IMPORT-ROAD', %s, 1, now())",

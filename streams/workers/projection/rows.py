@@ -48,7 +48,7 @@ def itu_key(itu: dict[str, Any] | None) -> str | None:
     by ITU are keyed."""
     if not itu:
         return None
-    return itu_keys.key(str(itu["kind"]), str(itu["value"]), itu.get("country"))
+    return itu_keys.key_of_record(itu)
 
 
 _itu_key = itu_key
@@ -272,7 +272,10 @@ def _train_status(name: str, schema: str, value: dict[str, Any] | None) -> list[
 def _by_itu(name: str, schema: str, value: dict[str, Any] | None) -> list[Statement]:
     if value is None:
         return [("DELETE FROM clearance_by_itu WHERE itu_key = %s", (name,))]
-    carried = json.dumps(value.get("carried") or [])
+    # A carried unit as its ITU key, as every answer names a unit.
+    carried = json.dumps(
+        [{**entry, "unit": itu_key(entry.get("unit"))} for entry in value.get("carried") or []]
+    )
     return [(BY_ITU_SQL, (name, value["iot_id"], *_verdict(value), carried))]
 
 

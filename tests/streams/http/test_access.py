@@ -55,6 +55,7 @@ TIMELINE = {
     "holds": [HOLD],
     "releases": [{"mrn": "06DE586600006143E1"}],
     "deviations": [{"kind": "EXIT_WHILE_HELD"}],
+    "declarations": [{"mrn": "06DE586600006143E1", "state": "UNDER_CONTROL", "note": "scan"}],
     "nodes": [],
 }
 
@@ -192,9 +193,10 @@ def test_a_timeline_is_cut_to_the_role():
     assert gdf["deviations"] == TIMELINE["deviations"]
     assert "reason_code" not in gdf["holds"][0]
     assert "RISK-7" not in repr(gdf)
+    assert "declarations" not in gdf, "a control under way is Customs' to tell"
     terminal = timeline_view(TERMINAL, TIMELINE)
     assert terminal["verdict"] == TIMELINE["verdict"]
-    assert not {"holds", "deviations", "releases"} & set(terminal)
+    assert not {"holds", "deviations", "releases", "declarations"} & set(terminal)
     assert "RISK-7" not in repr(terminal)
     with pytest.raises(Forbidden):
         timeline_view(RAIL, TIMELINE)
