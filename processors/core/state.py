@@ -1,7 +1,7 @@
 """What the tracking core remembers: tracked IOT_IDs, trains, and the changes a worker persists.
 
-Plain frozen values (and the one mutable ``CoreState`` that owns them), so the worker can pickle
-them into its changelog.
+Plain frozen values (and the one mutable ``CoreState`` that owns them); ``processors.core.snapshot``
+turns them into the records of the worker's changelog and back.
 """
 
 from __future__ import annotations

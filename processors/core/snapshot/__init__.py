@@ -1,0 +1,239 @@
+"""The tracking core's state as plain records, and back: what its worker keeps on its changelog.
+
+The state is a set of entries, one record under one key each: ``iot:<IOT_ID>`` (a ``Tracked``),
+``itu:<ITU key>`` (a unit's binding intervals), ``req:<request_id>`` (the IOT_ID a binding
+request produced), ``path:<mission_path_id>``, ``seen:<event_id>`` (an input remembered so that a
+redelivery applies once), ``train:<train_id>``, and ``meta`` (event time, what falls due next).
+Each kind of entry holds one record type (``KINDS``), an Avro record of ``avro/iotrack.state.*``.
+The records are plain values, as the codec takes and gives them once logical types are made
+plain (Unix milliseconds and ids as they are, enum symbols as text, tuples and sets as lists,
+sets sorted), so nothing here imports an Avro or Kafka library.
+
+Each type has a pair of functions, ``<type>_record(x)`` and ``<type>_from(record)``
+(``tracking``: ITU identifiers, mission paths, positions, clearance, binding intervals, tracked
+IOT_IDs; ``trains``: loading list items and answers, manifests, reasons, permissions, trains),
+written out field by field: nothing is read by reflection, and only these types come out.
+``<type>_from(<type>_record(x)) == x`` for every state the core makes (``tests/processors/
+test_snapshot.py`` runs random golden-like inputs through the core to show it). Adding a field
+with a default to a state class is one field with that default in its schema (``iotrack schemas
+archive NAME``, edit, ``iotrack schemas lock``) and one line in each of its two functions; a test
+fails while a class and its schema do not have the same fields.
+
+>>> state = CoreState()
+>>> state.watermark = 1_795_600_000_000
+>>> [(e.key, e.record_type) for e in changed(state)]
+[('meta', 'iotrack.state.Meta')]
+>>> restorer = Restorer(CoreConfig())
+>>> restorer.take("meta", "iotrack.state.Meta", meta_record(meta_of(state)))
+>>> restorer.finish().watermark
+1795600000000
+>>> restorer.take("iot:x", "iotrack.state.Train", {})
+Traceback (most recent call last):
+    ...
+processors.core.snapshot.SnapshotError: iot:x: the record is iotrack.state.Train; the key's ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from processors.binding import Ledger
+from processors.core.snapshot.plain import Plain, Record
+from processors.core.snapshot.tracking import (
+    interval_from,
+    interval_record,
+    path_from,
+    path_record,
+    tracked_from,
+    tracked_record,
+)
+from processors.core.snapshot.trains import train_from, train_record
+from processors.core.state import CoreConfig, CoreState
+from processors.errors import ProcessorError
+
+__all__ = [
+    "KINDS",
+    "META_KEY",
+    "RECORD_TYPES",
+    "Entry",
+    "Meta",
+    "Plain",
+    "Record",
+    "Restorer",
+    "SnapshotError",
+    "changed",
+    "meta_from",
+    "meta_of",
+    "meta_record",
+]
+
+KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "iot": "iotrack.state.TrackedIot",
+        "itu": "iotrack.state.UnitBindings",
+        "req": "iotrack.state.BindingRequest",
+        "path": "iotrack.state.MissionPath",
+        "seen": "iotrack.state.InputSeen",
+        "train": "iotrack.state.Train",
+        "meta": "iotrack.state.Meta",
+    }
+)
+"""Each kind of entry (the key's part before the first ``:``) and the record type it holds."""
+RECORD_TYPES: Sequence[str] = tuple(KINDS.values())
+"""The record types of the entries, as the catalogue lists them for the changelog topic."""
+META_KEY = "meta"
+
+
+class SnapshotError(ProcessorError, ValueError):
+    """An entry the core cannot take back: a key of no known kind, a record of another type
+    than its key's kind holds, or a record without its type's fields."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One changelog entry: its key, its record type, and its record (None: the entry is gone)."""
+
+    key: str
+    record_type: str
+    record: Record | None
+
+
+# -- the meta entry ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """What the state holds besides its entries (``iotrack.state.Meta``)."""
+
+    watermark: int
+    next_due: int | None
+    applied_oldest: int | None
+
+
+def meta_of(state: CoreState) -> Meta:
+    return Meta(state.watermark, state.next_due, state.applied_oldest)
+
+
+def meta_record(meta: Meta) -> Record:
+    return {
+        "watermark": meta.watermark,
+        "next_due": meta.next_due,
+        "applied_oldest": meta.applied_oldest,
+    }
+
+
+def meta_from(record: Plain) -> Meta:
+    return Meta(record["watermark"], record["next_due"], record["applied_oldest"])
+
+
+# -- the entries of a state --------------------------------------------------------------------
+
+
+def _entry(kind: str, name: str, record: Record | None) -> Entry:
+    return Entry(f"{kind}:{name}", KINDS[kind], record)
+
+
+def changed(state: CoreState) -> list[Entry]:
+    """The entries of everything that changed since the last call (taking the state's changes),
+    in a fixed order, then the meta entry; an entry gone (an IOT_ID retired, an input id
+    forgotten) has no record."""
+    changes = state.take_changes()
+    entries: list[Entry] = []
+    for iot_id in sorted(changes.iots):
+        tracked = state.iots.get(iot_id)
+        entries.append(_entry("iot", iot_id, None if tracked is None else tracked_record(tracked)))
+    for key in sorted(changes.itus):
+        found = state.ledger.intervals.get(key)
+        record = None if found is None else {"intervals": [interval_record(i) for i in found]}
+        entries.append(_entry("itu", key, record))
+    for request_id in sorted(changes.requests):
+        bound = state.ledger.requests.get(request_id)
+        entries.append(_entry("req", request_id, None if bound is None else {"iot_id": bound}))
+    for path_id in sorted(changes.paths):
+        path = state.paths.get(path_id)
+        entries.append(_entry("path", path_id, None if path is None else path_record(path)))
+    for event_id in sorted(changes.applied):
+        at = state.applied.get(event_id)
+        entries.append(_entry("seen", event_id, None if at is None else {"at": at}))
+    for train_id in sorted(changes.trains):
+        train = state.trains.get(train_id)
+        entries.append(_entry("train", train_id, None if train is None else train_record(train)))
+    entries.append(Entry(META_KEY, KINDS[META_KEY], meta_record(meta_of(state))))
+    return entries
+
+
+def _named(key_name: str, own: str) -> None:
+    """Refuse a record under the key of another (an IOT_ID's record under another's key)."""
+    if own != key_name:
+        raise ValueError(f"the record is of {own}")
+
+
+class Restorer:
+    """Builds a state back from its entries, one ``take`` per entry (the latest record of each
+    key, in any order), then ``finish``."""
+
+    def __init__(self, config: CoreConfig) -> None:
+        self._state = CoreState(ledger=Ledger.empty(), config=config)
+        self.meta: Meta | None = None
+        self.entries = 0
+        """Entries taken, the meta entry aside."""
+
+    def take(self, key: str, record_type: str, record: Plain) -> None:
+        """Take one entry; SnapshotError when its key, type or record is not one of the state's."""
+        kind, colon, name = key.partition(":")
+        expected = KINDS.get(kind)
+        if expected is None or (kind == META_KEY) == bool(colon) or (colon and not name):
+            raise SnapshotError(f"{key}: not a key of the core's state ({', '.join(KINDS)})")
+        if record_type != expected:
+            raise SnapshotError(
+                f"{key}: the record is {record_type}; the key's kind ({kind}) holds {expected}"
+            )
+        try:
+            self._take(kind, name, record)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SnapshotError(
+                f"{key}: the {record_type} record does not fit its type "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _take(self, kind: str, name: str, record: Plain) -> None:
+        state = self._state
+        if kind == META_KEY:
+            self.meta = meta_from(record)
+            return
+        self.entries += 1
+        match kind:
+            case "iot":
+                tracked = tracked_from(record)
+                _named(name, tracked.iot_id)
+                state.iots[name] = tracked
+            case "itu":
+                state.ledger.intervals[name] = tuple(interval_from(i) for i in record["intervals"])
+            case "req":
+                state.ledger.requests[name] = record["iot_id"]
+            case "path":
+                path = path_from(record)
+                _named(name, path.mission_path_id)
+                state.paths[name] = path
+            case "seen":
+                state.applied[name] = record["at"]
+            case "train":
+                train = train_from(record)
+                _named(name, train.train_id)
+                state.trains[name] = train
+
+    def finish(self) -> CoreState:
+        """The state restored; SnapshotError when entries came without the meta entry, which
+        every batch writes."""
+        if self.meta is None:
+            if self.entries:
+                raise SnapshotError(f"{self.entries} entries and no {META_KEY} entry")
+            return self._state
+        state = self._state
+        state.watermark = self.meta.watermark
+        state.next_due = self.meta.next_due
+        state.applied_oldest = self.meta.applied_oldest
+        state.take_changes()
+        return state
