@@ -14,6 +14,7 @@ from streams.errors import StreamsError
 from streams.replay.lines import InputEvent, read_events
 from streams.workers.changelog import ChangelogError, Stored, changelog_records, restore
 from tests.core_runs import Run, runs, step
+from tests.streams.workers import changelog_fixture
 from topics.catalog import CORE_CHANGELOG
 from topics.codec import SingleObjectCodec
 
@@ -216,3 +217,24 @@ def test_a_bad_record_superseded_by_a_good_one_is_no_longer_state():
 
 def test_an_empty_changelog_is_an_empty_state():
     assert restore([], CODEC) == CoreState()
+
+
+# -- a changelog of an earlier release ---------------------------------------------------------
+
+
+def test_a_changelog_written_with_version_1_restores_the_state_and_outputs_of_a_core_that_ran():
+    records = changelog_fixture.read()
+    assert {CODEC.decode(r.value).writer_version for r in records} == {1}
+    events = changelog_fixture.events()
+    cut = changelog_fixture.CUT
+    ran = _replayed(events[:cut])  # a core that ran all along
+    ran.take_changes()
+    restored = restore(records, CODEC)
+    assert restored == ran
+    [train] = restored.trains.values()
+    assert train.permission is not None
+    assert not train.permission.granted
+    assert any(t.clearance.open_holds() for t in restored.iots.values())
+    after = _run(restored, events[cut:])
+    assert after == _run(ran, events[cut:])
+    assert [t.phase for t in restored.trains.values()] == ["DEPARTED"]
