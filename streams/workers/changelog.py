@@ -10,8 +10,9 @@ by the current one.
 At start the core reads the topic to its end and rebuilds its state from the latest record of
 each key. It takes nothing it cannot read: bytes that are not Avro, a writer schema it does not
 know, a record of another type than its key's kind holds, a key of no kind, a record without its
-type's fields, or entries without the meta record all stop the restore with a
-``ChangelogError`` naming the topic, partition and offset. Skipping such a record would lose
+type's fields, entries without the meta record, or not as many as it counts (from version 2 of
+``iotrack.state.Meta``) all stop the restore with a ``ChangelogError`` naming the topic,
+partition and offset. Skipping such a record would lose
 state without a word (a hold, a binding, a train's permission); the core does not start instead.
 """
 

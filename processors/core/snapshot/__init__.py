@@ -64,6 +64,7 @@ __all__ = [
     "Restorer",
     "SnapshotError",
     "changed",
+    "entries_of",
     "meta_from",
     "meta_of",
     "meta_record",
@@ -110,10 +111,25 @@ class Meta:
     watermark: int
     next_due: int | None
     applied_oldest: int | None
+    entries: int | None = None
+    """How many entries the state holds besides this one (None: not known, v1)."""
 
 
 def meta_of(state: CoreState) -> Meta:
-    return Meta(state.watermark, state.next_due, state.applied_oldest)
+    return Meta(state.watermark, state.next_due, state.applied_oldest, entries_of(state))
+
+
+def entries_of(state: CoreState) -> int:
+    """How many entries the state has, the meta entry aside."""
+    ledger = state.ledger
+    return (
+        len(state.iots)
+        + len(ledger.intervals)
+        + len(ledger.requests)
+        + len(state.paths)
+        + len(state.applied)
+        + len(state.trains)
+    )
 
 
 def meta_record(meta: Meta) -> Record:
@@ -121,11 +137,14 @@ def meta_record(meta: Meta) -> Record:
         "watermark": meta.watermark,
         "next_due": meta.next_due,
         "applied_oldest": meta.applied_oldest,
+        "entries": meta.entries,
     }
 
 
 def meta_from(record: Plain) -> Meta:
-    return Meta(record["watermark"], record["next_due"], record["applied_oldest"])
+    return Meta(
+        record["watermark"], record["next_due"], record["applied_oldest"], record["entries"]
+    )
 
 
 # -- the entries of a state --------------------------------------------------------------------
@@ -226,11 +245,16 @@ class Restorer:
 
     def finish(self) -> CoreState:
         """The state restored; SnapshotError when entries came without the meta entry, which
-        every batch writes."""
+        every batch writes, or not as many as it counts."""
         if self.meta is None:
             if self.entries:
                 raise SnapshotError(f"{self.entries} entries and no {META_KEY} entry")
             return self._state
+        if self.meta.entries is not None and self.meta.entries != self.entries:
+            raise SnapshotError(
+                f"{META_KEY}: the state had {self.meta.entries} entries, the changelog holds "
+                f"{self.entries}: entries are missing or were written by another"
+            )
         state = self._state
         state.watermark = self.meta.watermark
         state.next_due = self.meta.next_due

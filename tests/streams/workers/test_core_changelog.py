@@ -207,6 +207,22 @@ def test_a_changelog_without_its_meta_record_stops_the_restore():
     assert meta.offset > last
 
 
+def test_a_changelog_missing_an_entry_or_holding_one_more_stops_the_restore():
+    changelog = _a_changelog()
+    meta = changelog.latest[b"meta"]
+    entries = len(changelog.records()) - 1
+    assert CODEC.decode(meta.value).value["entries"] == entries
+    lost = next(r for r in changelog.records() if r.key.startswith(b"iot:"))
+    missing = [r for r in changelog.records() if r is not lost]
+    at = rf"{CORE_CHANGELOG.name}\[0\]@{meta.offset}: meta: the state had {entries} entries"
+    with pytest.raises(ChangelogError, match=at + rf", the changelog holds {entries - 1}"):
+        restore(missing, CODEC)
+    seen = CODEC.encode("iotrack.state.InputSeen", {"at": 1})
+    changelog.write([(b"seen:forged", seen)])
+    with pytest.raises(ChangelogError, match=at + rf", the changelog holds {entries + 1}"):
+        restore(changelog.records(), CODEC)
+
+
 def test_a_bad_record_superseded_by_a_good_one_is_no_longer_state():
     changelog = _a_changelog()
     good = changelog.latest[b"meta"]
@@ -225,6 +241,7 @@ def test_an_empty_changelog_is_an_empty_state():
 def test_a_changelog_written_with_version_1_restores_the_state_and_outputs_of_a_core_that_ran():
     records = changelog_fixture.read()
     assert {CODEC.decode(r.value).writer_version for r in records} == {1}
+    assert CODEC.schemas.get("iotrack.state.Meta").version == 2  # v1 bytes, read by v2
     events = changelog_fixture.events()
     cut = changelog_fixture.CUT
     ran = _replayed(events[:cut])  # a core that ran all along
