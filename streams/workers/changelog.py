@@ -18,17 +18,20 @@ state without a word (a hold, a binding, a train's permission); the core does no
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from processors.core import CoreConfig, CoreState
 from processors.core.snapshot import META_KEY, Restorer, SnapshotError, changed
 from streams.errors import StreamsError
 from topics import catalog
 from topics.codec import Codec, SingleObjectCodec, plain
-from topics.errors import DecodeError
+from topics.errors import DecodeError, TopicsError
+from topics.schemas import repository
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,17 @@ class Stored:
     value: bytes
     partition: int
     offset: int
+
+
+@cache
+def _has_logical_types(record_type: str) -> bool:
+    """Whether a decoded record of this type holds values ``plain`` turns back (UUIDs,
+    timestamps); the state's own records hold none, so most are taken as decoded."""
+    try:
+        expanded = repository().get(record_type).expanded
+    except TopicsError:
+        return True  # not ours: the restorer refuses it by its type
+    return '"logicalType"' in json.dumps(expanded)
 
 
 def changelog_records(state: CoreState, codec: Codec) -> list[tuple[bytes, bytes | None]]:
@@ -101,8 +115,9 @@ def restore(
             raise ChangelogError(
                 topic, stored.partition, stored.offset, f"{key}: {problem}"
             ) from exc
+        value = plain(decoded.value) if _has_logical_types(decoded.schema) else decoded.value
         try:
-            restorer.take(key, decoded.schema, plain(decoded.value))
+            restorer.take(key, decoded.schema, value)
         except SnapshotError as exc:
             raise ChangelogError(topic, stored.partition, stored.offset, str(exc)) from exc
         if key == META_KEY:
