@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from processors.core import CoreConfig, CoreState
-from processors.core.snapshot import META_KEY, Restorer, SnapshotError, changed
+from processors.core.snapshot import META_KEY, Restorer, SnapshotError, changed, shown
 from streams.errors import StreamsError
 from topics import catalog
 from topics.codec import Codec, SingleObjectCodec, plain
@@ -113,7 +113,7 @@ def restore(
         except DecodeError as exc:
             problem = str(exc).removeprefix(f"{where}: ")
             raise ChangelogError(
-                topic, stored.partition, stored.offset, f"{key}: {problem}"
+                topic, stored.partition, stored.offset, f"{shown(key)}: {problem}"
             ) from exc
         value = plain(decoded.value) if _has_logical_types(decoded.schema) else decoded.value
         try:

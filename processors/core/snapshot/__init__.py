@@ -68,6 +68,7 @@ __all__ = [
     "meta_from",
     "meta_of",
     "meta_record",
+    "shown",
 ]
 
 KINDS: Mapping[str, str] = MappingProxyType(
@@ -183,6 +184,18 @@ def changed(state: CoreState) -> list[Entry]:
     return entries
 
 
+def shown(key: str) -> str:
+    """A key as an error message gives it: as it is, or quoted and cut when it is long or holds
+    what a log line should not (someone else may have written it).
+
+    >>> shown("iot:01a2"), shown("iot:x\\nFORGED"), shown("itu:" + "A" * 300)[-6:]
+    ('iot:01a2', "'iot:x\\\\nFORGED'", "AA'...")
+    """
+    if key.isprintable() and len(key) <= 200:
+        return key
+    return repr(key[:200]) + ("..." if len(key) > 200 else "")
+
+
 def _named(key_name: str, own: str) -> None:
     """Refuse a record under the key of another (an IOT_ID's record under another's key)."""
     if own != key_name:
@@ -204,16 +217,17 @@ class Restorer:
         kind, colon, name = key.partition(":")
         expected = KINDS.get(kind)
         if expected is None or (kind == META_KEY) == bool(colon) or (colon and not name):
-            raise SnapshotError(f"{key}: not a key of the core's state ({', '.join(KINDS)})")
+            raise SnapshotError(f"{shown(key)}: not a key of the core's state ({', '.join(KINDS)})")
         if record_type != expected:
             raise SnapshotError(
-                f"{key}: the record is {record_type}; the key's kind ({kind}) holds {expected}"
+                f"{shown(key)}: the record is {record_type}; the key's kind ({kind}) holds "
+                f"{expected}"
             )
         try:
             self._take(kind, name, record)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SnapshotError(
-                f"{key}: the {record_type} record does not fit its type "
+                f"{shown(key)}: the {record_type} record does not fit its type "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
 

@@ -173,6 +173,7 @@ def _bad_records(tmp_path: Path) -> list[tuple[str, bytes, bytes, str]]:
             "iotrack.state.Train",
         ),
         ("no kind", b"hack", meta, "hack: not a key of the core's state"),
+        ("a key forging a log line", b"hack\nINFO ok", meta, "'hack\\nINFO ok': not a key"),
         ("not UTF-8", b"iot:\xff", meta, "key b'iot:\\xff' is not UTF-8"),
     ]
 
@@ -193,6 +194,7 @@ def test_a_record_the_core_cannot_take_stops_the_restore_naming_topic_partition_
     assert (error.topic, error.partition, error.offset) == (CORE_CHANGELOG.name, 0, offset)
     assert str(error).startswith(f"{CORE_CHANGELOG.name}[0]@{offset}: ")
     assert says in str(error)
+    assert "\n" not in str(error)
     assert "the core does not start on a changelog it cannot read in full" in str(error)
     assert isinstance(error, StreamsError)
     assert not (tmp_path / "ran").exists()
