@@ -14,6 +14,7 @@ from bench import (
     rail,
     reader_throughput,
     startup,
+    subscription_latency,
 )
 
 if __name__ == "__main__":
@@ -27,6 +28,7 @@ if __name__ == "__main__":
         rail,
         projection,
         api_gate_check,
+        subscription_latency,
     ):
         print(f"\n== {bench.__name__}", flush=True)
         sys.argv = [bench.__name__]

@@ -150,7 +150,7 @@ DECLARATIONS = _state(
     ("mrn",),
     partitions=3,
     writers=(CUSTOMS,),
-    readers=(),  # the core does not consume declarations yet
+    readers=(CORE,),
 )
 MISSION_PATHS = _state(
     "iotrack.mission-paths.v1",
@@ -254,6 +254,16 @@ EXITS = _state(
     writers=(CORE,),
     readers=PUBLIC,
 )
+DECLARATION_STATES = _state(
+    "iotrack.clearance.declarations.v1",
+    "Each declaration's latest state as the core took it, keyed by MRN; Customs-only (a control "
+    "and its note).",
+    ("iotrack.DeclarationStatus",),
+    ("mrn",),
+    partitions=3,
+    writers=(CORE,),
+    readers=(CUSTOMS, PROJECTION),
+)
 IOT_STATE = _state(
     "iotrack.iot-state.v1",
     "Where each IOT_ID is on its mission path; tombstone when retired.",
@@ -273,8 +283,7 @@ CLEARANCE_BY_IOT = _state(
 
 
 def _unit_key(value: Mapping[str, Any]) -> str:
-    unit = value["itu"]
-    return itu.key(str(unit["kind"]), str(unit["value"]), unit.get("country"))
+    return itu.key_of_record(value["itu"])
 
 
 CLEARANCE_BY_ITU = replace(
@@ -431,6 +440,7 @@ CATALOG: tuple[Topic, ...] = (
     HOLDS,
     RELEASES,
     EXITS,
+    DECLARATION_STATES,
     IOT_STATE,
     CLEARANCE_BY_IOT,
     CLEARANCE_BY_ITU,
@@ -452,6 +462,7 @@ CORE_INPUTS: tuple[Topic, ...] = (
     MISSION_PATHS,
     BINDING_REQUESTS,
     CUSTOMS_RELEASES,
+    DECLARATIONS,
     PASSAGES,
     *HOLDS_BY_AGENCY.values(),
     GDF_EXITS,

@@ -1,4 +1,4 @@
-"""confluent-kafka producers for the catalogued topics, configured in one place.
+"""confluent-kafka producers and consumers for the catalogued topics, configured in one place.
 
 Every producer is idempotent with ``acks=all``: a retried send is never written twice, and a
 record is acknowledged only once every in-sync replica has it. ``produce`` hands a record to
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 QUEUE_FULL_POLL_S = 0.05
@@ -44,6 +44,20 @@ def edge_producer(bootstrap: str, **extra: Any) -> Producer:
             **extra,
         },
     )
+
+
+def consumer(bootstrap: str, group: str, **extra: Any) -> Consumer:
+    """A consumer of committed records only (``read_committed``: the core writes in
+    transactions) that commits nothing by itself: its owner keeps its position."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        "log_level": 3,
+        **extra,
+    }
+    return Consumer(config)
 
 
 def produce(

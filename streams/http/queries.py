@@ -10,7 +10,7 @@ from streams.http.access import (
 )
 from streams.http.errors import NotFound
 from streams.http.pool import ReadPool
-from streams.http.timeline import timeline
+from streams.http.timeline import TIMELINE_PASSAGES, timeline
 from streams.http.values import iso, verdict_json
 
 _DEVIATIONS = (
@@ -25,6 +25,8 @@ class Queries(ReadPool):
     At most ``size`` requests use the database at once: the others wait up to ``wait_s`` for
     a connection (then :class:`Busy`, answered 503) instead of failing at once because the
     pool is exhausted. Every statement runs under ``statement_timeout_ms``."""
+
+    timeline_passages = TIMELINE_PASSAGES
 
     def timeline(self, iot_id: str) -> dict[str, Any]:
         with self.cursor() as cursor:
@@ -45,8 +47,8 @@ class Queries(ReadPool):
             )
             rows = cursor.fetchall()
             cursor.execute(
-                "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, as_of "
-                "FROM clearance_by_itu WHERE itu_key = %s",
+                "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, as_of, "
+                "carried FROM clearance_by_itu WHERE itu_key = %s",
                 (key,),
             )
             by_itu = cursor.fetchone()
@@ -61,7 +63,11 @@ class Queries(ReadPool):
             for iot, since, path, status, *rest in rows
         ]
         verdict = (
-            {"iot_id": str(by_itu[0]) if by_itu[0] else None, **verdict_json(by_itu[1:])}
+            {
+                "iot_id": str(by_itu[0]) if by_itu[0] else None,
+                **verdict_json(by_itu[1:7]),
+                "carried": by_itu[7] or [],
+            }
             if by_itu
             else {
                 "iot_id": None,

@@ -1,11 +1,12 @@
-"""An IOT_ID's timeline: its mission path's nodes, passages, state, clearance, deviations."""
+"""An IOT_ID's timeline: its mission path's nodes, passages, state, clearance, deviations and
+the states of its declarations."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-import psycopg2.extensions
+import psycopg
 
 from streams.http.errors import NotFound
 from streams.http.values import iso, verdict_json
@@ -15,7 +16,7 @@ TIMELINE_PASSAGES = 1000
 
 
 def timeline(
-    cursor: psycopg2.extensions.cursor, iot_id: str, passages_limit: int
+    cursor: psycopg.Cursor[tuple[Any, ...]], iot_id: str, passages_limit: int
 ) -> dict[str, Any]:
     """The timeline document of ``iot_id``; NotFound when the projection has nothing of it."""
     cursor.execute(
@@ -59,7 +60,7 @@ def timeline(
     cursor.execute(
         "SELECT event_id, occurred_at, node_id, read_point_id, direction, lane, "
         "itu_keys, iot_ids FROM passages WHERE (itu_keys && %s::text[] "
-        "OR iot_ids @> ARRAY[%s]::uuid[]) AND (%s::timestamptz IS NULL OR "
+        "OR iot_ids @> ARRAY[%s::uuid]) AND (%s::timestamptz IS NULL OR "
         "occurred_at >= %s) AND (%s::timestamptz IS NULL OR occurred_at <= %s) "
         "ORDER BY occurred_at, event_id LIMIT %s",
         (keys, iot_id, start, start, end, end, passages_limit + 1),
@@ -99,6 +100,12 @@ def timeline(
         (iot_id,),
     )
     deviations = cursor.fetchall()
+    cursor.execute(
+        "SELECT mrn, state, occurred_at, source, procedure, declarant, note "
+        "FROM declaration_states WHERE mrn = ANY(%s) ORDER BY mrn",
+        (list(binding[2]) if binding else [],),
+    )
+    declarations = cursor.fetchall()
     document = _timeline(
         iot_id,
         state=state,
@@ -112,6 +119,7 @@ def timeline(
         releases=releases,
         exited=exited,
         deviations=deviations,
+        declarations=declarations,
     )
     document["passages_truncated"] = truncated
     return document
@@ -159,6 +167,7 @@ def _timeline(
     releases: list[tuple[Any, ...]],
     exited: tuple[Any, ...] | None,
     deviations: list[tuple[Any, ...]],
+    declarations: list[tuple[Any, ...]],
 ) -> dict[str, Any]:
     """The timeline document, from the rows (pure)."""
     seen: dict[str, list[datetime]] = {}
@@ -304,5 +313,17 @@ def _timeline(
                 "observed": observed,
             }
             for event_id, at, kind, severity, node, read_point, expected, observed in deviations
+        ],
+        "declarations": [
+            {
+                "mrn": mrn,
+                "state": declared,
+                "at": iso(at),
+                "source": source,
+                "procedure": procedure,
+                "declarant": declarant,
+                "note": note,
+            }
+            for mrn, declared, at, source, procedure, declarant, note in declarations
         ],
     }

@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
 from processors.mission import MissionPath
+from processors.parties import Sender
 from streams.ops import metrics
 from streams.workers.changelog import ChangelogError, Stored, changelog_records, restore
 from streams.workers.channels import topic_of
@@ -126,6 +127,20 @@ class CustomsView:
                 self.holds[iot_id] = held
             else:
                 self.holds.pop(iot_id, None)
+
+    @staticmethod
+    def export_waiting(state: CoreState) -> None:
+        """How many inputs wait, for what, and the oldest's age in event time."""
+        kinds: dict[str, list[int]] = {"iot_id": [], "mission_path": [], "late_binding": []}
+        for key, waiting in state.parked.items():
+            kind = "iot_id" if key.startswith("iot:") else "mission_path"
+            kinds[kind] += [p.occurred_at for p in waiting]
+        for reads in state.unresolved.values():
+            kinds["late_binding"] += [r.expires_at - state.config.park_wait_ms for r in reads]
+        for kind, times in kinds.items():
+            metrics.WAITING_INPUTS.labels(kind).set(len(times))
+            age = (state.watermark - min(times)) / 1000 if times else 0
+            metrics.WAITING_OLDEST_AGE.labels(kind).set(max(0.0, age))
 
     def export(self, watermark_ms: int) -> None:
         """Set the gauges; hold ages in event time, against the core's watermark."""
@@ -264,9 +279,13 @@ class CoreWorker:
 
     def _publish(self, output: Output, message: Message) -> None:
         topic = topic_of(output)
-        if output.channel is Channel.REFUSALS or (
+        refused = output.channel is Channel.REFUSALS or (
             output.channel is Channel.REPLIES and output.schema is None
-        ):
+        )
+        if refused and output.value is not None and "record" in output.value:
+            self._dead_letter_kept(output, topic)
+            return
+        if refused:
             self._dead_letter(
                 message,
                 str((output.value or {}).get("reason")),
@@ -297,6 +316,25 @@ class CoreWorker:
             )
         self._batch.outputs[topic.name] += 1
         self.stats.outputs += 1
+
+    def _dead_letter_kept(self, output: Output, topic: catalog.Topic) -> None:
+        """The dead letter of an input the core kept and gave up on (its wait passed)."""
+        assert output.value is not None  # noqa: S101 - checked by the caller
+        record_type = str(output.value["record_type"])
+        sender = Sender.of(str(output.value["sender"]))
+        key, value = dead_letters.for_record(
+            self.codec,
+            record_type,
+            output.value["record"],
+            topic=catalog.input_topic(record_type, sender).name,
+            reason=str(output.value["reason"]),
+            error_kind=str(output.value["error_kind"]),
+            source=GROUP,
+        )
+        self._send(topic, key, value)
+        if topic is catalog.DEAD_LETTERS:
+            self._batch.dead_letters[str(output.value["error_kind"])] += 1
+            self.stats.dead_letters += 1
 
     def _dead_letter(
         self,
@@ -365,6 +403,7 @@ class CoreWorker:
         batch.publish(time.perf_counter() - started + offsets_took)
         self.customs.update(batch)
         self.customs.export(self.state.watermark)
+        self.customs.export_waiting(self.state)
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
         """Work until ``stop`` (or, for tests and replays, until idle that long)."""
