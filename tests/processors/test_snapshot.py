@@ -73,7 +73,13 @@ ENUMS: dict[str, type[StrEnum]] = {
     "iotrack.TrainPhase": rail.TrainPhase,
 }
 """Enums whose symbols are a Python enum's members."""
-TEXT_ENUMS = {"iotrack.ItuKind", "iotrack.NodeKind", "iotrack.NodeRole", "iotrack.Agency"}
+TEXT_ENUMS = {
+    "iotrack.ItuKind",
+    "iotrack.NodeKind",
+    "iotrack.NodeRole",
+    "iotrack.Agency",
+    "iotrack.DeclarationState",
+}
 """Enums of the events that the state keeps as text (checked where the events are parsed)."""
 
 

@@ -1,6 +1,6 @@
 """The tracked IOT_IDs as plain records and back: ITU identifiers, mission paths, positions,
-clearance (holds, journal), binding intervals. One ``<type>_record`` / ``<type>_from`` pair per
-type, field by field (``processors.core.snapshot`` says why)."""
+clearance (declarations, holds, journal), binding intervals. One ``<type>_record`` /
+``<type>_from`` pair per type, field by field (``processors.core.snapshot`` says why)."""
 
 from __future__ import annotations
 
@@ -150,6 +150,7 @@ def clearance_record(clearance: clearing.Clearance) -> Record:
         "iot_id": clearance.iot_id,
         "mrns": list(clearance.mrns),
         "released": sorted(clearance.released),
+        "declared": dict(clearance.declared),
         "holds": {hold_id: hold_record(h) for hold_id, h in clearance.holds.items()},
         "exited_at": clearance.exited_at,
         "journal": [journal_record(e) for e in clearance.journal],
@@ -161,6 +162,7 @@ def clearance_from(record: Plain) -> clearing.Clearance:
         iot_id=record["iot_id"],
         mrns=tuple(record["mrns"]),
         released=frozenset(record["released"]),
+        declared=dict(record["declared"]),
         holds={hold_id: hold_from(h) for hold_id, h in record["holds"].items()},
         exited_at=record["exited_at"],
         journal=tuple(journal_from(e) for e in record["journal"]),

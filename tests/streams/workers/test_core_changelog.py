@@ -243,7 +243,10 @@ def test_an_empty_changelog_is_an_empty_state():
 def test_a_changelog_written_with_version_1_restores_the_state_and_outputs_of_a_core_that_ran():
     records = changelog_fixture.read()
     assert {CODEC.decode(r.value).writer_version for r in records} == {1}
-    assert CODEC.schemas.get("iotrack.state.Meta").version == 2  # v1 bytes, read by v2
+    # v1 bytes, read by v2: Meta with its count of entries, TrackedIot with its clearance's
+    # declarations (none in a v1 changelog)
+    assert CODEC.schemas.get("iotrack.state.Meta").version == 2
+    assert CODEC.schemas.get("iotrack.state.TrackedIot").version == 2
     events = changelog_fixture.events()
     cut = changelog_fixture.CUT
     ran = _replayed(events[:cut])  # a core that ran all along
