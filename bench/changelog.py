@@ -38,7 +38,7 @@ from processors.core.authority import claimed_sender
 from processors.core.snapshot import changed, tracking
 from processors.identifiers import container, mrn
 from processors.ids import deterministic_uuid7
-from streams.workers.changelog import Stored, restore
+from streams.workers.changelog import KeptInputs, Stored, restore
 from topics.catalog import CORE_CHANGELOG
 from topics.codec import SingleObjectCodec, plain
 
@@ -195,7 +195,7 @@ def avro_entries(state: CoreState) -> list[Stored]:
     topic = CORE_CHANGELOG.name
     return [
         Stored(e.key.encode(), CODEC.encode(e.record_type, e.record, topic=topic), 0, n)
-        for n, e in enumerate(changed(state))
+        for n, e in enumerate(changed(state, KeptInputs(CODEC)))
         if e.record is not None
     ]
 

@@ -5,15 +5,18 @@ that changed (``processors.core.snapshot``: key ``KIND:id``, value an ``iotrack.
 record, null when the entry is gone) and the ``meta`` record. Values go through the project's
 codec like every other contract: the writer schema's fingerprint travels with every record, so
 a changelog written by an earlier version of a state schema (kept in ``avro/history/``) is read
-by the current one.
+by the current one. The input events the state keeps inside its entries (an input waiting for
+its IOT_ID or mission path, a passage kept for a late binding) go through the same codec as on
+their own topics (``KeptInputs``), with their own writer's fingerprint.
 
 At start the core reads the topic to its end and rebuilds its state from the latest record of
 each key. It takes nothing it cannot read: bytes that are not Avro, a writer schema it does not
 know, a record of another type than its key's kind holds, a key of no kind, a record without its
-type's fields, entries without the meta record, or not as many as it counts (from version 2 of
+type's fields, an input kept in an entry that is not Avro or not of the type the entry names,
+entries without the meta record, or not as many as it counts (from version 2 of
 ``iotrack.state.Meta``) all stop the restore with a ``ChangelogError`` naming the topic,
-partition and offset. Skipping such a record would lose
-state without a word (a hold, a binding, a train's permission); the core does not start instead.
+partition and offset. Skipping such a record would lose state without a word (a hold, a
+binding, a waiting release, a train's permission); the core does not start instead.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from processors.core import CoreConfig, CoreState
-from processors.core.snapshot import META_KEY, Restorer, SnapshotError, changed, shown
+from processors.core.snapshot import META_KEY, Plain, Restorer, SnapshotError, changed, shown
 from streams.errors import StreamsError
 from topics import catalog
 from topics.codec import Codec, SingleObjectCodec, plain
@@ -74,6 +78,29 @@ def _has_logical_types(record_type: str) -> bool:
     return '"logicalType"' in json.dumps(expanded)
 
 
+class KeptInputs:
+    """The input events the state keeps (an input waiting for its IOT_ID or mission path, a
+    passage kept for a late binding) through the worker's codec, as on their own topics: the
+    ``processors.core.snapshot.InputCodec`` of the changelog. Bytes that are not a record of
+    ``avro/`` are a ValueError, which the restore reports as the entry's."""
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.topic = catalog.CORE_CHANGELOG.name
+
+    def encode(self, record_type: str, record: Plain) -> bytes:
+        return self.codec.encode(record_type, record, topic=self.topic)
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        try:
+            decoded = self.codec.decode(data, topic=self.topic)
+        except DecodeError as exc:
+            problem = str(exc).removeprefix(f"{self.topic}: ")
+            raise ValueError(f"the input it keeps: {problem}") from exc
+        value: dict[str, Any] = plain(decoded.value)
+        return decoded.schema, value
+
+
 def changelog_records(state: CoreState, codec: Codec) -> list[tuple[bytes, bytes | None]]:
     """The changelog records of everything that changed since the last batch, and the meta
     record: (key, value), the value None for an entry gone."""
@@ -85,7 +112,7 @@ def changelog_records(state: CoreState, codec: Codec) -> list[tuple[bytes, bytes
             if entry.record is None
             else codec.encode(entry.record_type, entry.record, topic=topic),
         )
-        for entry in changed(state)
+        for entry in changed(state, KeptInputs(codec))
     ]
 
 
@@ -97,7 +124,7 @@ def restore(
     codec = codec or SingleObjectCodec()
     topic = catalog.CORE_CHANGELOG.name
     started = time.perf_counter()
-    restorer = Restorer(config or CoreConfig())
+    restorer = Restorer(config or CoreConfig(), KeptInputs(codec))
     meta: Stored | None = None
     last: Stored | None = None
     for stored in records:

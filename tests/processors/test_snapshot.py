@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import re
 from enum import StrEnum
 from typing import Any
@@ -27,12 +26,17 @@ from processors.core import (
     UnitAnswer,
     snapshot,
 )
-from processors.core.snapshot import tracking, trains
-from processors.events import Itu, LoadingListItem, WagonEntry
+from processors.core.snapshot import arrival, tracking, trains
+from processors.core.state import Declared, Parked, UnresolvedRead
+from processors.events import Itu, LoadingListItem, WagonEntry, parse
+from streams.workers.changelog import KeptInputs
 from tests.core_runs import MINUTE, Run, runs, scenarios, step
+from topics.codec import SingleObjectCodec
 from topics.schemas import repository
 
 SCHEMAS = repository()
+INPUTS = KeptInputs(SingleObjectCodec())
+"""The worker's codec for the inputs the state keeps."""
 
 CLASSES: dict[str, type] = {
     "iotrack.state.TrackedIot": Tracked,
@@ -51,6 +55,9 @@ CLASSES: dict[str, type] = {
     "iotrack.ItuIdentifier": Itu,
     "iotrack.LoadingListItem": LoadingListItem,
     "iotrack.WagonEntry": WagonEntry,
+    "iotrack.state.Declaration": Declared,
+    "iotrack.state.ParkedInput": Parked,
+    "iotrack.state.UnresolvedRead": UnresolvedRead,
     "iotrack.state.Meta": snapshot.Meta,
 }
 """The class each record of the state holds."""
@@ -59,10 +66,17 @@ HOLDERS = {
     "iotrack.state.BindingRequest": "the IOT_ID of a request, under its request id",
     "iotrack.state.InputSeen": "the time of an input, under its event id",
     "iotrack.MissionLeg": "one item of MissionPath.budgets_ms",
+    "iotrack.state.ParkedInputs": "the inputs waiting for one IOT_ID or path, under its key",
+    "iotrack.state.UnresolvedReads": "a unit's passages kept for a late binding, under its key",
 }
 """Records that hold a value of no class of its own."""
-RENAMED = {("iotrack.state.MissionPath", "legs"): "budgets_ms"}
-"""A schema field that holds a class's field of another name."""
+RENAMED = {
+    ("iotrack.state.MissionPath", "legs"): "budgets_ms",
+    ("iotrack.state.ParkedInput", "record"): "record_json",
+    ("iotrack.state.UnresolvedRead", "passage"): "passage_json",
+}
+"""Schema fields that hold a class's field of another name (a kept input's record: the class
+keeps its JSON text, the record its bytes through the codec)."""
 SCHEMA_ONLY = {("iotrack.MissionNode", "name")}
 """Schema fields of a record reused from the events that the state does not keep (written
 null)."""
@@ -151,15 +165,35 @@ def test_the_record_types_of_the_kinds_are_the_changelogs():
     assert all(name in SCHEMAS.current for name in snapshot.RECORD_TYPES)
 
 
+def _plain(value: Any) -> Any:
+    """A copy of a record as the codec gives it back, sharing nothing with it; TypeError on a
+    value that is not plain (text, numbers, booleans, null, bytes, lists, maps)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bytes)):
+        return value
+    raise TypeError(f"not a plain value: {value!r}")
+
+
 def _round_trip_each_value(state: CoreState) -> None:
     for tracked in state.iots.values():
-        record = tracking.tracked_record(tracked)
-        json.dumps(record)  # plain values only
+        record = _plain(tracking.tracked_record(tracked))
         assert tracking.tracked_from(record) == tracked
     for train in state.trains.values():
-        record = trains.train_record(train)
-        json.dumps(record)
+        record = _plain(trains.train_record(train))
         assert trains.train_from(record) == train
+    for declared in state.declarations.values():
+        assert arrival.declared_from(_plain(arrival.declared_record(declared))) == declared
+    for waiting in state.parked.values():
+        for parked in waiting:
+            record = _plain(arrival.parked_record(parked, INPUTS))
+            assert arrival.parked_from(record, INPUTS) == parked
+    for reads in state.unresolved.values():
+        for read in reads:
+            record = _plain(arrival.unresolved_record(read, INPUTS))
+            assert arrival.unresolved_from(record, INPUTS) == read
     for path in state.paths.values():
         assert tracking.path_from(tracking.path_record(path)) == path
     for intervals in state.ledger.intervals.values():
@@ -171,7 +205,7 @@ def _round_trip_each_value(state: CoreState) -> None:
 
 def _write(entries: dict[str, snapshot.Entry], state: CoreState) -> None:
     """One batch's entries onto the latest entry of each key, as the changelog keeps them."""
-    for entry in snapshot.changed(state):
+    for entry in snapshot.changed(state, INPUTS):
         if entry.record is None:
             entries.pop(entry.key, None)
         else:
@@ -179,10 +213,10 @@ def _write(entries: dict[str, snapshot.Entry], state: CoreState) -> None:
 
 
 def _restored(entries: dict[str, snapshot.Entry], state: CoreState) -> CoreState:
-    restorer = snapshot.Restorer(state.config)
+    restorer = snapshot.Restorer(state.config, INPUTS)
     for entry in entries.values():
         assert entry.record is not None
-        restorer.take(entry.key, entry.record_type, json.loads(json.dumps(entry.record)))
+        restorer.take(entry.key, entry.record_type, _plain(entry.record))
     return restorer.finish()
 
 
@@ -257,19 +291,137 @@ def test_an_entry_that_is_not_the_states_is_refused_naming_its_key(
     key, record_type, record, message
 ):
     with pytest.raises(snapshot.SnapshotError, match=re.escape(message)):
-        snapshot.Restorer(CoreState().config).take(key, record_type, record)
+        snapshot.Restorer(CoreState().config, INPUTS).take(key, record_type, record)
 
 
 def test_a_record_under_the_key_of_another_is_refused():
     path = mission.MissionPath("A", 1, (), {})
     with pytest.raises(snapshot.SnapshotError, match=r"path:B: .* the record is of A"):
-        snapshot.Restorer(CoreState().config).take(
+        snapshot.Restorer(CoreState().config, INPUTS).take(
             "path:B", "iotrack.state.MissionPath", tracking.path_record(path)
         )
 
 
 def test_entries_without_the_meta_entry_are_refused():
-    restorer = snapshot.Restorer(CoreState().config)
+    restorer = snapshot.Restorer(CoreState().config, INPUTS)
     restorer.take("seen:e1", "iotrack.state.InputSeen", {"at": 1})
     with pytest.raises(snapshot.SnapshotError, match="1 entries and no meta entry"):
         restorer.finish()
+
+
+# -- the inputs the state keeps ----------------------------------------------------------------
+
+
+def _waiting_release() -> tuple[str, Any]:
+    """The key and record of the entry of a release waiting for its IOT_ID (golden scenario
+    ``release-arrives-before-its-binding``, its first two inputs)."""
+    state = CoreState()
+    for event in scenarios()["release-arrives-before-its-binding"][:2]:
+        state, _ = step(state, event)
+    [entry] = [e for e in snapshot.changed(state, INPUTS) if e.key.startswith("park:")]
+    assert entry.record is not None
+    return entry.key, entry.record
+
+
+def _kept_passage() -> tuple[str, Any]:
+    """The key and record of a unit's passage kept for a late binding (``unknown-unit-at-gate``)."""
+    state = CoreState()
+    for event in scenarios()["unknown-unit-at-gate"]:
+        state, _ = step(state, event)
+    [entry] = [e for e in snapshot.changed(state, INPUTS) if e.key.startswith("unres:")]
+    assert entry.record is not None
+    return entry.key, entry.record
+
+
+def _other(entry: Any, **changed: Any) -> Any:
+    """A waiting input's entry with its one input changed."""
+    return {"inputs": [{**entry["inputs"][0], **changed}]}
+
+
+HOLD_BYTES = SingleObjectCodec().encode(
+    "iotrack.HoldLifted",
+    {
+        "event_id": "01a2121a-8e60-7de2-862e-86fce5ec2590",
+        "source": "customs",
+        "occurred_at": 1_795_600_000_000,
+        "iot_id": "01a2121a-8e60-768b-8a86-0d95e63c54d4",
+        "hold_id": "H1",
+        "agency": "CUSTOMS",
+        "hold_type": "DOC",
+        "lifted_by": "officer",
+    },
+)
+PICKLE = b"cposix\nsystem\n(S'touch /tmp/ran'\ntR."
+"""A pickle (protocol 0) that would run a shell command if anything loaded it."""
+
+
+def _kept_cases() -> list[Any]:
+    park_key, waiting = _waiting_release()
+    unres_key, kept = _kept_passage()
+    meta = SingleObjectCodec().encode(
+        "iotrack.state.Meta", {"watermark": 1, "next_due": None, "applied_oldest": None}
+    )
+    cases = [
+        (
+            "a pickle for an input",
+            park_key,
+            _other(waiting, record=PICKLE),
+            "does not start with C3 01",
+        ),
+        (
+            "bytes of another type than its entry names",
+            park_key,
+            _other(waiting, record=HOLD_BYTES),
+            "the input kept is an iotrack.HoldLifted record, its entry says iotrack.CustomsRelease",
+        ),
+        (
+            "a state record for an input",
+            park_key,
+            _other(waiting, record_type="iotrack.state.Meta", record=meta),
+            "the processors do not take iotrack.state.Meta records",
+        ),
+        (
+            "another input's id",
+            park_key,
+            _other(waiting, event_id="01a2121a-8e60-7de2-862e-86fce5ec2590"),
+            "its entry says 01a2121a-8e60-7de2-862e-86fce5ec2590",
+        ),
+        ("no party", park_key, _other(waiting, sender="nobody"), "no party kind 'nobody'"),
+        ("a wait for a train", "park:train:T1", waiting, "a wait is for iot or path:<id>"),
+        ("a wait for nothing", "park:iot:", waiting, "a wait is for iot or path:<id>"),
+        ("no input waiting", park_key, {"inputs": []}, "an empty list"),
+        (
+            "a hold kept as a passage",
+            unres_key,
+            {"reads": [{**kept["reads"][0], "passage": HOLD_BYTES}]},
+            "the input kept is an iotrack.HoldLifted record, its entry says iotrack.Passage",
+        ),
+        ("no passage kept", unres_key, {"reads": []}, "an empty list"),
+        ("a state not declared", "decl:X", {"state": "MAYBE", "at": 1}, "KeyError: 'event_id'"),
+    ]
+    return [pytest.param(key, record, says, id=case) for case, key, record, says in cases]
+
+
+@pytest.mark.parametrize(("key", "record", "says"), _kept_cases())
+def test_a_kept_input_that_is_not_the_one_its_entry_names_is_refused_naming_its_key(
+    key, record, says
+):
+    kind = key.partition(":")[0]
+    with pytest.raises(snapshot.SnapshotError) as caught:
+        snapshot.Restorer(CoreConfig(), INPUTS).take(key, snapshot.KINDS[kind], record)
+    assert str(caught.value).startswith(f"{key}: the {snapshot.KINDS[kind]} record does not fit")
+    assert says in str(caught.value)
+
+
+def test_a_waiting_input_comes_back_as_the_input_that_came_from_its_party():
+    key, record = _waiting_release()
+    [kept] = record["inputs"]
+    assert kept["record"][:2] == b"\xc3\x01"  # the codec's bytes, as on its topic
+    restorer = snapshot.Restorer(CoreConfig(), INPUTS)
+    restorer.take(key, "iotrack.state.ParkedInputs", record)
+    restorer.take("meta", "iotrack.state.Meta", snapshot.meta_record(snapshot.Meta(0, None, None)))
+    release = scenarios()["release-arrives-before-its-binding"][1]
+    assert key == f"park:iot:{release.value['iot_id']}"
+    [parked] = restorer.finish().parked[f"iot:{release.value['iot_id']}"]
+    assert parked.event() == parse(release.schema, release.value)
+    assert parked.sender == release.sender.principal == "customs"

@@ -3,27 +3,35 @@
 The state is a set of entries, one record under one key each: ``iot:<IOT_ID>`` (a ``Tracked``),
 ``itu:<ITU key>`` (a unit's binding intervals), ``req:<request_id>`` (the IOT_ID a binding
 request produced), ``path:<mission_path_id>``, ``seen:<event_id>`` (an input remembered so that a
-redelivery applies once), ``train:<train_id>``, and ``meta`` (event time, what falls due next).
-Each kind of entry holds one record type (``KINDS``), an Avro record of ``avro/iotrack.state.*``.
-The records are plain values, as the codec takes and gives them once logical types are made
-plain (Unix milliseconds and ids as they are, enum symbols as text, tuples and sets as lists,
-sets sorted), so nothing here imports an Avro or Kafka library.
+redelivery applies once), ``train:<train_id>``, ``decl:<MRN>`` (where a declaration stands),
+``park:iot:<IOT_ID>`` and ``park:path:<mission_path_id>`` (inputs waiting for that IOT_ID or
+path), ``unres:<ITU key>`` (passages of a unit with no IOT_ID, kept for a late binding), and
+``meta`` (event time, what falls due next). Each kind of entry holds one record type
+(``KINDS``), an Avro record of ``avro/iotrack.state.*``. The records are plain values, as the
+codec takes and gives them once logical types are made plain (Unix milliseconds and ids as they
+are, enum symbols as text, tuples and sets as lists, sets sorted), so nothing here imports an
+Avro or Kafka library. The input events the state keeps (waiting inputs, kept passages) are
+bytes in those records, written and read by the worker's codec, given as an ``InputCodec``.
 
 Each type has a pair of functions, ``<type>_record(x)`` and ``<type>_from(record)``
 (``tracking``: ITU identifiers, mission paths, positions, clearance, binding intervals, tracked
-IOT_IDs; ``trains``: loading list items and answers, manifests, reasons, permissions, trains),
-written out field by field: nothing is read by reflection, and only these types come out.
+IOT_IDs; ``trains``: loading list items and answers, manifests, reasons, permissions, trains;
+``arrival``: declarations, waiting inputs, kept passages), written out field by field: nothing
+is read by reflection, and only these types come out.
 ``<type>_from(<type>_record(x)) == x`` for every state the core makes (``tests/processors/
 test_snapshot.py`` runs random golden-like inputs through the core to show it). Adding a field
 with a default to a state class is one field with that default in its schema (``iotrack schemas
 archive NAME``, edit, ``iotrack schemas lock``) and one line in each of its two functions; a test
 fails while a class and its schema do not have the same fields.
 
+>>> class NoInputs:  # the worker gives its codec (streams.workers.changelog)
+...     def encode(self, record_type, record): raise NotImplementedError
+...     def decode(self, data): raise NotImplementedError
 >>> state = CoreState()
 >>> state.watermark = 1_795_600_000_000
->>> [(e.key, e.record_type) for e in changed(state)]
+>>> [(e.key, e.record_type) for e in changed(state, NoInputs())]
 [('meta', 'iotrack.state.Meta')]
->>> restorer = Restorer(CoreConfig())
+>>> restorer = Restorer(CoreConfig(), NoInputs())
 >>> restorer.take("meta", "iotrack.state.Meta", meta_record(meta_of(state)))
 >>> restorer.finish().watermark
 1795600000000
@@ -35,12 +43,21 @@ processors.core.snapshot.SnapshotError: iot:x: the record is iotrack.state.Train
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TypeVar
 
 from processors.binding import Ledger
-from processors.core.snapshot.plain import Plain, Record
+from processors.core.snapshot.arrival import (
+    declared_from,
+    declared_record,
+    parked_from,
+    parked_record,
+    unresolved_from,
+    unresolved_record,
+)
+from processors.core.snapshot.plain import InputCodec, Plain, Record
 from processors.core.snapshot.tracking import (
     interval_from,
     interval_record,
@@ -58,6 +75,7 @@ __all__ = [
     "META_KEY",
     "RECORD_TYPES",
     "Entry",
+    "InputCodec",
     "Meta",
     "Plain",
     "Record",
@@ -79,6 +97,9 @@ KINDS: Mapping[str, str] = MappingProxyType(
         "path": "iotrack.state.MissionPath",
         "seen": "iotrack.state.InputSeen",
         "train": "iotrack.state.Train",
+        "decl": "iotrack.state.Declaration",
+        "park": "iotrack.state.ParkedInputs",
+        "unres": "iotrack.state.UnresolvedReads",
         "meta": "iotrack.state.Meta",
     }
 )
@@ -86,6 +107,9 @@ KINDS: Mapping[str, str] = MappingProxyType(
 RECORD_TYPES: Sequence[str] = tuple(KINDS.values())
 """The record types of the entries, as the catalogue lists them for the changelog topic."""
 META_KEY = "meta"
+_T = TypeVar("_T")
+WAITED_FOR = ("iot", "path")
+"""What a waiting input waits for: the kind of a ``park:`` entry's key after ``park:``."""
 
 
 class SnapshotError(ProcessorError, ValueError):
@@ -130,6 +154,9 @@ def entries_of(state: CoreState) -> int:
         + len(state.paths)
         + len(state.applied)
         + len(state.trains)
+        + len(state.declarations)
+        + len(state.parked)
+        + len(state.unresolved)
     )
 
 
@@ -155,10 +182,10 @@ def _entry(kind: str, name: str, record: Record | None) -> Entry:
     return Entry(f"{kind}:{name}", KINDS[kind], record)
 
 
-def changed(state: CoreState) -> list[Entry]:
+def changed(state: CoreState, inputs: InputCodec) -> list[Entry]:
     """The entries of everything that changed since the last call (taking the state's changes),
     in a fixed order, then the meta entry; an entry gone (an IOT_ID retired, an input id
-    forgotten) has no record."""
+    forgotten, a wait over) has no record. ``inputs`` encodes the input events the state keeps."""
     changes = state.take_changes()
     entries: list[Entry] = []
     for iot_id in sorted(changes.iots):
@@ -180,6 +207,18 @@ def changed(state: CoreState) -> list[Entry]:
     for train_id in sorted(changes.trains):
         train = state.trains.get(train_id)
         entries.append(_entry("train", train_id, None if train is None else train_record(train)))
+    for mrn in sorted(changes.declarations):
+        declared = state.declarations.get(mrn)
+        record = None if declared is None else declared_record(declared)
+        entries.append(_entry("decl", mrn, record))
+    for key in sorted(changes.parked):
+        waiting = state.parked.get(key)
+        record = None if not waiting else {"inputs": [parked_record(p, inputs) for p in waiting]}
+        entries.append(_entry("park", key, record))
+    for key in sorted(changes.unresolved):
+        reads = state.unresolved.get(key)
+        record = None if not reads else {"reads": [unresolved_record(r, inputs) for r in reads]}
+        entries.append(_entry("unres", key, record))
     entries.append(Entry(META_KEY, KINDS[META_KEY], meta_record(meta_of(state))))
     return entries
 
@@ -196,6 +235,14 @@ def shown(key: str) -> str:
     return repr(key[:200]) + ("..." if len(key) > 200 else "")
 
 
+def _some(items: Iterable[_T]) -> tuple[_T, ...]:
+    """The items of an entry that holds a list: one at least (the core writes none empty)."""
+    found = tuple(items)
+    if not found:
+        raise ValueError("an empty list (the core writes no such entry, it removes it)")
+    return found
+
+
 def _named(key_name: str, own: str) -> None:
     """Refuse a record under the key of another (an IOT_ID's record under another's key)."""
     if own != key_name:
@@ -204,10 +251,11 @@ def _named(key_name: str, own: str) -> None:
 
 class Restorer:
     """Builds a state back from its entries, one ``take`` per entry (the latest record of each
-    key, in any order), then ``finish``."""
+    key, in any order), then ``finish``; ``inputs`` decodes the input events the state keeps."""
 
-    def __init__(self, config: CoreConfig) -> None:
+    def __init__(self, config: CoreConfig, inputs: InputCodec) -> None:
         self._state = CoreState(ledger=Ledger.empty(), config=config)
+        self._inputs = inputs
         self.meta: Meta | None = None
         self.entries = 0
         """Entries taken, the meta entry aside."""
@@ -256,6 +304,16 @@ class Restorer:
                 train = train_from(record)
                 _named(name, train.train_id)
                 state.trains[name] = train
+            case "decl":
+                state.declarations[name] = declared_from(record)
+            case "park":
+                waited, colon, waited_id = name.partition(":")
+                if waited not in WAITED_FOR or not colon or not waited_id:
+                    raise ValueError(f"a wait is for {' or '.join(WAITED_FOR)}:<id>, not {name!r}")
+                state.parked[name] = _some(parked_from(p, self._inputs) for p in record["inputs"])
+            case "unres":
+                reads = record["reads"]
+                state.unresolved[name] = _some(unresolved_from(r, self._inputs) for r in reads)
 
     def finish(self) -> CoreState:
         """The state restored; SnapshotError when entries came without the meta entry, which

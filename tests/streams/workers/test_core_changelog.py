@@ -55,7 +55,16 @@ def _run(state: CoreState, events: list) -> list[Output]:
 
 
 @pytest.mark.parametrize(
-    "name", ["rail-held-unit-amended-then-departs", "exit-attempt-while-phytosanitary-hold"]
+    "name",
+    [
+        "rail-held-unit-amended-then-departs",
+        "exit-attempt-while-phytosanitary-hold",
+        "release-arrives-before-its-binding",
+        "one-declaration-released-by-mrn-over-three-containers",
+        "declaration-annulled",
+        "unknown-unit-at-gate",
+        "truck-with-two-containers-released-one-at-a-time",
+    ],
 )
 def test_a_restart_from_the_changelog_after_any_event_gives_the_same_outputs(name):
     events = list(read_events((GOLDEN / f"{name}.in.jsonl").read_text().splitlines()))
@@ -96,18 +105,32 @@ def test_every_state_a_golden_like_run_makes_restores_equal_from_its_bytes(run: 
     assert restore(changelog.records(), CODEC, run.config) == state
 
 
-def test_each_record_names_its_writer_schema_and_the_key_its_kind():
+@pytest.mark.parametrize(
+    ("name", "cut", "kinds"),
+    [
+        (
+            "rail-held-unit-amended-then-departs",
+            None,
+            {"iot", "itu", "req", "path", "seen", "train", "meta"},
+        ),
+        ("one-declaration-released-by-mrn-over-three-containers", None, {"decl"}),
+        ("release-arrives-before-its-binding", 2, {"park"}),
+        ("unknown-unit-at-gate", None, {"unres"}),
+    ],
+)
+def test_each_record_names_its_writer_schema_and_the_key_its_kind(name, cut, kinds):
     state = CoreState()
-    for event in _events("rail-held-unit-amended-then-departs"):
+    for event in _events(name)[:cut]:
         state, _ = apply(state, event.schema, event.value, event.sender)
-    records = changelog_records(state, CODEC)
-    kinds = {key.decode().partition(":")[0] for key, _ in records}
-    assert kinds == {"iot", "itu", "req", "path", "seen", "train", "meta"}
+    records = [(k, v) for k, v in changelog_records(state, CODEC) if v is not None]
+    assert kinds <= {key.decode().partition(":")[0] for key, _ in records}
     for key, value in records:
-        assert value is not None
         decoded = CODEC.decode(value)
         assert decoded.schema == snapshot.KINDS[key.decode().partition(":")[0]]
         assert value[2:10] == CODEC.schemas.get(decoded.schema).fingerprint
+        for kept in (*decoded.value.get("inputs", ()), *decoded.value.get("reads", ())):
+            inner = kept.get("record") or kept["passage"]  # an input event, through the codec
+            assert inner[2:10] == CODEC.schemas.get(CODEC.decode(inner).schema).fingerprint
 
 
 # -- what the core refuses to restore from -----------------------------------------------------
@@ -139,6 +162,21 @@ HOLD = {
     "reason": None,
     "placed_by": "officer",
 }
+
+
+def _waiting(record: bytes) -> bytes:
+    """A ParkedInputs record whose one input is ``record``, as a HoldPlaced waiting for its
+    IOT_ID."""
+    parked = {
+        "record_type": "iotrack.HoldPlaced",
+        "record": record,
+        "sender": "customs",
+        "event_id": HOLD["event_id"],
+        "occurred_at": HOLD["occurred_at"],
+        "expires_at": HOLD["occurred_at"] + 1,
+        "waits_for": f"IOT_ID {HOLD['iot_id']}",
+    }
+    return CODEC.encode("iotrack.state.ParkedInputs", {"inputs": [parked]})
 
 
 def _bad_records(tmp_path: Path) -> list[tuple[str, bytes, bytes, str]]:
@@ -173,6 +211,18 @@ def _bad_records(tmp_path: Path) -> list[tuple[str, bytes, bytes, str]]:
             "iotrack.state.Train",
         ),
         ("no kind", b"hack", meta, "hack: not a key of the core's state"),
+        (
+            "a pickle for a waiting input",
+            b"park:iot:" + HOLD["iot_id"].encode(),
+            _waiting(_pickle_running(f"touch {marker}")),
+            "the input it keeps: does not start with C3 01",
+        ),
+        (
+            "an unknown writer for a waiting input",
+            b"park:iot:" + HOLD["iot_id"].encode(),
+            _waiting(b"\xc3\x01" + bytes(8) + CODEC.encode("iotrack.HoldPlaced", HOLD)[10:]),
+            "the input it keeps: writer fingerprint 0000000000000000 is not in avro/",
+        ),
         ("a key forging a log line", b"hack\nINFO ok", meta, "'hack\\nINFO ok': not a key"),
         ("not UTF-8", b"iot:\xff", meta, "key b'iot:\\xff' is not UTF-8"),
     ]
