@@ -16,7 +16,7 @@ from streams.workers.changelog import ChangelogError, Stored, changelog_records,
 from tests.core_runs import Run, runs, step
 from tests.streams.workers import changelog_fixture
 from topics.catalog import CORE_CHANGELOG
-from topics.codec import SingleObjectCodec
+from topics.codec import RegistryCodec, SingleObjectCodec
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 CODEC = SingleObjectCodec()
@@ -310,3 +310,18 @@ def test_a_changelog_written_with_version_1_restores_the_state_and_outputs_of_a_
     after = _run(restored, events[cut:])
     assert after == _run(ran, events[cut:])
     assert [t.phase for t in restored.trains.values()] == ["DEPARTED"]
+
+
+def test_with_a_schema_registry_the_inputs_a_state_keeps_go_through_it_too():
+    codec = RegistryCodec("mock://iotrack-changelog")
+    state = CoreState()
+    for event in _events("release-arrives-before-its-binding")[:2]:
+        state, _ = apply(state, event.schema, event.value, event.sender)
+    assert state.parked  # the release waits for its IOT_ID
+    changelog = Changelog()
+    changelog.write(changelog_records(state, codec))
+    [park] = [r for r in changelog.records() if r.key.startswith(b"park:")]
+    [kept] = codec.decode(park.value, topic=CORE_CHANGELOG.name).value["inputs"]
+    assert kept["record"][:1] == b"\x00"  # the registry's framing, not single-object
+    reader = RegistryCodec("mock://iotrack-changelog", client=codec.client)  # fetches by id
+    assert restore(changelog.records(), reader) == state
