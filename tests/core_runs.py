@@ -1,11 +1,13 @@
 """Random golden-like runs of the tracking core, for property tests of what it keeps.
 
 A run takes the input events of one to four golden scenarios (``tests/golden/*.in.jsonl``),
-interleaves them at random (each scenario's own order kept), drops some, delivers some twice,
-and picks the core's retirement and redelivery horizons, short ones included, so that the states
-it goes through have IOT_IDs at every phase, holds open and lifted, releases, exits, retirements,
-trains in every phase, binding conflicts between scenarios that share units, and forgotten
-input ids.
+interleaves them at random (each scenario's own order kept, but for some inputs delivered a few
+of its inputs late), drops some, delivers some twice, and picks the core's retirement,
+redelivery and waiting horizons and the limits of the wait, short ones included, so that the
+states it goes through have IOT_IDs at every phase, holds open and lifted, releases, exits,
+retirements, trains in every phase, binding conflicts between scenarios that share units,
+forgotten input ids, declarations, carriers, inputs waiting for what they refer to (and refused
+when it does not come, or when the wait is full) and passages kept for a late binding.
 """
 
 from __future__ import annotations
@@ -55,19 +57,27 @@ def runs(draw: st.DrawFn) -> Run:
     """A random golden-like run."""
     found = scenarios()
     names = draw(st.lists(st.sampled_from(sorted(found)), min_size=1, max_size=4, unique=True))
-    queues = [list(found[name]) for name in names]
+    queues = [[(event, False) for event in found[name]] for name in names]
     events: list[InputEvent] = []
     while any(queues):
         queue = draw(st.sampled_from([q for q in queues if q]))
-        event = queue.pop(0)
+        event, delayed = queue.pop(0)
         fate = draw(st.integers(0, 19))
         if fate == 0:
             continue  # lost on the way
+        if fate == 2 and queue and not delayed:
+            # Late, once: after one to three of its scenario's later inputs, so what it refers
+            # to may come after it, or an input that refers to it before it.
+            queue.insert(draw(st.integers(1, min(3, len(queue)))), (event, True))
+            continue
         events.append(event)
         if fate == 1:
             events.append(event)  # delivered twice
     config = CoreConfig(
         retire_after_ms=draw(st.sampled_from([MINUTE, 2 * HOUR, 7 * DAY_MS])),
         dedupe_horizon_ms=draw(st.sampled_from([10 * MINUTE, 3 * HOUR, 7 * DAY_MS])),
+        park_wait_ms=draw(st.sampled_from([10 * MINUTE, 2 * HOUR, DAY_MS])),
+        park_limit_per_key=draw(st.sampled_from([1, 2, 64])),
+        park_limit=draw(st.sampled_from([3, 100_000])),
     )
     return Run(config, tuple(events))

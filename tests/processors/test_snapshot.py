@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from processors import clearance, mission, rail
 from processors.binding import Interval
 from processors.core import (
+    Channel,
     CoreConfig,
     CoreState,
     ManifestVersion,
@@ -29,6 +30,7 @@ from processors.core import (
 from processors.core.snapshot import arrival, tracking, trains
 from processors.core.state import Declared, Parked, UnresolvedRead
 from processors.events import Itu, LoadingListItem, WagonEntry, parse
+from processors.identifiers.itu import is_carrier
 from streams.workers.changelog import KeptInputs
 from tests.core_runs import MINUTE, Run, runs, scenarios, step
 from topics.codec import SingleObjectCodec
@@ -247,32 +249,63 @@ def _features(state: CoreState) -> set[str]:
         "manifest amended": any(len(t.manifests) > 1 for t in trains_),
         "permission refused": any(t.permission and not t.permission.granted for t in trains_),
         "binding ended": any(i.valid_to for v in state.ledger.intervals.values() for i in v),
+        "carrier carrying": any(
+            is_carrier(k) and any(i.valid_to is None for i in v)
+            for k, v in state.ledger.intervals.items()
+        ),
+        "MRN declared on an IOT_ID": any(t.clearance.declared for t in iots),
+        "input waiting for an IOT_ID": any(k.startswith("iot:") for k in state.parked),
+        "input waiting for a path": any(k.startswith("path:") for k in state.parked),
+        "passage kept": bool(state.unresolved),
     }
+    found |= {f"declaration {d.state}" for d in state.declarations.values()}
     return found | {fact for fact, holds in facts.items() if holds}
 
 
 def test_the_runs_reach_what_the_state_can_hold():
     """The property above is only as good as the states it goes through: the golden scenarios,
-    each alone and all one after the other, with the default horizons and short ones (as the
-    runs draw them), reach every phase of an IOT_ID but CLOSED (no scenario ends a binding) and
-    every phase of a train, holds open and lifted, releases, exits, refused commands, amended
-    manifests, refused permissions, retirements and forgotten input ids."""
+    each alone, all one after the other and all in reverse order (so that inputs come before
+    what they refer to), with the default horizons and short ones (as the runs draw them), reach
+    every phase of an IOT_ID and of a train, holds open and lifted, releases, exits, refused
+    commands, amended manifests, refused permissions, ended bindings, carriers, declarations in
+    their states and on IOT_IDs, inputs waiting for an IOT_ID or a path and passages kept for a
+    late binding, retirements, forgotten input ids, and waits that ended."""
     seen: set[str] = set()
-    for config in (CoreConfig(), CoreConfig(retire_after_ms=MINUTE, dedupe_horizon_ms=MINUTE)):
-        for events in (*scenarios().values(), tuple(itertools.chain(*scenarios().values()))):
+    every = tuple(itertools.chain(*scenarios().values()))
+    short = CoreConfig(retire_after_ms=MINUTE, dedupe_horizon_ms=MINUTE, park_wait_ms=MINUTE)
+    full = CoreConfig(park_limit_per_key=1, park_limit=2)
+    for config in (CoreConfig(), short, full):
+        for events in (*scenarios().values(), every, every[::-1]):
             state = CoreState(config=config)
             for event in events:
                 before_iots, before_seen = set(state.iots), set(state.applied)
-                state, _ = step(state, event)
+                before_waits = _waits(state)
+                state, outputs = step(state, event)
                 seen |= _features(state)
+                seen |= {
+                    f"refused: {o.value['error_kind']}"
+                    for o in outputs
+                    if o.channel is Channel.REFUSALS and o.value
+                }
                 seen |= {"IOT_ID retired"} if before_iots - set(state.iots) else set()
                 seen |= {"input forgotten"} if before_seen - set(state.applied) else set()
-    expected = {f"IOT_ID {p}" for p in mission.Phase if p is not mission.Phase.CLOSED}
+                seen |= {"wait ended"} if before_waits - _waits(state) else set()
+    expected = {f"IOT_ID {p}" for p in mission.Phase}
     expected |= {f"train {p}" for p in rail.TrainPhase}
     expected |= {"hold OPEN", "hold LIFTED", "released", "exited", "refused command"}
-    expected |= {"manifest amended", "permission refused", "binding ended"}
-    expected |= {"IOT_ID retired", "input forgotten"}
+    expected |= {"manifest amended", "permission refused", "binding ended", "carrier carrying"}
+    expected |= {f"declaration {s}" for s in ("RELEASED", "UNDER_CONTROL", "ANNULLED")}
+    expected |= {"MRN declared on an IOT_ID", "passage kept"}
+    expected |= {"input waiting for an IOT_ID", "input waiting for a path"}
+    expected |= {"IOT_ID retired", "input forgotten", "wait ended"}
+    expected |= {"refused: NeverAppeared", "refused: TooManyWaiting"}
     assert expected <= seen, sorted(expected - seen)
+
+
+def _waits(state: CoreState) -> set[str]:
+    """The event ids of the inputs waiting and the passages kept."""
+    found = {p.event_id for v in state.parked.values() for p in v}
+    return found | {r.passage().event_id for v in state.unresolved.values() for r in v}
 
 
 @pytest.mark.parametrize(
