@@ -156,6 +156,9 @@ def pickled_entries(state: CoreState) -> dict[bytes, bytes]:
     entries.update({f"path:{k}".encode(): v for k, v in state.paths.items()})
     entries.update({f"seen:{k}".encode(): v for k, v in state.applied.items()})
     entries.update({f"train:{k}".encode(): v for k, v in state.trains.items()})
+    entries.update({f"decl:{k}".encode(): v for k, v in state.declarations.items()})
+    entries.update({f"park:{k}".encode(): v for k, v in state.parked.items()})
+    entries.update({f"unres:{k}".encode(): v for k, v in state.unresolved.items()})
     entries[b"meta"] = {
         "watermark": state.watermark,
         "next_due": state.next_due,
@@ -182,6 +185,12 @@ def pickle_restore(records: dict[bytes, bytes]) -> CoreState:
             state.applied[name] = value
         elif kind == "train":
             state.trains[name] = value
+        elif kind == "decl":
+            state.declarations[name] = value
+        elif kind == "park":
+            state.parked[name] = value
+        elif kind == "unres":
+            state.unresolved[name] = value
         elif kind == "meta":
             state.watermark = value["watermark"]
             state.next_due = value["next_due"]
@@ -290,6 +299,9 @@ def _fresh(state: CoreState) -> CoreState:
     state.changes.paths |= set(state.paths)
     state.changes.applied |= set(state.applied)
     state.changes.trains |= set(state.trains)
+    state.changes.declarations |= set(state.declarations)
+    state.changes.parked |= set(state.parked)
+    state.changes.unresolved |= set(state.unresolved)
     return state
 
 
