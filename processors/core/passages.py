@@ -228,7 +228,8 @@ def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
     unknown: list[Itu] = []
     for itu in identifiers:
         key = itu.key
-        found = [i.iot_id for i in state.ledger.active(key, at)]
+        # Bound then, and still tracked: a late read of a retired IOT_ID finds none.
+        found = [i.iot_id for i in state.ledger.active(key, at) if i.iot_id in state.iots]
         if not found:
             # A unit whose mission ended but which is still tracked: a read after definitive.
             ended = [
