@@ -18,7 +18,7 @@ from processors.events import Itu
 from processors.identifiers import KINDS
 from processors.identifiers.itu import CHECKED_BY, is_carrier
 
-# Avro ItuKind -> identifier module that checks it (kinds without a standard are not checked).
+NO_COUNTRY = "a plate needs the country it is registered in (ISO 3166 alpha-2)"
 
 
 def check_itu(itu: Itu) -> str | None:
@@ -28,13 +28,21 @@ def check_itu(itu: Itu) -> str | None:
     'CSQU3054384: check digit is 4, expected 3'
     >>> check_itu(Itu("SWAP_BODY", " ")), check_itu(Itu("PLATE", "AB123CD", "IT"))
     ('SWAP_BODY: empty identifier', None)
+
+    A plate is a carrier only with the country it is registered in: ``AB123CD`` may be an
+    Italian truck or a German one, so a plate without its country names no carrier.
+
+    >>> check_itu(Itu("PLATE", "AB123CD"))
+    'PLATE AB123CD: a plate needs the country it is registered in (ISO 3166 alpha-2)'
     """
     module = CHECKED_BY.get(itu.kind)
     if module is None:
         return None if itu.value.strip() else f"{itu.kind}: empty identifier"
+    if module == "plate" and not itu.country:
+        return f"PLATE {itu.value}: {NO_COUNTRY}"
     try:
         if module == "plate":
-            KINDS[module].validate(itu.value, country=itu.country or "IT")
+            KINDS[module].validate(itu.value, country=itu.country)
         else:
             KINDS[module].validate(itu.value)
     except ValueError as exc:

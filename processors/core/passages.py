@@ -115,12 +115,28 @@ def readable(state: CoreState, event: Passage, out: Emitter) -> tuple[Itu, ...]:
     """The passage's identifiers, each unit code checked: one that fails its check digit (or a
     sensor read of a container or ILU that fusion could not make valid) is repaired towards
     the units bound to IOT_IDs whose path crosses this node when exactly one fits, and is an
-    ``UNREADABLE_IDENTIFIER`` deviation otherwise, never an unknown unit."""
+    ``UNREADABLE_IDENTIFIER`` deviation otherwise, never an unknown unit. A carrier that fails
+    its check (a plate read without its country) is an ``UNREADABLE_IDENTIFIER`` too, and is
+    not used."""
     found: list[Itu] = []
     unreadable: list[Itu] = []
     for itu in event.identifiers:
         if itu.kind in _REPAIRABLE and check_itu(itu):
             unreadable.append(itu)
+        elif is_carrier(itu.key) and (problem := check_itu(itu)):
+            # A plate without its country (or a carrier that fails its check) names no carrier:
+            # taken as one, it would move units off the truck they are on.
+            if state.customs_relevant(event.node_id):
+                out.deviation(
+                    "UNREADABLE_IDENTIFIER",
+                    iot=None,
+                    itu=itu,
+                    node_id=event.node_id,
+                    read_point_id=event.read_point_id,
+                    expected=f"a {itu.kind.lower()} that passes its check, to tell the carrier",
+                    observed=f"{itu.value!r} read at {event.node_id}: {problem}; not taken "
+                    "as a carrier",
+                )
         else:
             found.append(itu)
     readable_kinds = {i.kind for i in found}
