@@ -89,12 +89,30 @@ class Ledger:
             return [i for i in found if i.valid_to is None]
         return [i for i in found if i.active_at(at)]
 
-    def conflicts(self, keys: Iterable[str]) -> list[tuple[str, Interval]]:
-        """Open bindings that binding ``keys`` would collide with: a unit's (a container, ILU,
-        swap body, seal or goods id) on any mission path. A carrier (plate, wagon) carries
-        several IOT_IDs at once and never conflicts."""
+    def conflicts(
+        self, keys: Iterable[str], at: int, *, besides: str | None = None
+    ) -> list[tuple[str, Interval]]:
+        """Bindings that binding ``keys`` from event time ``at`` on would overlap: a unit's (a
+        container, ILU, swap body, seal or goods id) on any mission path, by another IOT_ID than
+        ``besides``, that holds at ``at`` or later (open, or ended after ``at``). Judged by event
+        time, not by what has arrived: a unit that left at 2 h was still bound at 1 h, however
+        late the request of 1 h comes. A carrier (plate, wagon) carries several IOT_IDs at
+        once and never conflicts.
+
+        >>> ledger = Ledger.empty()
+        >>> ledger.bind(["CONTAINER:X"], "A", "P", 10)
+        >>> ledger.unbind(["CONTAINER:X"], "A", 20)
+        >>> [i.iot_id for _, i in ledger.conflicts(["CONTAINER:X"], 15)]
+        ['A']
+        >>> ledger.conflicts(["CONTAINER:X"], 20), ledger.conflicts(["PLATE:IT:AB123CD"], 15)
+        ([], [])
+        """
         return [
-            (key, interval) for key in keys if not is_carrier(key) for interval in self.active(key)
+            (key, interval)
+            for key in keys
+            if not is_carrier(key)
+            for interval in self.intervals.get(key, ())
+            if interval.iot_id != besides and (interval.valid_to is None or interval.valid_to > at)
         ]
 
     def carried(self, key: str) -> list[str]:

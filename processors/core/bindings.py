@@ -35,6 +35,8 @@ from processors.identifiers import mrn as mrn_module
 from processors.identifiers.itu import is_carrier
 from processors.ids import deterministic_uuid7
 
+_ENDED = (mission.Phase.DEFINITIVE, mission.Phase.CLOSED)
+
 AboutAnIotId = (
     BindingChanged | BindingEnded | HoldPlaced | HoldLifted | CustomsRelease | ExitConfirmed
 )
@@ -107,30 +109,8 @@ def bind(
         out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
         return NO_UNITS
     keys = [i.key for i in itus]
-    conflicts = state.ledger.conflicts(keys)
-    if conflicts:
-        for key, interval in conflicts:
-            itu = itus[keys.index(key)]
-            holder = state.iots.get(interval.iot_id)
-            held_by = holder.request_id if holder else "?"
-            out.deviation(
-                "BINDING_CONFLICT",
-                iot=holder,
-                itu=itu,
-                expected=f"{key} free: a unit has one active IOT_ID at a time",
-                observed=f"request {request_id} (mission path {path.mission_path_id}) while "
-                f"{key} is bound to IOT_ID {interval.iot_id} (request {held_by}, mission path "
-                f"{interval.mission_path_id}) since {mission.iso(interval.valid_from)}",
-            )
-        out.refuse(
-            f"binding request {request_id}: "
-            + "; ".join(
-                f"{key} is already bound to IOT_ID {interval.iot_id} on mission path "
-                f"{interval.mission_path_id}"
-                for key, interval in conflicts
-            ),
-            "BindingConflict",
-        )
+    asked = f"request {request_id} (mission path {path.mission_path_id})"
+    if _conflict(state, out, itus, asked=asked, refused=f"binding request {request_id}"):
         return NO_UNITS
     iot_id = deterministic_uuid7(out.at, "iot", request_id)
     state.ledger.requests[request_id] = iot_id
@@ -171,6 +151,57 @@ def bind(
     return frozenset(keys)
 
 
+def _conflict(
+    state: CoreState,
+    out: Emitter,
+    itus: Sequence[Itu],
+    *,
+    asked: str,
+    refused: str,
+    besides: str | None = None,
+) -> bool:
+    """Whether binding ``itus`` from the input's time on would give a unit a second IOT_ID
+    (``Ledger.conflicts``): then a ``BINDING_CONFLICT`` deviation for each, naming both, and
+    the input refused. ``asked`` names the binding asked for, ``refused`` the input."""
+    keys = [i.key for i in itus]
+    conflicts = state.ledger.conflicts(keys, out.at, besides=besides)
+    if not conflicts:
+        return False
+    for key, interval in conflicts:
+        holder = state.iots.get(interval.iot_id)
+        held_by = f"request {holder.request_id}, " if holder else ""
+        until = f" until {mission.iso(interval.valid_to)}" if interval.valid_to is not None else ""
+        out.deviation(
+            "BINDING_CONFLICT",
+            iot=holder,
+            iot_id=interval.iot_id,
+            mission_path_id=interval.mission_path_id,
+            itu=itus[keys.index(key)],
+            expected=f"{key} free: a unit has one active IOT_ID at a time",
+            observed=f"{asked} while {key} is bound to IOT_ID {interval.iot_id} ({held_by}"
+            f"mission path {interval.mission_path_id}) since "
+            f"{mission.iso(interval.valid_from)}{until}",
+        )
+    out.refuse(
+        f"{refused}: "
+        + "; ".join(
+            (
+                f"{key} is already bound to IOT_ID {interval.iot_id} on mission path "
+                f"{interval.mission_path_id}"
+            )
+            if interval.valid_to is None
+            else (
+                f"{key} was bound to IOT_ID {interval.iot_id} on mission path "
+                f"{interval.mission_path_id} until {mission.iso(interval.valid_to)}, after "
+                f"this input's time {mission.iso(out.at)}"
+            )
+            for key, interval in conflicts
+        ),
+        "BindingConflict",
+    )
+    return True
+
+
 def known(state: CoreState, event: AboutAnIotId, out: Emitter) -> Tracked | None:
     """The IOT_ID an input is about; when it is not bound (yet), the input waits for it."""
     iot = state.iots.get(event.iot_id)
@@ -196,25 +227,42 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
 
 
 def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> UnitKeys:
+    """Customs adds or removes MRNs and ITUs: by the same rules as a new binding (identifiers
+    and MRNs checked, a unit that has another IOT_ID at that time is a ``BINDING_CONFLICT``,
+    an annulled declaration a ``DECLARATION_ANNULLED``), on an IOT_ID still on its mission,
+    removing only what it binds."""
     iot = known(state, event, out)
     if iot is None:
         return NO_UNITS
-    added = event.itus_added
+    where = f"binding change of {iot.iot_id}"
+    if iot.position.phase in _ENDED:
+        out.refuse(
+            f"{where}: its binding is {str(iot.position.phase).lower()} and no longer changes",
+            "InvalidBindingChange",
+        )
+        return NO_UNITS
+    bound = set(iot.itu_keys)
+    added = tuple({i.key: i for i in event.itus_added if i.key not in bound}.values())
     problems = [p for p in (check_itu(i) for i in added) if p]
     problems += [f"MRN {m}: not valid" for m in event.mrns_added if not mrn_module.is_valid(m)]
+    problems += [f"{i.key} is not bound to it" for i in event.itus_removed if i.key not in bound]
+    problems += [f"MRN {m} is not bound to it" for m in event.mrns_removed if m not in iot.mrns]
     if problems:
-        out.refuse(
-            f"binding change of {iot.iot_id}: " + "; ".join(problems), "InvalidBindingChange"
-        )
+        out.refuse(f"{where}: " + "; ".join(problems), "InvalidBindingChange")
+        return NO_UNITS
+    path_id = iot.position.path.mission_path_id
+    asked = f"binding change of IOT_ID {iot.iot_id} (mission path {path_id})"
+    if _conflict(state, out, added, asked=asked, refused=where, besides=iot.iot_id):
         return NO_UNITS
     out.accept(Channel.BINDINGS, iot.iot_id, event)
     removed_keys = {i.key for i in event.itus_removed}
     state.ledger.unbind(removed_keys, iot.iot_id, out.at)
-    state.ledger.bind([i.key for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at)
+    state.ledger.bind([i.key for i in added], iot.iot_id, path_id, out.at)
     for key in sorted(k for k in removed_keys if not is_carrier(k)):  # sorted: the same order
         out.tombstone(Channel.VERDICT_BY_ITU, key)
     itus = tuple(i for i in (*iot.itus, *added) if i.key not in removed_keys)
     mrns_added, mrns_removed = event.mrns_added, event.mrns_removed
+    new_mrns = [m for m in dict.fromkeys(mrns_added) if m not in iot.mrns]
     iot = replace(
         iot,
         itus=itus,
@@ -226,4 +274,7 @@ def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> Un
     state.store(iot)
     publish_verdicts(out, iot, state)
     publish_carriers(out, state, (i for i in event.itus_removed if is_carrier(i.key)))
+    for mrn in new_mrns:
+        if mrn in iot.mrns and iot.clearance.declared.get(mrn) == clearing.ANNULLED:
+            annulled_deviation(out, iot, mrn, "was annulled before this binding change added it")
     return frozenset(removed_keys) | frozenset(iot.itu_keys)

@@ -156,16 +156,24 @@ class Emitter:
         at: int | None = None,
         severity: str | None = None,
         caused_by: str | bool | None = True,
+        iot_id: str | None = None,
+        mission_path_id: str | None = None,
     ) -> None:
         """A deviation for Customs; ``caused_by`` False when no input caused it (a deadline
-        passed), else the input's id."""
+        passed), else the input's id. ``iot_id`` and ``mission_path_id`` name an IOT_ID that is
+        no longer tracked (retired), when ``iot`` is None. It is keyed by its IOT_ID, else its
+        read point, else its node: one with none of them is a fault of the caller."""
+        named = iot.iot_id if iot else iot_id
+        key = named or read_point_id or node_id
+        if key is None:
+            raise ValueError(f"a {kind} deviation names no IOT_ID, read point or node")
         cause = self.cause_id if caused_by is True else (None if caused_by is False else caused_by)
         self.emit(
             Channel.DEVIATIONS,
-            iot.iot_id if iot else (read_point_id or node_id or "-"),
+            key,
             "iotrack.Deviation",
             {
-                "iot_id": iot.iot_id if iot else None,
+                "iot_id": named,
                 "kind": kind,
                 "node_id": node_id,
                 "read_point_id": read_point_id,
@@ -174,7 +182,7 @@ class Emitter:
                 "severity": severity or SEVERITY[kind],
                 "itu": itu.record() if itu else None,
                 "caused_by_event_id": cause,
-                "mission_path_id": iot.position.path.mission_path_id if iot else None,
+                "mission_path_id": iot.position.path.mission_path_id if iot else mission_path_id,
             },
             at,
         )
