@@ -17,6 +17,7 @@ from processors.core.outputs import (
     publish_carriers,
     publish_state,
     publish_verdicts,
+    speaks_for,
 )
 from processors.core.passages import passage_for
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
@@ -215,12 +216,14 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
     if iot is None or iot.position.phase is mission.Phase.CLOSED:
         return NO_UNITS
     out.accept(Channel.BINDINGS, iot.iot_id, event)
+    # Its units' verdicts go, but not those of units another IOT_ID has bound since it exited.
+    spoken = sorted(k for k in iot.itu_keys if not is_carrier(k) and speaks_for(state, iot, k))
     state.ledger.unbind(iot.itu_keys, iot.iot_id, event.valid_to)
     moved = mission.advance(iot.position, mission.Signal.END, out.at)
     iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
     state.store(iot)
     publish_state(out, iot)
-    for key in sorted(k for k in iot.itu_keys if not is_carrier(k)):
+    for key in spoken:
         out.tombstone(Channel.VERDICT_BY_ITU, key)
     publish_carriers(out, state, iot.itus)
     return frozenset(iot.itu_keys)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from processors import mission
 from processors.core import waiting
-from processors.core.outputs import Channel, Emitter
+from processors.core.outputs import Channel, Emitter, speaks_for
 from processors.core.passages import move
 from processors.core.state import CoreState
 from processors.core.train_exits import retire_train
+from processors.identifiers.itu import is_carrier
 
 
 def on_watermark(state: CoreState, out: Emitter) -> None:
@@ -24,13 +25,13 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
             move(state, iot, mission.Signal.DEADLINE, out)
         iot = state.iots[iot_id]
         if iot.retire_at is not None and iot.retire_at <= mark:
+            spoken = [k for k in iot.itu_keys if not is_carrier(k) and speaks_for(state, iot, k)]
             del state.iots[iot_id]
             state.changes.iots.add(iot_id)
             out.tombstone(Channel.IOT_STATE, iot_id)
             out.tombstone(Channel.VERDICT_BY_IOT, iot_id)
-            for key in iot.itu_keys:
-                if not any(i.iot_id != iot_id for i in state.ledger.active(key)):
-                    out.tombstone(Channel.VERDICT_BY_ITU, key)
+            for key in spoken:
+                out.tombstone(Channel.VERDICT_BY_ITU, key)
         else:
             state.store(iot)  # re-notes its remaining deadline or retirement
     out.outputs.extend(waiting.expire(state))

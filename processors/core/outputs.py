@@ -231,6 +231,17 @@ def _open_holds(iot: Tracked) -> list[dict[str, Any]]:
     ]
 
 
+def speaks_for(state: CoreState, iot: Tracked, key: str) -> bool:
+    """Whether ``iot``'s verdict is the one to publish under unit ``key``: the unit's latest
+    binding is this IOT_ID's (no other has bound it since), and its binding has not been ended
+    (closed). An exited IOT_ID's EXITED stands under its unit until another binds it; a closed
+    one's unit has no verdict of its, whatever later inputs say of it."""
+    if iot.position.phase is mission.Phase.CLOSED:
+        return False
+    intervals = state.ledger.intervals.get(key, ())
+    return not intervals or intervals[-1].iot_id == iot.iot_id
+
+
 def publish_state(out: Emitter, iot: Tracked) -> None:
     out.emit(Channel.IOT_STATE, iot.iot_id, "iotrack.IotState", state_value(iot))
 
@@ -238,7 +249,8 @@ def publish_state(out: Emitter, iot: Tracked) -> None:
 def publish_verdicts(
     out: Emitter, iot: Tracked, state: CoreState, *, carriers: bool = True
 ) -> None:
-    """An IOT_ID's verdict, on the per-IOT_ID topic and under each of its units; with
+    """An IOT_ID's verdict, on the per-IOT_ID topic and under each of its units it speaks for
+    (``speaks_for``: not a unit another IOT_ID has bound since, nor any of a closed one); with
     ``carriers``, the verdict of each carrier it is on too (theirs combined)."""
     out.emit(
         Channel.VERDICT_BY_IOT,
@@ -247,7 +259,7 @@ def publish_verdicts(
         _verdict_value(iot, None, out.at),
     )
     for itu in iot.itus:
-        if not is_carrier(itu.key):
+        if not is_carrier(itu.key) and speaks_for(state, iot, itu.key):
             out.emit(
                 Channel.VERDICT_BY_ITU,
                 itu.key,

@@ -132,3 +132,51 @@ def test_a_conflict_with_an_iot_id_retired_since_names_it_and_is_keyed_by_it():
     [(kind, reason)] = refusals(outputs)
     assert kind == "BindingConflict"
     assert "after this input's time" in reason
+
+
+@pytest.mark.parametrize("late", ["declaration", "release"])
+def test_an_ended_iot_id_never_speaks_for_its_unit_bound_again_since(late):
+    port = Port()
+    a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
+    port.end(T0 + HOUR, a)
+    b = port.bind(T0 + 2 * HOUR, "B", [C(X)], [M2])  # not released
+    if late == "declaration":
+        outputs = port.declare(T0 + 3 * HOUR, M1, "RELEASED")
+    else:
+        outputs = port.release(T0 + 3 * HOUR, a, M1)
+    assert all(o.key != f"CONTAINER:{X}" for o in outputs)
+    assert port.verdict(f"CONTAINER:{X}")["iot_id"] == b
+    assert not port.may_leave(f"CONTAINER:{X}")
+
+
+def test_a_closed_iot_id_s_unit_gets_no_verdict_back_from_a_late_input():
+    port = Port()
+    a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
+    port.end(T0 + HOUR, a)
+    port.release(T0 + 30 * MINUTE, a, M1)  # a release of before the end, arriving after it
+    assert port.verdict(f"CONTAINER:{X}") is None
+
+
+def test_ending_an_exited_binding_leaves_the_verdict_of_the_unit_s_new_binding():
+    port = Port()
+    a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
+    port.release(T0 + 2 * MINUTE, a, M1)
+    port.exit(T0 + HOUR, a)
+    b = port.bind(T0 + 2 * HOUR, "B", [C(X)], [M2])
+    port.release(T0 + 2 * HOUR + 1, b, M2)
+    outputs = port.end(T0 + 3 * HOUR, a)
+    assert all(o.key != f"CONTAINER:{X}" for o in outputs)
+    assert port.verdict(f"CONTAINER:{X}")["iot_id"] == b
+    assert port.may_leave(f"CONTAINER:{X}")
+
+
+def test_retiring_an_old_exit_leaves_the_verdict_of_the_unit_s_next_exit():
+    port = Port()
+    a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
+    port.exit(T0 + HOUR, a)
+    b = port.bind(T0 + 2 * HOUR, "B", [C(X)], [M2])
+    port.exit(T0 + 3 * HOUR, b)
+    port.passage(T0 + 7 * DAY + 90 * MINUTE, "TERMINAL-QUAY-1", "Q1", [C(Z)])  # A retires, B not
+    assert a not in port.state.iots
+    assert b in port.state.iots
+    assert port.verdict(f"CONTAINER:{X}")["iot_id"] == b
