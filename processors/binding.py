@@ -58,6 +58,14 @@ class Interval:
     mission_path_id: str
     valid_from: int
     valid_to: int | None = None
+    seen_at: int | None = None
+    """A carrier's: the latest event time a gate read the unit on it since ``valid_from`` (None
+    until one did), so that a read older than that, arriving late, does not move the unit."""
+
+    @property
+    def latest(self) -> int:
+        """The event time the binding was last established or seen to hold."""
+        return self.valid_from if self.seen_at is None else max(self.valid_from, self.seen_at)
 
     def active_at(self, at: int) -> bool:
         """Whether the binding holds at event time ``at``."""
@@ -127,6 +135,21 @@ class Ledger:
                 Interval(iot_id, mission_path_id, at),
             )
             self.dirty.add(key)
+
+    def seen(self, keys: Iterable[str], iot_id: str, at: int) -> None:
+        """A gate read ``iot_id`` on each carrier of ``keys`` at ``at``: its open interval
+        there was seen to hold then (``Interval.seen_at``)."""
+        for key in keys:
+            found = self.intervals.get(key, ())
+            updated = tuple(
+                replace(i, seen_at=at)
+                if i.iot_id == iot_id and i.valid_to is None and at > i.latest
+                else i
+                for i in found
+            )
+            if updated != found:
+                self.intervals[key] = updated
+                self.dirty.add(key)
 
     def unbind(self, keys: Iterable[str], iot_id: str, at: int) -> None:
         """Close the open intervals of ``iot_id`` for each key at ``at``."""
