@@ -20,7 +20,7 @@ from processors.core.clearance_inputs import (
     hold_placed,
 )
 from processors.core.event_time import advance_watermark, forget, remember
-from processors.core.outputs import Emitter, Output, refusal
+from processors.core.outputs import Channel, Emitter, Output, refusal
 from processors.core.passages import passage
 from processors.core.state import NO_UNITS, CoreState, UnitKeys
 from processors.core.train_exits import detected_consist, train_exits
@@ -85,6 +85,10 @@ def apply_event(
     if not remember(state, event.event_id, out.at):
         return state, []
     changed = _handle(state, event, out)
+    # The GdF's exit counts for a train only when it was taken (not kept to wait, nor refused).
+    exited = isinstance(event, ExitConfirmed) and any(
+        o.channel is Channel.EXITS for o in out.outputs
+    )
     if out.parked:
         # It waits, not applied: when what it refers to appears it is applied (and remembered)
         # then, and a redelivery meanwhile finds it waiting.
@@ -95,7 +99,8 @@ def apply_event(
             out.outputs.extend(later)
     if state.trains:
         reconsider_trains(state, changed, out)
-        if isinstance(event, ExitConfirmed):
+        if exited:
+            assert isinstance(event, ExitConfirmed)  # noqa: S101 - for the type checker
             train_exits(state, event.iot_id, out)
     advance_watermark(state, out)
     return state, out.outputs

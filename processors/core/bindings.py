@@ -212,8 +212,17 @@ def known(state: CoreState, event: AboutAnIotId, out: Emitter) -> Tracked | None
 
 
 def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKeys:
+    """Customs ends a binding: the IOT_ID is closed, its units free from ``valid_to`` (at the
+    latest the end's own time: an end cannot take effect later than it is sent)."""
     iot = known(state, event, out)
     if iot is None or iot.position.phase is mission.Phase.CLOSED:
+        return NO_UNITS
+    if event.valid_to > out.at:
+        out.refuse(
+            f"end of the binding of {iot.iot_id}: valid_to {mission.iso(event.valid_to)} is "
+            f"after the end's own time {mission.iso(out.at)}; end it when it ends",
+            "InvalidBindingEnd",
+        )
         return NO_UNITS
     out.accept(Channel.BINDINGS, iot.iot_id, event)
     # Its units' verdicts go, but not those of units another IOT_ID has bound since it exited.

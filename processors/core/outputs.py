@@ -73,13 +73,20 @@ class Output:
     """The party a ``REPLIES`` output is for."""
 
 
+REPLIED = frozenset(
+    {PartyKind.GDF, PartyKind.AGENCY, PartyKind.RAIL_OPERATOR, PartyKind.RAIL_PORTAL}
+)
+"""The parties told why their input was refused, on their replies topic: those outside iotrack
+that send the core inputs, but Customs, which reads every dead letter. (A terminal or a reader
+sends the core nothing: what comes on no channel of theirs is only a dead letter.)"""
+
+
 def refusal(cause_id: str, reason: str, kind: str, to: Sender | None = None) -> list[Output]:
     """The refusal of input ``cause_id``: the shells make it a dead letter of that input, and,
-    when its sender is a party outside iotrack other than Customs (which reads every dead
-    letter), a reply telling it why."""
+    when its sender is one of the ``REPLIED`` parties, a reply telling it why."""
     value = {"reason": reason, "error_kind": kind, "caused_by_event_id": cause_id}
     found = [Output(Channel.REFUSALS, cause_id, None, value)]
-    if to is not None and to.kind not in (PartyKind.SERVICE, PartyKind.CUSTOMS):
+    if to is not None and to.kind in REPLIED:
         found.append(Output(Channel.REPLIES, cause_id, None, dict(value), to))
     return found
 

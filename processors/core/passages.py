@@ -285,9 +285,12 @@ def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
     unknown: list[Itu] = []
     for itu in identifiers:
         key = itu.key
-        found = [i.iot_id for i in state.ledger.active(key, at)]
-        if not found:
-            # A unit whose mission ended but which is still tracked: a read after definitive.
+        holders = state.ledger.active(key, at)
+        # An IOT_ID retired since (a late read of long ago) is neither moved nor unknown.
+        found = [i.iot_id for i in holders if i.iot_id in state.iots]
+        if not holders and not is_carrier(key):
+            # A unit whose mission ended but which is still tracked: a read after definitive
+            # (not a truck's: it carries others since, or nothing).
             ended = [
                 i
                 for i in state.ledger.intervals.get(key, ())
@@ -297,7 +300,7 @@ def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
         for iot_id in found:
             if iot_id not in resolved:
                 resolved.append(iot_id)
-        if not found and itu.kind in _UNIT_KINDS:
+        if not found and not holders and itu.kind in _UNIT_KINDS:
             unknown.append(itu)
     for itu in unknown:
         waiting.keep_unresolved(state, itu.key, event)
