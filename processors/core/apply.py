@@ -76,23 +76,25 @@ def apply_event(
     state: CoreState, event: CoreInput, sender: Sender
 ) -> tuple[CoreState, list[Output]]:
     """Apply one input from ``sender``'s channel; the state and the outputs, in order. A
-    redelivery changes nothing; an input its sender may not send is refused, not remembered."""
+    redelivery (the same party's ``event_id`` again) changes nothing; an input its sender may
+    not send is refused, and a refused input is not remembered: neither can take the id of an
+    input still to come, from that party or another."""
     out = Emitter(event.event_id, event.occurred_at, sender)
     denied = unauthorised(event, sender)
     if denied is not None:
         out.refuse(denied.reason, denied.kind)
         return state, out.outputs
-    if not remember(state, event.event_id, out.at):
+    if not remember(state, sender, event.event_id, out.at):
         return state, []
     changed = _handle(state, event, out)
     # The GdF's exit counts for a train only when it was taken (not kept to wait, nor refused).
     exited = isinstance(event, ExitConfirmed) and any(
         o.channel is Channel.EXITS for o in out.outputs
     )
-    if out.parked:
+    if out.parked or out.refused:
         # It waits, not applied: when what it refers to appears it is applied (and remembered)
-        # then, and a redelivery meanwhile finds it waiting.
-        forget(state, event.event_id)
+        # then, and a redelivery meanwhile finds it waiting. Or it was refused: not applied.
+        forget(state, sender, event.event_id)
     while state.released:
         for parked in waiting.take(state, state.released.pop(0)):
             _, later = apply_event(state, parked.event(), Sender.of(parked.sender))

@@ -10,6 +10,7 @@ from processors.core.passages import move
 from processors.core.state import CoreState
 from processors.core.train_exits import retire_train
 from processors.identifiers.itu import is_carrier
+from processors.parties import Sender
 
 
 def on_watermark(state: CoreState, out: Emitter) -> None:
@@ -46,18 +47,31 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
             state.next_due = train.retire_at
 
 
-def forget(state: CoreState, event_id: str) -> None:
-    """Un-note an input's id: it was kept to wait, not applied (``remember`` takes it again)."""
-    if state.applied.pop(event_id, None) is not None:
-        state.changes.applied.add(event_id)
+def applied_key(sender: Sender, event_id: str) -> str:
+    """How an input's id is remembered: per party, so that a record from one party's channel
+    can never take the id of another party's input (``CoreState.applied``).
+
+    >>> applied_key(Sender.agency("phytosanitary"), "e1")
+    'agency.phytosanitary:e1'
+    """
+    return f"{sender.principal}:{event_id}"
 
 
-def remember(state: CoreState, event_id: str, at: int) -> bool:
-    """Note an input's id; False when it was applied already (a redelivery)."""
-    if event_id in state.applied:
+def forget(state: CoreState, sender: Sender, event_id: str) -> None:
+    """Un-note an input's id: it was kept to wait, or refused, not applied (``remember`` takes
+    it again)."""
+    key = applied_key(sender, event_id)
+    if state.applied.pop(key, None) is not None:
+        state.changes.applied.add(key)
+
+
+def remember(state: CoreState, sender: Sender, event_id: str, at: int) -> bool:
+    """Note an input's id, as its party's; False when it was applied already (a redelivery)."""
+    key = applied_key(sender, event_id)
+    if key in state.applied:
         return False
-    state.applied[event_id] = at
-    state.changes.applied.add(event_id)
+    state.applied[key] = at
+    state.changes.applied.add(key)
     if state.applied_oldest is None or at < state.applied_oldest:
         state.applied_oldest = at
     return True

@@ -104,6 +104,8 @@ class Emitter:
         """The party whose channel the input came from."""
         self.parked = False
         """Set when the input was kept to wait for what it refers to (not applied yet)."""
+        self.refused = False
+        """Set when the input was refused (not applied)."""
         self.outputs: list[Output] = []
         self._numbered = 0
         """Outputs that number the ids: not the replies (copies) or the inputs accepted (their
@@ -146,6 +148,7 @@ class Emitter:
         self._append(Output(channel, key, None, None))
 
     def refuse(self, reason: str, kind: str) -> None:
+        self.refused = True
         refused, *replies = refusal(self.cause_id, reason, kind, self.sender)
         self._append(refused)
         self.outputs.extend(replies)

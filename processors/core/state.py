@@ -220,6 +220,8 @@ class CoreState:
     unresolved: dict[str, tuple[UnresolvedRead, ...]] = field(default_factory=dict)
     """Passages of units with no IOT_ID, by unit key, kept for a binding that comes late."""
     applied: dict[str, int] = field(default_factory=dict)
+    """The inputs applied, as ``principal:event_id`` (``event_time.applied_key``: per party),
+    with their event time, to recognise redeliveries within ``CoreConfig.dedupe_horizon_ms``."""
     watermark: int = 0
     config: CoreConfig = field(default_factory=CoreConfig)
     next_due: int | None = None

@@ -36,9 +36,9 @@ def park(state: CoreState, out: Emitter, key: str, event: CoreInput, waits_for: 
     """Keep ``event`` until ``key`` appears (or refuse it at once when the limits are full)."""
     config = state.config
     waiting = state.parked.get(key, ())
-    if any(p.event_id == event.event_id for p in waiting):
+    if any(p.event_id == event.event_id and p.sender == out.sender.principal for p in waiting):
         out.parked = True
-        return  # the same input again while it waits
+        return  # the same input again (from the same party) while it waits
     total = sum(len(v) for v in state.parked.values())
     if len(waiting) >= config.park_limit_per_key or total >= config.park_limit:
         out.refuse(

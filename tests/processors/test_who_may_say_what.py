@@ -1,0 +1,67 @@
+"""Who may say what: an input's id is its party's alone, a refused input takes no id, and each
+party speaks only for what is its own."""
+
+from __future__ import annotations
+
+from processors.parties import Sender
+from tests.processors.port import HOUR, MINUTE, T0, C, Port, box, iot_of, mrn, refusals
+
+X = box("000001")
+M1 = mrn(1)
+PHYTO = Sender.agency("phytosanitary")
+
+
+def _released() -> tuple[Port, str]:
+    port = Port()
+    a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
+    port.release(T0 + 2 * MINUTE, a, M1)
+    return port, a
+
+
+def test_a_record_from_another_party_cannot_take_the_id_of_customs_coming_hold():
+    port, a = _released()
+    taken = port.lift(T0 + 30 * MINUTE, a, "NOPE", "PHYTOSANITARY", sender=PHYTO)
+    assert [k for k, _ in refusals(taken)] == ["ClearanceRefused"]
+    hold_id = port.outputs[-1].value["caused_by_event_id"]
+    port.hold(T0 + HOUR, a, "H1", "CUSTOMS", event_id=hold_id)
+    assert port.verdict(f"CONTAINER:{X}")["verdict"] == "HELD"
+
+
+def test_the_same_id_from_two_parties_is_two_inputs():
+    port, a = _released()
+    event_id = "01a2121a-8e60-7000-8000-000000000001"
+    port.hold(T0 + 30 * MINUTE, a, "P1", "PHYTOSANITARY", sender=PHYTO, event_id=event_id)
+    port.hold(T0 + HOUR, a, "C1", "CUSTOMS", event_id=event_id)
+    holds = port.verdict(f"CONTAINER:{X}")["open_holds"]
+    assert [h["agency"] for h in holds] == ["PHYTOSANITARY", "CUSTOMS"]
+
+
+def test_a_refused_input_is_not_remembered_so_the_real_one_with_its_id_is_applied():
+    port, a = _released()
+    port.hold(T0 + 3 * MINUTE, a, "H1", "CUSTOMS")
+    event_id = "01a2121a-8e60-7000-8000-000000000002"
+    refused = port.lift(T0 + 30 * MINUTE, a, "H1", "PHYTOSANITARY", sender=PHYTO, event_id=event_id)
+    assert "PHYTOSANITARY cannot lift it" in refusals(refused)[0][1]
+    port.lift(T0 + HOUR, a, "H1", "CUSTOMS", event_id=event_id)
+    assert port.may_leave(f"CONTAINER:{X}")
+
+
+def test_a_redelivery_from_the_same_party_is_still_applied_once():
+    port, a = _released()
+    event_id = "01a2121a-8e60-7000-8000-000000000003"
+    first = port.hold(T0 + HOUR, a, "H1", "CUSTOMS", event_id=event_id)
+    again = port.hold(T0 + HOUR, a, "H1", "CUSTOMS", event_id=event_id)
+    assert first
+    assert again == []
+
+
+def test_an_input_waiting_for_its_iot_id_is_not_mistaken_for_another_party_s_with_its_id():
+    port = Port()
+    later = "01a2121a-8e60-7000-8000-00000000000a"
+    a_at = T0 + HOUR
+    iot_id = iot_of(a_at, "A")
+    port.lift(a_at - 1, iot_id, "NOPE", "PHYTOSANITARY", sender=PHYTO, event_id=later)  # waits
+    port.hold(a_at + 1, iot_id, "H1", "CUSTOMS", event_id=later)  # waits too, its own
+    port.bind(a_at, "A", [C(X)], [M1])
+    port.release(a_at + 2, iot_id, M1)
+    assert port.verdict(f"CONTAINER:{X}")["verdict"] == "HELD"
