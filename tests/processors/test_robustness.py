@@ -11,8 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processors.core import Channel
+from processors.core import Channel, CoreState
 from processors.core.outputs import REPLIED
+from processors.core.state import WaitCounts
 from processors.parties import PartyKind, Sender
 from streams.replay.run import replay
 from tests.processors.port import (
@@ -322,7 +323,10 @@ def port_days(draw: st.DrawFn) -> list[dict[str, Any]]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(port_days())
 def test_random_inputs_never_crash_the_core_and_every_output_has_its_topic_and_key(lines):
-    for text in replay([json.dumps(line) for line in lines]):
+    state = CoreState()
+    for text in replay([json.dumps(line) for line in lines], state):
         output = json.loads(text)
         assert output["topic"]
         assert output["key"]
+    # What waits is counted as it comes and goes, never recounted: the counts hold.
+    assert state.waiting() == WaitCounts.of(state)

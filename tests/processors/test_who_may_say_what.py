@@ -3,6 +3,7 @@ party speaks only for what is its own."""
 
 from __future__ import annotations
 
+from processors.core import CoreConfig
 from processors.parties import Sender
 from tests.processors.port import HOUR, MINUTE, T0, C, Port, box, iot_of, mrn, refusals
 
@@ -64,4 +65,46 @@ def test_an_input_waiting_for_its_iot_id_is_not_mistaken_for_another_party_s_wit
     port.hold(a_at + 1, iot_id, "H1", "CUSTOMS", event_id=later)  # waits too, its own
     port.bind(a_at, "A", [C(X)], [M1])
     port.release(a_at + 2, iot_id, M1)
+    assert port.verdict(f"CONTAINER:{X}")["verdict"] == "HELD"
+
+
+# -- the wait: a budget per party -----------------------------------------------------------------
+
+
+def _flooded(config: CoreConfig, flood: dict[Sender, int], *, iot_id: str | None = None) -> Port:
+    """Each party of ``flood`` sends that many lifts for IOT_IDs that never come (or all for
+    ``iot_id``), before Customs' hold on the IOT_ID of a binding that reaches the core after
+    it; then that binding and the release."""
+    port = Port(config)
+    target = iot_of(T0 + HOUR, "A")
+    for party, count in flood.items():
+        for n in range(count):
+            agency = party.agency_name or "CUSTOMS"
+            port.lift(T0 + MINUTE, iot_id or iot_of(T0, f"junk-{n}"), f"J{n}", agency, sender=party)
+    port.hold(T0 + HOUR + 1, target, "H1", "CUSTOMS")
+    port.bind(T0 + HOUR, "A", [C(X)], [M1])
+    port.release(T0 + HOUR + 2, target, M1)
+    return port
+
+
+def test_one_party_s_flood_of_the_wait_cannot_crowd_out_customs():
+    config = CoreConfig(park_limit_per_party=3, park_limit=10)
+    port = _flooded(config, {PHYTO: 5})
+    kinds = [k for k, _ in refusals(port.outputs)]
+    assert kinds.count("TooManyWaiting") == 2
+    assert "3 inputs of agency.phytosanitary wait already" in refusals(port.outputs)[0][1]
+    assert port.verdict(f"CONTAINER:{X}")["verdict"] == "HELD"
+
+
+def test_the_other_parties_together_cannot_crowd_out_customs_either():
+    config = CoreConfig(park_limit_per_party=3, park_limit=4)
+    port = _flooded(config, {PHYTO: 3, Sender.agency("health"): 3})
+    assert [k for k, _ in refusals(port.outputs)].count("TooManyWaiting") == 2
+    assert port.verdict(f"CONTAINER:{X}")["verdict"] == "HELD"
+
+
+def test_a_party_filling_the_wait_for_one_iot_id_leaves_room_for_customs_there():
+    config = CoreConfig(park_limit_per_key=2)
+    port = _flooded(config, {PHYTO: 4}, iot_id=iot_of(T0 + HOUR, "A"))
+    assert [k for k, _ in refusals(port.outputs)].count("TooManyWaiting") == 2
     assert port.verdict(f"CONTAINER:{X}")["verdict"] == "HELD"
