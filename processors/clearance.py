@@ -29,6 +29,27 @@ UNDER_CONTROL = "UNDER_CONTROL"
 ANNULLED = "ANNULLED"
 BLOCKING = frozenset({UNDER_CONTROL, ANNULLED})
 """Declaration states that keep an MRN from counting as released, whatever else says so."""
+PRECEDENCE = ("RELEASED", "LODGED", "ACCEPTED", UNDER_CONTROL, ANNULLED)
+"""Which of two states of one declaration with the same event time stands: the later in this
+order. Blocking beats releasing, whichever reached the core first."""
+
+
+def supersedes(state: str, at: int, known_state: str, known_at: int) -> bool:
+    """Whether a declaration's ``state`` at event time ``at`` replaces the one known (of
+    ``known_at``): a newer one does; one of the same time only when it blocks more.
+
+    >>> supersedes("UNDER_CONTROL", 5, "RELEASED", 5), supersedes("RELEASED", 5, "UNDER_CONTROL", 5)
+    (True, False)
+    >>> supersedes("RELEASED", 6, "UNDER_CONTROL", 5), supersedes("ANNULLED", 4, "RELEASED", 5)
+    (True, False)
+    """
+    if at != known_at:
+        return at > known_at
+    return _rank(state) > _rank(known_state)
+
+
+def _rank(state: str) -> int:
+    return PRECEDENCE.index(state) if state in PRECEDENCE else -1
 
 
 class Verdict(StrEnum):
@@ -157,6 +178,8 @@ class Decision:
 
     accepted: bool
     reason: str | None = None
+    superseded: bool = False
+    """Taken but of no effect: a newer decision on the same thing stands (event time)."""
 
 
 def new(iot_id: str, mrns: tuple[str, ...], declared: Mapping[str, str] | None = None) -> Clearance:
@@ -243,7 +266,11 @@ def lift_hold(clearance: Clearance, event: HoldLifted) -> tuple[Clearance, Decis
 
 
 def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Decision]:
-    """Customs releases one MRN, or annuls its release (``iotrack.CustomsRelease``)."""
+    """Customs releases one MRN, or annuls its release (``iotrack.CustomsRelease``).
+
+    Judged by event time: the newest release or annulment of an MRN on an IOT_ID stands, and of
+    two of the same time the annulment (blocking beats releasing); an older one reaching the
+    core later (late, or redelivered after the dedupe horizon) changes nothing."""
     mrn = event.mrn
     actor = event.released_by
     annul = event.annulled
@@ -259,12 +286,36 @@ def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Dec
     if clearance.exited_at is not None and annul:
         decision = Decision(False, f"IOT_ID {clearance.iot_id} has exited; its release stands")
         return _journal(clearance, event, actor, action, mrn, decision=decision), decision
+    latest = _latest_release(clearance, mrn)
+    if latest is not None and _older(event.occurred_at, annul, latest):
+        what = "annulment" if latest.action == "RELEASE_ANNULLED" else "release"
+        decision = Decision(True, f"the newer {what} of {mrn} stands", superseded=True)
+        return clearance, decision
     released = clearance.released - {mrn} if annul else clearance.released | {mrn}
-    if released == clearance.released:
-        return clearance, Decision(True)  # already so: nothing changes
+    # Journalled even when it changes nothing (released twice): its time is the MRN's latest
+    # decision, which an older one arriving later does not undo.
     decision = Decision(True, event.reason)
     updated = replace(clearance, released=frozenset(released))
     return _journal(updated, event, actor, action, mrn, decision=decision), decision
+
+
+_RELEASE_ACTIONS = ("RELEASED", "RELEASE_ANNULLED")
+
+
+def _latest_release(clearance: Clearance, mrn: str) -> JournalEntry | None:
+    """The release or annulment of ``mrn`` that stands: the last one taken."""
+    for entry in reversed(clearance.journal):
+        if entry.accepted and entry.subject == mrn and entry.action in _RELEASE_ACTIONS:
+            return entry
+    return None
+
+
+def _older(at: int, annul: bool, latest: JournalEntry) -> bool:
+    """Whether a release (or annulment, ``annul``) at ``at`` is older than the one standing: of
+    an earlier time, or of the same time and a release where an annulment stands."""
+    if at != latest.at:
+        return at < latest.at
+    return not annul and latest.action == "RELEASE_ANNULLED"
 
 
 def declare(clearance: Clearance, event: DeclarationStatus) -> tuple[Clearance, Decision]:
