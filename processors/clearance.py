@@ -270,7 +270,9 @@ def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Dec
 
     Judged by event time: the newest release or annulment of an MRN on an IOT_ID stands, and of
     two of the same time the annulment (blocking beats releasing); an older one reaching the
-    core later (late, or redelivered after the dedupe horizon) changes nothing."""
+    core later (late, or redelivered after the dedupe horizon) changes nothing. Annulling the
+    release of an MRN its declaration releases (``DeclarationStatus`` RELEASED) is refused: it
+    would not keep the unit from leaving."""
     mrn = event.mrn
     actor = event.released_by
     annul = event.annulled
@@ -291,6 +293,14 @@ def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Dec
         what = "annulment" if latest.action == "RELEASE_ANNULLED" else "release"
         decision = Decision(True, f"the newer {what} of {mrn} stands", superseded=True)
         return clearance, decision
+    if annul and clearance.declared.get(mrn) == RELEASED:
+        decision = Decision(
+            False,
+            f"MRN {mrn} is released by its declaration: annulling the release of IOT_ID "
+            f"{clearance.iot_id} would not keep it from leaving; place a hold, or have the "
+            "declaration's state changed",
+        )
+        return _journal(clearance, event, actor, action, mrn, decision=decision), decision
     released = clearance.released - {mrn} if annul else clearance.released | {mrn}
     # Journalled even when it changes nothing (released twice): its time is the MRN's latest
     # decision, which an older one arriving later does not undo.

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.processors.port import DAY, HOUR, MINUTE, T0, C, Port, box, iot_of, mrn
+from tests.processors.port import DAY, HOUR, MINUTE, T0, C, Port, box, iot_of, mrn, refusals
 
 X, Z = box("000001"), box("000003")
 M1 = mrn(1)
@@ -57,6 +57,18 @@ def test_a_release_redelivered_after_the_dedupe_horizon_does_not_undo_its_annulm
     assert not any(k.endswith(release["event_id"]) for k in port.state.applied)
     port.apply("CustomsRelease", release)  # the release again
     assert port.verdict(KEY)["verdict"] == "NOT_RELEASED"
+
+
+def test_annulling_one_unit_s_release_of_a_declaration_released_by_mrn_is_refused_clearly():
+    port, a = _bound()
+    port.release(T0 + 10 * MINUTE, a, M1)
+    port.declare(T0 + HOUR, M1, "RELEASED")
+    outputs = port.release(T0 + 2 * HOUR, a, M1, annulled=True)
+    [(kind, reason)] = refusals(outputs)
+    assert kind == "ClearanceRefused"
+    assert f"MRN {M1} is released by its declaration" in reason
+    assert "place a hold" in reason
+    assert port.may_leave(KEY)
 
 
 # -- any arrival order, the same verdict ---------------------------------------------------------
