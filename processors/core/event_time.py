@@ -66,9 +66,13 @@ def forget(state: CoreState, sender: Sender, event_id: str) -> None:
 
 
 def remember(state: CoreState, sender: Sender, event_id: str, at: int) -> bool:
-    """Note an input's id, as its party's; False when it was applied already (a redelivery)."""
+    """Note an input's id, as its party's; False when it was applied already (a redelivery).
+
+    An id remembered without its party (``event_id`` alone: restored from a changelog written
+    before redeliveries were told apart per party) is a redelivery from any party, until the
+    dedupe horizon forgets it."""
     key = applied_key(sender, event_id)
-    if key in state.applied:
+    if key in state.applied or event_id in state.applied:
         return False
     state.applied[key] = at
     state.changes.applied.add(key)

@@ -1,7 +1,7 @@
 """What the tracking core remembers: tracked IOT_IDs, trains, and the changes a worker persists.
 
-Plain frozen values (and the one mutable ``CoreState`` that owns them), so the worker can pickle
-them into its changelog.
+Plain frozen values (and the one mutable ``CoreState`` that owns them); ``processors.core.snapshot``
+turns them into the records of the worker's changelog and back.
 """
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ from typing import Any, NamedTuple
 from processors import clearance as clearing
 from processors import mission, rail
 from processors.binding import Ledger
-from processors.events import CoreInput, Itu, LoadingListItem, Passage, WagonEntry, parse
+from processors.events import (
+    CoreInput,
+    Input,
+    Itu,
+    LoadingListItem,
+    Passage,
+    WagonEntry,
+    as_record,
+    parse,
+)
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -143,6 +152,12 @@ class Train:
         return self.manifests[-1] if self.manifests else None
 
 
+def record_text(event: Input) -> str:
+    """An input's record as the state keeps it (``Parked``, ``UnresolvedRead``): JSON text of its
+    plain values, keys sorted, so the same input is always the same text."""
+    return json.dumps(as_record(event), sort_keys=True, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Parked:
     """One input waiting for what it refers to."""
@@ -181,6 +196,10 @@ class UnresolvedRead:
         if not isinstance(found, Passage):
             raise TypeError("iotrack.Passage")
         return found
+
+    def record(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.passage_json)
+        return loaded
 
 
 @dataclass(frozen=True)

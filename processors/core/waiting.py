@@ -20,12 +20,11 @@ does not depend on which topic was read first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from processors.core.outputs import Emitter, Output, refusal
-from processors.core.state import CoreState, Parked, UnresolvedRead
-from processors.events import CoreInput, Passage, as_record, record_type
+from processors.core.state import CoreState, Parked, UnresolvedRead, record_text
+from processors.events import CoreInput, Passage, record_type
 from processors.parties import CUSTOMS, Sender
 
 
@@ -61,7 +60,7 @@ def park(state: CoreState, out: Emitter, key: str, event: CoreInput, waits_for: 
         return
     entry = Parked(
         record_type(event),
-        json.dumps(as_record(event), sort_keys=True, separators=(",", ":")),
+        record_text(event),
         out.sender.principal,
         event.event_id,
         event.occurred_at,
@@ -137,7 +136,7 @@ def keep_unresolved(state: CoreState, unit_key: str, event: Passage) -> None:
     if len(reads) >= config.park_limit_per_key or counts.unresolved >= config.park_limit:
         return  # the UNKNOWN_UNIT stands; a late binding will not move it to this passage
     entry = UnresolvedRead(
-        json.dumps(as_record(event), sort_keys=True, separators=(",", ":")),
+        record_text(event),
         event.occurred_at + config.park_wait_ms,
     )
     state.unresolved[unit_key] = (*reads, entry)

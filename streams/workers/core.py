@@ -21,27 +21,26 @@ loop uses confluent-kafka transactions instead. The integration test
 moments and checks nothing is lost or published twice, against ``iotrack replay``.
 
 One worker consumes every partition of every input topic (the state is global); the state is
-pickled Python objects on a private topic written only by this worker.
+kept as versioned Avro records on a private topic written only by this worker
+(``streams.workers.changelog``).
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from processors.binding import Ledger
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
 from processors.mission import MissionPath
 from processors.parties import Sender
 from streams.ops import metrics
+from streams.workers.changelog import ChangelogError, Stored, changelog_records, restore
 from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
 from topics.clients import produce
@@ -174,76 +173,6 @@ class CoreStats:
     """Time spent in ``send_offsets_to_transaction``, all batches."""
 
 
-def _changelog_records(state: CoreState) -> list[tuple[bytes, bytes | None]]:
-    """The changelog records of everything that changed since the last batch."""
-    changes = state.take_changes()
-    records: list[tuple[bytes, bytes | None]] = []
-
-    def put(key: str, value: Any | None) -> None:
-        records.append((key.encode(), None if value is None else pickle.dumps(value)))
-
-    for iot_id in sorted(changes.iots):
-        put(f"iot:{iot_id}", state.iots.get(iot_id))
-    for key in sorted(changes.itus):
-        put(f"itu:{key}", state.ledger.intervals.get(key))
-    for request_id in sorted(changes.requests):
-        put(f"req:{request_id}", state.ledger.requests.get(request_id))
-    for path_id in sorted(changes.paths):
-        put(f"path:{path_id}", state.paths.get(path_id))
-    for event_id in sorted(changes.applied):
-        put(f"seen:{event_id}", state.applied.get(event_id))
-    for train_id in sorted(changes.trains):
-        put(f"train:{train_id}", state.trains.get(train_id))
-    for mrn in sorted(changes.declarations):
-        put(f"decl:{mrn}", state.declarations.get(mrn))
-    for key in sorted(changes.parked):
-        put(f"park:{key}", state.parked.get(key))
-    for key in sorted(changes.unresolved):
-        put(f"unres:{key}", state.unresolved.get(key))
-    put(
-        "meta",
-        {
-            "watermark": state.watermark,
-            "next_due": state.next_due,
-            "applied_oldest": state.applied_oldest,
-        },
-    )
-    return records
-
-
-def restore(records: Mapping[bytes, bytes], config: CoreConfig | None = None) -> CoreState:
-    """A core state from the latest changelog value of every key."""
-    state = CoreState(ledger=Ledger.empty(), config=config or CoreConfig())
-    for raw_key, raw_value in records.items():
-        key = raw_key.decode()
-        value = pickle.loads(raw_value)  # noqa: S301 - our own private topic, written by us
-        kind, _, name = key.partition(":")
-        if kind == "iot":
-            state.iots[name] = value
-        elif kind == "itu":
-            state.ledger.intervals[name] = value
-        elif kind == "req":
-            state.ledger.requests[name] = value
-        elif kind == "path":
-            state.paths[name] = value
-        elif kind == "seen":
-            state.applied[name] = value
-        elif kind == "train":
-            state.trains[name] = value
-        elif kind == "decl":
-            state.declarations[name] = value
-        elif kind == "park":
-            state.parked[name] = value
-        elif kind == "unres":
-            state.unresolved[name] = value
-        elif kind == "meta":
-            state.watermark = value["watermark"]
-            state.next_due = value["next_due"]
-            state.applied_oldest = value.get("applied_oldest")
-    state.take_changes()
-    return state
-
-
 class CoreWorker:
     """Consume the core's inputs, apply, and publish in one transaction per batch."""
 
@@ -307,7 +236,7 @@ class CoreWorker:
         for kind in ("consumer", "aborted_batch"):
             metrics.ERRORS.labels("core", kind)
 
-    def _read_changelog(self) -> dict[bytes, bytes]:
+    def _read_changelog(self) -> list[Stored]:
         reader = Consumer(
             {
                 "bootstrap.servers": self.bootstrap,
@@ -318,26 +247,32 @@ class CoreWorker:
                 "log_level": 3,
             }
         )
-        latest: dict[bytes, bytes] = {}
+        latest: dict[bytes, Stored] = {}
+        expected = 0
         try:
             reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
             while True:
                 message = reader.poll(10)
                 if message is None:
-                    raise RuntimeError("the core changelog did not answer within 10 s")
+                    raise ChangelogError(
+                        catalog.CORE_CHANGELOG.name, 0, expected, "no record within 10 s"
+                    )
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         break
                     raise KafkaException(error)
                 key, value = message.key() or b"", message.value()
+                expected = (message.offset() or 0) + 1
                 if value is None:
                     latest.pop(key, None)
                 else:
-                    latest[key] = value
+                    latest[key] = Stored(
+                        key, value, message.partition() or 0, message.offset() or 0
+                    )
         finally:
             reader.close()
-        return latest
+        return list(latest.values())
 
     def _send(self, topic: catalog.Topic, key: bytes | None, value: bytes | None) -> None:
         produce(self.producer, topic.name, key, value)
@@ -451,7 +386,7 @@ class CoreWorker:
             self._publish(output, message)
 
     def _commit_batch(self) -> None:
-        for key, changed in _changelog_records(self.state):
+        for key, changed in changelog_records(self.state, self.codec):
             self._send(catalog.CORE_CHANGELOG, key, changed)
         positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
         started = time.perf_counter()
@@ -473,7 +408,7 @@ class CoreWorker:
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
         """Work until ``stop`` (or, for tests and replays, until idle that long)."""
         self.producer.init_transactions(60)
-        self.state = restore(self._read_changelog(), self.config)
+        self.state = restore(self._read_changelog(), self.codec, self.config)
         self.customs.rebuild(self.state)
         self.customs.export(self.state.watermark)
         # Every rail operator's requests too, by pattern: an operator admitted while the core
