@@ -125,6 +125,11 @@ class Clearance:
     holds: Mapping[str, Hold] = field(default_factory=dict)
     exited_at: int | None = None
     journal: tuple[JournalEntry, ...] = ()
+    claimed: bool = False
+    """Its MRNs are a party's claim, not Customs' association (a rail operator's manifest bound
+    the unit): its declarations' release by MRN does not release it, since nothing but the claim
+    ties the unit to that MRN; only Customs' release of this IOT_ID does (blocking states still
+    block)."""
 
     def open_holds(self) -> list[Hold]:
         """Holds still open, oldest first."""
@@ -135,12 +140,13 @@ class Clearance:
 
     def pending_mrns(self) -> list[str]:
         """MRNs bound to the IOT_ID and not (or no longer) released: neither by a release of
-        this IOT_ID nor by its declaration, or whose declaration is under control or annulled."""
+        this IOT_ID nor by its declaration (unless ``claimed``), or whose declaration is under
+        control or annulled."""
         return [
             m
             for m in self.mrns
             if self.declared.get(m) in BLOCKING
-            or (m not in self.released and self.declared.get(m) != RELEASED)
+            or (m not in self.released and (self.claimed or self.declared.get(m) != RELEASED))
         ]
 
     @property
@@ -164,7 +170,11 @@ class Clearance:
         found = [f"open {h.hold_type} hold by {h.agency}" for h in self.open_holds()]
         # A control is Customs' own business: it shows as "not released", as any other wait.
         found += [
-            f"MRN {m} annulled" if self.declared.get(m) == ANNULLED else f"MRN {m} not released"
+            f"MRN {m} annulled"
+            if self.declared.get(m) == ANNULLED
+            else f"MRN {m} not released by Customs for this unit"
+            if self.claimed and self.declared.get(m) == RELEASED
+            else f"MRN {m} not released"
             for m in self.pending_mrns()
         ]
         if self.exited_at is not None:
@@ -182,13 +192,22 @@ class Decision:
     """Taken but of no effect: a newer decision on the same thing stands (event time)."""
 
 
-def new(iot_id: str, mrns: tuple[str, ...], declared: Mapping[str, str] | None = None) -> Clearance:
+def new(
+    iot_id: str,
+    mrns: tuple[str, ...],
+    declared: Mapping[str, str] | None = None,
+    *,
+    claimed: bool = False,
+) -> Clearance:
     """The clearance of a freshly bound IOT_ID: nothing released by Customs for it yet, nothing
     held; ``declared`` holds where its MRNs' declarations stand already (released before the
-    binding, say)."""
+    binding, say); ``claimed`` when its MRNs are a party's claim (``Clearance.claimed``)."""
     unique = tuple(dict.fromkeys(mrns))
     return Clearance(
-        iot_id, unique, declared={m: s for m, s in (declared or {}).items() if m in unique}
+        iot_id,
+        unique,
+        declared={m: s for m, s in (declared or {}).items() if m in unique},
+        claimed=claimed,
     )
 
 
@@ -293,7 +312,7 @@ def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Dec
         what = "annulment" if latest.action == "RELEASE_ANNULLED" else "release"
         decision = Decision(True, f"the newer {what} of {mrn} stands", superseded=True)
         return clearance, decision
-    if annul and clearance.declared.get(mrn) == RELEASED:
+    if annul and clearance.declared.get(mrn) == RELEASED and not clearance.claimed:
         decision = Decision(
             False,
             f"MRN {mrn} is released by its declaration: annulling the release of IOT_ID "

@@ -95,9 +95,12 @@ def bind(
     mrns: Sequence[str],
     itus: Sequence[Itu],
     requested_by: str,
+    claimed: bool = False,
 ) -> UnitKeys:
     """A binding request, from Customs or for a manifest's unit: a new IOT_ID bound to its MRNs
-    and ITUs at the input's time, or refused; the units bound."""
+    and ITUs at the input's time, or refused; the units bound. ``claimed`` when the MRNs are a
+    party's claim, not Customs' (a manifest's): only Customs' release of the IOT_ID releases
+    them (``clearance.Clearance.claimed``)."""
     if request_id in state.ledger.requests:
         return NO_UNITS  # the same request again: the same IOT_ID exists already
     path = state.paths.get(mission_path_id)
@@ -123,7 +126,7 @@ def bind(
         tuple(mrns),
         tuple(itus),
         mission.start(iot_id, path),
-        clearing.new(iot_id, tuple(mrns), state.declared(mrns)),
+        clearing.new(iot_id, tuple(mrns), state.declared(mrns), claimed=claimed),
     )
     state.store(iot)
     out.emit(

@@ -257,6 +257,7 @@ def _features(state: CoreState) -> set[str]:
             i.seen_at is not None for v in state.ledger.intervals.values() for i in v
         ),
         "MRN declared on an IOT_ID": any(t.clearance.declared for t in iots),
+        "MRNs a party's claim": any(t.clearance.claimed for t in iots),
         "input waiting for an IOT_ID": any(k.startswith("iot:") for k in state.parked),
         "input waiting for a path": any(k.startswith("path:") for k in state.parked),
         "passage kept": bool(state.unresolved),
@@ -298,7 +299,7 @@ def test_the_runs_reach_what_the_state_can_hold():
     expected |= {f"train {p}" for p in rail.TrainPhase}
     expected |= {"hold OPEN", "hold LIFTED", "released", "exited", "refused command"}
     expected |= {"manifest amended", "permission refused", "binding ended", "carrier carrying"}
-    expected |= {"carrier seen since bound"}
+    expected |= {"carrier seen since bound", "MRNs a party's claim"}
     expected |= {f"declaration {s}" for s in ("RELEASED", "UNDER_CONTROL", "ANNULLED")}
     expected |= {"MRN declared on an IOT_ID", "passage kept"}
     expected |= {"input waiting for an IOT_ID", "input waiting for a path"}

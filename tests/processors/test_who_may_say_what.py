@@ -108,3 +108,36 @@ def test_a_party_filling_the_wait_for_one_iot_id_leaves_room_for_customs_there()
     port = _flooded(config, {PHYTO: 4}, iot_id=iot_of(T0 + HOUR, "A"))
     assert [k for k, _ in refusals(port.outputs)].count("TooManyWaiting") == 2
     assert port.verdict(f"CONTAINER:{X}")["verdict"] == "HELD"
+
+
+# -- a party's claim never decides a verdict -------------------------------------------------
+
+
+def test_a_rail_operator_s_manifest_cannot_clear_a_unit_on_someone_else_s_released_mrn():
+    port = Port()
+    port.declare(T0 + MINUTE, M1, "RELEASED")  # another trader's goods, released by MRN
+    port.manifest(T0 + HOUR, "IT-9", 1, [[X]], [M1], operator="rogue-rail")
+    key = f"CONTAINER:{X}"
+    assert port.verdict(key)["verdict"] == "NOT_RELEASED"
+    assert port.verdict(key)["reasons"] == [f"MRN {M1} not released by Customs for this unit"]
+    permission = port.state.trains["IT-9"].permission
+    assert permission is not None
+    assert not permission.granted
+    # Customs, seeing the IOT_ID the manifest made, releases that unit itself: now it may leave.
+    a = port.state.ledger.requests[f"RAIL:IT-9:{key}"]
+    port.release(T0 + 2 * HOUR, a, M1)
+    assert port.may_leave(key)
+    permission = port.state.trains["IT-9"].permission
+    assert permission is not None
+    assert permission.granted
+
+
+def test_a_unit_customs_bound_is_released_by_its_declaration_on_a_manifest_too():
+    port = Port()
+    port.bind(T0 + MINUTE, "A", [C(X)], [M1], path="RAIL-EXPORT")
+    port.declare(T0 + 2 * MINUTE, M1, "RELEASED")
+    port.manifest(T0 + HOUR, "IT-9", 1, [[X]], [M1])
+    assert port.may_leave(f"CONTAINER:{X}")
+    permission = port.state.trains["IT-9"].permission
+    assert permission is not None
+    assert permission.granted

@@ -154,6 +154,7 @@ def clearance_record(clearance: clearing.Clearance) -> Record:
         "holds": {hold_id: hold_record(h) for hold_id, h in clearance.holds.items()},
         "exited_at": clearance.exited_at,
         "journal": [journal_record(e) for e in clearance.journal],
+        "claimed": clearance.claimed,
     }
 
 
@@ -166,6 +167,7 @@ def clearance_from(record: Plain) -> clearing.Clearance:
         holds={hold_id: hold_from(h) for hold_id, h in record["holds"].items()},
         exited_at=record["exited_at"],
         journal=tuple(journal_from(e) for e in record["journal"]),
+        claimed=record["claimed"],
     )
 
 

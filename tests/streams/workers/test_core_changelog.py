@@ -294,10 +294,12 @@ def test_an_empty_changelog_is_an_empty_state():
 def test_a_changelog_written_with_version_1_restores_the_state_and_outputs_of_a_core_that_ran():
     records = changelog_fixture.read()
     assert {CODEC.decode(r.value).writer_version for r in records} == {1}
-    # v1 bytes, read by v2: Meta with its count of entries, TrackedIot with its clearance's
-    # declarations (none in a v1 changelog)
+    # v1 bytes, read by later versions: Meta with its count of entries, TrackedIot with its
+    # clearance's declarations (none in a v1 changelog) and whether its MRNs are a party's claim
+    # (none were), UnitBindings with when a gate last read a unit on a carrier (not known)
     assert CODEC.schemas.get("iotrack.state.Meta").version == 2
-    assert CODEC.schemas.get("iotrack.state.TrackedIot").version == 2
+    assert CODEC.schemas.get("iotrack.state.TrackedIot").version == 3
+    assert CODEC.schemas.get("iotrack.state.UnitBindings").version == 2
     events = changelog_fixture.events()
     cut = changelog_fixture.CUT
     ran = _replayed(events[:cut])  # a core that ran all along
