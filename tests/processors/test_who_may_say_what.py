@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from processors.core import CoreConfig
 from processors.parties import Sender
-from tests.processors.port import HOUR, MINUTE, T0, C, Port, box, iot_of, mrn, refusals
+from tests.processors.port import HOUR, MINUTE, T0, WAGONS, C, Port, box, iot_of, mrn, refusals
 
 X = box("000001")
 M1 = mrn(1)
@@ -141,3 +141,34 @@ def test_a_unit_customs_bound_is_released_by_its_declaration_on_a_manifest_too()
     permission = port.state.trains["IT-9"].permission
     assert permission is not None
     assert permission.granted
+
+
+def _consist(port: Port, at: int, read_point: str, wagon: str, sender: str) -> list:
+    return port.send(
+        "DetectedConsist",
+        at,
+        sender=sender,
+        train_id="IT-9",
+        gate_node_id="RAIL-GATE-1",
+        read_point_id=read_point,
+        wagons=[{"position": 1, "wagon_number_read": wagon, "itus_read": [X], "confidence": 0.9}],
+    )
+
+
+def test_a_rail_portal_cannot_report_the_consist_of_another_portal_s_read_point():
+    port = Port()
+    a = port.bind(T0 + MINUTE, "A", [C(X)], [M1], path="RAIL-EXPORT")
+    port.release(T0 + 2 * MINUTE, a, M1)
+    port.manifest(T0 + HOUR, "IT-9", 1, [[X]], [M1])
+    assert port.state.trains["IT-9"].permission.granted
+    # A camera in the yard claims the exit portal's read point and reads a swapped wagon.
+    outputs = _consist(
+        port, T0 + 2 * HOUR, "RAIL-GATE-1-OCR", WAGONS[1], "rail-portal.yard-camera-9"
+    )
+    [(kind, reason)] = refusals(outputs)
+    assert kind == "ClaimMismatch"
+    assert "claims read point RAIL-GATE-1-OCR" in reason
+    assert port.state.trains["IT-9"].permission.granted  # not revoked
+    # The exit portal itself, reading the same: revoked.
+    _consist(port, T0 + 3 * HOUR, "RAIL-GATE-1-OCR", WAGONS[1], "rail-portal.rail-gate-1-ocr")
+    assert not port.state.trains["IT-9"].permission.granted
