@@ -19,7 +19,7 @@ from processors.core.clearance_inputs import (
     hold_lifted,
     hold_placed,
 )
-from processors.core.event_time import advance_watermark, forget, remember
+from processors.core.event_time import advance_watermark, beyond_horizon, forget, remember
 from processors.core.outputs import Channel, Emitter, Output, refusal
 from processors.core.passages import passage
 from processors.core.state import NO_UNITS, CoreState, UnitKeys
@@ -44,6 +44,7 @@ from processors.events import (
     TrainLoadingList,
     TrainManifest,
     parse,
+    record_type,
 )
 from processors.parties import Sender
 
@@ -73,16 +74,22 @@ def apply(
 
 
 def apply_event(
-    state: CoreState, event: CoreInput, sender: Sender
+    state: CoreState, event: CoreInput, sender: Sender, *, waited: bool = False
 ) -> tuple[CoreState, list[Output]]:
     """Apply one input from ``sender``'s channel; the state and the outputs, in order. A
     redelivery (the same party's ``event_id`` again) changes nothing; an input its sender may
     not send is refused, and a refused input is not remembered: neither can take the id of an
-    input still to come, from that party or another."""
+    input still to come, from that party or another. An input older than the dedupe horizon is
+    refused (``BeyondDedupeHorizon``): it could be a redelivery whose id is forgotten. One that
+    waited for what it refers to (``waited``) was within it when it came."""
     out = Emitter(event.event_id, event.occurred_at, sender)
     denied = unauthorised(event, sender)
     if denied is not None:
         out.refuse(denied.reason, denied.kind)
+        return state, out.outputs
+    late = None if waited else beyond_horizon(state, out.at)
+    if late is not None:
+        out.refuse(f"{record_type(event)} {event.event_id}: {late}", "BeyondDedupeHorizon")
         return state, out.outputs
     if not remember(state, sender, event.event_id, out.at):
         return state, []
@@ -97,7 +104,7 @@ def apply_event(
         forget(state, sender, event.event_id)
     while state.released:
         for parked in waiting.take(state, state.released.pop(0)):
-            _, later = apply_event(state, parked.event(), Sender.of(parked.sender))
+            _, later = apply_event(state, parked.event(), Sender.of(parked.sender), waited=True)
             out.outputs.extend(later)
     if state.trains:
         reconsider_trains(state, changed, out)

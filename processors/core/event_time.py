@@ -7,7 +7,7 @@ from processors import mission
 from processors.core import waiting
 from processors.core.outputs import Channel, Emitter, speaks_for
 from processors.core.passages import move
-from processors.core.state import CoreState
+from processors.core.state import DAY_MS, CoreState
 from processors.core.train_exits import retire_train
 from processors.identifiers.itu import is_carrier
 from processors.parties import Sender
@@ -63,6 +63,22 @@ def forget(state: CoreState, sender: Sender, event_id: str) -> None:
     key = applied_key(sender, event_id)
     if state.applied.pop(key, None) is not None:
         state.changes.applied.add(key)
+
+
+def beyond_horizon(state: CoreState, at: int) -> str | None:
+    """Why an input of event time ``at`` is not applied: older than the dedupe horizon behind
+    the watermark, its id may have been forgotten, so a redelivery of it could not be told from
+    a new input (a release applied again after its annulment). None when it is within it."""
+    horizon = state.watermark - state.config.dedupe_horizon_ms
+    if at >= horizon:
+        return None
+    days = state.config.dedupe_horizon_ms / DAY_MS
+    return (
+        f"its event time {mission.iso(at)} is older than the dedupe horizon ({days:g} days "
+        f"before the latest event time, {mission.iso(state.watermark)}): a redelivery could "
+        "not be told from a new input, so it is not applied; send it again with its own time "
+        "if it is new"
+    )
 
 
 def remember(state: CoreState, sender: Sender, event_id: str, at: int) -> bool:

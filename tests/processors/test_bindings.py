@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.core import Channel
+from processors.core import Channel, CoreConfig
 from tests.processors.port import DAY, HOUR, MINUTE, T0, C, P, Port, box, deviations, mrn, refusals
 
 X, Y, Z = box("000001"), box("000002"), box("000003")
@@ -110,10 +110,10 @@ def test_a_request_from_after_the_exit_binds_the_unit_again():
 
 
 def test_a_conflict_with_an_iot_id_retired_since_names_it_and_is_keyed_by_it():
-    port = Port()
+    port = Port(CoreConfig(retire_after_ms=DAY))  # retired within the dedupe horizon
     a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
     port.exit(T0 + 2 * HOUR, a)
-    port.passage(T0 + 8 * DAY, "TERMINAL-QUAY-1", "Q1", [C(Z)])  # A retires
+    port.passage(T0 + 2 * DAY, "TERMINAL-QUAY-1", "Q1", [C(Z)])  # A retires
     assert a not in port.state.iots
     outputs = port.send(
         "BindingRequested",

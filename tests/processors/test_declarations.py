@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processors.core import CoreConfig
 from tests.processors.port import DAY, HOUR, MINUTE, T0, C, Port, box, iot_of, mrn, refusals
 
 X, Z = box("000001"), box("000003")
@@ -119,3 +120,30 @@ def test_the_verdict_does_not_depend_on_the_order_declarations_and_releases_arri
         after = max((n + 1 for n, d in enumerate(shuffled) if d in holds), default=0)
         shuffled.insert(rng.randint(after, len(shuffled)), hold)
     assert _verdict(shuffled, accepted_first) == _verdict(decisions, accepted_first)
+
+
+def test_an_input_older_than_the_dedupe_horizon_is_refused_with_the_reason():
+    # Release, annulment, then the release redelivered more than the horizon (7 days) after the
+    # latest event time: its id is forgotten, so it is refused, not applied again.
+    port, a = _bound()
+    release = port.record(T0 + HOUR, iot_id=a, mrn=M1, released_by="officer")
+    port.apply("CustomsRelease", release)
+    port.release(T0 + 2 * HOUR, a, M1, annulled=True)
+    port.passage(T0 + 8 * DAY, "TERMINAL-QUAY-1", "Q1", [C(Z)])
+    [(kind, reason)] = refusals(port.apply("CustomsRelease", release))
+    assert kind == "BeyondDedupeHorizon"
+    assert "older than the dedupe horizon (7 days before the latest event time" in reason
+    assert port.verdict(KEY)["verdict"] == "NOT_RELEASED"
+    # Within the horizon an old input is still taken (a hold of 2 days ago, say).
+    port.hold(T0 + 6 * DAY, a, "H1", "CUSTOMS")
+    assert port.verdict(KEY)["verdict"] == "HELD"
+
+
+def test_an_input_that_waited_for_its_iot_id_is_applied_however_far_event_time_moved_on():
+    port = Port(CoreConfig(dedupe_horizon_ms=HOUR, park_wait_ms=DAY))
+    bound_at = T0 + 3 * HOUR
+    a = iot_of(bound_at, "A")
+    port.release(T0 + MINUTE, a, M1)  # before its binding: it waits (and was within the horizon)
+    port.passage(bound_at, "TERMINAL-QUAY-1", "Q1", [C(Z)])  # event time moves on 3 hours
+    port.bind(bound_at, "A", [C(X)], [M1])
+    assert port.may_leave(KEY)

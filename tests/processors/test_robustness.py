@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processors.core import Channel, CoreState
+from processors.core import Channel, CoreConfig, CoreState
 from processors.core.outputs import REPLIED
 from processors.core.state import WaitCounts
 from processors.parties import PartyKind, Sender
@@ -38,12 +38,12 @@ M1, M2 = mrn(1), mrn(2)
 
 
 def test_a_late_read_of_a_unit_whose_iot_id_retired_since_moves_nothing_and_is_not_unknown():
-    port = Port()
+    port = Port(CoreConfig(retire_after_ms=DAY))  # retired within the dedupe horizon
     a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
     port.release(T0 + 2 * MINUTE, a, M1)
     port.passage(T0 + HOUR, "PORT-GATE-1", "G1", [C(X)], "OUT")
     port.exit(T0 + HOUR + MINUTE, a)
-    port.passage(T0 + 8 * DAY, "TERMINAL-QUAY-1", "Q1", [C(Z)])  # A retires
+    port.passage(T0 + 2 * DAY, "TERMINAL-QUAY-1", "Q1", [C(Z)])  # A retires
     assert a not in port.state.iots
     outputs = port.passage(T0 + 30 * MINUTE, "TERMINAL-QUAY-1", "Q1", [C(X)])  # from a spool
     assert deviations(outputs) == []
