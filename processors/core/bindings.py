@@ -66,7 +66,19 @@ def path_defined(state: CoreState, event: MissionPathDefined, out: Emitter) -> U
 
 
 def binding_requested(state: CoreState, event: BindingRequested, out: Emitter) -> UnitKeys:
-    if event.mission_path_id not in state.paths and event.request_id not in state.ledger.requests:
+    """Customs' binding request. The same request sent again (its MRNs, units and path those
+    of the IOT_ID its id made) changes nothing; another request with an id used before is
+    refused with the IOT_ID that id made: a new binding needs a new request id."""
+    made = state.ledger.requests.get(event.request_id)
+    if made is not None and not _same_request(state.iots.get(made), event):
+        gone = "" if made in state.iots else ", retired since"
+        out.refuse(
+            f"binding request {event.request_id}: that request id made IOT_ID {made} already"
+            f"{gone}, for other MRNs, units or path; a new binding needs a new request id",
+            "DuplicateRequestId",
+        )
+        return NO_UNITS
+    if event.mission_path_id not in state.paths and made is None:
         waiting.park(
             state,
             out,
@@ -83,6 +95,16 @@ def binding_requested(state: CoreState, event: BindingRequested, out: Emitter) -
         mrns=event.mrns,
         itus=event.itus,
         requested_by=event.requested_by,
+    )
+
+
+def _same_request(iot: Tracked | None, event: BindingRequested) -> bool:
+    """Whether ``event`` asks for what the IOT_ID its request id made binds (still tracked)."""
+    return (
+        iot is not None
+        and set(iot.mrns) == set(event.mrns)
+        and {i.key for i in iot.itus} == {i.key for i in event.itus}
+        and iot.position.path.mission_path_id == event.mission_path_id
     )
 
 

@@ -6,7 +6,20 @@ from __future__ import annotations
 import pytest
 
 from processors.core import Channel, CoreConfig
-from tests.processors.port import DAY, HOUR, MINUTE, T0, C, P, Port, box, deviations, mrn, refusals
+from tests.processors.port import (
+    DAY,
+    HOUR,
+    MINUTE,
+    T0,
+    C,
+    P,
+    Port,
+    box,
+    deviations,
+    iot_of,
+    mrn,
+    refusals,
+)
 
 X, Y, Z = box("000001"), box("000002"), box("000003")
 M1, M2 = mrn(1), mrn(2)
@@ -180,3 +193,27 @@ def test_retiring_an_old_exit_leaves_the_verdict_of_the_unit_s_next_exit():
     assert a not in port.state.iots
     assert b in port.state.iots
     assert port.verdict(f"CONTAINER:{X}")["iot_id"] == b
+
+
+def _request(port: Port, at: int, request_id: str, mrns: list[str]) -> list:
+    return port.send(
+        "BindingRequested",
+        at,
+        request_id=request_id,
+        mrns=mrns,
+        itus=[C(X)],
+        mission_path_id="IMPORT-ROAD",
+        requested_by="officer",
+    )
+
+
+def test_a_request_id_used_before_is_refused_naming_the_iot_id_it_made():
+    port = Port()
+    a = port.bind(T0 + MINUTE, "A", [C(X)], [M1])
+    assert _request(port, T0 + 10 * MINUTE, "A", [M1]) == []  # the same request sent again
+    port.end(T0 + HOUR, a)
+    outputs = _request(port, T0 + 2 * HOUR, "A", [M2])  # another request, with the same id
+    [(kind, reason)] = refusals(outputs)
+    assert kind == "DuplicateRequestId"
+    assert f"that request id made IOT_ID {a} already, for other MRNs, units or path" in reason
+    assert iot_of(T0 + 2 * HOUR, "A") not in port.state.iots
