@@ -136,6 +136,8 @@ def bind(
         return NO_UNITS
     keys = [i.key for i in itus]
     asked = f"request {request_id} (mission path {path.mission_path_id})"
+    if not claimed:
+        _claims_give_way(state, out, keys, request_id)
     if _conflict(state, out, itus, asked=asked, refused=f"binding request {request_id}"):
         return NO_UNITS
     iot_id = deterministic_uuid7(out.at, "iot", request_id)
@@ -250,9 +252,14 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
         )
         return NO_UNITS
     out.accept(Channel.BINDINGS, iot.iot_id, event)
+    return _end(state, iot, event.valid_to, out)
+
+
+def _end(state: CoreState, iot: Tracked, valid_to: int, out: Emitter) -> UnitKeys:
+    """Close ``iot``: its units free from ``valid_to``; the units it bound."""
     # Its units' verdicts go, but not those of units another IOT_ID has bound since it exited.
     spoken = sorted(k for k in iot.itu_keys if not is_carrier(k) and speaks_for(state, iot, k))
-    state.ledger.unbind(iot.itu_keys, iot.iot_id, event.valid_to)
+    state.ledger.unbind(iot.itu_keys, iot.iot_id, valid_to)
     moved = mission.advance(iot.position, mission.Signal.END, out.at)
     iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
     state.store(iot)
@@ -261,6 +268,35 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
         out.tombstone(Channel.VERDICT_BY_ITU, key)
     publish_carriers(out, state, iot.itus)
     return frozenset(iot.itu_keys)
+
+
+def _claims_give_way(state: CoreState, out: Emitter, keys: Sequence[str], request_id: str) -> None:
+    """Customs binds units a rail manifest bound on its operator's word (``claimed``): that
+    binding ends where Customs' begins (``CORRECTION``), since the channel, not the claim,
+    decides what a unit is bound to. Only when nothing else holds them: else the request is
+    refused as a conflict and nothing ends."""
+    conflicts = state.ledger.conflicts(keys, out.at)
+    holders = [state.iots.get(i.iot_id) for _, i in conflicts]
+    if not all(h and h.clearance.claimed and h.position.phase not in _ENDED for h in holders):
+        return
+    for (_key, interval), holder in zip(conflicts, holders, strict=True):
+        if holder is None:  # checked above: for the type checker
+            continue
+        valid_to = max(out.at, interval.valid_from)
+        out.emit(
+            Channel.BINDINGS,
+            holder.iot_id,
+            "iotrack.BindingEnded",
+            {
+                "iot_id": holder.iot_id,
+                "reason": "CORRECTION",
+                "ended_by": "iotrack-core",
+                "valid_to": valid_to,
+                "note": f"Customs bound its unit (request {request_id}): a rail manifest's "
+                "binding gives way",
+            },
+        )
+        _end(state, holder, valid_to, out)
 
 
 def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> UnitKeys:

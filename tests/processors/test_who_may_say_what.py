@@ -7,8 +7,8 @@ from processors.core import CoreConfig
 from processors.parties import Sender
 from tests.processors.port import HOUR, MINUTE, T0, WAGONS, C, Port, box, iot_of, mrn, refusals
 
-X = box("000001")
-M1 = mrn(1)
+X, Y = box("000001"), box("000002")
+M1, M2 = mrn(1), mrn(2)
 PHYTO = Sender.agency("phytosanitary")
 
 
@@ -172,3 +172,46 @@ def test_a_rail_portal_cannot_report_the_consist_of_another_portal_s_read_point(
     # The exit portal itself, reading the same: revoked.
     _consist(port, T0 + 3 * HOUR, "RAIL-GATE-1-OCR", WAGONS[1], "rail-portal.rail-gate-1-ocr")
     assert not port.state.trains["IT-9"].permission.granted
+
+
+def test_customs_binding_a_unit_a_manifest_bound_takes_it_over():
+    port = Port()
+    port.declare(T0 + MINUTE, M1, "RELEASED")
+    port.manifest(T0 + HOUR, "IT-9", 1, [[X]], [M1], operator="rogue-rail")
+    key = f"CONTAINER:{X}"
+    claimed = port.state.ledger.requests[f"RAIL:IT-9:{key}"]
+    outputs = port.send(
+        "BindingRequested",
+        T0 + 2 * HOUR,
+        request_id="C1",
+        mrns=[M2],
+        itus=[C(X)],
+        mission_path_id="RAIL-EXPORT",
+        requested_by="officer",
+    )
+    assert refusals(outputs) == []
+    [ended] = [o for o in outputs if o.schema == "iotrack.BindingEnded"]
+    assert ended.value["iot_id"] == claimed
+    assert ended.value["reason"] == "CORRECTION"
+    assert port.state.iots[claimed].position.phase == "CLOSED"
+    customs = iot_of(T0 + 2 * HOUR, "C1")
+    assert port.verdict(key)["iot_id"] == customs
+    assert port.verdict(key)["reasons"] == [f"MRN {M2} not released"]
+
+
+def test_a_customs_binding_refused_for_another_conflict_ends_no_manifest_binding():
+    port = Port()
+    port.manifest(T0 + HOUR, "IT-9", 1, [[X]], [M1])
+    claimed = port.state.ledger.requests[f"RAIL:IT-9:CONTAINER:{X}"]
+    port.bind(T0 + HOUR, "B", [C(Y)], [M2], path="RAIL-EXPORT")
+    outputs = port.send(
+        "BindingRequested",
+        T0 + 2 * HOUR,
+        request_id="C1",
+        mrns=[M2],
+        itus=[C(X), C(Y)],  # Y is Customs' own binding B's
+        mission_path_id="RAIL-EXPORT",
+        requested_by="officer",
+    )
+    assert [k for k, _ in refusals(outputs)] == ["BindingConflict"]
+    assert port.state.iots[claimed].position.phase == "BOUND"
