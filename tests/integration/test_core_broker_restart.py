@@ -52,7 +52,8 @@ def test_core_worker_survives_broker_restarts_under_load(tmp_path):
             topic = next(read_events(wave[:1])).topic
             deadline = time.monotonic() + 240
             while not committed_up_to_end(bootstrap, "iotrack-core", [topic]):
-                assert worker.process is not None and worker.process.poll() is None, (
+                assert worker.process is not None
+                assert worker.process.poll() is None, (
                     f"the worker exited: {(tmp_path / 'worker.log').read_text()[-3000:]}"
                 )
                 assert time.monotonic() < deadline, (
