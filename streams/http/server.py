@@ -114,6 +114,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
         self._head_bytes = 0
+        self._head_tail = b""
         self._in_body = False
         self._rejection: tuple[HTTPStatus, str] | None = None
 
@@ -148,7 +149,17 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._refused or self.transport.is_closing():
             return
         if not self._in_body:
-            self._head_bytes += len(data)
+            # Only the bytes up to the blank line that ends the head count: a body sent in the
+            # same packet as its headers is not part of them.
+            seen = self._head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            if end < 0:
+                self._head_bytes += len(data)
+                self._head_tail = seen[-3:]
+            else:
+                self._head_bytes += max(0, end + 4 - len(self._head_tail))
+                self._head_tail = b""
+                self._in_body = True
             if self._head_bytes > self.limits.max_header_bytes:
                 self._close_with(
                     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -177,6 +188,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_body = False
         self._head_bytes = 0
+        self._head_tail = b""
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
