@@ -423,6 +423,7 @@ def make_server(
         max_connections=max_connections,
         request_deadline_s=idle_timeout_s,
         refused=metrics.API_CONNECTIONS_REFUSED.inc,
+        evicted=metrics.API_CONNECTIONS_EVICTED.inc,
     )
     return Server(make_app(api, *extra), host, port, limits, name="iotrack-api", stopping=stopping)
 

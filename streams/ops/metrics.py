@@ -153,6 +153,12 @@ API_CONNECTIONS_REFUSED = Counter(
     "maximum number of connections.",
     registry=REGISTRY,
 )
+API_CONNECTIONS_EVICTED = Counter(
+    "iotrack_api_connections_evicted_total",
+    "Client connections iotrack api closed, at its maximum, to make room for a new one: the "
+    "connection that had waited longest for its request (idle, or sending it slowly).",
+    registry=REGISTRY,
+)
 
 SUBSCRIPTION_QUEUED = Counter(
     "iotrack_subscription_events_total",
