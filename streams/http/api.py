@@ -173,13 +173,18 @@ class Api:
         return who
 
     def train(self, who: Principal, train_id: str) -> dict[str, Any]:
+        if who.role is Role.RAIL_OPERATOR and self.queries.train_operator(train_id) != (
+            who.operator
+        ):
+            # Another operator's train answers as a train that does not exist, by the same
+            # path: one query, then 404, whether the train exists or not, so neither the answer
+            # nor its cost tells a rail operator of trains that are not its own.
+            raise NotFound(f"no train {train_id} in the projection")
         found = self.queries.train(train_id)
         try:
             authorize_train(who, found["operator"])
         except Forbidden:
-            if who.role is Role.RAIL_OPERATOR:
-                # Another operator's train answers as a train that does not exist: a rail
-                # operator learns nothing of trains that are not its own.
+            if who.role is Role.RAIL_OPERATOR:  # its operator changed in between
                 raise NotFound(f"no train {train_id} in the projection") from None
             raise
         return found

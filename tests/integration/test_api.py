@@ -23,6 +23,7 @@ from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
+from streams.http.errors import NotFound
 from streams.http.queries import Queries
 from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
@@ -378,6 +379,54 @@ def test_another_operators_train_answers_as_a_train_that_does_not_exist(day):
     assert missing[1]["message"] == "no train NO-SUCH-TRAIN-0 in the projection"
     assert _get(day, f"/trains/{day.other_train}", "rail2")[0] == 200
     assert _get(day, f"/trains/{day.other_train}", "gdf")[0] == 200
+
+
+class _Recorded(Queries):
+    """Queries that note every statement they run, in order."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, size=1)
+        self.statements: list[str] = []
+
+    @contextlib.contextmanager
+    def cursor(self):
+        with super().cursor() as cursor:
+            queries = self
+
+            class Noted:
+                def execute(self, sql, params=None):
+                    queries.statements.append(str(sql))
+                    return cursor.execute(sql, params)
+
+                def __getattr__(self, name):
+                    return getattr(cursor, name)
+
+            yield Noted()
+
+
+def test_another_operators_train_costs_what_a_train_that_does_not_exist_costs(day):
+    queries = _Recorded(day.api_url)
+    api = Api(CREDENTIALS, queries, None)
+    operator = CREDENTIALS.principal(TOKENS["rail"])
+    assert operator is not None
+    answers = []
+    paths = []
+    try:
+        for train in (day.other_train, f"NO-SUCH-{uuid.uuid4().hex[:6]}"):
+            queries.statements.clear()
+            with pytest.raises(NotFound) as refused:
+                api.train(operator, train)
+            answers.append(str(refused.value).replace(train, "T"))
+            paths.append(list(queries.statements))
+        queries.statements.clear()
+        own = api.train(operator, day.train)
+    finally:
+        queries.close()
+    assert paths[0] == paths[1], "the same queries, whether the train exists or not"
+    assert len(paths[0]) == 1
+    assert answers[0] == answers[1] == "no train T in the projection"
+    assert own["operator"] == "OP-ONE"
+    assert len(queries.statements) > 1, "its own train: the whole document"
 
 
 def test_unknown_resources_get_404(day):
