@@ -31,7 +31,7 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
         codec_for(settings.schema_registry_url),
     )
     applied = projection.run(stop, exit_when_idle_s=args.exit_when_idle)
-    print(f"projection: {applied} records applied, {projection.skipped} skipped")
+    print(f"projection: {applied} records applied, {projection.dead_lettered} dead-lettered")
     return 0
 
 
@@ -69,7 +69,8 @@ def _projection_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(
         f"projection rebuilt: {len(PROJECTED_TABLES)} tables truncated, {projection.applied} "
-        f"records applied, {projection.skipped} skipped, in {time.monotonic() - started:.1f} s"
+        f"records applied, {projection.dead_lettered} dead-lettered, "
+        f"in {time.monotonic() - started:.1f} s"
     )
     return 130 if stop.is_set() else 0
 

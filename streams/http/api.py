@@ -218,14 +218,24 @@ class Api:
 
     def health(self) -> tuple[int, dict[str, Any]]:
         database = self.queries.healthy()
-        gate = self.gate is not None and self.gate.ready.is_set()
-        ok = database and gate
+        gate = self.gate
+        state = (
+            "dead"
+            if gate is not None and not gate.alive()
+            else "ready"
+            if gate is not None and gate.ready.is_set()
+            else "loading"
+        )
+        ok = database and state == "ready"
+        last = gate.skipped[-1] if gate is not None and gate.skipped else None
         return (
             200 if ok else 503,
             {
                 "status": "ok" if ok else "degraded",
                 "database": "ok" if database else "unavailable",
-                "gate_state": "ready" if gate else "loading",
+                "gate_state": state,
+                "gate_state_skipped": gate.skipped_count if gate is not None else 0,
+                "gate_state_last_skipped": None if last is None else str(last),
             },
         )
 

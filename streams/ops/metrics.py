@@ -48,6 +48,14 @@ DEAD_LETTERS = Counter(
     ["processor", "reason"],
     registry=None,
 )
+RECORDS_SKIPPED = Counter(
+    "iotrack_records_skipped_total",
+    "Records a read-side consumer of public state could not use (undecodable, not of the "
+    "topic's type) and went past, by kind of error; each is logged with its topic, partition "
+    "and offset, and the projection dead-letters the same record.",
+    ["processor", "reason"],
+    registry=REGISTRY,
+)
 ERRORS = Counter(
     "iotrack_errors_total",
     "Errors a processor met: consumer errors it went on from, batches it aborted.",

@@ -35,9 +35,10 @@ from streams.ops import metrics
 from streams.subscriptions.model import TOPICS, Context, Topic, data_for, event_of, matches
 from streams.subscriptions.store import Row, Store
 from streams.subscriptions.webhooks import RetryPolicy, Sender
-from topics import catalog
-from topics.clients import consumer
+from topics import catalog, dead_letters
+from topics.clients import consumer, produce, producer
 from topics.codec import Codec, plain
+from topics.errors import DecodeError, UnexpectedRecordTypeError
 
 LOG = logging.getLogger("iotrack.subscriptions")
 GROUP = "iotrack-subscriptions"
@@ -48,6 +49,9 @@ SOURCES: dict[Topic, catalog.Topic] = {
 }
 TOPIC_OF = {source.name: topic for topic, source in SOURCES.items()}
 BATCH = 500
+_UNREADABLE = (DecodeError, KeyError, TypeError, ValueError)
+"""What a record nobody can read raises: its bytes, or its shape, are not what its topic
+carries (dead-lettered; any other error is the worker's and retried)."""
 
 
 class SubscriptionWorkerError(StreamsError):
@@ -83,12 +87,19 @@ class Progress:
 
 
 class Fanout:
-    """Kafka -> each matching subscription's queue, exactly once into the queues."""
+    """Kafka -> each matching subscription's queue, exactly once into the queues.
+
+    A record nobody can read (bytes that do not decode, a record of another type than its
+    topic's) goes to the dead-letter topic with its topic, partition, offset and reason, flushed
+    before the batch's positions are stored, is logged and counted, and the worker goes on."""
 
     def __init__(self, bootstrap: str, store: Store, codec: Codec) -> None:
         self.store = store
         self.codec = codec
         self.consumer = consumer(bootstrap, GROUP, **{"fetch.wait.max.ms": 50})
+        self._bootstrap = bootstrap
+        self._producer: Any = None
+        self.dead_lettered = 0
         self.progress = Progress()
         self._positions: dict[tuple[str, int], int] = {}
         self._subscriptions: list[Row] = []
@@ -134,6 +145,7 @@ class Fanout:
         queued: list[tuple[str, str, str, str, Any, datetime | None]] = []
         positions: dict[tuple[str, int], int] = {}
         newest = 0
+        refused: list[tuple[Message, Exception]] = []
         for message in messages:
             error = message.error()
             if error is not None:
@@ -144,7 +156,11 @@ class Fanout:
             positions[(topic_name, partition)] = int(message.offset() or 0) + 1
             stamp = message.timestamp()[1]
             newest = max(newest, stamp)
-            queued += self._queue(message, subscriptions)
+            try:
+                queued += self._queue(message, subscriptions)
+            except _UNREADABLE as exc:
+                refused.append((message, exc))
+        self._dead_letter(refused)  # on the broker before the positions move past them
         touched = self.store.record(queued, positions)
         self.progress.records += len(messages)
         self.progress.queued += len(queued)
@@ -158,19 +174,13 @@ class Fanout:
         topic = TOPIC_OF[str(message.topic())]
         if value is None:
             return []  # a tombstone: a unit or train no longer tracked
-        try:
-            event = event_of(
-                topic, plain(self.codec.decode(value, topic=str(message.topic())).value)
+        decoded = self.codec.decode(value, topic=str(message.topic()))
+        expected = SOURCES[topic].schemas
+        if decoded.schema not in expected:
+            raise UnexpectedRecordTypeError(
+                f"{message.topic()}: a {decoded.schema} where {', '.join(expected)} is expected"
             )
-        except Exception:  # a record nobody can read: counted, and the worker goes on
-            LOG.warning(
-                "undecodable record at %s[%s]@%s",
-                message.topic(),
-                message.partition(),
-                message.offset(),
-            )
-            metrics.ERRORS.labels("subscriptions", "decode").inc()
-            return []
+        event = event_of(topic, plain(decoded.value))
         published = datetime.fromtimestamp(message.timestamp()[1] / 1000, tz=UTC)
         wanted = [s for s in subscriptions if s.topic == topic]
         context = Context()
@@ -194,6 +204,39 @@ class Fanout:
                 )
                 metrics.SUBSCRIPTION_QUEUED.labels(topic).inc()
         return found
+
+    def _dead_letter(self, refused: list[tuple[Message, Exception]]) -> None:
+        if not refused:
+            return
+        if self._producer is None:
+            self._producer = producer(self._bootstrap)
+        for message, exc in refused:
+            reason = f"{type(exc).__name__}: {str(exc).strip()}"
+            LOG.warning(
+                "subscriptions: %s[%s]@%s cannot be read (%s); sent to %s",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                reason[:300],
+                catalog.DEAD_LETTERS.name,
+            )
+            key, letter = dead_letters.for_message(
+                self.codec, message, reason=reason, error_kind=type(exc).__name__, source=GROUP
+            )
+            produce(self._producer, catalog.DEAD_LETTERS.name, key, letter)
+            metrics.DEAD_LETTERS.labels("subscriptions", type(exc).__name__).inc()
+            self.dead_lettered += 1
+        if self._producer.flush(30) != 0:
+            raise SubscriptionWorkerError(
+                f"cannot send {len(refused)} dead letters to {catalog.DEAD_LETTERS.name}: is "
+                "the broker up? The batch was not recorded"
+            )
+
+    def close(self) -> None:
+        self.consumer.close()
+        if self._producer is not None:
+            self._producer.flush(10)
+            self._producer = None
 
 
 class DeliveryWorker:
@@ -230,17 +273,21 @@ class DeliveryWorker:
 
     def run(self, stop: threading.Event) -> None:
         self.fanout.assign()
+        rewind = False
         while not stop.is_set():
             try:
+                if rewind:  # the failed batch again, from the stored positions
+                    self._rewind()
+                    rewind = False
                 touched = self.fanout.step()
+                self.reconcile()
                 self.fanout.progress.error = None
-            except Exception as exc:
+            except Exception as exc:  # the database or the broker away: said, and retried
                 LOG.exception("the delivery worker's batch failed; retrying")
                 self.fanout.progress.error = f"{type(exc).__name__}: {exc}"[:300]
-                self._rewind()
+                rewind = True
                 stop.wait(1.0)
                 continue
-            self.reconcile()
             for sid in touched:
                 if sid in self.senders:
                     self.senders[sid].wake.set()
@@ -267,7 +314,7 @@ class DeliveryWorker:
             sender.wake.set()
         for sender in self.senders.values():
             sender.thread.join(self.policy.timeout_s + 1)
-        self.fanout.consumer.close()
+        self.fanout.close()
         self.client.close()
         self.pool.close()
         self._lock.close()

@@ -21,10 +21,12 @@ loading lists) keep what they saw; once the broker has compacted a state topic i
 each key's newest record, and a rebuild then yields what the topics still hold (a lifted hold,
 for instance, without the details of its placing).
 
-A record that cannot be written (a field Postgres refuses, such as a NUL in a hold's reason; a
-tombstone whose key is not what its topic's keys look like) does not stop the projection: it
-goes to the dead-letter topic (flushed before the batch commits) and is counted, its rows are
-rolled back to a savepoint, and the rest of the batch and the position are committed as usual.
+A record that cannot be used (bytes that do not decode, a record of a type its topic does not
+carry, a field Postgres refuses, such as a NUL in a hold's reason; a tombstone whose key is not
+what its topic's keys look like) does not stop the projection: it goes to the dead-letter topic
+with its topic, partition, offset and reason (flushed before the batch commits), is logged and
+counted (``iotrack_dead_letters_total{processor="projection"}``), its rows are rolled back to a
+savepoint, and the rest of the batch and the position are committed as usual.
 
 One projection writes a database at a time: it holds a Postgres advisory lock keyed by its
 consumer name for as long as it runs (and ``rebuild`` takes the same lock before it
@@ -91,7 +93,8 @@ class Projection:
         self.name = consumer_name
         self.topics = topics
         self.applied = 0
-        self.skipped = 0
+        self.undecodable = 0
+        """Records whose bytes did not decode (dead-lettered, counted among ``dead_lettered``)."""
         self.dead_lettered = 0
         self.outages = 0
         self.max_backoff_s = max_backoff_s
@@ -182,8 +185,9 @@ class Projection:
                 else:
                     decoded = self.codec.decode(raw, topic=topic)
                     value, schema = plain(decoded.value), decoded.schema
-            except DecodeError:
-                self.skipped += 1  # not a record of ours: skipped, counted, never guessed
+            except DecodeError as exc:  # not a record of ours: dead-lettered, never guessed
+                self.undecodable += 1
+                rejected.append((message, exc))
                 continue
             try:
                 found = statements(topic, message.key() or b"", value, schema)
@@ -270,7 +274,7 @@ class Projection:
         for message, exc in rejected:
             reason = f"{type(exc).__name__}: {str(exc).strip()}"[:1000]
             LOG.warning(
-                "projection: %s[%s]@%s cannot be written (%s); sent to %s",
+                "projection: %s[%s]@%s cannot be projected (%s); sent to %s",
                 message.topic(),
                 message.partition(),
                 message.offset(),
@@ -419,7 +423,7 @@ def rebuild(
     """Take the projection's lock (ProjectionLockError, naming what to stop, while another
     projection runs), truncate the projected tables and positions, then project every topic
     from its beginning to its current end; the projection that did it (``applied``,
-    ``skipped``)."""
+    ``dead_lettered``)."""
     projection = Projection(bootstrap, database_url, codec, consumer_name, lock_wait_s=lock_wait_s)
     try:
         projection.truncate()

@@ -61,7 +61,13 @@ def test_a_gate_check_without_the_gate_state_answers_503(base):
 def test_health_says_what_is_missing(base):
     assert _get(f"{base}/health", None) == (
         503,
-        {"status": "degraded", "database": "unavailable", "gate_state": "loading"},
+        {
+            "status": "degraded",
+            "database": "unavailable",
+            "gate_state": "loading",
+            "gate_state_skipped": 0,
+            "gate_state_last_skipped": None,
+        },
     )
 
 
