@@ -31,7 +31,7 @@ from processors.fusion import FusionConfig, FusionState, LaneKey, advance, flush
 from processors.ids import deterministic_uuid7
 from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, PASSAGES, RAW_READS
-from topics.clients import refused_for_good
+from topics.clients import ClientWatch, refused_for_good
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError, EncodeError
 
@@ -70,7 +70,7 @@ class FusionWorker:
         idle_flush_s: float = IDLE_FLUSH_S,
         statistics: Callable[[str], None] | None = None,
     ) -> None:
-        """``statistics``: a librdkafka ``stats_cb`` for the consumer (every 5 s), e.g. the
+        """``statistics``: a librdkafka ``stats_cb`` for the consumer (every second), e.g. the
         lag metric of a shell that exports metrics."""
         self.codec = codec
         self.config = config or FusionConfig()
@@ -84,9 +84,14 @@ class FusionWorker:
         self._next_offset: dict[int, int] = {}
         self._failed: list[str] = []
         self._refused: list[tuple[Message, str]] = []
-        observed: dict[str, Any] = (
-            {} if statistics is None else {"statistics.interval.ms": 5000, "stats_cb": statistics}
-        )
+        self.watch = ClientWatch(also=statistics)
+        """Whether the consumer reaches the broker, how far behind it is, since when it took
+        nothing (readiness)."""
+        self.thread: threading.Thread | None = None
+        """The thread ``run`` runs on, once it runs."""
+        self.error: str | None = None
+        """Why ``run`` ended with an error, if it did."""
+        observed: dict[str, Any] = self.watch.config()
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -258,6 +263,15 @@ class FusionWorker:
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> FusionStats:
         """Work until ``stop`` is set (or, for replays, until idle for ``exit_when_idle_s``)."""
+        self.thread = threading.current_thread()
+        try:
+            return self._run(stop, exit_when_idle_s)
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+            log.exception("fusion stopped")
+            raise
+
+    def _run(self, stop: threading.Event, exit_when_idle_s: float | None) -> FusionStats:
         self.consumer.subscribe([RAW_READS.name], on_assign=self._on_assign)
         last_commit = last_message = time.monotonic()
         flushed = True
@@ -266,7 +280,9 @@ class FusionWorker:
                 message = self.consumer.poll(0.2)
                 now = time.monotonic()
                 if message is not None and message.error() is None:
+                    self.watch.working()
                     self.handle(message)
+                    self.watch.took()
                     last_message, flushed = now, False
                 elif message is not None:
                     log.warning("consumer: %s", message.error())

@@ -43,7 +43,8 @@ class ClientWatch:
     broker, and, for a consumer, how many records wait on each topic and since when none was
     taken. Pass :meth:`config` into the client's configuration; the owner of a consumer calls
     :meth:`took` for the records it takes. Thread-safe (librdkafka calls back on the thread that
-    polls)."""
+    polls: while the owner is stuck outside ``poll``, statistics stop, which is why the owner
+    also says when it starts working on what it took, :meth:`working`)."""
 
     def __init__(self, also: Callable[[str], None] | None = None, interval_ms: int = 1000) -> None:
         self._also = also
@@ -55,6 +56,8 @@ class ClientWatch:
         self._lag: dict[str, int] = {}
         self._waiting_since: float | None = None
         self._taken_at = time.monotonic()
+        self._working_since: float | None = None
+        self._heard_at = time.monotonic()
 
     def config(self) -> dict[str, Any]:
         """The configuration entries that feed this watch."""
@@ -85,6 +88,7 @@ class ClientWatch:
         lag = {topic: _lag(data) for topic, data in (stats.get("topics") or {}).items()}
         now = time.monotonic()
         with self._lock:
+            self._heard_at = now
             if reached:
                 self._unreachable_since = None
             elif self._unreachable_since is None:
@@ -97,11 +101,31 @@ class ClientWatch:
         if self._also is not None:
             self._also(raw)
 
+    def working(self) -> None:
+        """The owner starts working on records it took (until :meth:`took`)."""
+        with self._lock:
+            self._working_since = time.monotonic()
+
     def took(self, records: int = 1) -> None:
-        """The owner took ``records`` records from its consumer (progress)."""
-        if records:
-            with self._lock:
+        """The owner is done with ``records`` records it took from its consumer (progress)."""
+        with self._lock:
+            self._working_since = None
+            if records:
                 self._taken_at = time.monotonic()
+
+    def stuck_s(self) -> float:
+        """How long the owner has been working on what it took last (0 when it is not)."""
+        with self._lock:
+            since = self._working_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def quiet_s(self) -> float:
+        """How long since the last statistics (since the watch was made, before the first):
+        librdkafka gives them only while its owner polls, so a long silence means the owner's
+        loop stopped polling."""
+        with self._lock:
+            heard = self._heard_at
+        return time.monotonic() - heard
 
     def unreachable(self, grace_s: float = BROKER_GRACE_S) -> str | None:
         """Why no broker is reached (for longer than ``grace_s``), or None when one is."""

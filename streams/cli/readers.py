@@ -16,7 +16,7 @@ from readers.service import ReaderService, replay_file, spool_path
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
 from streams.cli.inputs import open_binary
-from streams.cli.options import worker_options
+from streams.cli.options import serve_ops_of, worker_options
 from streams.errors import InputFileError
 from streams.local import runtime
 from streams.ops.settings import Settings
@@ -165,17 +165,20 @@ def fuse(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.endpoints(settings)
     from readers.fusion_worker import GROUP
     from streams.ops import metrics
+    from streams.workers import ready
 
     worker = FusionWorker(
         found.bootstrap,
         codec_for(settings.schema_registry_url),
-        statistics=metrics.lag_from_statistics(GROUP) if args.metrics_port else None,
+        statistics=metrics.lag_from_statistics(GROUP),
     )
-    if args.metrics_port:
-        metrics.EDGE.fusions.append(worker)
-        metrics.serve(args.metrics_port)
+    metrics.EDGE.fusions.append(worker)
+    stop_serving = serve_ops_of(settings, args, ready.fusion(worker))
     stop = stop_on_signals()
-    stats = worker.run(stop, exit_when_idle_s=args.exit_when_idle)
+    try:
+        stats = worker.run(stop, exit_when_idle_s=args.exit_when_idle)
+    finally:
+        stop_serving()
     print(
         f"fusion: {stats.reads} reads -> {stats.passages} passages, "
         f"{stats.dead_letters} dead letters, repairs {stats.repairs}"
@@ -260,7 +263,7 @@ def register(commands: Any) -> None:
         action.set_defaults(handler=quarantine)
 
     fusion = commands.add_parser("fuse", help="fuse raw sensor reads into passages")
-    worker_options(fusion, idle="reads (for replays)")
+    worker_options(fusion, idle="reads (for replays)", ops=True)
     fusion.set_defaults(handler=fuse)
 
     sim = commands.add_parser("simulate", help="write simulated device payloads as captures")

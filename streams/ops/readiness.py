@@ -150,9 +150,24 @@ def broker(watch: Any, what: str = "broker") -> Probe:
 
 
 def progress(watch: Any, topics: str, stall_s: float = STALL_S) -> Probe:
-    """Records waiting on ``topics`` are taken (none waiting for ``stall_s`` is no progress)."""
+    """The consumer of ``topics`` makes progress: what it took last is not still in hand after
+    ``stall_s``, its loop polls while it holds nothing (librdkafka's statistics keep coming),
+    and records that wait are taken (none taken for ``stall_s`` while records wait is no
+    progress)."""
 
     def probe() -> Check:
+        stuck = watch.stuck_s()
+        if stuck >= stall_s:
+            return failed(
+                "progress",
+                f"the records taken last from {topics} have been in hand for {stuck:.0f} s",
+            )
+        quiet = watch.quiet_s()
+        if not stuck and quiet >= stall_s:  # in hand, it polls not: said above once too long
+            return failed(
+                "progress",
+                f"the consumer of {topics} has not been polled for {quiet:.0f} s: its loop stopped",
+            )
         stalled = watch.stalled_s()
         if stalled < stall_s:
             return passed("progress", "taking what arrives")

@@ -28,7 +28,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from processors.identifiers import itu
 from streams.ops import metrics
 from topics import catalog
-from topics.clients import consumer
+from topics.clients import ClientWatch, consumer
 from topics.codec import Codec, plain
 from topics.errors import DecodeError
 
@@ -114,13 +114,17 @@ class GateState:
         self.codec = codec
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
+        self.watch = ClientWatch()
+        """Whether the consumer reaches the broker, how far behind it is (readiness)."""
         self.skipped: deque[Skipped] = deque(maxlen=20)
         """The last records skipped (``skipped_count`` counts them all)."""
         self.skipped_count = 0
         self.error: str | None = None
         """The last unexpected error of the loop, while it pauses before going on."""
         self._stop = threading.Event()
-        self._consumer = consumer(bootstrap, "iotrack-gate", **{"enable.partition.eof": True})
+        self._consumer = consumer(
+            bootstrap, "iotrack-gate", **{"enable.partition.eof": True, **self.watch.config()}
+        )
         self._thread = threading.Thread(target=self._run, name="gate-state", daemon=True)
 
     @property
@@ -159,8 +163,12 @@ class GateState:
         # requests wait for the GIL while this thread holds it).
         first = self._consumer.poll(0.1)
         if first is None:
+            self.watch.took(0)  # nothing in hand
             return
-        for message in [first, *self._consumer.consume(499, 0)]:
+        batch = [first, *self._consumer.consume(499, 0)]
+        self.watch.working()
+        taken = 0
+        for message in batch:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
@@ -170,11 +178,13 @@ class GateState:
                 else:
                     metrics.ERRORS.labels("gate-state", "consumer").inc()
                 continue
+            taken += 1
             at_end.discard(int(message.partition() or 0))
             try:
                 self._apply(message)
             except (DecodeError, ValueError, KeyError, TypeError) as exc:
                 self._skip(message, exc)
+        self.watch.took(taken)
 
     def _apply(self, message: Message) -> None:
         """One record into the state: a verdict replaces the unit's, a tombstone removes it."""

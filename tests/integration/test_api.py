@@ -656,3 +656,5 @@ def test_openapi_health_and_metrics_need_no_token(day):
         "gate_state_skipped": health["gate_state_skipped"],
         "gate_state_last_skipped": health["gate_state_last_skipped"],
     }
+    status, ready, _ = _get(day, "/ready", None)
+    assert (status, ready["status"]) == (200, "ready"), ready

@@ -3,7 +3,7 @@ state, the projection, passage fusion and the subscriptions' delivery worker eac
 they cannot read (a dead letter with its topic, partition and offset and the reason, or, for
 the gate state, a logged and counted skip), count it, and go on with the good records behind
 it; the gate state starts even when such a record is on its topic, and a gate-state thread
-that dies all the same makes the API's /health say so."""
+that dies all the same makes the API's /health and /ready say so."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def test_the_gate_state_skips_what_it_cannot_read_and_keeps_following(bootstrap,
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_dead_gate_state_thread_makes_health_say_so(services, gate, monkeypatch):
+def test_a_dead_gate_state_thread_makes_health_and_ready_say_so(services, gate, monkeypatch):
     state, _unit, _bad = gate
     with scratch_database(services, "poison_api") as found:
         queries = Queries(found.database(Duty.API).reveal())
@@ -168,6 +168,7 @@ def test_a_dead_gate_state_thread_makes_health_say_so(services, gate, monkeypatc
             assert (status, health["gate_state"]) == (200, "ready")
             assert health["gate_state_skipped"] >= len(_bad)
             assert health["gate_state_last_skipped"].startswith(catalog.CLEARANCE_BY_ITU.name)
+            assert api.readiness().ready()[0], api.readiness().ready()[1]
 
             def die(at_end: set[int]) -> None:
                 raise SystemExit  # what no `except Exception` catches: the thread ends
@@ -179,6 +180,11 @@ def test_a_dead_gate_state_thread_makes_health_say_so(services, gate, monkeypatc
                 time.sleep(0.05)
             status, health = api.health()
             assert (status, health["status"], health["gate_state"]) == (503, "degraded", "dead")
+            ok, found_checks = api.readiness().ready()
+            assert not ok
+            failing = {c.name: c.reason for c in found_checks if not c.ok}
+            assert "thread gate-state died" in failing["gate_state_thread"]
+            assert not api.readiness().alive()[0]
         finally:
             queries.close()
 

@@ -63,7 +63,7 @@ from streams.workers.projection.rows import (
 )
 from streams.workers.projection.tables import CONSUMER, TOPICS
 from topics import catalog, dead_letters
-from topics.clients import produce, producer
+from topics.clients import ClientWatch, produce, producer
 from topics.codec import Codec, plain
 from topics.errors import DecodeError
 
@@ -106,6 +106,12 @@ class Projection:
         self._partitions = sum(t.partitions for t in topics)
         self._caught_up = threading.Event()
         self._caught_up_since = 0.0
+        self.watch = ClientWatch(also=metrics.lag_from_statistics(consumer_name))
+        """Whether the consumer reaches the broker, how far behind it is (readiness)."""
+        self.database_lost: tuple[float, str] | None = None
+        """Since when (monotonic) and why the database is unavailable, while it is."""
+        self.thread: threading.Thread | None = None
+        self.error: str | None = None
         try:
             self.db = self._connect()
         except psycopg2.Error as exc:
@@ -123,8 +129,7 @@ class Projection:
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
                 "log_level": 3,
-                "statistics.interval.ms": 5000,
-                "stats_cb": metrics.lag_from_statistics(consumer_name),
+                **self.watch.config(),
             }
         )
 
@@ -323,6 +328,7 @@ class Projection:
             self.max_backoff_s,
         )
         paused = time.monotonic()
+        self.database_lost = (paused, detail)
         delay = 0.2
         with contextlib.suppress(psycopg2.Error):
             self.db.close()
@@ -351,6 +357,7 @@ class Projection:
                     "projection resumed after %.1f s from the stored positions",
                     time.monotonic() - paused,
                 )
+                self.database_lost = None
                 return
             stop.wait(delay)
             delay = min(delay * 2, self.max_backoff_s)
@@ -364,6 +371,15 @@ class Projection:
     ) -> int:
         """Project until ``stop`` (or idle that long, or, with ``until_end``, until every
         partition has been read to its end); the number of records applied."""
+        self.thread = threading.current_thread()
+        try:
+            self._run(stop, exit_when_idle_s, until_end)
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+        return self.applied
+
+    def _run(self, stop: threading.Event, exit_when_idle_s: float | None, until_end: bool) -> None:
         try:
             self._assign()
             idle_since = time.monotonic()
@@ -371,8 +387,12 @@ class Projection:
                 try:
                     messages = self._take(self.consumer.consume(500, timeout=0.2))
                     if messages:
+                        self.watch.working()
                         self.apply_batch(messages)
+                        self.watch.took(len(messages))
                         idle_since = time.monotonic()
+                    else:
+                        self.watch.took(0)  # nothing in hand
                     if len(self._at_end) == self._partitions:
                         if not self._caught_up.is_set():
                             self._caught_up_since = time.monotonic()
@@ -393,7 +413,6 @@ class Projection:
                     idle_since = time.monotonic()
         finally:
             self.close()
-        return self.applied
 
     def close(self) -> None:
         """Let go of the broker and the database (and so of the lock)."""

@@ -71,6 +71,13 @@ def test_health_says_what_is_missing(base):
     )
 
 
+def test_ready_fails_naming_the_lost_database(base):
+    status, ready = _get(f"{base}/ready", None)
+    assert (status, ready["status"], ready["process"]) == (503, "not ready", "api")
+    failing = {c["check"]: c["reason"] for c in ready["checks"] if not c["ok"]}
+    assert failing == {"database": "the database does not answer"}
+
+
 def test_only_get_is_served(base):
     request = urllib.request.Request(f"{base}/lookup", method="POST", data=b"{}")
     with pytest.raises(urllib.error.HTTPError) as refused:
