@@ -138,6 +138,9 @@ def _publish(bootstrap: str, lines: list[str]) -> None:
     assert out.flush(60) == 0
 
 
+TRAIN_IOT_IDS = [str(uuid.uuid4()), str(uuid.uuid4())]
+
+
 def _train(bootstrap: str, train: str, operator: str, at: int) -> None:
     out = producer(bootstrap)
     for version in (1, 2):
@@ -191,7 +194,7 @@ def _train(bootstrap: str, train: str, operator: str, at: int) -> None:
         "reasons": permission["reasons"],
         "units": 1,
         "units_ready": 0,
-        "iot_ids": [],
+        "iot_ids": TRAIN_IOT_IDS,
         "exited": 0,
     }
     out.produce(
@@ -614,6 +617,45 @@ def test_a_client_following_deviations_gets_rows_recorded_late_with_earlier_time
     assert [d["event_id"] for d in polled["items"]] == [later]
 
 
+def test_a_barcode_passage_with_iot_ids_only_is_on_that_iot_ids_timeline(day, services):
+    _, before, _ = _get(day, f"/iot/{day.cleared_iot}/timeline", "customs")
+    # Within the IOT_ID's binding, as its own passages are: a millisecond after its first.
+    first = min(datetime.fromisoformat(p["at"]) for p in before["passages"])
+    at = int(first.timestamp() * 1000) + 1
+    passage = {
+        "event_id": str(uuid.uuid4()),
+        "source": "fusion",
+        "occurred_at": at,
+        "read_point_id": "PORT-GATE-1-SCANNER",
+        "node_id": "PORT-GATE-1",
+        "lane": "1",
+        "direction": "OUT",
+        "started_at": at,
+        "ended_at": at + 100,
+        "identifiers": [],
+        "iot_ids": [day.cleared_iot],
+        "evidence": [],
+        "sensors_agree": True,
+    }
+    out = producer(services.bootstrap)
+    out.produce(
+        catalog.PASSAGES.name,
+        key=catalog.PASSAGES.key_of(passage),
+        value=CODEC.encode("iotrack.Passage", passage),
+    )
+    assert out.flush(30) == 0
+    projection = Projection(
+        services.bootstrap, day.projection_url, CODEC, topics=(catalog.PASSAGES,)
+    )
+    projection.run(threading.Event(), until_end=True)
+    status, timeline, _ = _get(day, f"/iot/{day.cleared_iot}/timeline", "customs")
+    assert status == 200
+    [found] = [p for p in timeline["passages"] if p["event_id"] == passage["event_id"]]
+    assert found["node_id"] == "PORT-GATE-1"
+    _, other, _ = _get(day, f"/iot/{day.held_iot}/timeline", "customs")
+    assert passage["event_id"] not in {p["event_id"] for p in other["passages"]}
+
+
 def test_the_timeline_lists_a_bounded_number_of_passages(day):
     queries = Queries(day.api_url)
     try:
@@ -638,6 +680,7 @@ def test_a_train_with_its_manifest_versions_and_permission(day):
     assert train["permission"]["for_latest_manifest"] is True
     assert train["status"]["phase"] == "REFUSED"
     assert train["status"]["manifest_versions"] == [1, 2]
+    assert train["status"]["iot_ids"] == TRAIN_IOT_IDS, "uuid[] read as UUIDs, not characters"
     assert _get(day, f"/trains/{day.other_train}", "rail2")[0] == 200
     assert _get(day, f"/trains/{day.other_train}", "customs")[0] == 200
 
