@@ -38,7 +38,7 @@ def iotrack_run(bootstrap: str, payloads: list[bytes], directory: Path) -> float
     service = ReaderService(
         "ocr", ReadPoint("BENCH-GATE-L1", "BENCH-GATE"), spool, SingleObjectCodec()
     )
-    forwarder = Forwarder(spool, lambda: edge_producer(bootstrap))
+    forwarder = Forwarder(spool, lambda **extra: edge_producer(bootstrap, **extra))
     forwarder.start()
     started = time.perf_counter()
     for n in range(0, len(payloads), 500):

@@ -222,7 +222,7 @@ class Readers:
             key = (payload.kind, payload.read_point)
             if key not in self.readers:
                 spool = Spool(self.home / f"{payload.kind}-{payload.read_point}.sqlite")
-                forwarder = Forwarder(spool, lambda: edge_producer(self.bootstrap))
+                forwarder = Forwarder(spool, lambda **extra: edge_producer(self.bootstrap, **extra))
                 forwarder.start()
                 service = ReaderService(
                     payload.kind, ReadPoint(payload.read_point, payload.node), spool, self.codec

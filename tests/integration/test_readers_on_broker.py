@@ -57,7 +57,7 @@ def test_a_simulated_gate_hour_arrives_whole_and_once_and_fuses_into_passages(bo
     readers: dict[tuple[str, str], tuple[ReaderService, Forwarder]] = {}
     for kind, read_point, node_id in simulation.by_reader():
         spool = Spool(tmp_path / f"{kind}-{read_point}.sqlite")
-        forwarder = Forwarder(spool, lambda: edge_producer(bootstrap))
+        forwarder = Forwarder(spool, lambda **extra: edge_producer(bootstrap, **extra))
         forwarder.start()
         service = ReaderService(kind, ReadPoint(read_point, node_id), spool, CODEC)
         readers[(kind, read_point)] = (service, forwarder)
@@ -136,7 +136,7 @@ def test_a_broker_outage_fills_the_spool_which_drains_in_order_when_it_returns(t
         bodies = [p.body for rp, p in ocr if rp == read_point]
         spool = Spool(tmp_path / "spool.sqlite")
         service = ReaderService("ocr", ReadPoint(read_point, node), spool, CODEC)
-        forwarder = Forwarder(spool, lambda: edge_producer(bootstrap))
+        forwarder = Forwarder(spool, lambda **extra: edge_producer(bootstrap, **extra))
         forwarder.start()
         half = len(bodies) // 2
         accepted = _accept_one_by_one(service, bodies[:half])
