@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import APIRouter, Request
@@ -667,7 +667,7 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
             "train.html",
             session,
             title=f"Train {train_id}",
-            events_url=f"{PATH}/trains/{train_id}/events",
+            events_url=f"{PATH}/trains/{quote(train_id, safe='')}/events",
             may_upload=may(session.principal, "train-upload"),
             train_id=train_id,
             default_manifest=bool(context["readiness"]),
@@ -776,7 +776,7 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
             session.flash.append(f"{name} was not sent: {exc}")
         except RailCommandError as exc:
             session.flash.append(f"{name}: {exc}")
-        return RedirectResponse(f"{PATH}/trains/{train_id}", 303)
+        return RedirectResponse(f"{PATH}/trains/{quote(train_id, safe='')}", 303)
 
     # -- operations --------------------------------------------------------------------------
 
