@@ -323,9 +323,15 @@ def test_customs_sees_everything_of_an_iot_id_with_its_path_drawn(context, port)
     assert page.get_by_test_id("dead-letter-total").inner_text().isdigit()
     shot(page, "customs-day")
     page.get_by_role("link", name="Operations").click()
-    processes = page.get_by_test_id("processes").inner_text()
-    assert "tracking core" in processes
-    assert "Postgres projection" in processes
+    rows = {
+        row.locator("td").first.inner_text(): row.inner_text()
+        for row in page.get_by_test_id("processes").locator("tbody tr").all()
+    }
+    # The core and the projection run in this test's process: ready, and caught up.
+    assert "ready" in rows["tracking core"]
+    assert "holds its lock on the database" in rows["Postgres projection"]
+    assert "ready" in rows["query API and console"]
+    assert "down" in rows["passage fusion"]  # no fusion worker here
     assert page.get_by_role("link", name="iotrack: Customs").get_attribute("href") == (
         "http://127.0.0.1:3000/d/iotrack-customs"
     )
@@ -356,6 +362,10 @@ def test_a_terminal_checks_a_truck_and_sees_no_hold_reason_anywhere(context, por
     assert HELD in carried
     assert CLEAR in carried
     shot(page, "terminal-gate")
+    page.set_viewport_size({"width": 768, "height": 1024})  # a tablet at the gate
+    assert page.get_by_label("Container or plate").is_visible()
+    shot(page, "terminal-gate-tablet")
+    page.set_viewport_size({"width": 1280, "height": 860})
     sources = [page.content()]
     for url in (
         f"/console/gate?code={HELD}",
@@ -420,6 +430,9 @@ def test_an_operator_uploads_its_train_and_sees_the_permission(context, port, tm
     readiness = page.get_by_role("table").last.inner_text()
     assert all(u in readiness for u in RAIL_UNITS)
     shot(page, "operator-train")
+    page.get_by_role("link", name="Trains", exact=True).click()
+    page.get_by_role("link", name=TRAIN).wait_for()
+    shot(page, "operator-trains")
     assert status_of(page, f"{port.base}/console/trains/{OTHER_TRAIN}") == 404
     assert status_of(page, f"{port.base}/console/gate") == 403
 
@@ -452,3 +465,9 @@ def test_a_form_without_its_csrf_token_is_refused_and_sign_out_ends_the_session(
     page.goto(f"{port.base}/console/deviations")
     assert page.url.endswith("/console/sign-in")
     shot(page, "sign-in")
+    # Over TLS (here: a proxy on loopback that says so) the cookies are Secure as well.
+    tls = page.request.get(f"{port.base}/console/sign-in", headers={"X-Forwarded-Proto": "https"})
+    assert "secure" in tls.headers["set-cookie"].lower()
+    plain = page.request.get(f"{port.base}/console/sign-in")
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    assert "httponly" in plain.headers["set-cookie"].lower()
