@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api as playwright  # a dev dependency: missing, the tests fail
 
 from processors.identifiers import container, mrn, wagon
 from processors.ids import deterministic_uuid7
@@ -48,8 +49,6 @@ from streams.workers.projection import Projection
 from tests.integration.databases import scratch_database
 from topics import admin, catalog
 from topics.codec import SingleObjectCodec
-
-playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 CODEC = SingleObjectCodec()
