@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     api_gate_check,
+    changelog,
     core_worker,
     gate_check,
     ocr_repair,
@@ -22,6 +23,7 @@ if __name__ == "__main__":
         ocr_repair,
         reader_throughput,
         core_worker,
+        changelog,
         gate_check,
         rail,
         projection,

@@ -402,15 +402,34 @@ DEAD_LETTERS = replace(
 )
 CORE_CHANGELOG = Topic(
     "iotrack.core.changelog.v1",
-    "Private: the tracking core's state, written in the same transaction as its outputs; "
-    "versioned Avro records (avro/iotrack.state.*), read only by the core.",
-    (),
-    ("key",),
+    "Private: the tracking core's state, one record per entry (a tracked IOT_ID, a unit's "
+    "bindings, a binding request, a mission path, an input id remembered, a train, a "
+    "declaration's state, the inputs waiting for an IOT_ID or path, a unit's passages kept for "
+    "a late binding) and its meta record, written in the same transaction as its outputs and "
+    "read back by the core alone when it starts (processors.core.snapshot).",
+    (
+        "iotrack.state.TrackedIot",
+        "iotrack.state.UnitBindings",
+        "iotrack.state.BindingRequest",
+        "iotrack.state.MissionPath",
+        "iotrack.state.InputSeen",
+        "iotrack.state.Train",
+        "iotrack.state.Declaration",
+        "iotrack.state.ParkedInputs",
+        "iotrack.state.UnresolvedReads",
+        "iotrack.state.Meta",
+    ),
+    ("kind", "id"),
     1,
     Cleanup.COMPACT,
     FOREVER,
     writers=(CORE,),
     readers=(CORE,),
+    writer_keys=(
+        "the entry's kind and id, joined by ':' (iot:<IOT_ID>, itu:<ITU key>, req:<request_id>, "
+        "path:<mission_path_id>, seen:<event_id>, train:<train_id>, decl:<MRN>, "
+        "park:iot:<IOT_ID> or park:path:<mission_path_id>, unres:<ITU key>), or meta"
+    ),
 )
 
 CATALOG: tuple[Topic, ...] = (

@@ -73,6 +73,7 @@ class BadParameter(StreamsError, ValueError):  # noqa: N818 - named after the HT
 ENDPOINT_ROLES: Mapping[str, frozenset[Role]] = {
     "timeline": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
     "lookup": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
+    "binding": frozenset({Role.CUSTOMS, Role.GDF}),
     "deviations": frozenset({Role.CUSTOMS, Role.GDF}),
     "train": frozenset({Role.CUSTOMS, Role.GDF, Role.RAIL_OPERATOR}),
     "gate-check": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),

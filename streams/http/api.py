@@ -5,6 +5,7 @@ Endpoints (described for machines at ``/openapi.json``, generated from these rou
 
 - ``GET /iot/{iot_id}/timeline``: the nodes of the IOT_ID's mission path, expected and crossed,
   with times, its passages, state transitions, holds, releases, exit and deviations;
+- ``GET /bindings/{request_id}``: the binding (its IOT_ID) made for a Customs request;
 - ``GET /lookup?kind=CONTAINER&value=...`` (``ILU``, ``SWAP_BODY``, ``SEAL``, ``PLATE`` with
   ``country``): the active IOT_ID(s) of a transport unit and the verdict;
 - ``GET /deviations?since=&kind=&node=&limit=&after=``: deviations in the order the projection
@@ -66,6 +67,7 @@ from streams.http.app import (
 from streams.http.enums import DeviationKind
 from streams.http.errors import NotFound, Unauthorized, Unavailable
 from streams.http.models import (
+    BindingAnswer,
     DeviationPage,
     GateDecision,
     Health,
@@ -247,6 +249,24 @@ def query_routes(api: Api) -> APIRouter:
         who: Annotated[Principal, Depends(api.caller("timeline"))],
     ) -> Any:
         return timeline_view(who, api.queries.timeline(str(iot_id)))
+
+    @router.get(
+        "/bindings/{request_id}",
+        operation_id="binding",
+        summary="The binding made for a Customs binding request",
+        description="The IOT_ID the tracking core derived for the request, its mission path, "
+        "MRNs and units with their validity. 404 while the request is not bound: not processed "
+        "yet, or refused (the refusal and its reason went to Customs; `iotrack bind` prints it).",
+        response_model=BindingAnswer,
+        response_model_exclude_unset=True,
+        responses=RESOURCE_ERRORS,
+        openapi_extra=roles("binding"),
+    )
+    def binding(
+        request_id: Annotated[Text, PathParam(description="request_id of the BindingRequested.")],
+        who: Annotated[Principal, Depends(api.caller("binding"))],
+    ) -> Any:
+        return api.queries.binding(request_id)
 
     @router.get(
         "/lookup",

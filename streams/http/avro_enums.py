@@ -17,6 +17,9 @@ from typing import Any
 from topics.schemas import AVRO_DIR
 
 TARGET = Path(__file__).resolve().parent / "enums.py"
+PRIVATE_NAMESPACE = "iotrack.state"
+"""The tracking core's own changelog records (``avro/iotrack.state.*``): read by the core alone,
+never part of an HTTP answer, so their enums are not generated."""
 
 
 def _enums(node: Any) -> Iterator[dict[str, Any]]:
@@ -32,10 +35,14 @@ def _enums(node: Any) -> Iterator[dict[str, Any]]:
 
 
 def enums(directory: Path = AVRO_DIR) -> dict[str, dict[str, Any]]:
-    """The Avro enums by full name (``iotrack.Agency`` ...), in name order."""
+    """The Avro enums of the public contracts by full name (``iotrack.Agency`` ...), in name
+    order; those of the core's changelog (``iotrack.state``) are left out."""
     found: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.avsc")):
-        for enum in _enums(json.loads(path.read_text(encoding="utf-8"))):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if document.get("namespace") == PRIVATE_NAMESPACE:
+            continue
+        for enum in _enums(document):
             name = enum["name"] if "." in enum["name"] else f"iotrack.{enum['name']}"
             found[name] = enum
     return dict(sorted(found.items()))

@@ -196,6 +196,17 @@ class Binding(Document):
     itus: list[BoundItu]
 
 
+class BindingAnswer(Binding):
+    """The binding Customs asked for by its request id: the IOT_ID it got, on which path, by
+    whom; ``active`` until it ends."""
+
+    iot_id: UUID
+    mission_path_id: str
+    requested_by: str
+    ended_by: str | None = None
+    active: bool
+
+
 class PassageDoc(Document):
     """One physical crossing of a read point."""
 

@@ -25,17 +25,9 @@ def timeline(
         (iot_id,),
     )
     state = cursor.fetchone()
-    cursor.execute(
-        "SELECT request_id, mission_path_id, mrns, requested_by, valid_from, valid_to, "
-        "end_reason FROM bindings WHERE iot_id = %s",
-        (iot_id,),
-    )
+    cursor.execute(BINDING_OF_IOT, (iot_id,))
     binding = cursor.fetchone()
-    cursor.execute(
-        "SELECT itu_key, kind, value, country, valid_from, valid_to FROM binding_itus "
-        "WHERE iot_id = %s ORDER BY valid_from, itu_key",
-        (iot_id,),
-    )
+    cursor.execute(ITUS_OF_IOT, (iot_id,))
     itus = cursor.fetchall()
     cursor.execute(
         "SELECT version, occurred_at, status, current_node_id, last_seen_at, deadline "
@@ -123,6 +115,43 @@ def timeline(
     )
     document["passages_truncated"] = truncated
     return document
+
+
+BINDING_OF_IOT = (
+    "SELECT request_id, mission_path_id, mrns, requested_by, valid_from, valid_to, end_reason, "
+    "ended_by FROM bindings WHERE iot_id = %s"
+)
+BINDING_OF_REQUEST = (
+    "SELECT iot_id, request_id, mission_path_id, mrns, requested_by, valid_from, valid_to, "
+    "end_reason, ended_by FROM bindings WHERE request_id = %s"
+)
+ITUS_OF_IOT = (
+    "SELECT itu_key, kind, value, country, valid_from, valid_to FROM binding_itus "
+    "WHERE iot_id = %s ORDER BY valid_from, itu_key"
+)
+
+
+def binding_document(binding: tuple[Any, ...], itus: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A binding row (``BINDING_OF_IOT``) and its units' rows (``ITUS_OF_IOT``) as a document."""
+    request_id, _path, mrns, _by, valid_from, valid_to, end_reason, _ended_by = binding
+    return {
+        "request_id": request_id,
+        "mrns": list(mrns),
+        "valid_from": iso(valid_from),
+        "valid_to": iso(valid_to),
+        "end_reason": end_reason,
+        "itus": [
+            {
+                "itu": key,
+                "kind": kind,
+                "value": value,
+                "country": country,
+                "valid_from": iso(start),
+                "valid_to": iso(end),
+            }
+            for key, kind, value, country, start, end in itus
+        ],
+    }
 
 
 def _window(
@@ -218,26 +247,7 @@ def _timeline(
         "mission_path_version": path[0] if path else None,
         "current_node_id": state[2] if state else None,
         "definitive_at": iso(state[6]) if state else None,
-        "binding": None
-        if binding is None
-        else {
-            "request_id": binding[0],
-            "mrns": list(binding[2]),
-            "valid_from": iso(binding[4]),
-            "valid_to": iso(binding[5]),
-            "end_reason": binding[6],
-            "itus": [
-                {
-                    "itu": key,
-                    "kind": kind,
-                    "value": value,
-                    "country": country,
-                    "valid_from": iso(start),
-                    "valid_to": iso(end),
-                }
-                for key, kind, value, country, start, end in itus
-            ],
-        },
+        "binding": None if binding is None else binding_document(binding, itus),
         "nodes": nodes,
         "off_path": off_path,
         "passages": [

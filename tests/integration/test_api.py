@@ -455,6 +455,22 @@ def test_lookup_finds_the_active_iot_id_and_its_verdict(day):
     assert held["active"][0]["status"] == "AT_NODE"
 
 
+def test_customs_finds_the_iot_id_of_its_binding_request(day):
+    status, found, _ = _get(day, f"/bindings/TEST-{day.cleared}", "customs")
+    assert status == 200
+    assert found["iot_id"] == day.cleared_iot
+    assert (found["mission_path_id"], found["active"]) == ("IMPORT-ROAD", True)
+    assert {i["itu"] for i in found["itus"]} == {
+        f"CONTAINER:{day.cleared}",
+        f"PLATE:IT:{day.plate}",
+    }
+    assert _get(day, f"/bindings/TEST-{day.cleared}", "gdf")[0] == 200
+    assert _get(day, f"/bindings/TEST-{day.cleared}", "terminal")[0] == 403
+    status, missing, _ = _get(day, "/bindings/TEST-NEVER-SENT", "customs")
+    assert status == 404
+    assert "refused" in missing["message"]
+
+
 def test_the_gate_check_answers_from_memory_with_reasons(day):
     status, held, _ = _get(day, "/gate-check", "terminal", container=day.held, gate="PORT-GATE-1")
     assert status == 200

@@ -115,6 +115,7 @@ def test_the_projected_documents_match_their_schemas_for_every_role(role, served
         ("/iot/{iot_id}/timeline", {"path_parameters": {"iot_id": day.held_iot}}),
         ("/iot/{iot_id}/timeline", {"path_parameters": {"iot_id": day.cleared_iot}}),
         ("/lookup", {"query": {"kind": "CONTAINER", "value": day.held}}),
+        ("/bindings/{request_id}", {"path_parameters": {"request_id": f"TEST-{day.held}"}}),
         ("/lookup", {"query": {"kind": "PLATE", "value": day.plate, "country": "IT"}}),
         ("/gate-check", {"query": {"container": day.held, "gate": "PORT-GATE-1"}}),
         ("/gate-check", {"query": {"plate": day.plate, "country": "IT"}}),

@@ -108,6 +108,8 @@ def test_each_endpoint_admits_the_roles_of_the_table():
         (Role.CUSTOMS, "timeline"),
         (Role.GDF, "timeline"),
         (Role.TERMINAL, "timeline"),
+        (Role.CUSTOMS, "binding"),
+        (Role.GDF, "binding"),
         (Role.CUSTOMS, "lookup"),
         (Role.GDF, "lookup"),
         (Role.TERMINAL, "lookup"),

@@ -124,6 +124,7 @@ def test_the_read_side_roles_are_the_access_rules():
     for endpoint, operation in (
         ("timeline", "timeline"),
         ("lookup", "lookup"),
+        ("binding", "binding"),
         ("deviations", "deviations"),
         ("train", "train"),
         ("gate-check", "gateCheck"),
