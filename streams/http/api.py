@@ -457,7 +457,7 @@ def ops_routes(health: Callable[[], tuple[int, dict[str, Any]]], model: Any) -> 
 
 def make_app(api: Api, *extra: APIRouter) -> FastAPI:
     """The query API's application: read-side routes, health and metrics, and ``extra``
-    routers (subscriptions; later the console)."""
+    routers (subscriptions, the web console)."""
     return application(
         title="iotrack query API",
         description="The read side of iotrack: IOT_ID timelines, lookups by transport unit, "
@@ -501,6 +501,28 @@ def make_server(
     return Server(make_app(api, *extra), host, port, limits, name="iotrack-api", stopping=stopping)
 
 
+def console_of(
+    settings: Settings, api: Api, bootstrap: str, stopping: threading.Event
+) -> APIRouter:
+    """The web console's routes (``/console``) on ``api``'s parts, configured by ``settings``."""
+    from streams.http.console import Console, Sessions, console_routes
+    from streams.ops.status import collect
+    from topics.codec import codec_for
+
+    return console_routes(
+        Console(
+            api,
+            Sessions(settings.console_idle_s),
+            bootstrap=bootstrap,
+            codec=codec_for(settings.schema_registry_url),
+            status=lambda: collect(settings).as_json(),
+            grafana_url=settings.grafana_url,
+            core_metrics_url=settings.core_metrics_url,
+            stopping=stopping,
+        )
+    )
+
+
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> int:
     """``iotrack api``: load the credentials and the gate state, then serve until SIGINT or
     SIGTERM."""
@@ -539,7 +561,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         closing.extend([writer.close, notifier.stop])
         stopping = threading.Event()
         routes = subscription_routes(api, Store(writer), notifier, stopping=stopping)
-        server = make_server(api, host, port, extra=(routes,), stopping=stopping)
+        console = console_of(settings, api, found.bootstrap, stopping)
+        server = make_server(api, host, port, extra=(routes, console), stopping=stopping)
         stop = stop_on_signals()
         bound_host, bound_port = server.server_address
         from streams.ops import running
@@ -550,7 +573,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         roles_line = ", ".join(f"{role} {n}" for role, n in credentials.roles().items())
         print(
             f"iotrack api on http://{bound_host}:{bound_port} (OpenAPI: /openapi.json, "
-            f"metrics: /metrics); {len(gate.verdicts)} unit verdicts in memory; credentials "
+            f"metrics: /metrics, console: http://{bound_host}:{bound_port}/console); "
+            f"{len(gate.verdicts)} unit verdicts in memory; credentials "
             f"from {settings.api_tokens_file} ({roles_line})",
             flush=True,
         )
