@@ -35,9 +35,9 @@ def worker_options(
         parser.add_argument(
             "--metrics-port",
             type=int,
-            default=None,
-            help="serve /health, /ready and /metrics on 127.0.0.1:PORT (default: a free port, "
-            "which 'iotrack status' finds; 0: none)",
+            default=metrics_port or None,
+            help="serve /health, /ready and /metrics on 127.0.0.1:PORT (default: "
+            f"{metrics_port or 'a free port'}, which 'iotrack status' finds; 0: none)",
         )
         return
     parser.add_argument(

@@ -248,3 +248,33 @@ def test_iotrack_status_reads_each_registered_process_and_its_failing_check(tmp_
         loop.halt()
         stop()
     assert running.processes(tmp_path) == [], "unregistered once it stops serving"
+
+
+def _core(watch: ClientWatch) -> SimpleNamespace:
+    return SimpleNamespace(watch=watch, error=None, starting=(time.monotonic(), "recovering"))
+
+
+def test_the_core_is_not_ready_while_it_starts_again_nor_once_stopped_and_says_for_fusion_too():
+    watch, fusion_watch = ClientWatch(), ClientWatch()
+    polling = [_Polling(watch, _statistics()), _Polling(fusion_watch, _statistics())]
+    core, fusion = _core(watch), _fusion(fusion_watch)
+    try:
+        readiness = ready.core(core, fusion, stall_s=STALL_S)
+        assert "recovering" in _failing(readiness)["start"]
+        core.starting = None
+        _until(lambda: not _failing(readiness))
+        core.error = "KafkaException: boom"
+        assert _failing(readiness) == {"core": "stopped: KafkaException: boom"}
+        core.error = None
+        polling[1].halt()  # fusion's loop stops polling: its progress check, by its own name
+        _until(lambda: "fusion_progress" in _failing(readiness))
+        assert "progress" not in _failing(readiness)
+        fusion.thread = threading.Thread(target=lambda: None)
+        fusion.thread.start()
+        fusion.thread.join()
+        alive, found = readiness.alive()
+        assert not alive
+        assert [c.name for c in found if not c.ok] == ["fusion_thread"]
+    finally:
+        for loop in polling:
+            loop.halt()
