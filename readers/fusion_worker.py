@@ -21,18 +21,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from processors.errors import MalformedRecord
 from processors.events import RawRead, parse
 from processors.fusion import FusionConfig, FusionState, LaneKey, advance, flush
 from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, PASSAGES, RAW_READS
+from topics.clients import KafkaConnection, consumer, producer
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError, EncodeError
 
 log = logging.getLogger(__name__)
-GROUP = "iotrack-fusion"
+SOURCE = "iotrack-fusion"
+"""The ``source`` of the dead letters fusion writes."""
+GROUP = "passages"
+"""Fusion's consumer group, after its principal: ``service.fusion.passages``."""
 # A lane quiet for this long (wall clock) closes its passage without waiting for a later read.
 IDLE_FLUSH_S = 5.0
 _METADATA_HORIZON_MS = 60 * 60 * 1000
@@ -57,7 +61,7 @@ class FusionWorker:
 
     def __init__(
         self,
-        bootstrap: str,
+        connection: KafkaConnection,
         codec: Codec,
         *,
         group: str = GROUP,
@@ -82,25 +86,9 @@ class FusionWorker:
         observed: dict[str, Any] = (
             {} if statistics is None else {"statistics.interval.ms": 5000, "stats_cb": statistics}
         )
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "log_level": 3,
-                **observed,
-            }
-        )
-        self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "log_level": 3,
-            }
-        )
+        self.group = connection.own(group)
+        self.consumer = consumer(connection, group, **{"auto.offset.reset": "earliest", **observed})
+        self.producer = producer(connection)
 
     # -- assignment: pick up where the last commit left, including the emitted-until marks
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -136,7 +124,7 @@ class FusionWorker:
 
     def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
         key, value = dead_letters.for_message(
-            self.codec, message, reason=reason, error_kind=kind, source=GROUP
+            self.codec, message, reason=reason, error_kind=kind, source=SOURCE
         )
         self.producer.produce(DEAD_LETTERS.name, value=value, key=key, on_delivery=self._deliver)
         self.stats.dead_letters += 1

@@ -20,6 +20,25 @@ from types import MappingProxyType
 
 from processors.parties import AGENCIES, CUSTOMS, FUSION, GDF, SINGLE, PartyKind, Sender
 
+__all__ = [
+    "ADMITTED_KINDS",
+    "API",
+    "CORE",
+    "CUSTOMS",
+    "DESCRIPTIONS",
+    "FUSION",
+    "GDF",
+    "HOLDING_AGENCIES",
+    "PROJECTION",
+    "SERVICES",
+    "STANDING",
+    "SUBSCRIPTIONS",
+    "Audience",
+    "admits",
+    "describe",
+    "label",
+]
+
 Audience = PartyKind | Sender
 """Every party of a kind, or one party."""
 

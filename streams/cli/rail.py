@@ -1,7 +1,9 @@
 """``iotrack rail ...``: a train operator's commands, from loading list to the exit portal.
 
 Each command reads the operator's file (formats in ``readers.rail_files`` and the README),
-publishes one event on the rail requests topic, and waits for the tracking core's answer: the
+publishes one event on the party's own topic, signed in as that party (``rail-operator.NAME``
+for loading lists and manifests, the portal for a consist, the GdF for exits), and waits for the
+tracking core's answer on the party's replies: the
 answered loading list, the permission decision, or the consist check, matched by the id of the
 event it answers. A refusal (a stale manifest version, a train of another operator) comes back
 as a dead letter holding our bytes, and is printed as the answer.
@@ -17,9 +19,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import uuid6
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from processors.parties import PartyKind, Sender
+from processors.parties import GDF, PartyKind, Sender
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
 from streams.cli.inputs import read_text
 from streams.cli.tables import table
@@ -28,7 +30,7 @@ from streams.kafka.reading import read_committed
 from streams.kafka.sending import produce_sync
 from streams.ops.settings import Settings
 from topics import catalog
-from topics.clients import producer
+from topics.clients import Connect, KafkaConnection, consumer, producer
 from topics.codec import Codec, plain
 
 T = TypeVar("T")
@@ -56,19 +58,16 @@ class Conversation:
     """One request a party sends on its own topic, and the core's answers to it on the party's
     replies topic (the answer, or the refusal of exactly the bytes sent)."""
 
-    def __init__(self, bootstrap: str, codec: Codec, party: Sender) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, connection: KafkaConnection, codec: Codec, party: Sender) -> None:
+        """``connection``: the party's own."""
+        self.connection = connection
         self.codec = codec
         self.party = party
         self.replies = catalog.REPLIES.for_party(party)
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"iotrack-rail-{uuid6.uuid7()}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "log_level": 0,
-            }
+        self.consumer = consumer(
+            connection,
+            str(uuid6.uuid7()),
+            **{"isolation.level": "read_committed", "log_level": 0},
         )
         # From the ends as they are now: only what answers this request is read.
         start = []
@@ -89,7 +88,7 @@ class Conversation:
     def send(self, schema: str, value: dict[str, Any]) -> None:
         topic = catalog.input_topic(schema, self.party)
         self.sent = self.codec.encode(schema, value, topic=topic.name)
-        produce_sync(producer(self.bootstrap), topic, topic.key_of(value), self.sent)
+        produce_sync(producer(self.connection), topic, topic.key_of(value), self.sent)
 
     def next(
         self, answer_type: str, accept: Callable[[dict[str, Any]], bool], timeout_s: float
@@ -201,7 +200,7 @@ def _answer_json(answer: dict[str, Any]) -> str:
 
 
 def loading_list(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     path: str,
     *,
@@ -222,7 +221,8 @@ def loading_list(
         answered=False,
         caused_by_event_id=None,
     )
-    with Conversation(bootstrap, codec, Sender.rail_operator(operator)) as talk:
+    party = Sender.rail_operator(operator)
+    with Conversation(connect(party), codec, party) as talk:
         answer = talk.ask(
             "iotrack.TrainLoadingList",
             value,
@@ -247,7 +247,7 @@ def loading_list(
 
 
 def manifest(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     path: str,
     *,
@@ -261,7 +261,8 @@ def manifest(
     wagons = _parsed(path, manifest_wagons)
     party = Sender.rail_operator(operator)
     replies = catalog.REPLIES.for_party(party)
-    latest = _latest_status(bootstrap, codec, train_id, replies) or {}
+    connection = connect(party)
+    latest = _latest_status(connection, codec, train_id, replies) or {}
     previous = int(latest.get("manifest_version") or 0)
     number = version if version is not None else previous + 1
     value = _event(
@@ -272,7 +273,7 @@ def manifest(
         wagons=wagons,
         supersedes_version=previous or None,
     )
-    with Conversation(bootstrap, codec, party) as talk:
+    with Conversation(connection, codec, party) as talk:
         decision = talk.ask(
             "iotrack.TrainManifest",
             value,
@@ -306,7 +307,7 @@ def manifest(
 
 
 def consist(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     path: str,
     *,
@@ -327,7 +328,7 @@ def consist(
         read_point_id=read_point,
         wagons=wagons,
     )
-    with Conversation(bootstrap, codec, portal) as talk:
+    with Conversation(connect(portal), codec, portal) as talk:
         check = talk.ask(
             "iotrack.DetectedConsist",
             value,
@@ -353,12 +354,15 @@ def consist(
 
 
 def _latest_status(
-    bootstrap: str, codec: Codec, train_id: str, topic: catalog.Topic = catalog.TRAINS
+    connection: KafkaConnection,
+    codec: Codec,
+    train_id: str,
+    topic: catalog.Topic = catalog.TRAINS,
 ) -> dict[str, Any] | None:
     """The train's latest status on ``topic`` (the public trains topic, or its operator's
     replies); None when there is none."""
     latest = None
-    for message in read_committed(bootstrap, topic):
+    for message in read_committed(connection, topic):
         if (message.key() or b"").decode() != train_id or message.value() is None:
             continue
         decoded = codec.decode(message.value() or b"", topic=topic.name)
@@ -368,7 +372,7 @@ def _latest_status(
 
 
 def confirm_exits(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     *,
     train_id: str,
@@ -378,7 +382,8 @@ def confirm_exits(
     timeout_s: float = 30.0,
 ) -> int:
     """The GdF confirms the exit of every unit of a train whose consist matched."""
-    status = _latest_status(bootstrap, codec, train_id)
+    connection = connect(GDF)
+    status = _latest_status(connection, codec, train_id)
     if status is None:
         raise RailCommandError(f"train {train_id} is not known")
     if status["phase"] != "CONFIRMING":
@@ -386,7 +391,7 @@ def confirm_exits(
             f"train {train_id} is {status['phase'].lower()}: exits are confirmed once its consist "
             "matched the manifest at the exit gate"
         )
-    out = producer(bootstrap)
+    out = producer(connection)
     at = _now_ms()
     for iot_id in status["iot_ids"]:
         value = _event(
@@ -401,7 +406,7 @@ def confirm_exits(
         encoded = codec.encode("iotrack.ExitConfirmed", value, topic=topic.name)
         produce_sync(out, topic, topic.key_of(value), encoded)
     deadline = time.monotonic() + timeout_s
-    while (status := _latest_status(bootstrap, codec, train_id)) and status["phase"] != "DEPARTED":
+    while (status := _latest_status(connection, codec, train_id)) and status["phase"] != "DEPARTED":
         if time.monotonic() > deadline:
             raise _no_answer(timeout_s)
         time.sleep(0.5)
@@ -419,13 +424,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.local import runtime
     from topics.codec import codec_for
 
-    bootstrap = runtime.endpoints(settings).bootstrap
+    connect = runtime.endpoints(settings).kafka
     codec = codec_for(settings.schema_registry_url)
     try:
         action = args.action
         if action == "loading-list":
             return loading_list(
-                bootstrap,
+                connect,
                 codec,
                 args.file,
                 train_id=args.train,
@@ -436,7 +441,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             )
         if action == "confirm-exits":
             return confirm_exits(
-                bootstrap,
+                connect,
                 codec,
                 train_id=args.train,
                 officer=args.officer,
@@ -446,7 +451,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             )
         if action == "manifest":
             return manifest(
-                bootstrap,
+                connect,
                 codec,
                 args.file,
                 train_id=args.train,
@@ -456,7 +461,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
                 timeout_s=args.timeout,
             )
         return consist(
-            bootstrap,
+            connect,
             codec,
             args.file,
             train_id=args.train,

@@ -218,6 +218,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
     """``iotrack api``: load the credentials and the gate state, then serve until SIGINT or
     SIGTERM."""
     from streams.local import runtime
+    from topics import parties
     from topics.codec import codec_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -226,7 +227,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
     sys.setswitchinterval(0.0005)
     credentials = load_credentials(settings.api_tokens_file)
     found = runtime.endpoints(settings)
-    gate = GateState(found.bootstrap, codec_for(settings.schema_registry_url))
+    gate = GateState(found.kafka(parties.API), codec_for(settings.schema_registry_url))
     queries = Queries(found.database(Duty.API).reveal())
     try:
         try:

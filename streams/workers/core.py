@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from processors.binding import Ledger
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
@@ -43,13 +43,17 @@ from processors.mission import MissionPath
 from streams.ops import metrics
 from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
-from topics.clients import produce
+from topics.clients import KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError
 
 log = logging.getLogger(__name__)
-GROUP = "iotrack-core"
-TRANSACTIONAL_ID = "iotrack-core-1"
+SOURCE = "iotrack-core"
+"""The ``source`` of the dead letters the core writes."""
+GROUP = "tracking"
+"""The core's consumer group, after its principal: ``service.core.tracking``."""
+TRANSACTIONAL_ID = "tracking-1"
+"""Its transactional id (and static group member id), after its principal too."""
 
 
 def deviation_node_label(paths: Mapping[str, MissionPath], node_id: object) -> str:
@@ -222,7 +226,7 @@ class CoreWorker:
 
     def __init__(
         self,
-        bootstrap: str,
+        connection: KafkaConnection,
         codec: Codec,
         *,
         group: str = GROUP,
@@ -231,37 +235,35 @@ class CoreWorker:
         inputs: Sequence[catalog.Topic] = catalog.CORE_INPUTS,
         config: CoreConfig | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        """``connection``: the core's own (``service.core``); ``group`` and
+        ``transactional_id`` are named after its principal (``service.core.tracking``)."""
+        self.connection = connection
+        self.group = connection.own(group)
         self.codec = codec
         self.batch_size = batch_size
         self.inputs = inputs
         self.stats = CoreStats()
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
+        self.consumer = consumer(
+            connection,
+            group,
+            **{
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 # Static membership: a restarted worker takes its partitions back at once instead
                 # of waiting for the killed one's session to time out.
-                "group.instance.id": transactional_id,
+                "group.instance.id": connection.own(transactional_id),
                 "session.timeout.ms": 10000,
                 # The topics of a party admitted while the core runs (a rail operator's
                 # requests) match its subscription's patterns within this long.
                 "topic.metadata.refresh.interval.ms": 10000,
                 "statistics.interval.ms": 5000,
-                "stats_cb": metrics.lag_from_statistics(group),
-                "log_level": 3,
-            }
+                "stats_cb": metrics.lag_from_statistics(self.group),
+            },
         )
-        self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "transactional.id": transactional_id,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
+        self.producer = producer(
+            connection,
+            **{
+                "transactional.id": connection.own(transactional_id),
                 # Back-to-back transactions: the next batch's AddPartitionsToTxn and
                 # AddOffsetsToTxn meet CONCURRENT_TRANSACTIONS while the coordinator still
                 # writes the last commit's markers, and librdkafka retries after
@@ -270,8 +272,7 @@ class CoreWorker:
                 # 60.6 -> 6.4 ms; send_offsets_to_transaction 51 -> 3 ms (BENCHMARKS.md).
                 "retry.backoff.ms": 10,
                 "retry.backoff.max.ms": 100,
-                "log_level": 3,
-            }
+            },
         )
         self.config = config or CoreConfig()
         self._batch = _BatchMetrics()
@@ -281,15 +282,10 @@ class CoreWorker:
             metrics.ERRORS.labels("core", kind)
 
     def _read_changelog(self) -> dict[bytes, bytes]:
-        reader = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"{GROUP}-restore",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "log_level": 3,
-            }
+        reader = consumer(
+            self.connection,
+            "restore",
+            **{"isolation.level": "read_committed", "enable.partition.eof": True},
         )
         latest: dict[bytes, bytes] = {}
         try:
@@ -359,7 +355,7 @@ class CoreWorker:
         topic: catalog.Topic = catalog.DEAD_LETTERS,
     ) -> None:
         key, value = dead_letters.for_message(
-            self.codec, message, reason=reason, error_kind=kind, source=GROUP
+            self.codec, message, reason=reason, error_kind=kind, source=SOURCE
         )
         self._send(topic, key, value)
         if topic is catalog.DEAD_LETTERS:

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from streams.ops import metrics
 from topics import catalog
+from topics.clients import KafkaConnection, consumer
 from topics.codec import Codec, plain
 
 
@@ -45,20 +46,16 @@ class GateDecision:
 class GateState:
     """Verdicts by ITU key, kept current by a background consumer."""
 
-    def __init__(self, bootstrap: str, codec: Codec) -> None:
+    def __init__(self, connection: KafkaConnection, codec: Codec) -> None:
+        """``connection``: the API's own (``service.api``)."""
         self.codec = codec
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": "iotrack-gate",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "log_level": 3,
-            }
+        self._consumer = consumer(
+            connection,
+            "gate",
+            **{"isolation.level": "read_committed", "enable.partition.eof": True},
         )
         self._thread = threading.Thread(target=self._run, name="gate-state", daemon=True)
 

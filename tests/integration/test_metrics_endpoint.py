@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,13 +11,15 @@ from pathlib import Path
 
 from streams.kafka.reading import committed_up_to_end
 from streams.local.processes import free_port
-from streams.ops.duties import Duty
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
-from topics import admin
+from streams.workers.core import GROUP
+from tests.integration.embedded import cli_env
 from topics.codec import SingleObjectCodec
+from topics.parties import CORE
 
 CHECKOUT = Path(__file__).resolve().parents[2]
+CORE_GROUP = f"{CORE.principal}.{GROUP}"
 GOLDEN = CHECKOUT / "tests" / "golden" / "exit-attempt-while-phytosanitary-hold.in.jsonl"
 
 
@@ -31,14 +32,8 @@ def _scrape(port: int) -> str:
 
 
 def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services):
-    admin.apply(admin.admin_client(services.bootstrap))
     port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
-        "DATABASE_URL": services.database(Duty.API).reveal(),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = cli_env(services)
     process = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "run", "--metrics-port", str(port)],
         cwd=CHECKOUT,
@@ -49,10 +44,10 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services)
     try:
         # One event at a time, each taken before the next, so the scenario plays in file order.
         for line in GOLDEN.read_text().splitlines():
-            publish(services.bootstrap, SingleObjectCodec(), [line])
+            publish(services.kafka, SingleObjectCodec(), [line])
             topic = next(read_events([line])).topic
             deadline = time.monotonic() + 60
-            while not committed_up_to_end(services.bootstrap, "iotrack-core", [topic]):
+            while not committed_up_to_end(services.kafka_admin(), CORE_GROUP, [topic]):
                 assert time.monotonic() < deadline, f"the worker did not take {topic.name}"
                 time.sleep(0.1)
         deadline = time.monotonic() + 30
@@ -67,7 +62,7 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(services)
         assert "iotrack_core_transaction_seconds_count" in text
         assert "iotrack_fusion_records_total" in text
         assert 'iotrack_events_in_total{processor="fusion",record_type="iotrack.RawRead"}' in text
-        assert 'iotrack_consumer_lag_records{group="iotrack-core",' in text
+        assert f'iotrack_consumer_lag_records{{group="{CORE_GROUP}",' in text
         assert 'iotrack_iot_ids{status="' in text
         # The phytosanitary hold was placed, then lifted: seen, none open now.
         assert 'iotrack_holds_open{agency="PHYTOSANITARY"} 0.0' in text
