@@ -4,7 +4,10 @@ The producer is idempotent with ``acks=all`` and an unlimited delivery timeout, 
 broker is away librdkafka keeps retrying in order instead of failing messages; at most
 ``max_in_flight`` records are handed to it at once, the rest waits on disk. Every delivery report
 is checked: only an acknowledged record leaves the spool. A record refused for good (a topic
-that does not exist) stays in the spool and is retried after a pause, and said so.
+that does not exist, a topic the reader may not write yet) stays in the spool and is retried
+after a pause, and said so. A producer that failed fatally (the broker refused it an
+idempotent producer id: the reader's ACLs were not there yet) is replaced by a new one from the
+factory before the retry.
 
 A record acknowledged by the broker just before the reader was killed, and not yet deleted, is
 sent again after the restart with the same bytes: consumers recognise it by its ``event_id``.
@@ -17,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from readers.spool import Spool
 from topics.clients import produce
@@ -45,6 +48,7 @@ class Forwarder:
         self._in_flight: set[int] = set()
         self._acked: list[int] = []
         self._failed: dict[int, str] = {}
+        self._fatal = False
         self._retry_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,6 +62,7 @@ class Forwarder:
                 self._acked.append(seq)
             else:
                 self._failed[seq] = error.str()
+                self._fatal = self._fatal or error.fatal() or error.code() == KafkaError._FATAL
 
         return on_delivery
 
@@ -73,17 +78,28 @@ class Forwarder:
             log.warning("the broker refused spooled records (%s); retrying", self.last_error)
             self._sent_up_to = first - 1
             self._failed.clear()
+            if self._fatal:  # it sends nothing any more: a new one
+                self._producer = self._factory()
+                self._fatal = False
         if not self._failed:
             room = self.max_in_flight - len(self._in_flight)
             if room > 0:
                 for record in self.spool.peek(after=self._sent_up_to, limit=room):
-                    produce(
-                        self._producer,
-                        record.topic,
-                        record.key,
-                        record.value,
-                        self._report(record.seq),
-                    )
+                    try:
+                        produce(
+                            self._producer,
+                            record.topic,
+                            record.key,
+                            record.value,
+                            self._report(record.seq),
+                        )
+                    except KafkaException as exc:  # refused before sending (a fatal producer)
+                        error = exc.args[0]
+                        self._failed[record.seq] = error.str()
+                        self._fatal = (
+                            self._fatal or error.fatal() or error.code() == KafkaError._FATAL
+                        )
+                        break
                     self._in_flight.add(record.seq)
                     self._sent_up_to = record.seq
         self._producer.poll(wait_s)

@@ -383,3 +383,52 @@ def test_topics_apply_reports_an_undeclared_acl_and_leaves_it(cluster):
         )
         for future in client.delete_acls([same]).values():
             future.result(30)
+
+
+def test_a_reader_started_before_its_acls_delivers_once_admitted(cluster, tmp_path):
+    from readers.adapters import ReadPoint
+    from readers.forwarder import Forwarder
+    from readers.service import ReaderService, reader_party
+    from readers.simulator import Faults, Simulator
+    from readers.spool import Spool
+    from streams.local.kafka import ensure_scram
+    from streams.ops.admission import admit
+    from topics.clients import edge_producer
+    from topics.parties import FUSION
+
+    node = "LATE-GATE"
+    simulation = Simulator(seed=9, faults=Faults(garbage_rate=0.0)).gate_hour(20, 1, node)
+    [(kind, read_point, _)] = [k for k in simulation.by_reader() if k[0] == "ocr"]
+    party = reader_party(read_point)
+    local = cluster.brokers.local
+    # Its credential, but not its ACLs yet: the broker refuses it an idempotent producer id.
+    ensure_scram(admin_client(cluster.kafka_admin()), local.passwords, [party.principal])
+    spool = Spool(tmp_path / "late.sqlite")
+    service = ReaderService(kind, ReadPoint(read_point, node), spool, CODEC)
+    connection = cluster.kafka(party)
+    forwarder = Forwarder(spool, lambda: edge_producer(connection), retry_pause_s=0.5)
+    forwarder.start()
+    try:
+        accepted = [
+            i
+            for p in simulation.payloads
+            if p.kind == "ocr"
+            for i in service.accept([p.body])[0].event_ids
+        ]
+        time.sleep(3)
+        assert len(spool) == len(accepted), "nothing leaves the spool while it may not write"
+        assert forwarder.last_error is not None
+        admit(cluster, [party])
+        deadline = time.monotonic() + 60
+        while len(spool) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(spool) == 0, "admitted, it delivers what it kept (a new producer)"
+    finally:
+        forwarder.stop()
+        spool.close()
+    delivered = {
+        plain(CODEC.decode(m.value(), topic=catalog.RAW_READS.name).value)["event_id"]
+        for m in read_committed(cluster.kafka(FUSION), catalog.RAW_READS)
+        if m.value() is not None
+    }
+    assert set(accepted) <= delivered
