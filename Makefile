@@ -16,7 +16,7 @@ ASYNCAPI := deploy/asyncapi
 NODE_STAMP := $(ASYNCAPI)/node_modules/.installed-$(shell sha256sum $(ASYNCAPI)/package-lock.json | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help system setup fmt lint typecheck test check up down status demo bench dashboards clean
+.PHONY: help system setup fmt lint typecheck test check up down status demo bench dashboards enums clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench: $(STAMP)  ## run the benchmarks in bench/ and print their figures
 
 dashboards: $(STAMP)  ## regenerate the Grafana dashboards' JSON in deploy/grafana/dashboards/
 	$(NOWRITE) $(BIN)/python deploy/grafana/dashboards.py
+
+enums: $(STAMP)  ## regenerate streams/http/enums.py from the Avro enums in avro/
+	$(NOWRITE) $(BIN)/python -m streams.http.avro_enums
 
 clean:  ## remove the venv, caches and the local data folder
 	rm -rf $(VENV) .iotrack .pytest_cache .mypy_cache .ruff_cache .hypothesis $(ASYNCAPI)/node_modules

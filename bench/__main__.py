@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     api_gate_check,
+    changelog,
     core_worker,
     gate_check,
     ocr_repair,
@@ -13,6 +14,7 @@ from bench import (
     rail,
     reader_throughput,
     startup,
+    subscription_latency,
 )
 
 if __name__ == "__main__":
@@ -21,10 +23,12 @@ if __name__ == "__main__":
         ocr_repair,
         reader_throughput,
         core_worker,
+        changelog,
         gate_check,
         rail,
         projection,
         api_gate_check,
+        subscription_latency,
     ):
         print(f"\n== {bench.__name__}", flush=True)
         sys.argv = [bench.__name__]

@@ -5,12 +5,16 @@ its own process (it reads them into memory), and while another thread keeps publ
 updates at about 1,000/s, client threads in this process send gate checks of random units over
 keep-alive HTTP/1.1 connections, one request at a time each, timing every request from send to
 the parsed JSON answer: back to back with 1 and 4 clients (the most the server can take), then
-paced at ``--rate`` requests/s over 4 clients. Baseline, in the same run with the same client:
-a bare stdlib ``ThreadingHTTPServer`` in its own process answering every GET with a fixed JSON
-body of the same size (HTTP and JSON cost, no authentication, gate state or metrics).
+paced at ``--rate`` requests/s over 4 clients. Baselines, in the same run with the same client,
+each in its own process answering every GET with a fixed JSON body of the same size (HTTP and
+JSON cost, no authentication, gate state or metrics): a bare endpoint of the same framework
+(one FastAPI route on iotrack's uvicorn serving layer, ``streams.http.server``), and the bare
+stdlib ``ThreadingHTTPServer`` the previous API was measured against. With ``--old DIR`` (a
+checkout of the previous commit, e.g. ``git archive main | tar -x -C DIR``), that API (on
+``http.server``) is measured in the same run too.
 
-Run: ``.venv/bin/python -m bench.api_gate_check [--requests N] [--clients C ...] [--rate R]``;
-a throwaway local broker is started unless ``KAFKA_BOOTSTRAP_SERVERS`` is set.
+Run: ``.venv/bin/python -m bench.api_gate_check [--requests N] [--clients C ...] [--rate R]
+[--old DIR]``; a throwaway local broker is started unless ``KAFKA_BOOTSTRAP_SERVERS`` is set.
 """
 
 from __future__ import annotations
@@ -51,6 +55,20 @@ class H(BaseHTTPRequestHandler):
         self.wfile.write(BODY)
 ThreadingHTTPServer.daemon_threads = True
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+BARE_FRAMEWORK = """
+import sys
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from streams.http.server import Server
+BODY = {body!r}
+app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+@app.get("/gate-check")
+async def gate_check() -> JSONResponse:
+    return JSONResponse(BODY)
+Server(app, "127.0.0.1", int(sys.argv[1]), name="bare").serve_forever()
 """
 
 
@@ -111,12 +129,49 @@ def _report(label: str, timings: list[float], wall: float) -> None:
     )
 
 
+def _baselines(
+    sample: bytes, env: dict[str, str], old: Path | None, processes: list[subprocess.Popen[bytes]]
+) -> dict[str, int]:
+    """Start the bare servers (and the previous API, given its checkout): label -> port."""
+    servers: dict[str, int] = {}
+    for label, script in (
+        ("bare FastAPI endpoint (same serving layer)", BARE_FRAMEWORK),
+        ("bare http.server", BARE_SERVER),
+    ):
+        port = free_port()
+        bare = subprocess.Popen(
+            [sys.executable, "-c", script.format(body=json.loads(sample)), str(port)],
+            cwd=CHECKOUT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(bare)
+        _wait_for(port, bare)
+        servers[label] = port
+    if old is not None:
+        port = free_port()
+        previous = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "api", "--port", str(port)],
+            cwd=old,
+            env={**env, "PYTHONPATH": str(old)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(previous)
+        _wait_for(port, previous)
+        servers["previous iotrack api (http.server)"] = port
+    return servers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
     parser.add_argument(
         "--rate", type=float, default=1000.0, help="paced run: requests/s over 4 clients"
+    )
+    parser.add_argument(
+        "--old", type=Path, default=None, help="a checkout of the previous API to measure too"
     )
     args = parser.parse_args()
     processes: list[subprocess.Popen[bytes]] = []
@@ -129,7 +184,7 @@ def main() -> None:
             publish_verdicts(out)
             tokens = home / "tokens"
             tokens.write_text(f"{TOKEN} terminal\n")
-            api_port, bare_port = free_port(), free_port()
+            api_port = free_port()
             env = {
                 **kafka.cli_env(),
                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/unused",
@@ -153,39 +208,30 @@ def main() -> None:
             )
             sample = connection.getresponse().read()
             connection.close()
-            bare = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    BARE_SERVER.format(body=json.loads(sample)),
-                    str(bare_port),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            processes.append(bare)
-            _wait_for(bare_port, bare)
+            servers = {"iotrack api": api_port, **_baselines(sample, env, args.old, processes)}
             stop = threading.Event()
 
             loader = keep_updating(out, stop)
-            _load(api_port, 2_000, 1, True)  # warm-up
+            for port in servers.values():
+                _load(port, 2_000, 1, True)  # warm-up
+            saturated: dict[str, float] = {}
             for clients in args.clients:
+                for label, port in servers.items():
+                    timings, wall = _load(port, args.requests, clients, True)
+                    _report(f"{label}, {clients} client(s), ~1,000 updates/s", timings, wall)
+                    if clients == max(args.clients):
+                        saturated[label] = len(timings) / wall
+            for label, port in servers.items():
                 _report(
-                    f"iotrack api, {clients} client(s), ~1,000 updates/s",
-                    *_load(api_port, args.requests, clients, True),
+                    f"{label}, paced {args.rate:,.0f} requests/s over 4 clients",
+                    *_load(port, args.requests, 4, True, rate=args.rate),
                 )
-                _report(
-                    f"baseline bare http.server, {clients} client(s)",
-                    *_load(bare_port, args.requests, clients, False),
+            same = "bare FastAPI endpoint (same serving layer)"
+            for label, rate in saturated.items():
+                print(
+                    f"saturated throughput {label} / {same}: {rate / saturated[same]:.2f}",
+                    flush=True,
                 )
-            _report(
-                f"iotrack api, paced {args.rate:,.0f} requests/s over 4 clients, ~1,000 updates/s",
-                *_load(api_port, args.requests, 4, True, rate=args.rate),
-            )
-            _report(
-                f"baseline bare http.server, paced {args.rate:,.0f} requests/s over 4 clients",
-                *_load(bare_port, args.requests, 4, False, rate=args.rate),
-            )
             stop.set()
             loader.join()
             out.flush(30)

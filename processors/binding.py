@@ -1,8 +1,9 @@
 """The binding ledger: which IOT_ID an ITU identifier belongs to, and when.
 
 Every binding is an interval ``[valid_from, valid_to)`` per ITU identifier, kept after it ends,
-so the ledger answers "as of T" as well as "now". An ITU has at most one active IOT_ID per
-mission path; a request that would give it a second one is refused.
+so the ledger answers "as of T" as well as "now". A unit (container, ILU, swap body, seal,
+manifest goods id) has at most one active IOT_ID at a time, on any mission path; a request that
+would give it a second one is refused. A carrier (plate, wagon) has as many as it carries.
 
 ITU keys (``Itu.key``) have the form of the verdict-by-ITU topic's keys: ``KIND:value``, and
 ``KIND:country:value`` for plates.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from processors.events import Itu
 from processors.identifiers import KINDS
-from processors.identifiers.itu import CHECKED_BY
+from processors.identifiers.itu import CHECKED_BY, is_carrier
 
 # Avro ItuKind -> identifier module that checks it (kinds without a standard are not checked).
 
@@ -80,14 +81,17 @@ class Ledger:
             return [i for i in found if i.valid_to is None]
         return [i for i in found if i.active_at(at)]
 
-    def conflicts(self, keys: Iterable[str], mission_path_id: str) -> list[tuple[str, Interval]]:
-        """Open bindings on the same mission path that binding ``keys`` would collide with."""
+    def conflicts(self, keys: Iterable[str]) -> list[tuple[str, Interval]]:
+        """Open bindings that binding ``keys`` would collide with: a unit's (a container, ILU,
+        swap body, seal or goods id) on any mission path. A carrier (plate, wagon) carries
+        several IOT_IDs at once and never conflicts."""
         return [
-            (key, interval)
-            for key in keys
-            for interval in self.active(key)
-            if interval.mission_path_id == mission_path_id
+            (key, interval) for key in keys if not is_carrier(key) for interval in self.active(key)
         ]
+
+    def carried(self, key: str) -> list[str]:
+        """The IOT_IDs a carrier carries now (open intervals), in the order they were bound."""
+        return [i.iot_id for i in self.active(key)]
 
     def bind(self, keys: Iterable[str], iot_id: str, mission_path_id: str, at: int) -> None:
         """Open an interval for each key."""

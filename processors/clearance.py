@@ -15,7 +15,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from processors.events import CustomsRelease, Event, ExitConfirmed, HoldLifted, HoldPlaced
+from processors.events import (
+    CustomsRelease,
+    DeclarationStatus,
+    Event,
+    ExitConfirmed,
+    HoldLifted,
+    HoldPlaced,
+)
+
+RELEASED = "RELEASED"
+UNDER_CONTROL = "UNDER_CONTROL"
+ANNULLED = "ANNULLED"
+BLOCKING = frozenset({UNDER_CONTROL, ANNULLED})
+"""Declaration states that keep an MRN from counting as released, whatever else says so."""
 
 
 class Verdict(StrEnum):
@@ -84,6 +97,10 @@ class Clearance:
     iot_id: str
     mrns: tuple[str, ...]
     released: frozenset[str] = frozenset()
+    """MRNs Customs released for this IOT_ID alone (``CustomsRelease``)."""
+    declared: Mapping[str, str] = field(default_factory=dict)
+    """Where each of its MRNs' declarations stands (``DeclarationStatus``): RELEASED releases
+    the MRN on every IOT_ID bound to it; UNDER_CONTROL and ANNULLED keep it from leaving."""
     holds: Mapping[str, Hold] = field(default_factory=dict)
     exited_at: int | None = None
     journal: tuple[JournalEntry, ...] = ()
@@ -96,8 +113,14 @@ class Clearance:
         )
 
     def pending_mrns(self) -> list[str]:
-        """MRNs bound to the IOT_ID and not (or no longer) released."""
-        return [m for m in self.mrns if m not in self.released]
+        """MRNs bound to the IOT_ID and not (or no longer) released: neither by a release of
+        this IOT_ID nor by its declaration, or whose declaration is under control or annulled."""
+        return [
+            m
+            for m in self.mrns
+            if self.declared.get(m) in BLOCKING
+            or (m not in self.released and self.declared.get(m) != RELEASED)
+        ]
 
     @property
     def verdict(self) -> Verdict:
@@ -118,7 +141,11 @@ class Clearance:
     def reasons(self) -> list[str]:
         """Why it may not leave, without Customs-restricted detail (no reason codes)."""
         found = [f"open {h.hold_type} hold by {h.agency}" for h in self.open_holds()]
-        found += [f"MRN {m} not released" for m in self.pending_mrns()]
+        # A control is Customs' own business: it shows as "not released", as any other wait.
+        found += [
+            f"MRN {m} annulled" if self.declared.get(m) == ANNULLED else f"MRN {m} not released"
+            for m in self.pending_mrns()
+        ]
         if self.exited_at is not None:
             found.append("already exited")
         return found
@@ -132,9 +159,14 @@ class Decision:
     reason: str | None = None
 
 
-def new(iot_id: str, mrns: tuple[str, ...]) -> Clearance:
-    """The clearance of a freshly bound IOT_ID: nothing released, nothing held."""
-    return Clearance(iot_id, tuple(dict.fromkeys(mrns)))
+def new(iot_id: str, mrns: tuple[str, ...], declared: Mapping[str, str] | None = None) -> Clearance:
+    """The clearance of a freshly bound IOT_ID: nothing released by Customs for it yet, nothing
+    held; ``declared`` holds where its MRNs' declarations stand already (released before the
+    binding, say)."""
+    unique = tuple(dict.fromkeys(mrns))
+    return Clearance(
+        iot_id, unique, declared={m: s for m, s in (declared or {}).items() if m in unique}
+    )
 
 
 def _journal(
@@ -219,6 +251,11 @@ def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Dec
     if mrn not in clearance.mrns:
         decision = Decision(False, f"MRN {mrn} is not bound to IOT_ID {clearance.iot_id}")
         return _journal(clearance, event, actor, action, mrn, decision=decision), decision
+    if not annul and clearance.declared.get(mrn) == ANNULLED:
+        decision = Decision(
+            False, f"MRN {mrn}: its declaration was annulled; it cannot be released"
+        )
+        return _journal(clearance, event, actor, action, mrn, decision=decision), decision
     if clearance.exited_at is not None and annul:
         decision = Decision(False, f"IOT_ID {clearance.iot_id} has exited; its release stands")
         return _journal(clearance, event, actor, action, mrn, decision=decision), decision
@@ -228,6 +265,24 @@ def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Dec
     decision = Decision(True, event.reason)
     updated = replace(clearance, released=frozenset(released))
     return _journal(updated, event, actor, action, mrn, decision=decision), decision
+
+
+def declare(clearance: Clearance, event: DeclarationStatus) -> tuple[Clearance, Decision]:
+    """The declaration of one of its MRNs changed state (``iotrack.DeclarationStatus``)."""
+    if event.mrn not in clearance.mrns:
+        return clearance, Decision(False, f"MRN {event.mrn} is not bound to {clearance.iot_id}")
+    if clearance.declared.get(event.mrn) == event.state:
+        return clearance, Decision(True)  # already so
+    decision = Decision(True, event.note)
+    updated = replace(clearance, declared={**clearance.declared, event.mrn: event.state})
+    return _journal(
+        updated,
+        event,
+        event.declarant or event.source,
+        f"DECLARATION_{event.state}",
+        event.mrn,
+        decision=decision,
+    ), decision
 
 
 def confirm_exit(clearance: Clearance, event: ExitConfirmed) -> tuple[Clearance, Decision]:
@@ -251,8 +306,18 @@ def confirm_exit(clearance: Clearance, event: ExitConfirmed) -> tuple[Clearance,
 
 
 def bind_more(
-    clearance: Clearance, mrns_added: tuple[str, ...], mrns_removed: tuple[str, ...]
+    clearance: Clearance,
+    mrns_added: tuple[str, ...],
+    mrns_removed: tuple[str, ...],
+    declared: Mapping[str, str] | None = None,
 ) -> Clearance:
-    """A binding change adds or removes MRNs; removed ones are no longer waited for."""
+    """A binding change adds or removes MRNs; removed ones are no longer waited for. ``declared``
+    holds where the added MRNs' declarations stand already."""
     mrns = tuple(m for m in dict.fromkeys((*clearance.mrns, *mrns_added)) if m not in mrns_removed)
-    return replace(clearance, mrns=mrns, released=clearance.released & frozenset(mrns))
+    known = {**clearance.declared, **(declared or {})}
+    return replace(
+        clearance,
+        mrns=mrns,
+        released=clearance.released & frozenset(mrns),
+        declared={m: s for m, s in known.items() if m in mrns},
+    )

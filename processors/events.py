@@ -287,6 +287,18 @@ class CustomsRelease(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeclarationStatus(Event):
+    """The declaration system says where a customs declaration (an MRN) stands."""
+
+    mrn: str
+    state: str
+    """LODGED, ACCEPTED, UNDER_CONTROL, RELEASED or ANNULLED (``iotrack.DeclarationState``)."""
+    procedure: str | None = None
+    declarant: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExitConfirmed(Event):
     """The GdF confirms that an IOT_ID's goods left the port."""
 
@@ -360,6 +372,7 @@ CoreInput = (
     | HoldPlaced
     | HoldLifted
     | CustomsRelease
+    | DeclarationStatus
     | ExitConfirmed
     | TrainLoadingList
     | TrainManifest

@@ -3,7 +3,8 @@
 ``accept`` parses a batch of payloads with the adapter of the reader's kind, encodes the raw
 reads (and a dead letter for each payload that cannot be understood), and writes all of them to
 the spool in one transaction before answering: what a reader has answered for survives a crash.
-The forwarder sends the spool to the broker in order.
+The forwarder sends the spool to the broker in order. The HTTP ingest in front of it
+(``POST /payloads``) is :mod:`streams.http.ingest`, on the same framework as the API.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,7 +22,6 @@ from processors.ids import deterministic_uuid7
 from processors.parties import PartyKind, Sender
 from readers.adapters import PARSERS, ReadPoint
 from readers.errors import PayloadError
-from readers.forwarder import Forwarder
 from readers.spool import Pending, Spool
 from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, RAW_READS
@@ -156,94 +154,6 @@ def split_body(body: bytes, content_type: str) -> list[bytes]:
             return [body]  # not JSON at all: one bad payload, dead-lettered with its bytes
         return [json.dumps(item, separators=(",", ":")).encode() for item in items]
     return [body]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: ReaderHttpServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _reply(self, status: HTTPStatus, document: dict[str, Any]) -> None:
-        body = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        if self.path != "/health":
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"no resource {self.path}"})
-            return
-        service, forwarder = self.server.service, self.server.forwarder
-        self._reply(
-            HTTPStatus.OK,
-            {
-                "status": "ok",
-                "reader": service.reader_id,
-                "node": service.point.node_id,
-                "spooled": len(service.spool),
-                "delivered": forwarder.delivered if forwarder else None,
-                "broker_error": forwarder.last_error if forwarder else None,
-                "payloads": service.stats.payloads,
-                "dead_letters": service.stats.dead_letters,
-            },
-        )
-
-    def do_POST(self) -> None:
-        if self.path != "/payloads":
-            self._reply(
-                HTTPStatus.NOT_FOUND, {"error": f"POST payloads to /payloads, not {self.path}"}
-            )
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._reply(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                {"error": f"body of {length} bytes; at most {MAX_BODY_BYTES}"},
-            )
-            return
-        body = self.rfile.read(length)
-        payloads = split_body(body, self.headers.get("Content-Type", ""))
-        if not payloads:
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": "empty body: send a JSON payload"})
-            return
-        outcomes = self.server.service.accept(payloads)
-        accepted = sum(o.error is None for o in outcomes)
-        status = HTTPStatus.ACCEPTED if accepted else HTTPStatus.BAD_REQUEST
-        self._reply(
-            status,
-            {
-                "accepted": accepted,
-                "rejected": len(outcomes) - accepted,
-                "items": [o.as_json() for o in outcomes],
-            },
-        )
-
-
-class ReaderHttpServer(ThreadingHTTPServer):
-    """POST /payloads (one JSON payload, a JSON array, or NDJSON), GET /health."""
-
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], service: ReaderService, forwarder: Forwarder | None
-    ) -> None:
-        super().__init__(address, _Handler)
-        self.service = service
-        self.forwarder = forwarder
-
-
-def serve(service: ReaderService, forwarder: Forwarder, host: str, port: int) -> None:
-    """Serve HTTP until interrupted; the forwarder runs alongside."""
-    server = ReaderHttpServer((host, port), service, forwarder)
-    forwarder.start()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        forwarder.stop()
 
 
 def replay_file(service: ReaderService, source: IO[bytes]) -> tuple[int, int]:

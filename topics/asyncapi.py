@@ -73,6 +73,8 @@ def key_description(topic: Topic) -> str:
     "The first of the value's iot_id, read_point_id and node_id that is present."
     """
     fields = list(topic.key_fields)
+    if topic.writer_keys is not None:
+        return f"Made by its writer, not from the value: {topic.writer_keys}."
     if not topic.schemas:
         return f"The {_listed(fields)} of the state entry (private to its writer)."
     if topic.first_key_field:
@@ -174,7 +176,7 @@ def _channel(topic: Topic, schemas: SchemaRepository) -> dict[str, Json]:
             }
         },
     }
-    if not topic.schemas:
+    if not topic.schemas or topic.writer_keys is not None:
         channel["x-iotrack-private"] = True
     if "{party}" in topic.name:
         channel["parameters"] = {

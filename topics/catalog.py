@@ -150,7 +150,7 @@ DECLARATIONS = _state(
     ("mrn",),
     partitions=3,
     writers=(CUSTOMS,),
-    readers=(),  # the core does not consume declarations yet
+    readers=(CORE,),
 )
 MISSION_PATHS = _state(
     "iotrack.mission-paths.v1",
@@ -254,6 +254,16 @@ EXITS = _state(
     writers=(CORE,),
     readers=PUBLIC,
 )
+DECLARATION_STATES = _state(
+    "iotrack.clearance.declarations.v1",
+    "Each declaration's latest state as the core took it, keyed by MRN; Customs-only (a control "
+    "and its note).",
+    ("iotrack.DeclarationStatus",),
+    ("mrn",),
+    partitions=3,
+    writers=(CORE,),
+    readers=(CUSTOMS, PROJECTION),
+)
 IOT_STATE = _state(
     "iotrack.iot-state.v1",
     "Where each IOT_ID is on its mission path; tombstone when retired.",
@@ -273,8 +283,7 @@ CLEARANCE_BY_IOT = _state(
 
 
 def _unit_key(value: Mapping[str, Any]) -> str:
-    unit = value["itu"]
-    return itu.key(str(unit["kind"]), str(unit["value"]), unit.get("country"))
+    return itu.key_of_record(value["itu"])
 
 
 CLEARANCE_BY_ITU = replace(
@@ -393,15 +402,34 @@ DEAD_LETTERS = replace(
 )
 CORE_CHANGELOG = Topic(
     "iotrack.core.changelog.v1",
-    "Private: the tracking core's state, written in the same transaction as its outputs; "
-    "versioned Avro records (avro/iotrack.state.*), read only by the core.",
-    (),
-    ("key",),
+    "Private: the tracking core's state, one record per entry (a tracked IOT_ID, a unit's "
+    "bindings, a binding request, a mission path, an input id remembered, a train, a "
+    "declaration's state, the inputs waiting for an IOT_ID or path, a unit's passages kept for "
+    "a late binding) and its meta record, written in the same transaction as its outputs and "
+    "read back by the core alone when it starts (processors.core.snapshot).",
+    (
+        "iotrack.state.TrackedIot",
+        "iotrack.state.UnitBindings",
+        "iotrack.state.BindingRequest",
+        "iotrack.state.MissionPath",
+        "iotrack.state.InputSeen",
+        "iotrack.state.Train",
+        "iotrack.state.Declaration",
+        "iotrack.state.ParkedInputs",
+        "iotrack.state.UnresolvedReads",
+        "iotrack.state.Meta",
+    ),
+    ("kind", "id"),
     1,
     Cleanup.COMPACT,
     FOREVER,
     writers=(CORE,),
     readers=(CORE,),
+    writer_keys=(
+        "the entry's kind and id, joined by ':' (iot:<IOT_ID>, itu:<ITU key>, req:<request_id>, "
+        "path:<mission_path_id>, seen:<event_id>, train:<train_id>, decl:<MRN>, "
+        "park:iot:<IOT_ID> or park:path:<mission_path_id>, unres:<ITU key>), or meta"
+    ),
 )
 
 CATALOG: tuple[Topic, ...] = (
@@ -417,6 +445,7 @@ CATALOG: tuple[Topic, ...] = (
     HOLDS,
     RELEASES,
     EXITS,
+    DECLARATION_STATES,
     IOT_STATE,
     CLEARANCE_BY_IOT,
     CLEARANCE_BY_ITU,
@@ -438,6 +467,7 @@ CORE_INPUTS: tuple[Topic, ...] = (
     MISSION_PATHS,
     BINDING_REQUESTS,
     CUSTOMS_RELEASES,
+    DECLARATIONS,
     PASSAGES,
     *HOLDS_BY_AGENCY.values(),
     GDF_EXITS,

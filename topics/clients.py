@@ -131,13 +131,15 @@ def edge_producer(connection: KafkaConnection, **extra: Any) -> Producer:
 
 
 def consumer(connection: KafkaConnection, group: str, **extra: Any) -> Consumer:
-    """A consumer in this principal's group ``group`` (``connection.own(group)``); no offsets
-    committed unless ``extra`` says so."""
+    """A consumer in this principal's group ``group`` (``connection.own(group)``) of committed
+    records only (``read_committed``: the core writes in transactions) that commits nothing by
+    itself: its owner keeps its position."""
     return Consumer(
         connection.config(
             **{
                 "group.id": connection.own(group),
                 "enable.auto.commit": False,
+                "isolation.level": "read_committed",
                 "log_level": 3,
                 **extra,
             }

@@ -42,6 +42,34 @@ def value(
     }
 
 
+def for_record(
+    codec: Codec,
+    record_type: str,
+    record: dict[str, Any],
+    *,
+    topic: str,
+    reason: str,
+    error_kind: str,
+    source: str,
+) -> tuple[bytes, bytes]:
+    """Key and encoded ``iotrack.DeadLetter`` for a record a consumer kept and gave up on later
+    (it waited for an IOT_ID that never came): its bytes encoded again from the record, and no
+    position (the record it came in was long committed)."""
+    letter = value(
+        event_id=deterministic_uuid7(
+            int(record["occurred_at"]), "dead-letter", str(record["event_id"])
+        ),
+        source=source,
+        occurred_at=int(record["occurred_at"]),
+        original_value=codec.encode(record_type, record, topic=topic),
+        reason=reason,
+        error_kind=error_kind,
+        source_topic=topic,
+    )
+    encoded = codec.encode("iotrack.DeadLetter", letter, topic=DEAD_LETTERS.name)
+    return DEAD_LETTERS.key_of(letter), encoded
+
+
 def for_message(
     codec: Codec, message: Message, *, reason: str, error_kind: str, source: str
 ) -> tuple[bytes, bytes]:

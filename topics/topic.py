@@ -48,6 +48,9 @@ class Topic:
     """Who produces its records (the ACLs and the AsyncAPI document follow this)."""
     readers: tuple[Audience, ...] = ()
     """Who consumes them."""
+    writer_keys: str | None = None
+    """How its one writer keys a private state topic, when the key is not made from the value
+    (the core's changelog): described here, made by the writer."""
 
     @property
     def compacted(self) -> bool:
@@ -81,6 +84,8 @@ class Topic:
         >>> holds.key_of({"iot_id": "i1", "agency": "CUSTOMS", "hold_id": "H1"})
         b'i1:CUSTOMS:H1'
         """
+        if self.writer_keys is not None:
+            raise CatalogError(f"{self.name}: keys are made by its writer ({self.writer_keys})")
         if self.key_builder is not None:
             try:
                 return self.key_builder(value).encode("utf-8")

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from processors.core import waiting
 from processors.core.authority import unauthorised
 from processors.core.bindings import binding_changed, binding_ended, binding_requested, path_defined
 from processors.core.clearance_inputs import (
     customs_release,
+    declaration_status,
     exit_confirmed,
     hold_lifted,
     hold_placed,
 )
-from processors.core.event_time import advance_watermark, remember
+from processors.core.event_time import advance_watermark, forget, remember
 from processors.core.outputs import Emitter, Output, refusal
 from processors.core.passages import passage
 from processors.core.state import NO_UNITS, CoreState, UnitKeys
@@ -31,6 +33,7 @@ from processors.events import (
     BindingRequested,
     CoreInput,
     CustomsRelease,
+    DeclarationStatus,
     DetectedConsist,
     ExitConfirmed,
     HoldLifted,
@@ -82,6 +85,14 @@ def apply_event(
     if not remember(state, event.event_id, out.at):
         return state, []
     changed = _handle(state, event, out)
+    if out.parked:
+        # It waits, not applied: when what it refers to appears it is applied (and remembered)
+        # then, and a redelivery meanwhile finds it waiting.
+        forget(state, event.event_id)
+    while state.released:
+        for parked in waiting.take(state, state.released.pop(0)):
+            _, later = apply_event(state, parked.event(), Sender.of(parked.sender))
+            out.outputs.extend(later)
     if state.trains:
         reconsider_trains(state, changed, out)
         if isinstance(event, ExitConfirmed):
@@ -111,6 +122,8 @@ def _handle(state: CoreState, event: CoreInput, out: Emitter) -> UnitKeys:  # no
             return hold_lifted(state, event, out)
         case CustomsRelease():
             return customs_release(state, event, out)
+        case DeclarationStatus():
+            return declaration_status(state, event, out)
         case ExitConfirmed():
             return exit_confirmed(state, event, out)
         case TrainLoadingList():

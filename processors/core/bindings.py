@@ -9,17 +9,36 @@ from dataclasses import replace
 from processors import clearance as clearing
 from processors import mission
 from processors.binding import check_itu
-from processors.core.outputs import Channel, Emitter, publish_state, publish_verdicts
+from processors.core import waiting
+from processors.core.outputs import (
+    Channel,
+    Emitter,
+    annulled_deviation,
+    publish_carriers,
+    publish_state,
+    publish_verdicts,
+)
+from processors.core.passages import passage_for
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
 from processors.events import (
     BindingChanged,
     BindingEnded,
     BindingRequested,
+    CustomsRelease,
+    ExitConfirmed,
+    HoldLifted,
+    HoldPlaced,
     Itu,
     MissionPathDefined,
 )
 from processors.identifiers import mrn as mrn_module
+from processors.identifiers.itu import is_carrier
 from processors.ids import deterministic_uuid7
+
+AboutAnIotId = (
+    BindingChanged | BindingEnded | HoldPlaced | HoldLifted | CustomsRelease | ExitConfirmed
+)
+"""Inputs that name the IOT_ID they are about."""
 
 
 def path_defined(state: CoreState, event: MissionPathDefined, out: Emitter) -> UnitKeys:
@@ -39,10 +58,20 @@ def path_defined(state: CoreState, event: MissionPathDefined, out: Emitter) -> U
         return NO_UNITS
     state.paths[path.mission_path_id] = path
     state.changes.paths.add(path.mission_path_id)
+    state.released.append(waiting.path_key(path.mission_path_id))
     return NO_UNITS
 
 
 def binding_requested(state: CoreState, event: BindingRequested, out: Emitter) -> UnitKeys:
+    if event.mission_path_id not in state.paths and event.request_id not in state.ledger.requests:
+        waiting.park(
+            state,
+            out,
+            waiting.path_key(event.mission_path_id),
+            event,
+            f"mission path {event.mission_path_id!r}",
+        )
+        return NO_UNITS
     return bind(
         state,
         out,
@@ -78,22 +107,28 @@ def bind(
         out.refuse(f"binding request {request_id}: " + "; ".join(problems), "InvalidBindingRequest")
         return NO_UNITS
     keys = [i.key for i in itus]
-    conflicts = state.ledger.conflicts(keys, path.mission_path_id)
+    conflicts = state.ledger.conflicts(keys)
     if conflicts:
         for key, interval in conflicts:
             itu = itus[keys.index(key)]
             holder = state.iots.get(interval.iot_id)
+            held_by = holder.request_id if holder else "?"
             out.deviation(
                 "BINDING_CONFLICT",
                 iot=holder,
                 itu=itu,
-                expected=f"{key} free on mission path {path.mission_path_id}",
-                observed=f"request {request_id} while {key} is bound to IOT_ID "
-                f"{interval.iot_id} since {mission.iso(interval.valid_from)}",
+                expected=f"{key} free: a unit has one active IOT_ID at a time",
+                observed=f"request {request_id} (mission path {path.mission_path_id}) while "
+                f"{key} is bound to IOT_ID {interval.iot_id} (request {held_by}, mission path "
+                f"{interval.mission_path_id}) since {mission.iso(interval.valid_from)}",
             )
         out.refuse(
-            f"binding request {request_id}: {', '.join(k for k, _ in conflicts)} already "
-            f"bound on mission path {path.mission_path_id}",
+            f"binding request {request_id}: "
+            + "; ".join(
+                f"{key} is already bound to IOT_ID {interval.iot_id} on mission path "
+                f"{interval.mission_path_id}"
+                for key, interval in conflicts
+            ),
             "BindingConflict",
         )
         return NO_UNITS
@@ -107,7 +142,7 @@ def bind(
         tuple(mrns),
         tuple(itus),
         mission.start(iot_id, path),
-        clearing.new(iot_id, tuple(mrns)),
+        clearing.new(iot_id, tuple(mrns), state.declared(mrns)),
     )
     state.store(iot)
     out.emit(
@@ -125,20 +160,27 @@ def bind(
         },
     )
     publish_state(out, iot)
-    publish_verdicts(out, iot)
+    publish_verdicts(out, iot, state)
+    for mrn in iot.mrns:
+        if iot.clearance.declared.get(mrn) == clearing.ANNULLED:
+            annulled_deviation(out, iot, mrn, "was annulled before this binding")
+    state.released.append(waiting.iot_key(iot_id))
+    for key in keys:
+        for late in waiting.passages_for(state, key, out.at):
+            passage_for(state, iot_id, late, out)
     return frozenset(keys)
 
 
-def known(state: CoreState, iot_id: str, out: Emitter) -> Tracked | None:
-    """The IOT_ID an input is about; refused when it is not bound."""
-    iot = state.iots.get(iot_id)
+def known(state: CoreState, event: AboutAnIotId, out: Emitter) -> Tracked | None:
+    """The IOT_ID an input is about; when it is not bound (yet), the input waits for it."""
+    iot = state.iots.get(event.iot_id)
     if iot is None:
-        out.refuse(f"IOT_ID {iot_id} is not bound", "UnknownIotId")
+        waiting.park(state, out, waiting.iot_key(event.iot_id), event, f"IOT_ID {event.iot_id}")
     return iot
 
 
 def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKeys:
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None or iot.position.phase is mission.Phase.CLOSED:
         return NO_UNITS
     out.accept(Channel.BINDINGS, iot.iot_id, event)
@@ -147,13 +189,14 @@ def binding_ended(state: CoreState, event: BindingEnded, out: Emitter) -> UnitKe
     iot = replace(iot, position=moved.position, retire_at=out.at + state.config.retire_after_ms)
     state.store(iot)
     publish_state(out, iot)
-    for key in iot.itu_keys:
+    for key in sorted(k for k in iot.itu_keys if not is_carrier(k)):
         out.tombstone(Channel.VERDICT_BY_ITU, key)
+    publish_carriers(out, state, iot.itus)
     return frozenset(iot.itu_keys)
 
 
 def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> UnitKeys:
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None:
         return NO_UNITS
     added = event.itus_added
@@ -168,7 +211,7 @@ def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> Un
     removed_keys = {i.key for i in event.itus_removed}
     state.ledger.unbind(removed_keys, iot.iot_id, out.at)
     state.ledger.bind([i.key for i in added], iot.iot_id, iot.position.path.mission_path_id, out.at)
-    for key in sorted(removed_keys):  # sorted: the same input, the same output order
+    for key in sorted(k for k in removed_keys if not is_carrier(k)):  # sorted: the same order
         out.tombstone(Channel.VERDICT_BY_ITU, key)
     itus = tuple(i for i in (*iot.itus, *added) if i.key not in removed_keys)
     mrns_added, mrns_removed = event.mrns_added, event.mrns_removed
@@ -176,8 +219,11 @@ def binding_changed(state: CoreState, event: BindingChanged, out: Emitter) -> Un
         iot,
         itus=itus,
         mrns=tuple(m for m in dict.fromkeys((*iot.mrns, *mrns_added)) if m not in mrns_removed),
-        clearance=clearing.bind_more(iot.clearance, mrns_added, mrns_removed),
+        clearance=clearing.bind_more(
+            iot.clearance, mrns_added, mrns_removed, state.declared(mrns_added)
+        ),
     )
     state.store(iot)
-    publish_verdicts(out, iot)
+    publish_verdicts(out, iot, state)
+    publish_carriers(out, state, (i for i in event.itus_removed if is_carrier(i.key)))
     return frozenset(removed_keys) | frozenset(iot.itu_keys)

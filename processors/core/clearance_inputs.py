@@ -9,10 +9,17 @@ from typing import TypeVar
 from processors import clearance as clearing
 from processors import mission
 from processors.core.bindings import known
-from processors.core.outputs import Channel, Emitter, publish_verdicts
+from processors.core.outputs import Channel, Emitter, annulled_deviation, publish_verdicts
 from processors.core.passages import exit_deviation, move
-from processors.core.state import NO_UNITS, CoreState, UnitKeys
-from processors.events import CustomsRelease, ExitConfirmed, HoldLifted, HoldPlaced
+from processors.core.state import NO_UNITS, CoreState, Declared, UnitKeys
+from processors.events import (
+    CustomsRelease,
+    DeclarationStatus,
+    ExitConfirmed,
+    HoldLifted,
+    HoldPlaced,
+)
+from processors.identifiers import mrn as mrn_module
 
 _Command = TypeVar("_Command", HoldPlaced, HoldLifted, CustomsRelease)
 
@@ -36,7 +43,7 @@ def _clearance_command(
     command: Callable[[clearing.Clearance, _Command], tuple[clearing.Clearance, clearing.Decision]],
 ) -> UnitKeys:
     """Apply a hold, lift or release; the IOT_ID's units when its verdict changed."""
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None:
         return NO_UNITS
     before = iot.clearance
@@ -55,13 +62,43 @@ def _clearance_command(
         before.pending_mrns(),
         before.open_holds(),
     ):
-        publish_verdicts(out, iot)
+        publish_verdicts(out, iot, state)
         return frozenset(iot.itu_keys)
     return NO_UNITS
 
 
+def declaration_status(state: CoreState, event: DeclarationStatus, out: Emitter) -> UnitKeys:
+    """A declaration changed state: every IOT_ID bound to its MRN, now or later, follows it.
+    RELEASED releases the MRN on them; UNDER_CONTROL and ANNULLED keep them from leaving, and an
+    annulment is a deviation on each. An older state arriving after a newer one is superseded."""
+    if not mrn_module.is_valid(event.mrn):
+        out.refuse(f"declaration state for MRN {event.mrn}: not a valid MRN", "InvalidDeclaration")
+        return NO_UNITS
+    known = state.declarations.get(event.mrn)
+    if known is not None and known.at > event.occurred_at:
+        return NO_UNITS
+    state.declarations[event.mrn] = Declared(event.state, event.occurred_at, event.event_id)
+    state.changes.declarations.add(event.mrn)
+    out.accept(Channel.DECLARATIONS, event.mrn, event)
+    changed: set[str] = set()
+    by = event.declarant or event.source
+    for bound in state.bound_to(event.mrn):
+        before = bound.clearance
+        after, _decision = clearing.declare(before, event)
+        if after is before:
+            continue
+        iot = replace(bound, clearance=after)
+        state.store(iot)
+        if event.state == clearing.ANNULLED:
+            annulled_deviation(out, iot, event.mrn, f"annulled by {by}")
+        if (after.verdict, after.reasons()) != (before.verdict, before.reasons()):
+            publish_verdicts(out, iot, state)
+            changed |= set(iot.itu_keys)
+    return frozenset(changed)
+
+
 def exit_confirmed(state: CoreState, event: ExitConfirmed, out: Emitter) -> UnitKeys:
-    iot = known(state, event.iot_id, out)
+    iot = known(state, event, out)
     if iot is None:
         return NO_UNITS
     gate = event.gate_node_id
@@ -70,9 +107,10 @@ def exit_confirmed(state: CoreState, event: ExitConfirmed, out: Emitter) -> Unit
     after, decision = clearing.confirm_exit(iot.clearance, event)
     iot = replace(iot, clearance=after)
     state.store(iot)
-    iot = move(state, iot, mission.Signal.EXIT, out, node_id=gate if decision.accepted else None)
+    iot = move(state, iot, mission.Signal.EXIT, out, node_id=gate)
     if decision.accepted:
         out.accept(Channel.EXITS, event.iot_id, event)
-        publish_verdicts(out, iot)
+        # Its carriers were told when the exit ended its mission and freed its units (``move``).
+        publish_verdicts(out, iot, state, carriers=False)
         return frozenset(iot.itu_keys)
     return NO_UNITS

@@ -4,6 +4,7 @@ departed trains, and forgets input ids older than the dedupe horizon."""
 from __future__ import annotations
 
 from processors import mission
+from processors.core import waiting
 from processors.core.outputs import Channel, Emitter
 from processors.core.passages import move
 from processors.core.state import CoreState
@@ -32,6 +33,8 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
                     out.tombstone(Channel.VERDICT_BY_ITU, key)
         else:
             state.store(iot)  # re-notes its remaining deadline or retirement
+    out.outputs.extend(waiting.expire(state))
+    waiting.forget_unresolved(state)
     for train_id in sorted(state.trains):
         train = state.trains[train_id]
         if train.retire_at is not None and train.retire_at <= mark:
@@ -40,6 +43,12 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
             state.next_due is None or train.retire_at < state.next_due
         ):
             state.next_due = train.retire_at
+
+
+def forget(state: CoreState, event_id: str) -> None:
+    """Un-note an input's id: it was kept to wait, not applied (``remember`` takes it again)."""
+    if state.applied.pop(event_id, None) is not None:
+        state.changes.applied.add(event_id)
 
 
 def remember(state: CoreState, event_id: str, at: int) -> bool:
@@ -55,8 +64,11 @@ def remember(state: CoreState, event_id: str, at: int) -> bool:
 
 def advance_watermark(state: CoreState, out: Emitter) -> None:
     """Move the watermark to this input's time, if later: what falls due then happens, and input
-    ids older than the dedupe horizon are forgotten."""
+    ids older than the dedupe horizon are forgotten. Something that fell due before the
+    watermark (a deadline set by an input that came late) happens now too."""
     if out.at <= state.watermark:
+        if state.next_due is not None and state.next_due < state.watermark:
+            on_watermark(state, out)
         return
     state.watermark = out.at
     on_watermark(state, out)

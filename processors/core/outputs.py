@@ -3,14 +3,16 @@ the public IOT state and clearance verdict records."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from processors import clearance as clearing
 from processors import mission
-from processors.core.state import Tracked
+from processors.core.state import CoreState, Tracked
 from processors.events import Input, Itu, as_record, record_type
+from processors.identifiers.itu import is_carrier
 from processors.ids import deterministic_uuid7
 from processors.parties import PartyKind, Sender
 
@@ -26,6 +28,8 @@ SEVERITY = {
     "READ_AFTER_DEFINITIVE": "INFO",
     "DUPLICATE_EXIT": "INFO",
     "CONSIST_MISMATCH": "CRITICAL",
+    "UNREADABLE_IDENTIFIER": "WARNING",
+    "DECLARATION_ANNULLED": "WARNING",
 }
 _STATUS = {mission.Phase.AT_EXIT: "AT_NODE"}
 
@@ -50,6 +54,8 @@ class Channel(StrEnum):
     """Customs releases (and annulments) as the core accepted them."""
     EXITS = "exits"
     """Exit confirmations as the core accepted them."""
+    DECLARATIONS = "declarations"
+    """Declaration states as the core accepted them (controls: Customs only)."""
     REPLIES = "replies"
     """What one party is told about its own inputs (``Output.to``): its refusals, and for a
     rail operator its trains' answers, for a rail portal its consist checks."""
@@ -82,11 +88,15 @@ class Emitter:
     """Collects the outputs of one input, numbering their ids from the input's id; ``at`` is
     the input's time."""
 
-    def __init__(self, cause_id: str, at: int, sender: Sender) -> None:
+    def __init__(self, cause_id: str, at: int, sender: Sender, *, salt: str = "") -> None:
         self.cause_id = cause_id
+        self.salt = salt
+        """Mixed into the output ids when one input's outputs come in more than one go."""
         self.at = at
         self.sender = sender
         """The party whose channel the input came from."""
+        self.parked = False
+        """Set when the input was kept to wait for what it refers to (not applied yet)."""
         self.outputs: list[Output] = []
         self._numbered = 0
         """Outputs that number the ids: not the replies (copies) or the inputs accepted (their
@@ -97,6 +107,10 @@ class Emitter:
         self._numbered += 1
 
     def _id(self, channel: Channel) -> str:
+        if self.salt:
+            return deterministic_uuid7(
+                self.at, channel, self.cause_id, self.salt, str(self._numbered)
+            )
         return deterministic_uuid7(self.at, channel, self.cause_id, str(self._numbered))
 
     def emit(
@@ -140,7 +154,12 @@ class Emitter:
         read_point_id: str | None = None,
         itu: Itu | None = None,
         at: int | None = None,
+        severity: str | None = None,
+        caused_by: str | bool | None = True,
     ) -> None:
+        """A deviation for Customs; ``caused_by`` False when no input caused it (a deadline
+        passed), else the input's id."""
+        cause = self.cause_id if caused_by is True else (None if caused_by is False else caused_by)
         self.emit(
             Channel.DEVIATIONS,
             iot.iot_id if iot else (read_point_id or node_id or "-"),
@@ -152,9 +171,9 @@ class Emitter:
                 "read_point_id": read_point_id,
                 "expected": expected,
                 "observed": observed,
-                "severity": SEVERITY[kind],
+                "severity": severity or SEVERITY[kind],
                 "itu": itu.record() if itu else None,
-                "caused_by_event_id": self.cause_id,
+                "caused_by_event_id": cause,
                 "mission_path_id": iot.position.path.mission_path_id if iot else None,
             },
             at,
@@ -185,25 +204,34 @@ def _verdict_value(iot: Tracked, itu: Itu | None, as_of: int) -> dict[str, Any]:
         "verdict": str(state.verdict),
         "may_leave": state.may_leave,
         "mrns_pending": state.pending_mrns(),
-        "open_holds": [
-            {
-                "agency": h.agency,
-                "hold_type": h.hold_type,
-                "placed_at": h.placed_at,
-                "hold_id": h.hold_id,
-            }
-            for h in state.open_holds()
-        ],
+        "open_holds": _open_holds(iot),
         "reasons": state.reasons(),
         "as_of": as_of,
+        "carried": [],
     }
+
+
+def _open_holds(iot: Tracked) -> list[dict[str, Any]]:
+    return [
+        {
+            "agency": h.agency,
+            "hold_type": h.hold_type,
+            "placed_at": h.placed_at,
+            "hold_id": h.hold_id,
+        }
+        for h in iot.clearance.open_holds()
+    ]
 
 
 def publish_state(out: Emitter, iot: Tracked) -> None:
     out.emit(Channel.IOT_STATE, iot.iot_id, "iotrack.IotState", state_value(iot))
 
 
-def publish_verdicts(out: Emitter, iot: Tracked) -> None:
+def publish_verdicts(
+    out: Emitter, iot: Tracked, state: CoreState, *, carriers: bool = True
+) -> None:
+    """An IOT_ID's verdict, on the per-IOT_ID topic and under each of its units; with
+    ``carriers``, the verdict of each carrier it is on too (theirs combined)."""
     out.emit(
         Channel.VERDICT_BY_IOT,
         iot.iot_id,
@@ -211,9 +239,78 @@ def publish_verdicts(out: Emitter, iot: Tracked) -> None:
         _verdict_value(iot, None, out.at),
     )
     for itu in iot.itus:
-        out.emit(
-            Channel.VERDICT_BY_ITU,
-            itu.key,
-            "iotrack.ClearanceVerdict",
-            _verdict_value(iot, itu, out.at),
+        if not is_carrier(itu.key):
+            out.emit(
+                Channel.VERDICT_BY_ITU,
+                itu.key,
+                "iotrack.ClearanceVerdict",
+                _verdict_value(iot, itu, out.at),
+            )
+    if carriers:
+        publish_carriers(out, state, iot.itus)
+
+
+def publish_carriers(out: Emitter, state: CoreState, itus: Iterable[Itu]) -> None:
+    """The verdict of each carrier among ``itus`` (a plate, a wagon): everything it carries now,
+    combined; a tombstone for one that carries nothing any more."""
+    found = {i.key: i for i in itus if is_carrier(i.key)}
+    for key in sorted(found):
+        value = _carrier_value(state, found[key], out.at)
+        if value is None:
+            out.tombstone(Channel.VERDICT_BY_ITU, key)
+        else:
+            out.emit(Channel.VERDICT_BY_ITU, key, "iotrack.ClearanceVerdict", value)
+
+
+def _carrier_value(state: CoreState, carrier: Itu, as_of: int) -> dict[str, Any] | None:
+    carried = [state.iots[i] for i in state.ledger.carried(carrier.key) if i in state.iots]
+    if not carried:
+        return None
+    verdicts = [c.clearance.verdict for c in carried]
+    if clearing.Verdict.HELD in verdicts:
+        combined = clearing.Verdict.HELD
+    elif clearing.Verdict.NOT_RELEASED in verdicts:
+        combined = clearing.Verdict.NOT_RELEASED
+    elif all(v is clearing.Verdict.EXITED for v in verdicts):
+        combined = clearing.Verdict.EXITED
+    else:
+        combined = clearing.Verdict.CLEARED
+    entries = []
+    reasons = []
+    for iot in carried:
+        unit = next((i for i in iot.itus if not is_carrier(i.key)), None)
+        label = unit.key if unit else iot.iot_id
+        reasons += [f"{label}: {reason}" for reason in iot.clearance.reasons()]
+        entries.append(
+            {
+                "iot_id": iot.iot_id,
+                "unit": unit.record() if unit else None,
+                "verdict": str(iot.clearance.verdict),
+                "may_leave": iot.clearance.may_leave,
+                "reasons": iot.clearance.reasons(),
+            }
         )
+    return {
+        "iot_id": None,
+        "itu": carrier.record(),
+        "verdict": str(combined),
+        "may_leave": all(c.clearance.may_leave for c in carried),
+        "mrns_pending": list(dict.fromkeys(m for c in carried for m in c.clearance.pending_mrns())),
+        "open_holds": [h for c in carried for h in _open_holds(c)],
+        "reasons": reasons,
+        "as_of": as_of,
+        "carried": entries,
+    }
+
+
+def annulled_deviation(out: Emitter, iot: Tracked, mrn: str, what: str) -> None:
+    """An MRN of this IOT_ID is annulled: Customs must see every unit it covered (critical when
+    the goods have left already)."""
+    gone = iot.clearance.exited_at is not None
+    out.deviation(
+        "DECLARATION_ANNULLED",
+        iot=iot,
+        expected=f"declaration {mrn} in force",
+        observed=f"declaration {mrn} {what}" + ("; the goods have left" if gone else ""),
+        severity="CRITICAL" if gone else None,
+    )

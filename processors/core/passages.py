@@ -6,11 +6,20 @@ from dataclasses import replace
 
 from processors import clearance as clearing
 from processors import mission
-from processors.core.outputs import Emitter, publish_state
+from processors.binding import check_itu
+from processors.core import waiting
+from processors.core.outputs import SOURCE, Channel, Emitter, publish_carriers, publish_state
 from processors.core.state import NO_UNITS, CoreState, Tracked, UnitKeys
 from processors.events import Itu, Passage
+from processors.identifiers.itu import is_carrier
+from processors.identifiers.itu import kind_of as itu_kind
+from processors.ocr_repair import Outcome, repair
+from processors.parties import FUSION
 
 _UNIT_KINDS = ("CONTAINER", "ILU", "SWAP_BODY")
+_ENDED = (mission.Phase.DEFINITIVE, mission.Phase.CLOSED)
+_REPAIRABLE = {"CONTAINER": "container", "ILU": "ilu"}
+"""Unit kinds whose check digit OCR repair can work with, and their identifier modules."""
 
 
 def exit_deviation(
@@ -49,14 +58,31 @@ def move(
     node_id: str | None = None,
     read_point_id: str | None = None,
 ) -> Tracked:
+    overdue_leg = iot.position.expected_next() if signal is mission.Signal.DEADLINE else []
+    deadline = iot.position.deadline
     moved = mission.advance(iot.position, signal, out.at, node_id)
     iot = replace(iot, position=moved.position)
-    if moved.position.phase is mission.Phase.DEFINITIVE and iot.retire_at is None:
-        # The mission is over: the units are free for a new binding from now on.
+    freed = moved.position.phase is mission.Phase.DEFINITIVE and iot.retire_at is None
+    if freed:
+        # The mission is over: the units are free for a new binding from now on, and its
+        # carriers no longer carry it.
         state.ledger.unbind(iot.itu_keys, iot.iot_id, out.at)
         iot = replace(iot, retire_at=out.at + state.config.retire_after_ms)
     state.store(iot)
-    if moved.deviation:
+    if freed:
+        publish_carriers(out, state, iot.itus)
+    if moved.deviation == "OVERDUE":
+        # The leg's next node, at its deadline; no input caused it (time passed).
+        out.deviation(
+            moved.deviation,
+            iot=iot,
+            node_id=overdue_leg[0] if overdue_leg else None,
+            expected=moved.expected,
+            observed=moved.observed,
+            at=deadline,
+            caused_by=False,
+        )
+    elif moved.deviation:
         out.deviation(
             moved.deviation,
             iot=iot,
@@ -70,19 +96,140 @@ def move(
     return iot
 
 
+def passage_for(state: CoreState, iot_id: str, event: Passage, out: Emitter) -> None:
+    """A passage kept because its unit had no IOT_ID, applied to the IOT_ID bound to that unit
+    since (from before the passage): it moves along its path as if the binding had come first.
+    Its outputs are numbered from the passage and the IOT_ID, so they do not depend on when the
+    binding came."""
+    late = Emitter(event.event_id, event.occurred_at, FUSION, salt=f"late:{iot_id}")
+    iot = state.iots[iot_id]
+    signal = mission.classify(iot.position, event.node_id)
+    if signal in mission.EXIT_SIGNALS:
+        what = f"read at exit gate {event.node_id} ({event.direction}) before its binding came"
+        exit_deviation(late, iot, event.node_id, event.read_point_id, what)
+    move(state, iot, signal, late, node_id=event.node_id, read_point_id=event.read_point_id)
+    out.outputs.extend(late.outputs)
+
+
+def readable(state: CoreState, event: Passage, out: Emitter) -> tuple[Itu, ...]:
+    """The passage's identifiers, each unit code checked: one that fails its check digit (or a
+    sensor read of a container or ILU that fusion could not make valid) is repaired towards
+    the units bound to IOT_IDs whose path crosses this node when exactly one fits, and is an
+    ``UNREADABLE_IDENTIFIER`` deviation otherwise, never an unknown unit."""
+    found: list[Itu] = []
+    unreadable: list[Itu] = []
+    for itu in event.identifiers:
+        if itu.kind in _REPAIRABLE and check_itu(itu):
+            unreadable.append(itu)
+        else:
+            found.append(itu)
+    readable_kinds = {i.kind for i in found}
+    for evidence in event.evidence:
+        kind = evidence.itu_kind
+        if (
+            kind in _REPAIRABLE
+            and evidence.value is None
+            and kind not in readable_kinds
+            and all(u.value != evidence.raw_value for u in unreadable)
+        ):
+            unreadable.append(Itu(str(kind), evidence.raw_value))
+    for itu in unreadable:
+        expected = _expected_units(state, event.node_id, itu.kind)
+        result = repair(_REPAIRABLE[itu.kind], itu.value, (), expected)
+        if result.outcome is Outcome.REPAIRED and result.value is not None:
+            found.append(replace(itu, value=result.value))
+            continue
+        if state.customs_relevant(event.node_id):
+            out.deviation(
+                "UNREADABLE_IDENTIFIER",
+                iot=None,
+                itu=itu,
+                node_id=event.node_id,
+                read_point_id=event.read_point_id,
+                expected=f"a {itu.kind.lower()} code that passes its check digit, or one bound "
+                f"unit it can be repaired to",
+                observed=f"{itu.value!r} read at {event.node_id}: {result.reason}",
+            )
+    return tuple(found)
+
+
+def _expected_units(state: CoreState, node_id: str, kind: str) -> frozenset[str]:
+    """The codes of units of ``kind`` bound to IOT_IDs still on a path through ``node_id``."""
+    return frozenset(
+        i.value
+        for iot in state.iots.values()
+        if iot.position.phase not in _ENDED and iot.position.path.index(node_id) is not None
+        for i in iot.itus
+        if i.kind == kind
+    )
+
+
+def learn_carriers(
+    state: CoreState, event: Passage, identifiers: tuple[Itu, ...], out: Emitter
+) -> None:
+    """A carrier (a plate, a wagon) read together with bound units carries them from now on;
+    a unit seen on another carrier of the same kind has left the one it was on. Each change is
+    journalled on the binding ledger as a ``BindingChanged`` with its evidence, and the carriers
+    concerned are told their new verdict."""
+    carriers = {i.key: i for i in identifiers if is_carrier(i.key)}
+    if not carriers:
+        return
+    touched: dict[str, Itu] = {}
+    for unit in identifiers:
+        if is_carrier(unit.key):
+            continue
+        for interval in state.ledger.active(unit.key, out.at):
+            iot = state.iots.get(interval.iot_id)
+            if iot is None or iot.position.phase in (
+                mission.Phase.DEFINITIVE,
+                mission.Phase.CLOSED,
+            ):
+                continue
+            added = [c for key, c in sorted(carriers.items()) if key not in iot.itu_keys]
+            kinds = {itu_kind(c.key) for c in added}
+            left = [i for i in iot.itus if is_carrier(i.key) and itu_kind(i.key) in kinds]
+            if not added:
+                continue
+            state.ledger.unbind([i.key for i in left], iot.iot_id, out.at)
+            state.ledger.bind([c.key for c in added], iot.iot_id, interval.mission_path_id, out.at)
+            kept = tuple(i for i in iot.itus if i not in left)
+            iot = replace(iot, itus=(*kept, *added))
+            state.store(iot)
+            out.emit(
+                Channel.BINDINGS,
+                iot.iot_id,
+                "iotrack.BindingChanged",
+                {
+                    "iot_id": iot.iot_id,
+                    "mrns_added": [],
+                    "mrns_removed": [],
+                    "itus_added": [c.record() for c in added],
+                    "itus_removed": [i.record() for i in left],
+                    "changed_by": SOURCE,
+                    "reason": f"seen with {unit.key} on {', '.join(c.key for c in added)} at "
+                    f"{event.read_point_id} (passage {event.event_id})",
+                },
+            )
+            touched.update({i.key: i for i in (*left, *added)})
+    publish_carriers(out, state, touched.values())
+
+
 def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
     """Resolve a passage's identifiers and IOT_IDs and move each IOT_ID read; a passage changes
     no unit's clearance (a unit made definitive is unbound, but its verdict stands)."""
     node_id, read_point = event.node_id, event.read_point_id
     at = out.at
+    identifiers = readable(state, event, out)
+    learn_carriers(state, event, identifiers, out)
     resolved: list[str] = []
     for iot_id in event.iot_ids:
         if iot_id in state.iots and iot_id not in resolved:
             resolved.append(iot_id)
     unknown: list[Itu] = []
-    for itu in event.identifiers:
+    for itu in identifiers:
         key = itu.key
-        found = [i.iot_id for i in state.ledger.active(key, at)]
+        # Bound then, and still tracked: a late read of a retired IOT_ID finds none.
+        found = [i.iot_id for i in state.ledger.active(key, at) if i.iot_id in state.iots]
         if not found:
             # A unit whose mission ended but which is still tracked: a read after definitive.
             ended = [
@@ -96,6 +243,8 @@ def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
                 resolved.append(iot_id)
         if not found and itu.kind in _UNIT_KINDS:
             unknown.append(itu)
+    for itu in unknown:
+        waiting.keep_unresolved(state, itu.key, event)
     if state.customs_relevant(node_id):
         for itu in unknown:
             out.deviation(

@@ -1,18 +1,29 @@
 """What the tracking core remembers: tracked IOT_IDs, trains, and the changes a worker persists.
 
-Plain frozen values (and the one mutable ``CoreState`` that owns them), so the worker can pickle
-them into its changelog.
+Plain frozen values (and the one mutable ``CoreState`` that owns them); ``processors.core.snapshot``
+turns them into the records of the worker's changelog and back.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from processors import clearance as clearing
 from processors import mission, rail
 from processors.binding import Ledger
-from processors.events import Itu, LoadingListItem, WagonEntry
+from processors.events import (
+    CoreInput,
+    Input,
+    Itu,
+    LoadingListItem,
+    Passage,
+    WagonEntry,
+    as_record,
+    parse,
+)
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -32,6 +43,13 @@ class CoreConfig:
     """How long input event ids are remembered to recognise redeliveries."""
     rail_mission_path_id: str = "RAIL-EXPORT"
     """The mission path of the IOT_IDs Customs binds to a manifest's units that have none."""
+    park_wait_ms: int = DAY_MS
+    """How long an input waits for what it refers to (an IOT_ID, a mission path), in event time
+    from its own, before it is refused."""
+    park_limit_per_key: int = 64
+    """How many inputs may wait for one IOT_ID or path (and passages keep for one unit)."""
+    park_limit: int = 100_000
+    """How many inputs may wait in all."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,65 @@ class Train:
         return self.manifests[-1] if self.manifests else None
 
 
+def record_text(event: Input) -> str:
+    """An input's record as the state keeps it (``Parked``, ``UnresolvedRead``): JSON text of its
+    plain values, keys sorted, so the same input is always the same text."""
+    return json.dumps(as_record(event), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Parked:
+    """One input waiting for what it refers to."""
+
+    record_type: str
+    record_json: str
+    """The input's record, as JSON text (plain values): data, never code."""
+    sender: str
+    """The principal of the party whose channel it came from."""
+    event_id: str
+    occurred_at: int
+    expires_at: int
+    waits_for: str
+    """What it waits for, in words: ``IOT_ID ...``, ``mission path ...``."""
+
+    def event(self) -> CoreInput:
+        found = parse(self.record_type, json.loads(self.record_json))
+        if not isinstance(found, CoreInput):  # only core inputs are parked
+            raise TypeError(self.record_type)
+        return found
+
+    def record(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.record_json)
+        return loaded
+
+
+@dataclass(frozen=True)
+class UnresolvedRead:
+    """A passage that read a unit with no IOT_ID, kept for a binding that may come late."""
+
+    passage_json: str
+    expires_at: int
+
+    def passage(self) -> Passage:
+        found = parse("iotrack.Passage", json.loads(self.passage_json))
+        if not isinstance(found, Passage):
+            raise TypeError("iotrack.Passage")
+        return found
+
+    def record(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.passage_json)
+        return loaded
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The latest state of one customs declaration."""
+
+    state: str
+    at: int
+    event_id: str
+
+
 @dataclass
 class Changes:
     """Keys of the state that changed: IOT_IDs (stored or removed), ITU keys, binding requests,
@@ -141,6 +218,9 @@ class Changes:
     paths: set[str] = field(default_factory=set)
     applied: set[str] = field(default_factory=set)
     trains: set[str] = field(default_factory=set)
+    declarations: set[str] = field(default_factory=set)
+    parked: set[str] = field(default_factory=set)
+    unresolved: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -151,6 +231,13 @@ class CoreState:
     ledger: Ledger = field(default_factory=Ledger.empty)
     iots: dict[str, Tracked] = field(default_factory=dict)
     trains: dict[str, Train] = field(default_factory=dict)
+    declarations: dict[str, Declared] = field(default_factory=dict)
+    """Where each MRN's declaration stands, as the declaration system last said (kept for IOT_IDs
+    bound to it later)."""
+    parked: dict[str, tuple[Parked, ...]] = field(default_factory=dict)
+    """Inputs waiting for what they refer to, by ``iot:<IOT_ID>`` or ``path:<id>``."""
+    unresolved: dict[str, tuple[UnresolvedRead, ...]] = field(default_factory=dict)
+    """Passages of units with no IOT_ID, by unit key, kept for a binding that comes late."""
     applied: dict[str, int] = field(default_factory=dict)
     watermark: int = 0
     config: CoreConfig = field(default_factory=CoreConfig)
@@ -161,6 +248,13 @@ class CoreState:
     passes it."""
     changes: Changes = field(default_factory=Changes)
     """What changed since the last ``take_changes``: what a worker must persist."""
+    released: list[str] = field(default_factory=list, repr=False, compare=False)
+    """Keys of waiting inputs whose IOT_ID or path has just appeared (within one ``apply``)."""
+
+    def note_due(self, at: int | None) -> None:
+        """Note that something falls due at ``at`` (a deadline, a retirement, a wait's end)."""
+        if at is not None and (self.next_due is None or at < self.next_due):
+            self.next_due = at
 
     def take_changes(self) -> Changes:
         """Hand over the changes collected so far and start a new collection."""
@@ -175,8 +269,15 @@ class CoreState:
         position = iot.position
         pending = position.deadline if position.overdue_raised_for != position.index else None
         for due in (pending, iot.retire_at):
-            if due is not None and (self.next_due is None or due < self.next_due):
-                self.next_due = due
+            self.note_due(due)
+
+    def declared(self, mrns: Iterable[str]) -> dict[str, str]:
+        """Where the declarations of ``mrns`` stand, for those the core has heard of."""
+        return {m: self.declarations[m].state for m in mrns if m in self.declarations}
+
+    def bound_to(self, mrn: str) -> list[Tracked]:
+        """The IOT_IDs that bind ``mrn`` and are still tracked, in IOT_ID order."""
+        return [self.iots[i] for i in sorted(self.iots) if mrn in self.iots[i].mrns]
 
     def customs_relevant(self, node_id: str) -> bool:
         """Whether any known path names this node as customs relevant."""

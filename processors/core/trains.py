@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from processors import rail
 from processors.binding import check_itu
+from processors.core import waiting
 from processors.core.bindings import bind
 from processors.core.outputs import SOURCE, Channel, Emitter
 from processors.core.rail_decisions import answer_list, decide, other_train
@@ -163,6 +164,11 @@ def _bind_for_rail(state: CoreState, train: Train, manifest: ManifestVersion, ou
 
 
 def train_manifest(state: CoreState, event: TrainManifest, out: Emitter) -> None:
+    rail_path = state.config.rail_mission_path_id
+    if rail_path not in state.paths:
+        # Its units without an IOT_ID are bound on the rail path: it waits for that path.
+        waiting.park(state, out, waiting.path_key(rail_path), event, f"mission path {rail_path!r}")
+        return
     train = _train_for(state, event, out, rail.TrainSignal.MANIFESTED)
     if train is None:
         return

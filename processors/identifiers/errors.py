@@ -48,7 +48,7 @@ class IdentifierError(ProcessorError, ValueError):
         self.problem = problem
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keeps the error intact across pickling (worker pools, multiprocessing queues).
+        # Keeps the error intact when it is copied to another process (worker pools, queues).
         return (type(self), (self.kind, self.value, self.problem))
 
 

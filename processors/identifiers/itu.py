@@ -26,6 +26,14 @@ from processors.identifiers.errors import IdentifierError, InvalidCountry, Inval
 ITU_KINDS = ("CONTAINER", "ILU", "PLATE", "SWAP_BODY", "SEAL", "MANIFEST_GOODS", "WAGON")
 """The symbols of the Avro enum ``iotrack.ItuKind``."""
 
+UNIT_KINDS = frozenset({"CONTAINER", "ILU", "SWAP_BODY", "SEAL", "MANIFEST_GOODS"})
+"""Kinds that name one cargo unit or consignment: at most one active IOT_ID at a time, across
+every mission path. A seal is fixed to one unit for one journey and a manifest goods id names
+one line of one manifest, so two active IOT_IDs for either would make "may it leave?" ambiguous."""
+CARRIER_KINDS = frozenset({"PLATE", "WAGON"})
+"""Kinds that name a carrier: a truck or a wagon carries several IOT_IDs at once, and others
+later; it may leave only when everything it carries may."""
+
 CHECKED_BY: Mapping[str, str] = MappingProxyType(
     {"CONTAINER": "container", "ILU": "ilu", "WAGON": "wagon", "PLATE": "plate", "SEAL": "seal"}
 )
@@ -41,6 +49,16 @@ def key(kind: str, value: str, country: str | None = None) -> str:
     if kind == "PLATE" and country:
         return f"PLATE:{country}:{value}"
     return f"{kind}:{value}"
+
+
+def key_of_record(record: Mapping[str, object]) -> str:
+    """The topic key of an ``iotrack.ItuIdentifier`` as decoded from a topic.
+
+    >>> key_of_record({"kind": "PLATE", "value": "AB123CD", "country": "IT"})
+    'PLATE:IT:AB123CD'
+    """
+    country = record.get("country")
+    return key(str(record["kind"]), str(record["value"]), str(country) if country else None)
 
 
 def checked(kind: str, value: str, country: str | None = None) -> str:
@@ -77,4 +95,29 @@ def unit_key(kind: str, value: str, country: str | None = None) -> str:
     return key(kind, checked(kind, value, country), country)
 
 
-__all__ = ["CHECKED_BY", "ITU_KINDS", "IdentifierError", "checked", "key", "unit_key"]
+def kind_of(key_text: str) -> str:
+    """The ITU kind of a key (``CONTAINER:CSQU3054383`` -> ``CONTAINER``)."""
+    return key_text.partition(":")[0]
+
+
+def is_carrier(key_text: str) -> bool:
+    """Whether a key names a carrier (a plate, a wagon) rather than a unit.
+
+    >>> is_carrier("PLATE:IT:AB123CD"), is_carrier("CONTAINER:CSQU3054383")
+    (True, False)
+    """
+    return kind_of(key_text) in CARRIER_KINDS
+
+
+__all__ = [
+    "CARRIER_KINDS",
+    "CHECKED_BY",
+    "ITU_KINDS",
+    "UNIT_KINDS",
+    "IdentifierError",
+    "checked",
+    "is_carrier",
+    "key",
+    "kind_of",
+    "unit_key",
+]

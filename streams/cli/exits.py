@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from processors.errors import IotrackError, ProcessorError
 from readers.rail_files import RailFileError
+from streams.cli.bind import BindCommandError
 from streams.errors import ConfigError, InputFileError
 from streams.replay.lines import ReplayInputError
 from topics.errors import SchemaDefinitionError
@@ -26,6 +27,7 @@ INTERRUPTED = 130
 
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (ConfigError, BAD_INPUT),
+    (BindCommandError, BAD_INPUT),  # no answer: as the rail commands say it
     (InputFileError, BAD_INPUT),
     (ReplayInputError, BAD_INPUT),
     (RailFileError, BAD_INPUT),

@@ -10,6 +10,7 @@ from typing import NoReturn
 from processors.errors import IotrackError
 from streams.cli import (
     asyncapi,
+    bind,
     demo,
     events,
     exits,
@@ -18,6 +19,7 @@ from streams.cli import (
     read_side,
     readers,
     services,
+    subscriptions,
     validate,
     workers,
 )
@@ -28,8 +30,10 @@ COMMAND_GROUPS = (
     parties,
     readers,
     events,
+    bind,
     workers,
     read_side,
+    subscriptions,
     validate,
     asyncapi,
     rail,

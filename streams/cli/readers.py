@@ -12,7 +12,7 @@ from typing import Any
 from readers.adapters import PARSERS, ReadPoint
 from readers.forwarder import Forwarder
 from readers.fusion_worker import FusionWorker
-from readers.service import ReaderService, reader_party, replay_file, serve, spool_path
+from readers.service import ReaderService, reader_party, replay_file, spool_path
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
 from streams.cli.inputs import open_binary
@@ -72,6 +72,8 @@ def reader_run(settings: Settings, args: argparse.Namespace) -> int:
         f"spool {path}",
         flush=True,
     )
+    from streams.http.ingest import serve  # the web framework only for a reader that listens
+
     stop = stop_on_signals()
     server_thread = threading.Thread(
         target=serve, args=(service, forwarder, host, port), daemon=True

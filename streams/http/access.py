@@ -73,12 +73,20 @@ class BadParameter(StreamsError, ValueError):  # noqa: N818 - named after the HT
 ENDPOINT_ROLES: Mapping[str, frozenset[Role]] = {
     "timeline": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
     "lookup": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
+    "binding": frozenset({Role.CUSTOMS, Role.GDF}),
     "deviations": frozenset({Role.CUSTOMS, Role.GDF}),
     "train": frozenset({Role.CUSTOMS, Role.GDF, Role.RAIL_OPERATOR}),
     "gate-check": frozenset({Role.CUSTOMS, Role.GDF, Role.TERMINAL}),
+    "subscriptions": frozenset(Role),
 }
 """Which roles may call each endpoint at all (a rail operator then only for its own trains)."""
 
+SUBSCRIPTION_ROLES: Mapping[str, frozenset[Role]] = {
+    "deviations": ENDPOINT_ROLES["deviations"],
+    "verdicts": ENDPOINT_ROLES["gate-check"],
+    "trains": ENDPOINT_ROLES["train"],
+}
+"""Who may subscribe to what: nobody to more than the endpoints its role may read."""
 CUSTOMS_ONLY_HOLD_FIELDS = ("reason_code", "reason", "outcome")
 """Hold fields only Customs sees: the risk-analysis code, the risk details, the control outcome."""
 
@@ -117,12 +125,49 @@ def hold_view(principal: Principal, hold: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hold.items() if k not in CUSTOMS_ONLY_HOLD_FIELDS}
 
 
+def authorize_subscription(principal: Principal, topic: str) -> None:
+    """Raise Forbidden unless the principal's role may subscribe to ``topic``.
+
+    >>> authorize_subscription(Principal(Role.TERMINAL), "deviations")
+    Traceback (most recent call last):
+    ...
+    streams.http.access.Forbidden: the terminal role may not subscribe to deviations
+    """
+    if principal.role not in SUBSCRIPTION_ROLES.get(topic, frozenset()):
+        raise Forbidden(f"the {principal.role.value} role may not subscribe to {topic}")
+
+
+def notification_view(role: Role, document: Any) -> Any:
+    """A notification as a subscriber of ``role`` may receive it: for anyone but Customs,
+    without hold reason codes, risk details or control outcomes at any depth (whatever the
+    event carries now or gains later).
+
+    >>> notification_view(Role.TERMINAL, {"open_holds": [{"agency": "CUSTOMS",
+    ...                                                   "reason_code": "RISK-7"}]})
+    {'open_holds': [{'agency': 'CUSTOMS'}]}
+    """
+    if role is Role.CUSTOMS:
+        return document
+    if isinstance(document, Mapping):
+        return {
+            k: notification_view(role, v)
+            for k, v in document.items()
+            if k not in CUSTOMS_ONLY_HOLD_FIELDS
+        }
+    if isinstance(document, list):
+        return [notification_view(role, v) for v in document]
+    return document
+
+
 def timeline_view(principal: Principal, timeline: Mapping[str, Any]) -> dict[str, Any]:
     """A timeline as the principal may see it: Customs all of it; the GdF holds without their
     reasons; a terminal neither holds (not even the verdict's open ones) nor deviations nor
-    releases (the verdict's outcome and reasons say enough)."""
+    releases (the verdict's outcome and reasons say enough); nobody but Customs the states of
+    the declarations (a control under way is Customs' to tell)."""
     authorize(principal, "timeline")
     shown = dict(timeline)
+    if principal.role is not Role.CUSTOMS:
+        shown.pop("declarations", None)
     if principal.role is Role.TERMINAL:
         for hidden in ("holds", "deviations", "releases"):
             shown.pop(hidden, None)

@@ -1,9 +1,11 @@
 """``iotrack api``: the query API over HTTP, on the Postgres projection and the gate state.
 
-Endpoints (described for machines at ``/openapi.json``, see :mod:`streams.http.openapi`):
+Endpoints (described for machines at ``/openapi.json``, generated from these routes and
+:mod:`streams.http.models`):
 
 - ``GET /iot/{iot_id}/timeline``: the nodes of the IOT_ID's mission path, expected and crossed,
   with times, its passages, state transitions, holds, releases, exit and deviations;
+- ``GET /bindings/{request_id}``: the binding (its IOT_ID) made for a Customs request;
 - ``GET /lookup?kind=CONTAINER&value=...`` (``ILU``, ``SWAP_BODY``, ``SEAL``, ``PLATE`` with
   ``country``): the active IOT_ID(s) of a transport unit and the verdict;
 - ``GET /deviations?since=&kind=&node=&limit=&after=``: deviations in the order the projection
@@ -13,33 +15,33 @@ Endpoints (described for machines at ``/openapi.json``, see :mod:`streams.http.o
 - ``GET /trains/{train_id}``: manifest versions, loading lists and permission to leave;
 - ``GET /gate-check?container=...`` or ``?plate=...&country=IT``: may it leave now, and why,
   from :class:`streams.workers.gate_state.GateState` in memory (no database round trip);
+- ``/subscriptions``: see :mod:`streams.http.subscriptions`;
 - ``GET /health``, ``GET /openapi.json``, ``GET /metrics`` (no credentials needed).
 
 Every other request needs ``Authorization: Bearer TOKEN`` (401 with ``WWW-Authenticate``
 otherwise); what a role may see is decided in :mod:`streams.http.access` (403 when it may not).
-Errors are JSON: ``{"error": ..., "message": ...}`` (400 names the parameter).
-
-Limits: at most ``max_connections`` client connections at once (more are answered 503 and
-closed), each closed after ``idle_timeout_s`` without a complete request; queries wait up to
-``wait_s`` for one of the pool's connections (503 "busy" after that), and each statement runs
-under a ``statement_timeout``.
+Limits (connections, the whole-request deadline) are the server's: :mod:`streams.http.server`.
 """
 
-from __future__ import annotations
-
-import functools
-import json
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from streams.errors import ConfigError, StreamsError
 from streams.http.access import (
+    ENDPOINT_ROLES,
     BadParameter,
     Credentials,
     Forbidden,
@@ -47,20 +49,36 @@ from streams.http.access import (
     Role,
     authorize,
     authorize_train,
+    bearer,
     decode_cursor,
-    no_nul,
     parse_credentials,
-    parse_limit,
     parse_time,
-    parse_uuid,
     timeline_view,
 )
-from streams.http.errors import NotFound, Unavailable
-from streams.http.openapi import DEVIATION_KINDS as OPENAPI_DEVIATION_KINDS
-from streams.http.openapi import document
-from streams.http.params import itu_key_of, one, parameter
+from streams.http.app import (
+    BEARER_SECURITY,
+    JsonAnswer,
+    application,
+    checked_query,
+    error_responses,
+    query_of,
+    query_parameters,
+)
+from streams.http.enums import DeviationKind
+from streams.http.errors import NotFound, Unauthorized, Unavailable
+from streams.http.models import (
+    BindingAnswer,
+    DeviationPage,
+    GateDecision,
+    Health,
+    Lookup,
+    LookupKind,
+    Timeline,
+    Train,
+)
+from streams.http.params import itu_key_of, parameter
 from streams.http.queries import Queries
-from streams.http.server import make_server
+from streams.http.server import Limits, Server
 from streams.http.values import ms_iso
 from streams.ops import metrics
 from streams.ops.duties import Duty
@@ -69,10 +87,9 @@ from streams.ops.signals import stop_on_signals
 from streams.workers.gate_state import GateState
 
 LOG = logging.getLogger("iotrack.api")
-Route = Callable[[Principal, str, Mapping[str, list[str]]], Any]
-"""A route: (principal, path parameter, query) -> JSON document."""
-RouteHandler = Callable[["Api", Principal, str, Mapping[str, list[str]]], Any]
-DEVIATION_KINDS: tuple[str, ...] = tuple(OPENAPI_DEVIATION_KINDS)
+DEVIATION_KINDS: tuple[str, ...] = tuple(kind.value for kind in DeviationKind)
+QUERY_ERRORS = error_responses(400, 401, 403, 405, 501, 503)
+RESOURCE_ERRORS = error_responses(400, 401, 403, 404, 405, 501, 503)
 
 
 def load_credentials(path: Path) -> Credentials:
@@ -86,50 +103,78 @@ def load_credentials(path: Path) -> Credentials:
     return parse_credentials(text.splitlines(), where=str(path))
 
 
+def roles(endpoint: str) -> dict[str, Any]:
+    """OpenAPI of an operation that needs a bearer token: the scheme, and the roles that may
+    call ``endpoint`` (the extension ``x-roles``)."""
+    return {
+        "security": BEARER_SECURITY,
+        "x-roles": sorted(role.value for role in ENDPOINT_ROLES[endpoint]),
+    }
+
+
+# ------------------------------------------------------------------------------ parameters
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _stripped(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _time(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return parse_time(value, "since")
+        except BadParameter as exc:
+            raise ValueError(str(exc).removeprefix("since: ")) from None
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_stripped), AfterValidator(_no_nul)]
+
+
+class GateQuery(BaseModel):
+    """The gate check's parameters: a container, or a plate with its country."""
+
+    container: Text | None = Field(default=None, description="ISO 6346 container code.")
+    plate: Text | None = Field(default=None, description="Vehicle plate (with country).")
+    country: Text | None = Field(
+        default=None, description="Registration country of the plate, e.g. IT."
+    )
+    gate: Text | None = Field(default=None, description="node_id of the gate asking.")
+
+
 class Api:
-    """What the handlers need: credentials, queries, the gate state."""
+    """What the routes need: credentials, queries, the gate state."""
 
     def __init__(self, credentials: Credentials, queries: Queries, gate: GateState | None) -> None:
         self.credentials = credentials
         self.queries = queries
         self.gate = gate
-        self.spec = json.dumps(document(), indent=2).encode()
 
-    # Each route: (principal, path parameters, query) -> JSON document.
-    def timeline(self, who: Principal, iot: str, query: Mapping[str, list[str]]) -> Any:
-        authorize(who, "timeline")
-        with parameter("iot_id"):
-            iot_id = parse_uuid(no_nul(iot, "iot_id"), "iot_id")
-        return timeline_view(who, self.queries.timeline(iot_id))
+    def caller(self, endpoint: str) -> Callable[..., Awaitable[Principal]]:
+        """A dependency: the principal of a request that may call ``endpoint`` (401, 403),
+        whose query string is sound (400)."""
 
-    def lookup(self, who: Principal, _: str, query: Mapping[str, list[str]]) -> Any:
-        authorize(who, "lookup")
-        kind = one(query, "kind", required=True) or ""
-        value = one(query, "value", required=True) or ""
-        with parameter("value"):
-            key = itu_key_of(kind, value, one(query, "country"))
-        return self.queries.lookup(key)
+        async def who(request: Request) -> Principal:
+            principal = self.credentials.principal(bearer(request.headers.get("authorization")))
+            if principal is None:
+                raise Unauthorized("a valid bearer token is required")
+            authorize(principal, endpoint)
+            await checked_query(request)
+            return principal
 
-    def deviations(self, who: Principal, _: str, query: Mapping[str, list[str]]) -> Any:
-        authorize(who, "deviations")
-        since_text = one(query, "since")
-        kind = one(query, "kind")
-        if kind is not None and kind.upper() not in DEVIATION_KINDS:
-            raise BadParameter("kind", f"{kind!r} is not one of {', '.join(DEVIATION_KINDS)}")
-        after = one(query, "after")
-        with parameter("since"):
-            since = None if since_text is None else parse_time(since_text, "since")
-        with parameter("limit"):
-            limit = parse_limit(one(query, "limit"))
-        with parameter("after"):
-            cursor = None if after is None else decode_cursor(after, "after")
-        return self.queries.deviations(
-            since, None if kind is None else kind.upper(), one(query, "node"), limit, cursor
-        )
+        return who
 
-    def train(self, who: Principal, train_id: str, query: Mapping[str, list[str]]) -> Any:
-        authorize(who, "train")
-        train_id = no_nul(train_id, "train_id")
+    def train(self, who: Principal, train_id: str) -> dict[str, Any]:
         found = self.queries.train(train_id)
         try:
             authorize_train(who, found["operator"])
@@ -141,31 +186,24 @@ class Api:
             raise
         return found
 
-    def gate_check(self, who: Principal, _: str, query: Mapping[str, list[str]]) -> Any:
-        started = time.perf_counter()
-        try:
-            return self._gate_check(who, query)
-        finally:
-            metrics.API_GATE_CHECK.observe(time.perf_counter() - started)
-
-    def _gate_check(self, who: Principal, query: Mapping[str, list[str]]) -> Any:
-        authorize(who, "gate-check")
-        container, plate = one(query, "container"), one(query, "plate")
+    def gate_check(
+        self, container: str | None, plate: str | None, country: str | None, gate: str | None
+    ) -> dict[str, Any]:
         if (container is None) == (plate is None):
             raise BadParameter("container", "give exactly one of container or plate")
         if container is not None:
             with parameter("container"):
                 key = itu_key_of("CONTAINER", container, None, kinds="container")
         else:
+            if country is None:
+                raise BadParameter("country", "required")
             with parameter("plate"):
-                key = itu_key_of(
-                    "PLATE", plate or "", one(query, "country", required=True), kinds="plate"
-                )
+                key = itu_key_of("PLATE", plate or "", country, kinds="plate")
         if self.gate is None or not self.gate.ready.is_set():
             raise Unavailable("the gate state is still loading")
         decision = self.gate.check(key).as_json()
         decision["as_of"] = ms_iso(decision["as_of"])
-        decision["gate"] = one(query, "gate")
+        decision["gate"] = gate
         found = self.gate.verdicts.get(key)
         decision["open_holds"] = (
             [{**h, "placed_at": ms_iso(h.get("placed_at"))} for h in found["open_holds"]]
@@ -174,14 +212,6 @@ class Api:
         )
         decision["mrns_pending"] = list(found["mrns_pending"]) if found else []
         return decision
-
-    def route(self, path: str) -> tuple[Route, str] | None:
-        """The route answering ``path``, bound to this API, and its path parameter."""
-        found = find_route(path)
-        if found is None:
-            return None
-        handler, argument = found
-        return functools.partial(handler, self), argument
 
     def health(self) -> tuple[int, dict[str, Any]]:
         database = self.queries.healthy()
@@ -197,21 +227,224 @@ class Api:
         )
 
 
-def find_route(path: str) -> tuple[RouteHandler, str] | None:
-    """The handler answering ``path`` and its path parameter, None when there is none."""
-    parts = [unquote(p) for p in path.strip("/").split("/")]
-    if len(parts) == 3 and parts[0] == "iot" and parts[2] == "timeline" and parts[1]:
-        return Api.timeline, parts[1]
-    if len(parts) == 2 and parts[0] == "trains" and parts[1]:
-        return Api.train, parts[1]
-    single: dict[str, RouteHandler] = {
-        "lookup": Api.lookup,
-        "deviations": Api.deviations,
-        "gate-check": Api.gate_check,
-    }
-    if len(parts) == 1 and parts[0] in single:
-        return single[parts[0]], ""
-    return None
+def query_routes(api: Api) -> APIRouter:
+    """The read-side routes: thin, each parses, calls one query and answers its document."""
+    router = APIRouter()
+    gate_caller = api.caller("gate-check")
+
+    @router.get(
+        "/iot/{iot_id}/timeline",
+        operation_id="timeline",
+        summary="An IOT_ID along its mission path",
+        description="Nodes expected and crossed with times, passages, state transitions, the "
+        "verdict, holds (Customs and GdF; reason codes, risk details and outcomes for Customs "
+        "only), releases and deviations (Customs and GdF).",
+        response_model=Timeline,
+        response_model_exclude_unset=True,
+        responses=RESOURCE_ERRORS,
+        openapi_extra=roles("timeline"),
+    )
+    def timeline(
+        iot_id: Annotated[UUID, PathParam(description="The IOT_ID (UUID).")],
+        who: Annotated[Principal, Depends(api.caller("timeline"))],
+    ) -> Any:
+        return timeline_view(who, api.queries.timeline(str(iot_id)))
+
+    @router.get(
+        "/bindings/{request_id}",
+        operation_id="binding",
+        summary="The binding made for a Customs binding request",
+        description="The IOT_ID the tracking core derived for the request, its mission path, "
+        "MRNs and units with their validity. 404 while the request is not bound: not processed "
+        "yet, or refused (the refusal and its reason went to Customs; `iotrack bind` prints it).",
+        response_model=BindingAnswer,
+        response_model_exclude_unset=True,
+        responses=RESOURCE_ERRORS,
+        openapi_extra=roles("binding"),
+    )
+    def binding(
+        request_id: Annotated[Text, PathParam(description="request_id of the BindingRequested.")],
+        who: Annotated[Principal, Depends(api.caller("binding"))],
+    ) -> Any:
+        return api.queries.binding(request_id)
+
+    @router.get(
+        "/lookup",
+        operation_id="lookup",
+        summary="Active IOT_ID(s) and verdict of a transport unit",
+        response_model=Lookup,
+        response_model_exclude_unset=True,
+        responses=QUERY_ERRORS,
+        openapi_extra=roles("lookup"),
+    )
+    def lookup(
+        *,
+        who: Annotated[Principal, Depends(api.caller("lookup"))],
+        kind: Annotated[
+            LookupKind,
+            BeforeValidator(_upper),
+            Query(description="Kind of identifier (case-insensitive)."),
+        ],
+        value: Annotated[
+            Text,
+            Query(description="The identifier; containers and ILUs must pass their check digit."),
+        ],
+        country: Annotated[
+            Text | None,
+            Query(description="Registration country of a plate (ISO 3166 alpha-2)."),
+        ] = None,
+    ) -> Any:
+        with parameter("value"):
+            key = itu_key_of(kind, value, country)
+        return api.queries.lookup(key)
+
+    @router.get(
+        "/deviations",
+        operation_id="deviations",
+        summary="Deviations since a time, keyset-paginated",
+        description="In the order the projection recorded them (a sequence number it assigns; "
+        "occurred_at may go back and forth). A page ends with next_cursor; pass it as `after` "
+        "for the next page. Rows that arrive meanwhile never shift a page and are all reached "
+        "after the rows already handed out, whatever their occurred_at: keep polling with the "
+        "last next_cursor to follow new deviations (or subscribe: /subscriptions).",
+        response_model=DeviationPage,
+        response_model_exclude_unset=True,
+        responses=QUERY_ERRORS,
+        openapi_extra=roles("deviations"),
+    )
+    def deviations(
+        *,
+        who: Annotated[Principal, Depends(api.caller("deviations"))],
+        since: Annotated[
+            datetime | None,
+            BeforeValidator(_time),
+            Query(description="ISO 8601 date-time (UTC when no offset); default: the beginning."),
+        ] = None,
+        kind: Annotated[
+            DeviationKind | None,
+            BeforeValidator(_upper),
+            Query(description="Deviation kind (case-insensitive)."),
+        ] = None,
+        node: Annotated[
+            Text | None, Query(description="node_id where the deviation was observed.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=500, description="Page size (default 100).")] = 100,
+        after: Annotated[
+            Text | None, Query(description="Opaque cursor from a previous page's next_cursor.")
+        ] = None,
+    ) -> Any:
+        cursor = None if after is None else decode_cursor(after, "after")
+        return api.queries.deviations(
+            since, None if kind is None else kind.value, node, limit, cursor
+        )
+
+    @router.get(
+        "/trains/{train_id}",
+        operation_id="train",
+        summary="A train: manifest versions, loading lists, permission to leave",
+        description="A rail operator sees its own trains only: another operator's train "
+        "answers 404, as a train that does not exist.",
+        response_model=Train,
+        response_model_exclude_unset=True,
+        responses=RESOURCE_ERRORS,
+        openapi_extra=roles("train"),
+    )
+    def train(
+        train_id: Annotated[Text, PathParam(description="Id of the train.")],
+        who: Annotated[Principal, Depends(api.caller("train"))],
+    ) -> Any:
+        return api.train(who, train_id)
+
+    @router.get(
+        "/gate-check",
+        operation_id="gateCheck",
+        summary="May this unit leave through the gate now?",
+        description="Answered from the verdicts held in memory (no database round trip). Give "
+        "a container, or a plate with its country.",
+        response_model=GateDecision,
+        response_model_exclude_unset=True,
+        responses=QUERY_ERRORS,
+        openapi_extra={**roles("gate-check"), "parameters": query_parameters(GateQuery)},
+    )
+    async def gate_check(request: Request) -> Any:
+        # The hot path: the caller and the query read here, without FastAPI's per-parameter
+        # dependency solving (same rules, same model; see query_of).
+        await gate_caller(request)
+        started = time.perf_counter()
+        try:
+            asked = query_of(GateQuery, request)
+            return api.gate_check(asked.container, asked.plate, asked.country, asked.gate)
+        finally:
+            metrics.API_GATE_CHECK.observe(time.perf_counter() - started)
+
+    return router
+
+
+def ops_routes(health: Callable[[], tuple[int, dict[str, Any]]], model: Any) -> APIRouter:
+    """``/health`` and ``/metrics``, without credentials."""
+    router = APIRouter()
+
+    @router.get(
+        "/health",
+        operation_id="health",
+        summary="Whether this process's dependencies answer",
+        response_model=model,
+        responses={503: {"model": model, "description": "One of them does not."}},
+    )
+    def health_route() -> Any:
+        status, body = health()
+        return JsonAnswer(model.model_validate(body).model_dump(mode="json"), status)
+
+    @router.get(
+        "/metrics",
+        operation_id="metrics",
+        summary="Prometheus metrics of this process",
+        response_class=PlainTextResponse,
+    )
+    def metrics_route() -> Response:
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def make_app(api: Api, *extra: APIRouter) -> FastAPI:
+    """The query API's application: read-side routes, health and metrics, and ``extra``
+    routers (subscriptions; later the console)."""
+    return application(
+        title="iotrack query API",
+        description="The read side of iotrack: IOT_ID timelines, lookups by transport unit, "
+        "deviations, trains, the gate check and subscriptions. Bearer tokens map to a role "
+        "(customs, gdf, terminal, rail-operator; `x-roles` on each operation names those that "
+        "may call it); hold reason codes and risk details are shown to Customs only, a "
+        "terminal sees verdicts, a rail operator its own trains.",
+        routers=[query_routes(api), *extra, ops_routes(api.health, Health)],
+    )
+
+
+def make_server(
+    api: Api,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    max_connections: int = 64,
+    idle_timeout_s: float = 15.0,
+    extra: tuple[APIRouter, ...] = (),
+    stopping: threading.Event | None = None,
+) -> Server:
+    """The API bound to ``host:port`` (0: any free port), not yet serving: at most
+    ``max_connections`` connections at once, each given ``idle_timeout_s`` to send a whole
+    request once it waits for one (and closed after that long idle)."""
+    if max_connections < api.queries.size:
+        raise ConfigError(
+            f"max_connections={max_connections} is below the database pool's "
+            f"{api.queries.size} connections"
+        )
+    limits = Limits(
+        max_connections=max_connections,
+        request_deadline_s=idle_timeout_s,
+        refused=metrics.API_CONNECTIONS_REFUSED.inc,
+    )
+    return Server(make_app(api, *extra), host, port, limits, name="iotrack-api", stopping=stopping)
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> int:
@@ -229,6 +462,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
     found = runtime.endpoints(settings)
     gate = GateState(found.kafka(parties.API), codec_for(settings.schema_registry_url))
     queries = Queries(found.database(Duty.API).reveal())
+    closing: list[Callable[[], None]] = []
     try:
         try:
             gate.start()
@@ -237,21 +471,39 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
                 f"{exc} from {found.bootstrap}: is the broker up ('iotrack up', "
                 "'iotrack topics apply')?"
             ) from exc
-        server = make_server(Api(credentials, queries, gate), host, port)
-        stop_on_signals(then=lambda: threading.Thread(target=server.shutdown, daemon=True).start())
-        bound_host, bound_port = server.server_address[:2]
-        roles = ", ".join(f"{role} {n}" for role, n in credentials.roles().items())
+        from streams.http.pool import ReadPool
+        from streams.http.subscriptions import subscription_routes
+        from streams.subscriptions.notify import Notifier
+        from streams.subscriptions.store import Store
+
+        api = Api(credentials, queries, gate)
+        # The subscription tables are written (a party's CRUD): a pool that is not read-only.
+        writer = ReadPool(
+            found.database(Duty.API).reveal(), size=4, read_only=False, name="iotrack-subs"
+        )
+        notifier = Notifier(found.database(Duty.API).reveal())
+        notifier.start()
+        closing.extend([writer.close, notifier.stop])
+        stopping = threading.Event()
+        routes = subscription_routes(api, Store(writer), notifier, stopping=stopping)
+        server = make_server(api, host, port, extra=(routes,), stopping=stopping)
+        stop = stop_on_signals()
+        bound_host, bound_port = server.server_address
+        roles_line = ", ".join(f"{role} {n}" for role, n in credentials.roles().items())
         print(
-            f"iotrack api on http://{bound_host!s}:{bound_port} (OpenAPI: /openapi.json, "
+            f"iotrack api on http://{bound_host}:{bound_port} (OpenAPI: /openapi.json, "
             f"metrics: /metrics); {len(gate.verdicts)} unit verdicts in memory; credentials "
-            f"from {settings.api_tokens_file} ({roles})",
+            f"from {settings.api_tokens_file} ({roles_line})",
             flush=True,
         )
-        try:
-            server.serve_forever(poll_interval=0.2)
-        finally:
-            server.server_close()
+        serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        serving.start()
+        stop.wait()
+        server.shutdown()
+        server.server_close()
     finally:
+        for close in closing:
+            close()
         gate.stop()
         queries.close()
     return 0

@@ -1,18 +1,16 @@
-"""Query parameters of the API: one value per name, checked, unit codes validated."""
+"""Query parameters of the API that need more than their type: unit codes validated."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import parse_qs
+from typing import get_args
 
 from processors.identifiers import IdentifierError, country_code, itu
-from streams.http.access import (
-    BadParameter,
-    no_nul,
-)
+from streams.http.access import BadParameter
+from streams.http.models import LookupKind
 
-LOOKUP_KINDS = ("CONTAINER", "ILU", "SWAP_BODY", "SEAL", "PLATE")
+LOOKUP_KINDS: tuple[str, ...] = get_args(LookupKind)
 
 
 @contextmanager
@@ -24,19 +22,6 @@ def parameter(name: str) -> Iterator[None]:
         raise
     except (ValueError, OverflowError) as exc:
         raise BadParameter(name, f"malformed ({type(exc).__name__})") from None
-
-
-def one(query: Mapping[str, list[str]], name: str, *, required: bool = False) -> str | None:
-    values = query.get(name)
-    if not values:
-        if required:
-            raise BadParameter(name, "required")
-        return None
-    if len(values) > 1:
-        raise BadParameter(name, "given more than once")
-    if not values[0].strip():
-        raise BadParameter(name, "empty")
-    return values[0].strip()
 
 
 def itu_key_of(kind: str, value: str, country: str | None, *, kinds: str = "kind") -> str:
@@ -58,13 +43,3 @@ def itu_key_of(kind: str, value: str, country: str | None, *, kinds: str = "kind
     except IdentifierError as exc:
         raise BadParameter("value" if kinds == "kind" else kinds.lower(), str(exc)) from None
     return itu.key(kind, normalised, country)
-
-
-def query_of(text: str) -> dict[str, list[str]]:
-    """The query string's parameters; BadParameter naming one that holds a NUL character."""
-    query = parse_qs(text, keep_blank_values=True)
-    for name, values in query.items():
-        no_nul(name, "query")
-        for value in values:
-            no_nul(value, name)
-    return query

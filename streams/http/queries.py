@@ -10,7 +10,13 @@ from streams.http.access import (
 )
 from streams.http.errors import NotFound
 from streams.http.pool import ReadPool
-from streams.http.timeline import timeline
+from streams.http.timeline import (
+    BINDING_OF_REQUEST,
+    ITUS_OF_IOT,
+    TIMELINE_PASSAGES,
+    binding_document,
+    timeline,
+)
 from streams.http.values import iso, verdict_json
 
 _DEVIATIONS = (
@@ -26,9 +32,36 @@ class Queries(ReadPool):
     a connection (then :class:`Busy`, answered 503) instead of failing at once because the
     pool is exhausted. Every statement runs under ``statement_timeout_ms``."""
 
+    timeline_passages = TIMELINE_PASSAGES
+
     def timeline(self, iot_id: str) -> dict[str, Any]:
         with self.cursor() as cursor:
             return timeline(cursor, iot_id, self.timeline_passages)
+
+    # -- a binding by Customs' request ------------------------------------------------------
+
+    def binding(self, request_id: str) -> dict[str, Any]:
+        """The binding made for ``request_id``; NotFound when there is none (not made yet, or
+        refused: the refusal went to Customs with its reason, see ``iotrack bind``)."""
+        with self.cursor() as cursor:
+            cursor.execute(BINDING_OF_REQUEST, (request_id,))
+            found = cursor.fetchone()
+            if found is None:
+                raise NotFound(
+                    f"no binding for request {request_id}: not made yet, or refused (the "
+                    "refusal and its reason went to Customs)"
+                )
+            iot_id, *binding = found
+            cursor.execute(ITUS_OF_IOT, (iot_id,))
+            itus = cursor.fetchall()
+        return {
+            "iot_id": str(iot_id),
+            "mission_path_id": binding[1],
+            "requested_by": binding[3],
+            "ended_by": binding[7],
+            "active": binding[5] is None,
+            **binding_document(tuple(binding), itus),
+        }
 
     # -- lookup -----------------------------------------------------------------------------
 
@@ -45,8 +78,8 @@ class Queries(ReadPool):
             )
             rows = cursor.fetchall()
             cursor.execute(
-                "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, as_of "
-                "FROM clearance_by_itu WHERE itu_key = %s",
+                "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, as_of, "
+                "carried FROM clearance_by_itu WHERE itu_key = %s",
                 (key,),
             )
             by_itu = cursor.fetchone()
@@ -61,7 +94,11 @@ class Queries(ReadPool):
             for iot, since, path, status, *rest in rows
         ]
         verdict = (
-            {"iot_id": str(by_itu[0]) if by_itu[0] else None, **verdict_json(by_itu[1:])}
+            {
+                "iot_id": str(by_itu[0]) if by_itu[0] else None,
+                **verdict_json(by_itu[1:7]),
+                "carried": by_itu[7] or [],
+            }
             if by_itu
             else {
                 "iot_id": None,

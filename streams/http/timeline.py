@@ -1,11 +1,12 @@
-"""An IOT_ID's timeline: its mission path's nodes, passages, state, clearance, deviations."""
+"""An IOT_ID's timeline: its mission path's nodes, passages, state, clearance, deviations and
+the states of its declarations."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-import psycopg2.extensions
+import psycopg
 
 from streams.http.errors import NotFound
 from streams.http.values import iso, verdict_json
@@ -15,7 +16,7 @@ TIMELINE_PASSAGES = 1000
 
 
 def timeline(
-    cursor: psycopg2.extensions.cursor, iot_id: str, passages_limit: int
+    cursor: psycopg.Cursor[tuple[Any, ...]], iot_id: str, passages_limit: int
 ) -> dict[str, Any]:
     """The timeline document of ``iot_id``; NotFound when the projection has nothing of it."""
     cursor.execute(
@@ -24,17 +25,9 @@ def timeline(
         (iot_id,),
     )
     state = cursor.fetchone()
-    cursor.execute(
-        "SELECT request_id, mission_path_id, mrns, requested_by, valid_from, valid_to, "
-        "end_reason FROM bindings WHERE iot_id = %s",
-        (iot_id,),
-    )
+    cursor.execute(BINDING_OF_IOT, (iot_id,))
     binding = cursor.fetchone()
-    cursor.execute(
-        "SELECT itu_key, kind, value, country, valid_from, valid_to FROM binding_itus "
-        "WHERE iot_id = %s ORDER BY valid_from, itu_key",
-        (iot_id,),
-    )
+    cursor.execute(ITUS_OF_IOT, (iot_id,))
     itus = cursor.fetchall()
     cursor.execute(
         "SELECT version, occurred_at, status, current_node_id, last_seen_at, deadline "
@@ -59,7 +52,7 @@ def timeline(
     cursor.execute(
         "SELECT event_id, occurred_at, node_id, read_point_id, direction, lane, "
         "itu_keys, iot_ids FROM passages WHERE (itu_keys && %s::text[] "
-        "OR iot_ids @> ARRAY[%s]::uuid[]) AND (%s::timestamptz IS NULL OR "
+        "OR iot_ids @> ARRAY[%s::uuid]) AND (%s::timestamptz IS NULL OR "
         "occurred_at >= %s) AND (%s::timestamptz IS NULL OR occurred_at <= %s) "
         "ORDER BY occurred_at, event_id LIMIT %s",
         (keys, iot_id, start, start, end, end, passages_limit + 1),
@@ -99,6 +92,12 @@ def timeline(
         (iot_id,),
     )
     deviations = cursor.fetchall()
+    cursor.execute(
+        "SELECT mrn, state, occurred_at, source, procedure, declarant, note "
+        "FROM declaration_states WHERE mrn = ANY(%s) ORDER BY mrn",
+        (list(binding[2]) if binding else [],),
+    )
+    declarations = cursor.fetchall()
     document = _timeline(
         iot_id,
         state=state,
@@ -112,9 +111,47 @@ def timeline(
         releases=releases,
         exited=exited,
         deviations=deviations,
+        declarations=declarations,
     )
     document["passages_truncated"] = truncated
     return document
+
+
+BINDING_OF_IOT = (
+    "SELECT request_id, mission_path_id, mrns, requested_by, valid_from, valid_to, end_reason, "
+    "ended_by FROM bindings WHERE iot_id = %s"
+)
+BINDING_OF_REQUEST = (
+    "SELECT iot_id, request_id, mission_path_id, mrns, requested_by, valid_from, valid_to, "
+    "end_reason, ended_by FROM bindings WHERE request_id = %s"
+)
+ITUS_OF_IOT = (
+    "SELECT itu_key, kind, value, country, valid_from, valid_to FROM binding_itus "
+    "WHERE iot_id = %s ORDER BY valid_from, itu_key"
+)
+
+
+def binding_document(binding: tuple[Any, ...], itus: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A binding row (``BINDING_OF_IOT``) and its units' rows (``ITUS_OF_IOT``) as a document."""
+    request_id, _path, mrns, _by, valid_from, valid_to, end_reason, _ended_by = binding
+    return {
+        "request_id": request_id,
+        "mrns": list(mrns),
+        "valid_from": iso(valid_from),
+        "valid_to": iso(valid_to),
+        "end_reason": end_reason,
+        "itus": [
+            {
+                "itu": key,
+                "kind": kind,
+                "value": value,
+                "country": country,
+                "valid_from": iso(start),
+                "valid_to": iso(end),
+            }
+            for key, kind, value, country, start, end in itus
+        ],
+    }
 
 
 def _window(
@@ -159,6 +196,7 @@ def _timeline(
     releases: list[tuple[Any, ...]],
     exited: tuple[Any, ...] | None,
     deviations: list[tuple[Any, ...]],
+    declarations: list[tuple[Any, ...]],
 ) -> dict[str, Any]:
     """The timeline document, from the rows (pure)."""
     seen: dict[str, list[datetime]] = {}
@@ -209,26 +247,7 @@ def _timeline(
         "mission_path_version": path[0] if path else None,
         "current_node_id": state[2] if state else None,
         "definitive_at": iso(state[6]) if state else None,
-        "binding": None
-        if binding is None
-        else {
-            "request_id": binding[0],
-            "mrns": list(binding[2]),
-            "valid_from": iso(binding[4]),
-            "valid_to": iso(binding[5]),
-            "end_reason": binding[6],
-            "itus": [
-                {
-                    "itu": key,
-                    "kind": kind,
-                    "value": value,
-                    "country": country,
-                    "valid_from": iso(start),
-                    "valid_to": iso(end),
-                }
-                for key, kind, value, country, start, end in itus
-            ],
-        },
+        "binding": None if binding is None else binding_document(binding, itus),
         "nodes": nodes,
         "off_path": off_path,
         "passages": [
@@ -304,5 +323,17 @@ def _timeline(
                 "observed": observed,
             }
             for event_id, at, kind, severity, node, read_point, expected, observed in deviations
+        ],
+        "declarations": [
+            {
+                "mrn": mrn,
+                "state": declared,
+                "at": iso(at),
+                "source": source,
+                "procedure": procedure,
+                "declarant": declarant,
+                "note": note,
+            }
+            for mrn, declared, at, source, procedure, declarant, note in declarations
         ],
     }

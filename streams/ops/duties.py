@@ -85,6 +85,7 @@ _PROJECTED = (
     "train_manifests",
     "train_permissions",
     "train_status",
+    "declaration_states",  # 0008
 )
 # The delivery worker resolves a notification's node and MRNs from these (need-to-know cuts).
 _SUBSCRIPTION_CONTEXT = frozenset({"iot_state", "bindings"})

@@ -80,6 +80,20 @@ HOLD_OLDEST_AGE = Gauge(
     ["agency"],
     registry=REGISTRY,
 )
+WAITING_INPUTS = Gauge(
+    "iotrack_core_waiting_inputs",
+    "Inputs the tracking core keeps until what they refer to appears (an IOT_ID's binding, a "
+    "mission path), and passages of units with no IOT_ID kept for a late binding.",
+    ["waiting_for"],
+    registry=REGISTRY,
+)
+WAITING_OLDEST_AGE = Gauge(
+    "iotrack_core_waiting_oldest_age_seconds",
+    "Age of the oldest input the tracking core keeps waiting, in event time (the core's newest "
+    "event time minus the input's own).",
+    ["waiting_for"],
+    registry=REGISTRY,
+)
 END_TO_END = Histogram(
     "iotrack_end_to_end_latency_seconds",
     "From a passage produced to the tracking core's outputs for it (state, verdicts, "
@@ -137,6 +151,45 @@ API_CONNECTIONS_REFUSED = Counter(
     "iotrack_api_connections_refused_total",
     "Client connections iotrack api answered 503 and closed because it already served its "
     "maximum number of connections.",
+    registry=REGISTRY,
+)
+
+SUBSCRIPTION_QUEUED = Counter(
+    "iotrack_subscription_events_total",
+    "Events the delivery worker queued for subscriptions (one per matching subscription), "
+    "by topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+SUBSCRIPTION_DELIVERIES = Counter(
+    "iotrack_subscription_deliveries_total",
+    "Webhook requests by outcome (delivered: a 2xx; failed: anything else; suspended: the "
+    "failure that suspended a subscription).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SUBSCRIPTION_NOTIFICATIONS = Counter(
+    "iotrack_subscription_notifications_delivered_total",
+    "Notifications delivered by webhooks (acknowledged with a 2xx).",
+    registry=REGISTRY,
+)
+SUBSCRIPTION_DELIVERY = Histogram(
+    "iotrack_subscription_delivery_seconds",
+    "Time of one webhook request, from sending to the receiver's answer.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+    registry=REGISTRY,
+)
+SUBSCRIPTION_PENDING = Gauge(
+    "iotrack_subscription_pending_records",
+    "Notifications queued for a webhook subscription and not yet delivered, by subscription "
+    "id (a subscription, never a unit).",
+    ["subscription"],
+    registry=REGISTRY,
+)
+SUBSCRIPTION_LAG = Gauge(
+    "iotrack_subscription_lag_seconds",
+    "How far the delivery worker is behind the topics: now minus the broker timestamp of the "
+    "newest record of its last batch; 0 once caught up.",
     registry=REGISTRY,
 )
 

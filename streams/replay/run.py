@@ -24,24 +24,34 @@ from fastavro import json_writer
 
 from processors.core import Channel, CoreState, Output, apply
 from processors.ids import deterministic_uuid7
+from processors.parties import Sender
 from streams.replay.lines import InputEvent, read_events
 from streams.workers.channels import topic_of
-from topics import dead_letters
+from topics import catalog, dead_letters
 from topics.schemas import SchemaRepository, repository
 
 
 def _dead_letter(event: InputEvent, output: Output) -> dict[str, Any]:
     detail = output.value or {}
-    at = int(event.value["occurred_at"])
+    if "record" in detail:
+        # An input kept to wait and given up on later: its own line, not the current one.
+        kept: dict[str, Any] = detail["record"]
+        record_type = str(detail["record_type"])
+        line = json.dumps({"type": record_type, "value": kept}, sort_keys=True).encode()
+        at, cause = int(kept["occurred_at"]), str(kept["event_id"])
+        topic = catalog.input_topic(record_type, Sender.of(str(detail["sender"])))
+    else:
+        line, topic = event.raw, event.topic
+        at, cause = int(event.value["occurred_at"]), str(event.value["event_id"])
     return dead_letters.value(
         # Its own id, derived from the refused input's (not the input's id itself).
-        event_id=deterministic_uuid7(at, "dead-letter", str(event.value["event_id"])),
+        event_id=deterministic_uuid7(at, "dead-letter", cause),
         source="iotrack-core",
         occurred_at=at,
-        original_value=event.raw,
+        original_value=line,
         reason=str(detail.get("reason", "refused")),
         error_kind=str(detail.get("error_kind", "Refused")),
-        source_topic=event.topic.name,
+        source_topic=topic.name,
     )
 
 

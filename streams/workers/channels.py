@@ -24,6 +24,7 @@ CHANNEL_TOPICS: Mapping[Channel, catalog.Topic] = {
     Channel.HOLDS: catalog.HOLDS,
     Channel.RELEASES: catalog.RELEASES,
     Channel.EXITS: catalog.EXITS,
+    Channel.DECLARATIONS: catalog.DECLARATION_STATES,
 }
 
 

@@ -21,26 +21,26 @@ loop uses confluent-kafka transactions instead. The integration test
 moments and checks nothing is lost or published twice, against ``iotrack replay``.
 
 One worker consumes every partition of every input topic (the state is global); the state is
-pickled Python objects on a private topic written only by this worker.
+kept as versioned Avro records on a private topic written only by this worker
+(``streams.workers.changelog``).
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from processors.binding import Ledger
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
 from processors.mission import MissionPath
+from processors.parties import Sender
 from streams.ops import metrics
+from streams.workers.changelog import ChangelogError, Stored, changelog_records, restore
 from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
 from topics.clients import KafkaConnection, consumer, produce, producer
@@ -132,6 +132,20 @@ class CustomsView:
             else:
                 self.holds.pop(iot_id, None)
 
+    @staticmethod
+    def export_waiting(state: CoreState) -> None:
+        """How many inputs wait, for what, and the oldest's age in event time."""
+        kinds: dict[str, list[int]] = {"iot_id": [], "mission_path": [], "late_binding": []}
+        for key, waiting in state.parked.items():
+            kind = "iot_id" if key.startswith("iot:") else "mission_path"
+            kinds[kind] += [p.occurred_at for p in waiting]
+        for reads in state.unresolved.values():
+            kinds["late_binding"] += [r.expires_at - state.config.park_wait_ms for r in reads]
+        for kind, times in kinds.items():
+            metrics.WAITING_INPUTS.labels(kind).set(len(times))
+            age = (state.watermark - min(times)) / 1000 if times else 0
+            metrics.WAITING_OLDEST_AGE.labels(kind).set(max(0.0, age))
+
     def export(self, watermark_ms: int) -> None:
         """Set the gauges; hold ages in event time, against the core's watermark."""
         for status, count in self.by_status.items():
@@ -161,64 +175,6 @@ class CoreStats:
     """Time spent in ``commit_transaction`` (the broker's two-phase commit), all batches."""
     offsets_seconds: float = 0.0
     """Time spent in ``send_offsets_to_transaction``, all batches."""
-
-
-def _changelog_records(state: CoreState) -> list[tuple[bytes, bytes | None]]:
-    """The changelog records of everything that changed since the last batch."""
-    changes = state.take_changes()
-    records: list[tuple[bytes, bytes | None]] = []
-
-    def put(key: str, value: Any | None) -> None:
-        records.append((key.encode(), None if value is None else pickle.dumps(value)))
-
-    for iot_id in sorted(changes.iots):
-        put(f"iot:{iot_id}", state.iots.get(iot_id))
-    for key in sorted(changes.itus):
-        put(f"itu:{key}", state.ledger.intervals.get(key))
-    for request_id in sorted(changes.requests):
-        put(f"req:{request_id}", state.ledger.requests.get(request_id))
-    for path_id in sorted(changes.paths):
-        put(f"path:{path_id}", state.paths.get(path_id))
-    for event_id in sorted(changes.applied):
-        put(f"seen:{event_id}", state.applied.get(event_id))
-    for train_id in sorted(changes.trains):
-        put(f"train:{train_id}", state.trains.get(train_id))
-    put(
-        "meta",
-        {
-            "watermark": state.watermark,
-            "next_due": state.next_due,
-            "applied_oldest": state.applied_oldest,
-        },
-    )
-    return records
-
-
-def restore(records: Mapping[bytes, bytes], config: CoreConfig | None = None) -> CoreState:
-    """A core state from the latest changelog value of every key."""
-    state = CoreState(ledger=Ledger.empty(), config=config or CoreConfig())
-    for raw_key, raw_value in records.items():
-        key = raw_key.decode()
-        value = pickle.loads(raw_value)  # noqa: S301 - our own private topic, written by us
-        kind, _, name = key.partition(":")
-        if kind == "iot":
-            state.iots[name] = value
-        elif kind == "itu":
-            state.ledger.intervals[name] = value
-        elif kind == "req":
-            state.ledger.requests[name] = value
-        elif kind == "path":
-            state.paths[name] = value
-        elif kind == "seen":
-            state.applied[name] = value
-        elif kind == "train":
-            state.trains[name] = value
-        elif kind == "meta":
-            state.watermark = value["watermark"]
-            state.next_due = value["next_due"]
-            state.applied_oldest = value.get("applied_oldest")
-    state.take_changes()
-    return state
 
 
 class CoreWorker:
@@ -281,41 +237,47 @@ class CoreWorker:
         for kind in ("consumer", "aborted_batch"):
             metrics.ERRORS.labels("core", kind)
 
-    def _read_changelog(self) -> dict[bytes, bytes]:
-        reader = consumer(
-            self.connection,
-            "restore",
-            **{"isolation.level": "read_committed", "enable.partition.eof": True},
-        )
-        latest: dict[bytes, bytes] = {}
+    def _read_changelog(self) -> list[Stored]:
+        reader = consumer(self.connection, "restore", **{"enable.partition.eof": True})
+        latest: dict[bytes, Stored] = {}
+        expected = 0
         try:
             reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
             while True:
                 message = reader.poll(10)
                 if message is None:
-                    raise RuntimeError("the core changelog did not answer within 10 s")
+                    raise ChangelogError(
+                        catalog.CORE_CHANGELOG.name, 0, expected, "no record within 10 s"
+                    )
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
                         break
                     raise KafkaException(error)
                 key, value = message.key() or b"", message.value()
+                expected = (message.offset() or 0) + 1
                 if value is None:
                     latest.pop(key, None)
                 else:
-                    latest[key] = value
+                    latest[key] = Stored(
+                        key, value, message.partition() or 0, message.offset() or 0
+                    )
         finally:
             reader.close()
-        return latest
+        return list(latest.values())
 
     def _send(self, topic: catalog.Topic, key: bytes | None, value: bytes | None) -> None:
         produce(self.producer, topic.name, key, value)
 
     def _publish(self, output: Output, message: Message) -> None:
         topic = topic_of(output)
-        if output.channel is Channel.REFUSALS or (
+        refused = output.channel is Channel.REFUSALS or (
             output.channel is Channel.REPLIES and output.schema is None
-        ):
+        )
+        if refused and output.value is not None and "record" in output.value:
+            self._dead_letter_kept(output, topic)
+            return
+        if refused:
             self._dead_letter(
                 message,
                 str((output.value or {}).get("reason")),
@@ -346,6 +308,25 @@ class CoreWorker:
             )
         self._batch.outputs[topic.name] += 1
         self.stats.outputs += 1
+
+    def _dead_letter_kept(self, output: Output, topic: catalog.Topic) -> None:
+        """The dead letter of an input the core kept and gave up on (its wait passed)."""
+        assert output.value is not None  # noqa: S101 - checked by the caller
+        record_type = str(output.value["record_type"])
+        sender = Sender.of(str(output.value["sender"]))
+        key, value = dead_letters.for_record(
+            self.codec,
+            record_type,
+            output.value["record"],
+            topic=catalog.input_topic(record_type, sender).name,
+            reason=str(output.value["reason"]),
+            error_kind=str(output.value["error_kind"]),
+            source=SOURCE,
+        )
+        self._send(topic, key, value)
+        if topic is catalog.DEAD_LETTERS:
+            self._batch.dead_letters[str(output.value["error_kind"])] += 1
+            self.stats.dead_letters += 1
 
     def _dead_letter(
         self,
@@ -397,7 +378,7 @@ class CoreWorker:
             self._publish(output, message)
 
     def _commit_batch(self) -> None:
-        for key, changed in _changelog_records(self.state):
+        for key, changed in changelog_records(self.state, self.codec):
             self._send(catalog.CORE_CHANGELOG, key, changed)
         positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
         started = time.perf_counter()
@@ -414,11 +395,12 @@ class CoreWorker:
         batch.publish(time.perf_counter() - started + offsets_took)
         self.customs.update(batch)
         self.customs.export(self.state.watermark)
+        self.customs.export_waiting(self.state)
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
         """Work until ``stop`` (or, for tests and replays, until idle that long)."""
         self.producer.init_transactions(60)
-        self.state = restore(self._read_changelog(), self.config)
+        self.state = restore(self._read_changelog(), self.codec, self.config)
         self.customs.rebuild(self.state)
         self.customs.export(self.state.watermark)
         # Every rail operator's requests too, by pattern: an operator admitted while the core

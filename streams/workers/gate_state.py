@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
 
+from processors.identifiers import itu
 from streams.ops import metrics
 from topics import catalog
 from topics.clients import KafkaConnection, consumer
@@ -22,8 +23,29 @@ from topics.codec import Codec, plain
 
 
 @dataclass(frozen=True)
+class Carried:
+    """One IOT_ID a carrier (a plate, a wagon) carries, with its own verdict."""
+
+    iot_id: str
+    unit: str | None
+    may_leave: bool
+    verdict: str
+    reasons: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "iot_id": self.iot_id,
+            "unit": self.unit,
+            "may_leave": self.may_leave,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
 class GateDecision:
-    """The answer a gate gets."""
+    """The answer a gate gets. For a carrier, ``carried`` lists what it carries: the carrier may
+    leave only when every one of them may."""
 
     itu: str
     may_leave: bool
@@ -31,6 +53,7 @@ class GateDecision:
     iot_id: str | None
     reasons: tuple[str, ...]
     as_of: int | None
+    carried: tuple[Carried, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,7 +63,19 @@ class GateDecision:
             "iot_id": self.iot_id,
             "reasons": list(self.reasons),
             "as_of": self.as_of,
+            "carried": [c.as_json() for c in self.carried],
         }
+
+
+def _carried(entry: dict[str, Any]) -> Carried:
+    unit = entry.get("unit")
+    return Carried(
+        str(entry["iot_id"]),
+        itu.key_of_record(unit) if unit else None,
+        bool(entry["may_leave"]),
+        str(entry["verdict"]),
+        tuple(entry.get("reasons") or ()),
+    )
 
 
 class GateState:
@@ -52,11 +87,7 @@ class GateState:
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._consumer = consumer(
-            connection,
-            "gate",
-            **{"isolation.level": "read_committed", "enable.partition.eof": True},
-        )
+        self._consumer = consumer(connection, "gate", **{"enable.partition.eof": True})
         self._thread = threading.Thread(target=self._run, name="gate-state", daemon=True)
 
     def start(self, timeout_s: float = 60.0) -> None:
@@ -71,24 +102,27 @@ class GateState:
         at_end: set[int] = set()
         partitions = catalog.CLEARANCE_BY_ITU.partitions
         while not self._stop.is_set():
-            message = self._consumer.poll(0.1)
-            if message is None:
+            # A batch per call: one trip through the GIL for many updates, not one each (the
+            # API's requests wait for the GIL while this thread holds it).
+            first = self._consumer.poll(0.1)
+            if first is None:
                 continue
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(int(message.partition() or 0))
-                    if len(at_end) == partitions:
-                        self.ready.set()
-                continue
-            key = (message.key() or b"").decode()
-            value = message.value()
-            if value is None:
-                self.verdicts.pop(key, None)
-            else:
-                self.verdicts[key] = plain(
-                    self.codec.decode(value, topic=str(message.topic())).value
-                )
+            for message in [first, *self._consumer.consume(499, 0)]:
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(int(message.partition() or 0))
+                        if len(at_end) == partitions:
+                            self.ready.set()
+                    continue
+                key = (message.key() or b"").decode()
+                value = message.value()
+                if value is None:
+                    self.verdicts.pop(key, None)
+                else:
+                    self.verdicts[key] = plain(
+                        self.codec.decode(value, topic=str(message.topic())).value
+                    )
         self._consumer.close()
 
     def check(self, itu_key: str) -> GateDecision:
@@ -107,6 +141,7 @@ class GateState:
                 found["iot_id"],
                 tuple(found["reasons"]),
                 found["as_of"],
+                tuple(_carried(entry) for entry in found.get("carried") or ()),
             )
         metrics.GATE_CHECK.observe(time.perf_counter() - started)
         metrics.GATE_DECISIONS.labels(decision.verdict).inc()

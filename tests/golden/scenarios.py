@@ -382,8 +382,9 @@ SCENARIOS = (
 
 def main() -> None:
     from streams.replay.run import replay
+    from tests.golden.domain import DOMAIN_SCENARIOS
 
-    for build in SCENARIOS:
+    for build in (*SCENARIOS, *DOMAIN_SCENARIOS):
         scenario = build()
         lines = [json.dumps(e, separators=(",", ":")) for e in scenario.events]
         scenario.write(list(replay(lines)))

@@ -162,3 +162,95 @@ def test_a_refusal_is_told_to_the_agency_that_sent_it_and_customs_reads_every_de
         "claims agency CUSTOMS but came from the channel of agency.health"
         in (letter["value"]["reason"])
     )
+
+
+def _final_verdicts(name: str) -> dict[str, dict]:
+    """The last verdict published per ITU key (a tombstone removes it)."""
+    found: dict[str, dict] = {}
+    for o in _outputs(name):
+        if o["topic"] == "iotrack.clearance.verdicts.by-itu.v1":
+            if o["value"] is None:
+                found.pop(o["key"], None)
+            else:
+                found[o["key"]] = o["value"]
+    return found
+
+
+def test_a_truck_with_two_containers_leaves_when_both_are_released():
+    name = "truck-with-two-containers-released-one-at-a-time"
+    plate = [
+        o["value"]
+        for o in _outputs(name)
+        if o["key"] == "PLATE:IT:AB123CD" and o["value"] is not None
+    ]
+    assert [v["verdict"] for v in plate] == [
+        "NOT_RELEASED",
+        "NOT_RELEASED",
+        "NOT_RELEASED",
+        "CLEARED",
+    ]
+    assert [len(v["carried"]) for v in plate] == [1, 2, 2, 2]
+    half = plate[2]
+    assert [c["verdict"] for c in half["carried"]] == ["CLEARED", "NOT_RELEASED"]
+    assert half["reasons"] == ["CONTAINER:HLXU3141597: MRN 26IT000000000012R8 not released"]
+    final = _final_verdicts(name)
+    assert {k: v["may_leave"] for k, v in final.items()} == {
+        "CONTAINER:MSCU1234566": True,
+        "CONTAINER:HLXU3141597": True,
+        "PLATE:IT:AB123CD": True,
+    }
+    assert _kinds(name) == [], "two containers on one plate are no conflict"
+
+
+def test_a_container_active_on_one_path_is_refused_on_another_until_its_binding_ended():
+    name = "container-rebound-while-active-then-after-its-binding-ended"
+    bound = [o["value"]["request_id"] for o in _outputs(name) if o["type"] == "iotrack.IotBound"]
+    assert bound == ["FIRST", "THIRD"]
+    [conflict] = [o["value"] for o in _outputs(name) if o["type"] == "iotrack.Deviation"]
+    assert conflict["kind"] == "BINDING_CONFLICT"
+    assert "request SECOND" in conflict["observed"]
+    assert "request FIRST" in conflict["observed"]
+    [letter] = _values(name, "DeadLetter")
+    assert letter["error_kind"] == "BindingConflict"
+    assert "IMPORT-ROAD" in letter["reason"]
+
+
+def test_one_declaration_released_by_its_mrn_releases_every_container_bound_to_it():
+    name = "one-declaration-released-by-mrn-over-three-containers"
+    final = _final_verdicts(name)
+    assert len(final) == 4
+    assert all(v["verdict"] == "CLEARED" for v in final.values()), final
+    states = [v["state"] for v in _values(name, "DeclarationStatus")]
+    assert states == ["ACCEPTED", "RELEASED"]
+    assert not _values(name, "CustomsRelease"), "no release per IOT_ID was needed"
+
+
+def test_a_declaration_under_control_keeps_its_unit_in_even_with_a_release():
+    name = "declaration-under-control"
+    verdicts = [v["verdict"] for v in _values(name, "ClearanceVerdict") if v["itu"] is None]
+    assert verdicts == ["NOT_RELEASED", "CLEARED"], "the release alone changed nothing"
+    public = [v for v in _values(name, "ClearanceVerdict") if v["verdict"] != "CLEARED"]
+    assert all("control" not in " ".join(v["reasons"]) for v in public)
+    [control, done] = _values(name, "DeclarationStatus")
+    assert control["state"] == "UNDER_CONTROL"
+    assert "risk profile" in control["note"]["string"]
+    assert done["state"] == "RELEASED"
+
+
+def test_an_annulled_declaration_is_a_deviation_on_each_unit_and_cannot_be_released():
+    name = "declaration-annulled"
+    assert _kinds(name) == ["DECLARATION_ANNULLED", "DECLARATION_ANNULLED"]
+    [letter] = _values(name, "DeadLetter")
+    assert "annulled" in letter["reason"]
+    assert {v["verdict"] for v in _final_verdicts(name).values()} == {"NOT_RELEASED"}
+
+
+def test_a_release_that_arrives_before_its_binding_waits_for_it():
+    name = "release-arrives-before-its-binding"
+    lines = (HERE / f"{name}.in.jsonl").read_text().splitlines()
+    assert [json.loads(x)["type"] for x in lines[1:]] == [
+        "iotrack.CustomsRelease",
+        "iotrack.BindingRequested",
+    ]
+    assert not _values(name, "DeadLetter")
+    assert [v["verdict"] for v in _final_verdicts(name).values()] == ["CLEARED"]

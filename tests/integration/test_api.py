@@ -22,9 +22,8 @@ import pytest
 from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from streams.http.access import parse_credentials
-from streams.http.api import Api
+from streams.http.api import Api, make_server
 from streams.http.queries import Queries
-from streams.http.server import make_server
 from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
 from streams.replay.lines import read_events
@@ -249,6 +248,15 @@ def day(services) -> Iterator[Day]:
     scenario.passage(
         120, "PORT-GATE-1", "PORT-GATE-1-L1", "OUT", [{"kind": "CONTAINER", "value": held}]
     )
+    scenario.add(
+        "DeclarationStatus",
+        35,
+        mrn=mrns[held],
+        state="UNDER_CONTROL",
+        procedure="R",
+        declarant=None,
+        note="scanner lane 2",
+    )
     # The IOT_ID is derived from the request, so the core tells it: run once to learn it.
     state = CoreState()
     paths = (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
@@ -399,8 +407,12 @@ def test_the_timeline_shows_the_path_crossings_holds_and_deviations_by_role(day)
     assert hold["reason"] == "risk profile match"
     assert "EXIT_WHILE_HELD" in {d["kind"] for d in timeline["deviations"]}
     assert timeline["releases"][0]["mrn"]
+    [declaration] = timeline["declarations"]
+    assert declaration["mrn"] == timeline["binding"]["mrns"][0]
+    assert (declaration["state"], declaration["note"]) == ("UNDER_CONTROL", "scanner lane 2")
 
     _, seen_by_gdf, _ = _get(day, f"/iot/{day.held_iot}/timeline", "gdf")
+    assert "declarations" not in seen_by_gdf
     [hold] = seen_by_gdf["holds"]
     assert hold["agency"] == "CUSTOMS"
     assert "reason_code" not in hold
@@ -411,6 +423,7 @@ def test_the_timeline_shows_the_path_crossings_holds_and_deviations_by_role(day)
     _, seen_by_terminal, _ = _get(day, f"/iot/{day.held_iot}/timeline", "terminal")
     assert "holds" not in seen_by_terminal
     assert "deviations" not in seen_by_terminal
+    assert "declarations" not in seen_by_terminal
     assert seen_by_terminal["verdict"]["verdict"] == "HELD"
     assert "RISK-7" not in json.dumps(seen_by_terminal)
     assert "RISK-7" not in json.dumps(seen_by_gdf)
@@ -425,12 +438,38 @@ def test_lookup_finds_the_active_iot_id_and_its_verdict(day):
     _, by_plate, _ = _get(day, "/lookup", kind="plate", value=day.plate.lower(), country="it")
     assert by_plate["itu"] == f"PLATE:IT:{day.plate}"
     assert [a["iot_id"] for a in by_plate["active"]] == [day.cleared_iot]
+    assert by_plate["verdict"]["iot_id"] is None
+    assert by_plate["verdict"]["carried"] == [
+        {
+            "iot_id": day.cleared_iot,
+            "unit": f"CONTAINER:{day.cleared}",
+            "verdict": "CLEARED",
+            "may_leave": True,
+            "reasons": [],
+        }
+    ]
     _, unknown, _ = _get(day, "/lookup", kind="CONTAINER", value=_container(random.Random()))
     assert unknown["active"] == []
     assert unknown["verdict"]["verdict"] == "UNKNOWN"
     _, held, _ = _get(day, "/lookup", "gdf", kind="CONTAINER", value=day.held)
     assert held["verdict"]["may_leave"] is False
     assert held["active"][0]["status"] == "AT_NODE"
+
+
+def test_customs_finds_the_iot_id_of_its_binding_request(day):
+    status, found, _ = _get(day, f"/bindings/TEST-{day.cleared}", "customs")
+    assert status == 200
+    assert found["iot_id"] == day.cleared_iot
+    assert (found["mission_path_id"], found["active"]) == ("IMPORT-ROAD", True)
+    assert {i["itu"] for i in found["itus"]} == {
+        f"CONTAINER:{day.cleared}",
+        f"PLATE:IT:{day.plate}",
+    }
+    assert _get(day, f"/bindings/TEST-{day.cleared}", "gdf")[0] == 200
+    assert _get(day, f"/bindings/TEST-{day.cleared}", "terminal")[0] == 403
+    status, missing, _ = _get(day, "/bindings/TEST-NEVER-SENT", "customs")
+    assert status == 404
+    assert "refused" in missing["message"]
 
 
 def test_the_gate_check_answers_from_memory_with_reasons(day):
@@ -444,7 +483,10 @@ def test_the_gate_check_answers_from_memory_with_reasons(day):
     assert "RISK-7" not in json.dumps(held)
     _, cleared, _ = _get(day, "/gate-check", "gdf", plate=day.plate, country="IT")
     assert cleared["may_leave"] is True
-    assert cleared["iot_id"] == day.cleared_iot
+    assert cleared["iot_id"] is None  # a truck carries IOT_IDs; it is not bound to one
+    assert [c["iot_id"] for c in cleared["carried"]] == [day.cleared_iot]
+    assert cleared["carried"][0]["unit"] == f"CONTAINER:{day.cleared}"
+    assert cleared["carried"][0]["may_leave"] is True
     _, unknown, _ = _get(day, "/gate-check", container="MSKU6011672")
     assert unknown["itu"] == "CONTAINER:MSKU6011672"
     with urllib.request.urlopen(day.base + "/metrics", timeout=10) as response:

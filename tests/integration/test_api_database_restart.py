@@ -7,9 +7,8 @@ import threading
 import urllib.request
 
 from streams.http.access import parse_credentials
-from streams.http.api import Api
+from streams.http.api import Api, make_server
 from streams.http.queries import Queries
-from streams.http.server import make_server
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
 from streams.ops.duties import Duty

@@ -20,8 +20,7 @@ from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
 from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
-from streams.workers.projection import Projection, gate_check, rebuild
-from streams.workers.projection.tables import TOPICS
+from streams.workers.projection import TOPICS, Projection, gate_check, rebuild
 from tests.integration.databases import scratch_database
 from tests.integration.embedded import cli_env
 from tests.integration.writers import AsWriters
@@ -46,6 +45,7 @@ TABLES = {
     "holds": "iot_id, agency, hold_id",
     "releases": "iot_id, mrn",
     "exits": "iot_id",
+    "declaration_states": "mrn",
     "mission_paths": "mission_path_id",
     "train_loading_lists": "event_id",
     "train_manifests": "train_id, version",
@@ -62,6 +62,7 @@ OTHERS = (
     "iotrack.HoldLifted",
     "iotrack.CustomsRelease",
     "iotrack.ExitConfirmed",
+    "iotrack.DeclarationStatus",
     "iotrack.MissionPathDefined",
     "iotrack.TrainLoadingList",
     "iotrack.TrainManifest",
@@ -192,8 +193,7 @@ def _other(out, schemas, rng: random.Random, iots: list[str], at: int) -> None:
                 "mission_path_id": f"PATH-{rng.randrange(3)}",
                 "version": rng.randrange(1, 5),
             }[field]
-    # The projected topic of its type (a hold as the core published it, not an agency's input).
-    topic = catalog.topic_for_schema(name, TOPICS)
+    topic = catalog.topic_for_schema(name, TOPICS)  # the public topic the projection reads
     if name == "iotrack.ClearanceVerdict":
         topic, value["itu"] = catalog.CLEARANCE_BY_IOT, None
     out.produce(

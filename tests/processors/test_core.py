@@ -223,3 +223,43 @@ def test_after_its_exit_a_unit_read_again_is_a_deviation_and_may_be_bound_anew()
     ]
     state, outputs = apply_claimed(state, "iotrack.BindingRequested", _request(12, "R-next-voyage"))
     assert any(o.schema == "iotrack.IotBound" for o in outputs)
+
+
+def test_a_late_read_of_a_retired_iot_id_is_an_unknown_unit_not_a_crash():
+    """A unit that reached a staying destination (its binding ended then) and was retired, read
+    late with an event time inside its old binding (a reader's spool after a long outage): the
+    core used to look the retired IOT_ID up and stop with a KeyError on every restart."""
+    dry_port = {
+        **PATH,
+        "mission_path_id": "TO-DRY-PORT",
+        "nodes": [PATH["nodes"][0], {**PATH["nodes"][1], "node_id": "DRY", "kind": "DRY_PORT"}],
+        "legs": [{"from_node": "QUAY", "to_node": "DRY", "time_budget_ms": 3_600_000}],
+    }
+    state = CoreState(config=CoreConfig(retire_after_ms=10_000))
+    state, _ = apply_claimed(state, "iotrack.MissionPathDefined", _event(0, **dry_port))
+    request = {**_request(1, "R1"), "mission_path_id": "TO-DRY-PORT"}
+    state, outputs = apply_claimed(state, "iotrack.BindingRequested", request)
+    iot_id = next(o.value["iot_id"] for o in outputs if o.schema == "iotrack.IotBound")
+
+    def passage(n: int, node: str) -> dict[str, object]:
+        return _event(
+            n,
+            read_point_id=f"{node}-1",
+            node_id=node,
+            lane=None,
+            direction="IN",
+            started_at=T0 + n,
+            ended_at=T0 + n,
+            identifiers=[{"kind": "CONTAINER", "value": "CSQU3054383"}],
+            iot_ids=[],
+            evidence=[],
+            sensors_agree=True,
+            iso_size_type=None,
+            mrns=[],
+        )
+
+    state, _ = apply_claimed(state, "iotrack.Passage", passage(1_000, "DRY"))
+    state, _ = apply_claimed(state, "iotrack.Passage", passage(60_000, "DRY"))
+    assert iot_id not in state.iots  # retired
+    state, outputs = apply_claimed(state, "iotrack.Passage", passage(500, "QUAY"))
+    assert [o.value["kind"] for o in outputs if o.channel is Channel.DEVIATIONS] == ["UNKNOWN_UNIT"]

@@ -19,13 +19,13 @@ def gate_check(database_url: str, itu_key: str) -> dict[str, Any] | None:
     ):
         cursor.execute(
             "SELECT iot_id, verdict, may_leave, mrns_pending, open_holds, reasons, "
-            "as_of FROM clearance_by_itu WHERE itu_key = %s",
+            "as_of, carried FROM clearance_by_itu WHERE itu_key = %s",
             (itu_key,),
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    iot_id, verdict, may_leave, pending, holds, reasons, as_of = row
+    iot_id, verdict, may_leave, pending, holds, reasons, as_of, carried = row
     return {
         "itu": itu_key,
         "iot_id": str(iot_id) if iot_id else None,
@@ -35,4 +35,5 @@ def gate_check(database_url: str, itu_key: str) -> dict[str, Any] | None:
         "open_holds": holds,
         "reasons": reasons,
         "as_of": as_of.isoformat(),
+        "carried": carried or [],
     }

@@ -15,6 +15,7 @@ from streams.workers.projection.tables import (
     BOUND_SQL,
     BY_IOT_SQL,
     BY_ITU_SQL,
+    DECLARATION_SQL,
     DEVIATION_SQL,
     EXIT_SQL,
     HOLD_LIFTED_SQL,
@@ -47,7 +48,7 @@ def itu_key(itu: dict[str, Any] | None) -> str | None:
     by ITU are keyed."""
     if not itu:
         return None
-    return itu_keys.key(str(itu["kind"]), str(itu["value"]), itu.get("country"))
+    return itu_keys.key_of_record(itu)
 
 
 _itu_key = itu_key
@@ -271,7 +272,31 @@ def _train_status(name: str, schema: str, value: dict[str, Any] | None) -> list[
 def _by_itu(name: str, schema: str, value: dict[str, Any] | None) -> list[Statement]:
     if value is None:
         return [("DELETE FROM clearance_by_itu WHERE itu_key = %s", (name,))]
-    return [(BY_ITU_SQL, (name, value["iot_id"], *_verdict(value)))]
+    # A carried unit as its ITU key, as every answer names a unit.
+    carried = json.dumps(
+        [{**entry, "unit": itu_key(entry.get("unit"))} for entry in value.get("carried") or []]
+    )
+    return [(BY_ITU_SQL, (name, value["iot_id"], *_verdict(value), carried))]
+
+
+def _declaration(name: str, schema: str, value: dict[str, Any] | None) -> list[Statement]:
+    if value is None:
+        return [("DELETE FROM declaration_states WHERE mrn = %s", (name,))]
+    return [
+        (
+            DECLARATION_SQL,
+            (
+                value["mrn"],
+                value["state"],
+                value["event_id"],
+                _when(value["occurred_at"]),
+                value["procedure"],
+                value["declarant"],
+                value["note"],
+                value["source"],
+            ),
+        )
+    ]
 
 
 def _by_iot(name: str, schema: str, value: dict[str, Any] | None) -> list[Statement]:
@@ -399,6 +424,7 @@ _APPLY: dict[str, Callable[[str, str, dict[str, Any] | None], list[Statement]]] 
     catalog.MANIFESTS.name: _manifest,
     catalog.PERMISSIONS.name: _permission,
     catalog.TRAINS.name: _train_status,
+    catalog.DECLARATION_STATES.name: _declaration,
 }
 
 

@@ -22,6 +22,7 @@ TOPICS: tuple[catalog.Topic, ...] = (
     catalog.MANIFESTS,
     catalog.PERMISSIONS,
     catalog.TRAINS,
+    catalog.DECLARATION_STATES,
 )
 PROJECTED_TABLES: tuple[str, ...] = (
     "iot_state",
@@ -40,6 +41,7 @@ PROJECTED_TABLES: tuple[str, ...] = (
     "train_manifests",
     "train_permissions",
     "train_status",
+    "declaration_states",
 )
 """Every table the projection writes (``rebuild`` truncates them)."""
 
@@ -85,7 +87,12 @@ TRANSITION_SQL = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (iot_id, version) DO NOTHING"
 )
 VERDICT_COLUMNS = ["verdict", "may_leave", "mrns_pending", "open_holds", "reasons", "as_of"]
-BY_ITU_SQL = _upsert("clearance_by_itu", ["itu_key"], ["iot_id", *VERDICT_COLUMNS])
+BY_ITU_SQL = _upsert("clearance_by_itu", ["itu_key"], ["iot_id", *VERDICT_COLUMNS, "carried"])
+DECLARATION_SQL = _upsert(
+    "declaration_states",
+    ["mrn"],
+    ["state", "event_id", "occurred_at", "procedure", "declarant", "note", "source"],
+)
 BY_IOT_SQL = _upsert("clearance_by_iot", ["iot_id"], VERDICT_COLUMNS)
 DEVIATION_SQL = _insert_once(
     "deviations",

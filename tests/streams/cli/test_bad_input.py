@@ -81,6 +81,14 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("a loading list not in UTF-8", ["rail", "loading-list", "{not_utf8}", *RAIL], 2, "UTF-8"),
     ("a manifest nested too deeply", ["rail", "manifest", "{deep_json}", *RAIL], 2, "deeply"),
     ("a missing portal file", ["rail", "consist", "{missing}"], 2, "No such file"),
+    ("a binding without units", ["bind", "--path", "IMPORT-ROAD"], 2, "--container"),
+    ("a binding file that is not JSON", ["bind", "{not_utf8}"], 2, "UTF-8"),
+    (
+        "a binding of a bad container",
+        ["bind", "--container", "CSQU3054384", "--path", "P"],
+        2,
+        "check",
+    ),
     (
         "a rail version that is not one",
         ["rail", "manifest", "x", *RAIL, "--version", "v"],

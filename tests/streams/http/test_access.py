@@ -19,12 +19,14 @@ from streams.http.access import (
     Principal,
     Role,
     authorize,
+    authorize_subscription,
     authorize_train,
     bearer,
     decode_cursor,
     encode_cursor,
     hold_view,
     no_nul,
+    notification_view,
     parse_credentials,
     parse_limit,
     parse_time,
@@ -53,6 +55,7 @@ TIMELINE = {
     "holds": [HOLD],
     "releases": [{"mrn": "06DE586600006143E1"}],
     "deviations": [{"kind": "EXIT_WHILE_HELD"}],
+    "declarations": [{"mrn": "06DE586600006143E1", "state": "UNDER_CONTROL", "note": "scan"}],
     "nodes": [],
 }
 
@@ -105,6 +108,8 @@ def test_each_endpoint_admits_the_roles_of_the_table():
         (Role.CUSTOMS, "timeline"),
         (Role.GDF, "timeline"),
         (Role.TERMINAL, "timeline"),
+        (Role.CUSTOMS, "binding"),
+        (Role.GDF, "binding"),
         (Role.CUSTOMS, "lookup"),
         (Role.GDF, "lookup"),
         (Role.TERMINAL, "lookup"),
@@ -116,7 +121,46 @@ def test_each_endpoint_admits_the_roles_of_the_table():
         (Role.CUSTOMS, "gate-check"),
         (Role.GDF, "gate-check"),
         (Role.TERMINAL, "gate-check"),
+        # Every party manages its own subscriptions; what each may subscribe to is below.
+        (Role.CUSTOMS, "subscriptions"),
+        (Role.GDF, "subscriptions"),
+        (Role.TERMINAL, "subscriptions"),
+        (Role.RAIL_OPERATOR, "subscriptions"),
     }
+
+
+def test_nobody_subscribes_to_more_than_its_role_may_read():
+    allowed = set()
+    for topic in ("deviations", "verdicts", "trains", "holds"):
+        for role in Role:
+            try:
+                authorize_subscription(Principal(role, "OP-1"), topic)
+            except Forbidden:
+                continue
+            allowed.add((role, topic))
+    assert allowed == {
+        (Role.CUSTOMS, "deviations"),
+        (Role.GDF, "deviations"),
+        (Role.CUSTOMS, "verdicts"),
+        (Role.GDF, "verdicts"),
+        (Role.TERMINAL, "verdicts"),
+        (Role.CUSTOMS, "trains"),
+        (Role.GDF, "trains"),
+        (Role.RAIL_OPERATOR, "trains"),
+    }
+    for role, topic in allowed:
+        readable = {"deviations": "deviations", "verdicts": "gate-check", "trains": "train"}
+        assert _allowed(Principal(role, "OP-1"), readable[topic])
+
+
+def test_notifications_carry_no_customs_only_field_for_anyone_but_customs():
+    event = {"data": {"holds": [{"agency": "CUSTOMS", "reason_code": "RISK-7", "reason": "x",
+                                 "outcome": "y", "hold_id": "H"}]}}  # fmt: skip
+    for role in (Role.GDF, Role.TERMINAL, Role.RAIL_OPERATOR):
+        assert notification_view(role, event) == {
+            "data": {"holds": [{"agency": "CUSTOMS", "hold_id": "H"}]}
+        }
+    assert notification_view(Role.CUSTOMS, event) == event
 
 
 def _allowed(principal: Principal, endpoint: str) -> bool:
@@ -151,9 +195,10 @@ def test_a_timeline_is_cut_to_the_role():
     assert gdf["deviations"] == TIMELINE["deviations"]
     assert "reason_code" not in gdf["holds"][0]
     assert "RISK-7" not in repr(gdf)
+    assert "declarations" not in gdf, "a control under way is Customs' to tell"
     terminal = timeline_view(TERMINAL, TIMELINE)
     assert terminal["verdict"] == TIMELINE["verdict"]
-    assert not {"holds", "deviations", "releases"} & set(terminal)
+    assert not {"holds", "deviations", "releases", "declarations"} & set(terminal)
     assert "RISK-7" not in repr(terminal)
     with pytest.raises(Forbidden):
         timeline_view(RAIL, TIMELINE)

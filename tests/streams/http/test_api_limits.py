@@ -12,14 +12,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 
 import pytest
 
 from streams.errors import ConfigError
 from streams.http.access import parse_credentials
-from streams.http.api import Api
+from streams.http.api import Api, make_server
 from streams.http.queries import Queries
-from streams.http.server import make_server
 from streams.local.processes import free_port
 from streams.ops import metrics
 
@@ -46,16 +46,17 @@ def serving() -> Iterator[tuple[str, int]]:
     queries.close()
 
 
-def _get(base: tuple[str, int], path: str, method: str = "GET") -> tuple[int, dict, dict]:
+def _get(base: tuple[str, int], path: str, method: str = "GET") -> tuple[int, dict, Message]:
+    """(status, JSON body, headers: looked up case-insensitively, as HTTP names are)."""
     request = urllib.request.Request(f"http://{base[0]}:{base[1]}{path}", method=method)
     request.add_header("Authorization", f"Bearer {TOKEN}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null"), dict(response.headers)
+            return response.status, json.loads(response.read() or b"null"), response.headers
     except urllib.error.HTTPError as error:
         with error:
             body = error.read()
-            return error.code, json.loads(body) if body else {}, dict(error.headers)
+            return error.code, json.loads(body) if body else {}, error.headers
 
 
 def _read_all(connection: socket.socket, timeout: float) -> bytes:

@@ -10,9 +10,8 @@ import urllib.request
 import pytest
 
 from streams.http.access import parse_credentials
-from streams.http.api import Api
+from streams.http.api import Api, make_server
 from streams.http.queries import Queries
-from streams.http.server import make_server
 from streams.local.processes import free_port
 
 TOKEN = "unit-test-token-000001"  # noqa: S105 - a throwaway token of a throwaway server

@@ -1,0 +1,111 @@
+"""``iotrack subscriptions run``: the delivery worker of webhooks (streams are served by
+``iotrack api``), with its ``/health``, ``/ready`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from typing import Any, Literal
+
+from streams.cli.options import Commands, add_command
+from streams.local import runtime
+from streams.ops.duties import Duty
+from streams.ops.settings import Settings
+from streams.ops.signals import stop_on_signals
+
+
+def ops_app(worker: Any) -> Any:
+    """``/health`` (alive), ``/ready`` (reading and delivering, or why not), ``/metrics``."""
+    from fastapi import APIRouter
+    from pydantic import BaseModel
+
+    from streams.http.api import ops_routes
+    from streams.http.app import JsonAnswer, application
+
+    class Ready(BaseModel):
+        status: Literal["ready", "not ready"]
+        reason: str
+
+    def health() -> tuple[int, dict[str, Any]]:
+        ready, reason = worker.ready()
+        return 200, {"status": "ready" if ready else "not ready", "reason": reason}
+
+    router = APIRouter()
+
+    @router.get("/ready", operation_id="ready", response_model=Ready)
+    def ready() -> Any:
+        ok, reason = worker.ready()
+        return JsonAnswer(
+            {"status": "ready" if ok else "not ready", "reason": reason}, 200 if ok else 503
+        )
+
+    return application(
+        title="iotrack delivery worker",
+        description="Webhook deliveries of subscriptions.",
+        routers=[router, ops_routes(health, Ready)],
+    )
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.http.server import Server
+    from streams.subscriptions.webhooks import RetryPolicy
+    from streams.subscriptions.worker import DeliveryWorker
+    from topics.codec import codec_for
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    found = runtime.endpoints(settings)
+    policy = RetryPolicy(
+        base_s=args.retry_base, max_s=args.retry_max, suspend_after_s=args.suspend_after
+    )
+    worker = DeliveryWorker(
+        found.bootstrap,
+        found.database(Duty.SUBSCRIPTIONS).reveal(),
+        codec_for(settings.schema_registry_url),
+        policy,
+    )
+    stop = stop_on_signals()
+    server = None
+    try:
+        if args.port:
+            server = Server(ops_app(worker), "127.0.0.1", args.port, name="iotrack-subscriptions")
+            threading.Thread(target=server.serve_forever, name="ops", daemon=True).start()
+        print(
+            f"iotrack subscriptions: delivering from {found.bootstrap}; /ready and /metrics on "
+            f"127.0.0.1:{args.port or '-'}; retries {policy.base_s:g}-{policy.max_s:g} s, "
+            f"suspended after {policy.suspend_after_s:g} s failing",
+            flush=True,
+        )
+        worker.run(stop)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        worker.close()
+    return 0
+
+
+def register(commands: Commands) -> None:
+    """Add ``subscriptions`` (``run``)."""
+    group = add_command(commands, "subscriptions", "deliver subscriptions (webhooks)")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser(
+        "run",
+        help="queue matching events for each subscription and deliver its webhooks",
+    )
+    run.add_argument(
+        "--port", type=int, default=9310, help="/health, /ready, /metrics (default 9310; 0: off)"
+    )
+    run.add_argument(
+        "--retry-base", type=float, default=0.5, help="first retry pause in s (default 0.5)"
+    )
+    run.add_argument(
+        "--retry-max", type=float, default=60.0, help="longest retry pause in s (default 60)"
+    )
+    run.add_argument(
+        "--suspend-after",
+        type=float,
+        default=3600.0,
+        help="suspend a subscription failing for this many s (default 3600)",
+    )
+    run.set_defaults(handler=_run)

@@ -1,0 +1,128 @@
+"""Arrival order live: twenty bindings and their releases published together, the releases
+first, onto their two topics; the running core ends with twenty IOT_IDs cleared and no dead
+letter (a release that comes before its binding waits for it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from processors.ids import deterministic_uuid7
+from streams.kafka.reading import committed_up_to_end, read_committed
+from streams.local.kafka import LocalKafka
+from streams.local.processes import free_port
+from streams.ops.settings import CHECKOUT
+from streams.replay.lines import EventLines, read_events
+from streams.replay.publish import publish
+from streams.workers.core import CoreWorker
+from tests.golden.domain import _mrn, _unit
+from topics import admin, catalog
+from topics.codec import SingleObjectCodec, plain
+
+CODEC = SingleObjectCodec()
+PAIRS = 20
+T0 = 1_796_000_000_000
+
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    kafka = LocalKafka(tmp_path_factory.mktemp("arrival"), base_port=free_port())
+    stop = threading.Event()
+    thread = None
+    try:
+        bootstrap = kafka.start()
+        admin.apply(admin.admin_client(bootstrap))
+        worker = CoreWorker(bootstrap, CODEC)
+        thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+        thread.start()
+        paths = (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
+        publish(bootstrap, CODEC, paths)
+        _wait(bootstrap, [catalog.MISSION_PATHS])
+        yield bootstrap
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(30)
+        kafka.stop()
+
+
+def _wait(bootstrap: str, topics: list[catalog.Topic]) -> None:
+    deadline = time.monotonic() + 90
+    while not committed_up_to_end(bootstrap, "iotrack-core", topics):
+        assert time.monotonic() < deadline, "the core did not take the events"
+        time.sleep(0.2)
+
+
+def test_twenty_releases_published_with_their_bindings_all_clear(core: str) -> None:
+    lines = EventLines("arrival-order", "customs")
+    bindings, releases, iots = [], [], []
+    for n in range(PAIRS):
+        unit = _unit(f"TGHU{100000 + n}")
+        declared = _mrn(f"26IT{n:012d}R")
+        at = T0 + n * 1000
+        request = f"PAIR-{n}"
+        iot = deterministic_uuid7(at, "iot", request)
+        iots.append(iot)
+        bindings.append(
+            lines.line(
+                "BindingRequested",
+                at,
+                request_id=request,
+                mrns=[declared],
+                itus=[{"kind": "CONTAINER", "value": unit}],
+                mission_path_id="IMPORT-ROAD",
+                requested_by="officer.rossi",
+            )
+        )
+        releases.append(
+            lines.line("CustomsRelease", at + 500, iot_id=iot, mrn=declared, released_by="o")
+        )
+    publish(core, CODEC, releases)
+    publish(core, CODEC, bindings)
+    _wait(core, [catalog.BINDING_REQUESTS, catalog.CUSTOMS_RELEASES])
+    verdicts = {
+        (m.key() or b"").decode(): plain(CODEC.decode(m.value()).value)["verdict"]
+        for m in read_committed(core, catalog.CLEARANCE_BY_IOT)
+        if m.value() is not None
+    }
+    assert {iot: verdicts.get(iot) for iot in iots} == dict.fromkeys(iots, "CLEARED")
+    assert read_committed(core, catalog.DEAD_LETTERS) == []
+    assert [e.topic for e in read_events(releases[:1])] == [catalog.CUSTOMS_RELEASES]
+
+
+def _iotrack(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        cwd=CHECKOUT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_customs_binds_from_the_command_line_and_learns_the_iot_id_or_the_refusal(
+    core: str, tmp_path: Path
+) -> None:
+    unit, declared = _unit("BNDU123456"), _mrn("26IT000000009999R")
+    bound = _iotrack(core, "bind", "--container", unit, "--mrn", declared, "--path",
+                     "IMPORT-ROAD", "--json")  # fmt: skip
+    assert bound.returncode == 0, bound.stderr
+    answer = json.loads(bound.stdout)
+    assert answer["status"] == "BOUND"
+    assert answer["units"] == f"CONTAINER:{unit}"
+    assert uuid.UUID(answer["iot_id"]).version == 7
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        json.dumps({"path": "RAIL-EXPORT", "mrns": [declared], "units": [{"unit": unit}]}) + "\n"
+    )
+    again = _iotrack(core, "bind", str(requests))
+    assert again.returncode == 1, again.stderr
+    assert "refused" in again.stdout
+    assert answer["iot_id"] in again.stdout, "the refusal names the IOT_ID the unit is bound to"
