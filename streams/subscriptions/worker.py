@@ -36,11 +36,13 @@ from streams.subscriptions.model import TOPICS, Context, Topic, data_for, event_
 from streams.subscriptions.store import Row, Store
 from streams.subscriptions.webhooks import RetryPolicy, Sender
 from topics import catalog
-from topics.clients import consumer
+from topics.clients import KafkaConnection, consumer
 from topics.codec import Codec, plain
 
 LOG = logging.getLogger("iotrack.subscriptions")
-GROUP = "iotrack-subscriptions"
+GROUP = "delivery"
+"""Its consumer group, named after its principal (``service.subscriptions.delivery``); it
+assigns its partitions itself and keeps its positions in Postgres."""
 SOURCES: dict[Topic, catalog.Topic] = {
     "deviations": catalog.DEVIATIONS,
     "verdicts": catalog.CLEARANCE_BY_ITU,
@@ -85,10 +87,11 @@ class Progress:
 class Fanout:
     """Kafka -> each matching subscription's queue, exactly once into the queues."""
 
-    def __init__(self, bootstrap: str, store: Store, codec: Codec) -> None:
+    def __init__(self, connection: KafkaConnection, store: Store, codec: Codec) -> None:
+        """``connection``: the delivery worker's own (``service.subscriptions``)."""
         self.store = store
         self.codec = codec
-        self.consumer = consumer(bootstrap, GROUP, **{"fetch.wait.max.ms": 50})
+        self.consumer = consumer(connection, GROUP, **{"fetch.wait.max.ms": 50})
         self.progress = Progress()
         self._positions: dict[tuple[str, int], int] = {}
         self._subscriptions: list[Row] = []
@@ -200,13 +203,17 @@ class DeliveryWorker:
     """The fan-out and the webhook senders."""
 
     def __init__(
-        self, bootstrap: str, database_url: str, codec: Codec, policy: RetryPolicy | None = None
+        self,
+        connection: KafkaConnection,
+        database_url: str,
+        codec: Codec,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self._lock = lock(database_url)
         self.pool = ReadPool(database_url, size=6, read_only=False, name="iotrack-subscriptions")
         self.store = Store(self.pool)
         self.policy = policy or RetryPolicy()
-        self.fanout = Fanout(bootstrap, self.store, codec)
+        self.fanout = Fanout(connection, self.store, codec)
         self.client = httpx.Client(follow_redirects=False)
         self.senders: dict[str, Sender] = {}
 
