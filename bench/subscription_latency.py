@@ -12,10 +12,11 @@ same way: what the broker and a consumer's poll cost before iotrack does anythin
 Every client signs in as its party on the SASL/SCRAM broker (``bench.brokers``): the deviations
 are published as the core (their one writer), the bare consumer reads as the delivery worker,
 ``iotrack api`` and ``iotrack subscriptions run`` sign in as themselves; each process connects
-to Postgres as its duty. ``--security both`` runs it again on the unsecured comparison broker.
+to Postgres as its duty. There is no unsecured comparison here: ``iotrack`` processes cannot
+sign in to a broker without SASL (``bench.brokers``' unsecured node serves in-process clients
+only), as for ``bench.api_gate_check``.
 
-Run: ``.venv/bin/python -m bench.subscription_latency [--rate 100] [--seconds 20]
-[--security sasl|none|both]``.
+Run: ``.venv/bin/python -m bench.subscription_latency [--rate 100] [--seconds 20]``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from bench.brokers import MODES, Broker, broker, modes
+from bench.brokers import Broker, broker, modes
 from bench.gate_check import percentile
 from streams.local import runtime
 from streams.local.postgres import LocalPostgres
@@ -287,7 +288,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--security", choices=MODES, default="sasl")
     args = parser.parse_args()
     given = os.environ.get("DATABASE_URL")
     with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
@@ -297,9 +297,9 @@ def main() -> None:
                 postgres.start()
             database = runtime.Databases(postgres, Secret(given) if given else None)
             migrate(database.url(Duty.OWNER).reveal())
-            for mode in modes(args.security):
-                with broker(mode) as kafka:
-                    _measure(kafka, database, args.rate, args.seconds)
+            [mode] = modes("sasl")
+            with broker(mode) as kafka:
+                _measure(kafka, database, args.rate, args.seconds)
         finally:
             if postgres is not None:
                 postgres.stop()
