@@ -18,7 +18,7 @@ from processors.events import Itu
 from processors.identifiers import KINDS
 from processors.identifiers.itu import CHECKED_BY, is_carrier
 
-# Avro ItuKind -> identifier module that checks it (kinds without a standard are not checked).
+NO_COUNTRY = "a plate needs the country it is registered in (ISO 3166 alpha-2)"
 
 
 def check_itu(itu: Itu) -> str | None:
@@ -28,13 +28,21 @@ def check_itu(itu: Itu) -> str | None:
     'CSQU3054384: check digit is 4, expected 3'
     >>> check_itu(Itu("SWAP_BODY", " ")), check_itu(Itu("PLATE", "AB123CD", "IT"))
     ('SWAP_BODY: empty identifier', None)
+
+    A plate is a carrier only with the country it is registered in: ``AB123CD`` may be an
+    Italian truck or a German one, so a plate without its country names no carrier.
+
+    >>> check_itu(Itu("PLATE", "AB123CD"))
+    'PLATE AB123CD: a plate needs the country it is registered in (ISO 3166 alpha-2)'
     """
     module = CHECKED_BY.get(itu.kind)
     if module is None:
         return None if itu.value.strip() else f"{itu.kind}: empty identifier"
+    if module == "plate" and not itu.country:
+        return f"PLATE {itu.value}: {NO_COUNTRY}"
     try:
         if module == "plate":
-            KINDS[module].validate(itu.value, country=itu.country or "IT")
+            KINDS[module].validate(itu.value, country=itu.country)
         else:
             KINDS[module].validate(itu.value)
     except ValueError as exc:
@@ -50,6 +58,14 @@ class Interval:
     mission_path_id: str
     valid_from: int
     valid_to: int | None = None
+    seen_at: int | None = None
+    """A carrier's: the latest event time a gate read the unit on it since ``valid_from`` (None
+    until one did), so that a read older than that, arriving late, does not move the unit."""
+
+    @property
+    def latest(self) -> int:
+        """The event time the binding was last established or seen to hold."""
+        return self.valid_from if self.seen_at is None else max(self.valid_from, self.seen_at)
 
     def active_at(self, at: int) -> bool:
         """Whether the binding holds at event time ``at``."""
@@ -81,12 +97,30 @@ class Ledger:
             return [i for i in found if i.valid_to is None]
         return [i for i in found if i.active_at(at)]
 
-    def conflicts(self, keys: Iterable[str]) -> list[tuple[str, Interval]]:
-        """Open bindings that binding ``keys`` would collide with: a unit's (a container, ILU,
-        swap body, seal or goods id) on any mission path. A carrier (plate, wagon) carries
-        several IOT_IDs at once and never conflicts."""
+    def conflicts(
+        self, keys: Iterable[str], at: int, *, besides: str | None = None
+    ) -> list[tuple[str, Interval]]:
+        """Bindings that binding ``keys`` from event time ``at`` on would overlap: a unit's (a
+        container, ILU, swap body, seal or goods id) on any mission path, by another IOT_ID than
+        ``besides``, that holds at ``at`` or later (open, or ended after ``at``). Judged by event
+        time, not by what has arrived: a unit that left at 2 h was still bound at 1 h, however
+        late the request of 1 h comes. A carrier (plate, wagon) carries several IOT_IDs at
+        once and never conflicts.
+
+        >>> ledger = Ledger.empty()
+        >>> ledger.bind(["CONTAINER:X"], "A", "P", 10)
+        >>> ledger.unbind(["CONTAINER:X"], "A", 20)
+        >>> [i.iot_id for _, i in ledger.conflicts(["CONTAINER:X"], 15)]
+        ['A']
+        >>> ledger.conflicts(["CONTAINER:X"], 20), ledger.conflicts(["PLATE:IT:AB123CD"], 15)
+        ([], [])
+        """
         return [
-            (key, interval) for key in keys if not is_carrier(key) for interval in self.active(key)
+            (key, interval)
+            for key in keys
+            if not is_carrier(key)
+            for interval in self.intervals.get(key, ())
+            if interval.iot_id != besides and (interval.valid_to is None or interval.valid_to > at)
         ]
 
     def carried(self, key: str) -> list[str]:
@@ -101,6 +135,21 @@ class Ledger:
                 Interval(iot_id, mission_path_id, at),
             )
             self.dirty.add(key)
+
+    def seen(self, keys: Iterable[str], iot_id: str, at: int) -> None:
+        """A gate read ``iot_id`` on each carrier of ``keys`` at ``at``: its open interval
+        there was seen to hold then (``Interval.seen_at``)."""
+        for key in keys:
+            found = self.intervals.get(key, ())
+            updated = tuple(
+                replace(i, seen_at=at)
+                if i.iot_id == iot_id and i.valid_to is None and at > i.latest
+                else i
+                for i in found
+            )
+            if updated != found:
+                self.intervals[key] = updated
+                self.dirty.add(key)
 
     def unbind(self, keys: Iterable[str], iot_id: str, at: int) -> None:
         """Close the open intervals of ``iot_id`` for each key at ``at``."""

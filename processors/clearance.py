@@ -29,6 +29,27 @@ UNDER_CONTROL = "UNDER_CONTROL"
 ANNULLED = "ANNULLED"
 BLOCKING = frozenset({UNDER_CONTROL, ANNULLED})
 """Declaration states that keep an MRN from counting as released, whatever else says so."""
+PRECEDENCE = ("RELEASED", "LODGED", "ACCEPTED", UNDER_CONTROL, ANNULLED)
+"""Which of two states of one declaration with the same event time stands: the later in this
+order. Blocking beats releasing, whichever reached the core first."""
+
+
+def supersedes(state: str, at: int, known_state: str, known_at: int) -> bool:
+    """Whether a declaration's ``state`` at event time ``at`` replaces the one known (of
+    ``known_at``): a newer one does; one of the same time only when it blocks more.
+
+    >>> supersedes("UNDER_CONTROL", 5, "RELEASED", 5), supersedes("RELEASED", 5, "UNDER_CONTROL", 5)
+    (True, False)
+    >>> supersedes("RELEASED", 6, "UNDER_CONTROL", 5), supersedes("ANNULLED", 4, "RELEASED", 5)
+    (True, False)
+    """
+    if at != known_at:
+        return at > known_at
+    return _rank(state) > _rank(known_state)
+
+
+def _rank(state: str) -> int:
+    return PRECEDENCE.index(state) if state in PRECEDENCE else -1
 
 
 class Verdict(StrEnum):
@@ -104,6 +125,11 @@ class Clearance:
     holds: Mapping[str, Hold] = field(default_factory=dict)
     exited_at: int | None = None
     journal: tuple[JournalEntry, ...] = ()
+    claimed: bool = False
+    """Its MRNs are a party's claim, not Customs' association (a rail operator's manifest bound
+    the unit): its declarations' release by MRN does not release it, since nothing but the claim
+    ties the unit to that MRN; only Customs' release of this IOT_ID does (blocking states still
+    block)."""
 
     def open_holds(self) -> list[Hold]:
         """Holds still open, oldest first."""
@@ -114,12 +140,13 @@ class Clearance:
 
     def pending_mrns(self) -> list[str]:
         """MRNs bound to the IOT_ID and not (or no longer) released: neither by a release of
-        this IOT_ID nor by its declaration, or whose declaration is under control or annulled."""
+        this IOT_ID nor by its declaration (unless ``claimed``), or whose declaration is under
+        control or annulled."""
         return [
             m
             for m in self.mrns
             if self.declared.get(m) in BLOCKING
-            or (m not in self.released and self.declared.get(m) != RELEASED)
+            or (m not in self.released and (self.claimed or self.declared.get(m) != RELEASED))
         ]
 
     @property
@@ -143,7 +170,11 @@ class Clearance:
         found = [f"open {h.hold_type} hold by {h.agency}" for h in self.open_holds()]
         # A control is Customs' own business: it shows as "not released", as any other wait.
         found += [
-            f"MRN {m} annulled" if self.declared.get(m) == ANNULLED else f"MRN {m} not released"
+            f"MRN {m} annulled"
+            if self.declared.get(m) == ANNULLED
+            else f"MRN {m} not released by Customs for this unit"
+            if self.claimed and self.declared.get(m) == RELEASED
+            else f"MRN {m} not released"
             for m in self.pending_mrns()
         ]
         if self.exited_at is not None:
@@ -157,15 +188,26 @@ class Decision:
 
     accepted: bool
     reason: str | None = None
+    superseded: bool = False
+    """Taken but of no effect: a newer decision on the same thing stands (event time)."""
 
 
-def new(iot_id: str, mrns: tuple[str, ...], declared: Mapping[str, str] | None = None) -> Clearance:
+def new(
+    iot_id: str,
+    mrns: tuple[str, ...],
+    declared: Mapping[str, str] | None = None,
+    *,
+    claimed: bool = False,
+) -> Clearance:
     """The clearance of a freshly bound IOT_ID: nothing released by Customs for it yet, nothing
     held; ``declared`` holds where its MRNs' declarations stand already (released before the
-    binding, say)."""
+    binding, say); ``claimed`` when its MRNs are a party's claim (``Clearance.claimed``)."""
     unique = tuple(dict.fromkeys(mrns))
     return Clearance(
-        iot_id, unique, declared={m: s for m, s in (declared or {}).items() if m in unique}
+        iot_id,
+        unique,
+        declared={m: s for m, s in (declared or {}).items() if m in unique},
+        claimed=claimed,
     )
 
 
@@ -243,7 +285,13 @@ def lift_hold(clearance: Clearance, event: HoldLifted) -> tuple[Clearance, Decis
 
 
 def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Decision]:
-    """Customs releases one MRN, or annuls its release (``iotrack.CustomsRelease``)."""
+    """Customs releases one MRN, or annuls its release (``iotrack.CustomsRelease``).
+
+    Judged by event time: the newest release or annulment of an MRN on an IOT_ID stands, and of
+    two of the same time the annulment (blocking beats releasing); an older one reaching the
+    core later (late, or redelivered after the dedupe horizon) changes nothing. Annulling the
+    release of an MRN its declaration releases (``DeclarationStatus`` RELEASED) is refused: it
+    would not keep the unit from leaving."""
     mrn = event.mrn
     actor = event.released_by
     annul = event.annulled
@@ -259,12 +307,44 @@ def release(clearance: Clearance, event: CustomsRelease) -> tuple[Clearance, Dec
     if clearance.exited_at is not None and annul:
         decision = Decision(False, f"IOT_ID {clearance.iot_id} has exited; its release stands")
         return _journal(clearance, event, actor, action, mrn, decision=decision), decision
+    latest = _latest_release(clearance, mrn)
+    if latest is not None and _older(event.occurred_at, annul, latest):
+        what = "annulment" if latest.action == "RELEASE_ANNULLED" else "release"
+        decision = Decision(True, f"the newer {what} of {mrn} stands", superseded=True)
+        return clearance, decision
+    if annul and clearance.declared.get(mrn) == RELEASED and not clearance.claimed:
+        decision = Decision(
+            False,
+            f"MRN {mrn} is released by its declaration: annulling the release of IOT_ID "
+            f"{clearance.iot_id} would not keep it from leaving; place a hold, or have the "
+            "declaration's state changed",
+        )
+        return _journal(clearance, event, actor, action, mrn, decision=decision), decision
     released = clearance.released - {mrn} if annul else clearance.released | {mrn}
-    if released == clearance.released:
-        return clearance, Decision(True)  # already so: nothing changes
+    # Journalled even when it changes nothing (released twice): its time is the MRN's latest
+    # decision, which an older one arriving later does not undo.
     decision = Decision(True, event.reason)
     updated = replace(clearance, released=frozenset(released))
     return _journal(updated, event, actor, action, mrn, decision=decision), decision
+
+
+_RELEASE_ACTIONS = ("RELEASED", "RELEASE_ANNULLED")
+
+
+def _latest_release(clearance: Clearance, mrn: str) -> JournalEntry | None:
+    """The release or annulment of ``mrn`` that stands: the last one taken."""
+    for entry in reversed(clearance.journal):
+        if entry.accepted and entry.subject == mrn and entry.action in _RELEASE_ACTIONS:
+            return entry
+    return None
+
+
+def _older(at: int, annul: bool, latest: JournalEntry) -> bool:
+    """Whether a release (or annulment, ``annul``) at ``at`` is older than the one standing: of
+    an earlier time, or of the same time and a release where an annulment stands."""
+    if at != latest.at:
+        return at < latest.at
+    return not annul and latest.action == "RELEASE_ANNULLED"
 
 
 def declare(clearance: Clearance, event: DeclarationStatus) -> tuple[Clearance, Decision]:

@@ -58,6 +58,13 @@ class Itu:
     seal_class: str | None = None
     issuer: str | None = None
 
+    def __post_init__(self) -> None:
+        # One unit, one key: whoever wrote it (a reader, an officer, a file), the value is kept
+        # in its kind's compact form and a plate's country in upper case, so that "tstu 000001 4"
+        # and "TSTU0000014" are the same container and "AB 123 CD" the same truck.
+        object.__setattr__(self, "value", itu_keys.compact(self.kind, self.value))
+        object.__setattr__(self, "country", itu_keys.compact_country(self.country))
+
     @property
     def key(self) -> str:
         """The binding ledger's (and the verdict-by-ITU topic's) key: ``KIND:value``, and
@@ -67,6 +74,8 @@ class Itu:
         'CONTAINER:CSQU3054383'
         >>> Itu("PLATE", "AB123CD", "IT").key
         'PLATE:IT:AB123CD'
+        >>> Itu("CONTAINER", "csqu 305438-3").key, Itu("PLATE", "ab 123 cd", "it").key
+        ('CONTAINER:CSQU3054383', 'PLATE:IT:AB123CD')
         """
         return itu_keys.key(self.kind, self.value, self.country)
 

@@ -19,8 +19,8 @@ from processors.core.clearance_inputs import (
     hold_lifted,
     hold_placed,
 )
-from processors.core.event_time import advance_watermark, forget, remember
-from processors.core.outputs import Emitter, Output, refusal
+from processors.core.event_time import advance_watermark, beyond_horizon, forget, remember
+from processors.core.outputs import Channel, Emitter, Output, refusal
 from processors.core.passages import passage
 from processors.core.state import NO_UNITS, CoreState, UnitKeys
 from processors.core.train_exits import detected_consist, train_exits
@@ -44,6 +44,7 @@ from processors.events import (
     TrainLoadingList,
     TrainManifest,
     parse,
+    record_type,
 )
 from processors.parties import Sender
 
@@ -73,29 +74,42 @@ def apply(
 
 
 def apply_event(
-    state: CoreState, event: CoreInput, sender: Sender
+    state: CoreState, event: CoreInput, sender: Sender, *, waited: bool = False
 ) -> tuple[CoreState, list[Output]]:
     """Apply one input from ``sender``'s channel; the state and the outputs, in order. A
-    redelivery changes nothing; an input its sender may not send is refused, not remembered."""
+    redelivery (the same party's ``event_id`` again) changes nothing; an input its sender may
+    not send is refused, and a refused input is not remembered: neither can take the id of an
+    input still to come, from that party or another. An input older than the dedupe horizon is
+    refused (``BeyondDedupeHorizon``): it could be a redelivery whose id is forgotten. One that
+    waited for what it refers to (``waited``) was within it when it came."""
     out = Emitter(event.event_id, event.occurred_at, sender)
     denied = unauthorised(event, sender)
     if denied is not None:
         out.refuse(denied.reason, denied.kind)
         return state, out.outputs
-    if not remember(state, event.event_id, out.at):
+    late = None if waited else beyond_horizon(state, out.at)
+    if late is not None:
+        out.refuse(f"{record_type(event)} {event.event_id}: {late}", "BeyondDedupeHorizon")
+        return state, out.outputs
+    if not remember(state, sender, event.event_id, out.at):
         return state, []
     changed = _handle(state, event, out)
-    if out.parked:
+    # The GdF's exit counts for a train only when it was taken (not kept to wait, nor refused).
+    exited = isinstance(event, ExitConfirmed) and any(
+        o.channel is Channel.EXITS for o in out.outputs
+    )
+    if out.parked or out.refused:
         # It waits, not applied: when what it refers to appears it is applied (and remembered)
-        # then, and a redelivery meanwhile finds it waiting.
-        forget(state, event.event_id)
+        # then, and a redelivery meanwhile finds it waiting. Or it was refused: not applied.
+        forget(state, sender, event.event_id)
     while state.released:
         for parked in waiting.take(state, state.released.pop(0)):
-            _, later = apply_event(state, parked.event(), Sender.of(parked.sender))
+            _, later = apply_event(state, parked.event(), Sender.of(parked.sender), waited=True)
             out.outputs.extend(later)
     if state.trains:
         reconsider_trains(state, changed, out)
-        if isinstance(event, ExitConfirmed):
+        if exited:
+            assert isinstance(event, ExitConfirmed)  # noqa: S101 - for the type checker
             train_exits(state, event.iot_id, out)
     advance_watermark(state, out)
     return state, out.outputs

@@ -2,8 +2,8 @@
 
 The shells tell the core which party's channel each input came from (a ``Sender``). An input
 of a type that party may not send, or one whose claims (the agency of a hold, the operator of
-a train) differ from the party it came from, is refused and not remembered, so it can neither
-change a verdict nor take the id of a real input.
+a train, the read point of a consist) differ from the party it came from, is refused and not
+remembered, so it can neither change a verdict nor take the id of a real input.
 
 ``MAY_SEND`` states the rule; the topic catalogue declares the channels that carry it out (the
 broker lets each party write its own topics only), and a test holds the two to each other.
@@ -92,6 +92,10 @@ def unauthorised(event: CoreInput, sender: Sender) -> Unauthorised | None:
             claimed = ("agency", event.agency)
         case TrainLoadingList() | TrainManifest() if event.operator != sender.name:
             claimed = ("operator", event.operator)
+        case DetectedConsist() if event.read_point_id.lower() != sender.name:
+            # A portal is admitted as its read point (``rail-portal.rail-gate-1-ocr``): it
+            # reports what it read there, never another portal's consist.
+            claimed = ("read point", event.read_point_id)
         case _:
             pass
     if claimed is None:

@@ -48,6 +48,8 @@ def _clearance_command(
         return NO_UNITS
     before = iot.clearance
     after, decision = command(before, event)
+    if decision.superseded:
+        return NO_UNITS  # a newer decision on the same MRN stands: nothing to publish
     iot = replace(iot, clearance=after)
     state.store(iot)
     if not decision.accepted:
@@ -70,13 +72,17 @@ def _clearance_command(
 def declaration_status(state: CoreState, event: DeclarationStatus, out: Emitter) -> UnitKeys:
     """A declaration changed state: every IOT_ID bound to its MRN, now or later, follows it.
     RELEASED releases the MRN on them; UNDER_CONTROL and ANNULLED keep them from leaving, and an
-    annulment is a deviation on each. An older state arriving after a newer one is superseded."""
+    annulment is a deviation on each. An older state arriving after a newer one is superseded,
+    and of two with the same event time the more blocking stands (``clearance.supersedes``),
+    whichever came first."""
     if not mrn_module.is_valid(event.mrn):
         out.refuse(f"declaration state for MRN {event.mrn}: not a valid MRN", "InvalidDeclaration")
         return NO_UNITS
     known = state.declarations.get(event.mrn)
-    if known is not None and known.at > event.occurred_at:
-        return NO_UNITS
+    if known is not None and not clearing.supersedes(
+        event.state, event.occurred_at, known.state, known.at
+    ):
+        return NO_UNITS  # older, or of the same time and blocking no more: it stands
     state.declarations[event.mrn] = Declared(event.state, event.occurred_at, event.event_id)
     state.changes.declarations.add(event.mrn)
     out.accept(Channel.DECLARATIONS, event.mrn, event)

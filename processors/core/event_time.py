@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from processors import mission
 from processors.core import waiting
-from processors.core.outputs import Channel, Emitter
+from processors.core.outputs import Channel, Emitter, speaks_for
 from processors.core.passages import move
-from processors.core.state import CoreState
+from processors.core.state import DAY_MS, CoreState
 from processors.core.train_exits import retire_train
+from processors.identifiers.itu import is_carrier
+from processors.parties import Sender
 
 
 def on_watermark(state: CoreState, out: Emitter) -> None:
@@ -24,13 +26,13 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
             move(state, iot, mission.Signal.DEADLINE, out)
         iot = state.iots[iot_id]
         if iot.retire_at is not None and iot.retire_at <= mark:
+            spoken = [k for k in iot.itu_keys if not is_carrier(k) and speaks_for(state, iot, k)]
             del state.iots[iot_id]
             state.changes.iots.add(iot_id)
             out.tombstone(Channel.IOT_STATE, iot_id)
             out.tombstone(Channel.VERDICT_BY_IOT, iot_id)
-            for key in iot.itu_keys:
-                if not any(i.iot_id != iot_id for i in state.ledger.active(key)):
-                    out.tombstone(Channel.VERDICT_BY_ITU, key)
+            for key in spoken:
+                out.tombstone(Channel.VERDICT_BY_ITU, key)
         else:
             state.store(iot)  # re-notes its remaining deadline or retirement
     out.outputs.extend(waiting.expire(state))
@@ -45,18 +47,51 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
             state.next_due = train.retire_at
 
 
-def forget(state: CoreState, event_id: str) -> None:
-    """Un-note an input's id: it was kept to wait, not applied (``remember`` takes it again)."""
-    if state.applied.pop(event_id, None) is not None:
-        state.changes.applied.add(event_id)
+def applied_key(sender: Sender, event_id: str) -> str:
+    """How an input's id is remembered: per party, so that a record from one party's channel
+    can never take the id of another party's input (``CoreState.applied``).
+
+    >>> applied_key(Sender.agency("phytosanitary"), "e1")
+    'agency.phytosanitary:e1'
+    """
+    return f"{sender.principal}:{event_id}"
 
 
-def remember(state: CoreState, event_id: str, at: int) -> bool:
-    """Note an input's id; False when it was applied already (a redelivery)."""
-    if event_id in state.applied:
+def forget(state: CoreState, sender: Sender, event_id: str) -> None:
+    """Un-note an input's id: it was kept to wait, or refused, not applied (``remember`` takes
+    it again)."""
+    key = applied_key(sender, event_id)
+    if state.applied.pop(key, None) is not None:
+        state.changes.applied.add(key)
+
+
+def beyond_horizon(state: CoreState, at: int) -> str | None:
+    """Why an input of event time ``at`` is not applied: older than the dedupe horizon behind
+    the watermark, its id may have been forgotten, so a redelivery of it could not be told from
+    a new input (a release applied again after its annulment). None when it is within it."""
+    horizon = state.watermark - state.config.dedupe_horizon_ms
+    if at >= horizon:
+        return None
+    days = state.config.dedupe_horizon_ms / DAY_MS
+    return (
+        f"its event time {mission.iso(at)} is older than the dedupe horizon ({days:g} days "
+        f"before the latest event time, {mission.iso(state.watermark)}): a redelivery could "
+        "not be told from a new input, so it is not applied; send it again with its own time "
+        "if it is new"
+    )
+
+
+def remember(state: CoreState, sender: Sender, event_id: str, at: int) -> bool:
+    """Note an input's id, as its party's; False when it was applied already (a redelivery).
+
+    An id remembered without its party (``event_id`` alone: restored from a changelog written
+    before redeliveries were told apart per party) is a redelivery from any party, until the
+    dedupe horizon forgets it."""
+    key = applied_key(sender, event_id)
+    if key in state.applied or event_id in state.applied:
         return False
-    state.applied[event_id] = at
-    state.changes.applied.add(event_id)
+    state.applied[key] = at
+    state.changes.applied.add(key)
     if state.applied_oldest is None or at < state.applied_oldest:
         state.applied_oldest = at
     return True

@@ -73,13 +73,20 @@ class Output:
     """The party a ``REPLIES`` output is for."""
 
 
+REPLIED = frozenset(
+    {PartyKind.GDF, PartyKind.AGENCY, PartyKind.RAIL_OPERATOR, PartyKind.RAIL_PORTAL}
+)
+"""The parties told why their input was refused, on their replies topic: those outside iotrack
+that send the core inputs, but Customs, which reads every dead letter. (A terminal or a reader
+sends the core nothing: what comes on no channel of theirs is only a dead letter.)"""
+
+
 def refusal(cause_id: str, reason: str, kind: str, to: Sender | None = None) -> list[Output]:
     """The refusal of input ``cause_id``: the shells make it a dead letter of that input, and,
-    when its sender is a party outside iotrack other than Customs (which reads every dead
-    letter), a reply telling it why."""
+    when its sender is one of the ``REPLIED`` parties, a reply telling it why."""
     value = {"reason": reason, "error_kind": kind, "caused_by_event_id": cause_id}
     found = [Output(Channel.REFUSALS, cause_id, None, value)]
-    if to is not None and to.kind not in (PartyKind.SERVICE, PartyKind.CUSTOMS):
+    if to is not None and to.kind in REPLIED:
         found.append(Output(Channel.REPLIES, cause_id, None, dict(value), to))
     return found
 
@@ -97,6 +104,8 @@ class Emitter:
         """The party whose channel the input came from."""
         self.parked = False
         """Set when the input was kept to wait for what it refers to (not applied yet)."""
+        self.refused = False
+        """Set when the input was refused (not applied)."""
         self.outputs: list[Output] = []
         self._numbered = 0
         """Outputs that number the ids: not the replies (copies) or the inputs accepted (their
@@ -139,6 +148,7 @@ class Emitter:
         self._append(Output(channel, key, None, None))
 
     def refuse(self, reason: str, kind: str) -> None:
+        self.refused = True
         refused, *replies = refusal(self.cause_id, reason, kind, self.sender)
         self._append(refused)
         self.outputs.extend(replies)
@@ -156,16 +166,24 @@ class Emitter:
         at: int | None = None,
         severity: str | None = None,
         caused_by: str | bool | None = True,
+        iot_id: str | None = None,
+        mission_path_id: str | None = None,
     ) -> None:
         """A deviation for Customs; ``caused_by`` False when no input caused it (a deadline
-        passed), else the input's id."""
+        passed), else the input's id. ``iot_id`` and ``mission_path_id`` name an IOT_ID that is
+        no longer tracked (retired), when ``iot`` is None. It is keyed by its IOT_ID, else its
+        read point, else its node: one with none of them is a fault of the caller."""
+        named = iot.iot_id if iot else iot_id
+        key = named or read_point_id or node_id
+        if key is None:
+            raise ValueError(f"a {kind} deviation names no IOT_ID, read point or node")
         cause = self.cause_id if caused_by is True else (None if caused_by is False else caused_by)
         self.emit(
             Channel.DEVIATIONS,
-            iot.iot_id if iot else (read_point_id or node_id or "-"),
+            key,
             "iotrack.Deviation",
             {
-                "iot_id": iot.iot_id if iot else None,
+                "iot_id": named,
                 "kind": kind,
                 "node_id": node_id,
                 "read_point_id": read_point_id,
@@ -174,7 +192,7 @@ class Emitter:
                 "severity": severity or SEVERITY[kind],
                 "itu": itu.record() if itu else None,
                 "caused_by_event_id": cause,
-                "mission_path_id": iot.position.path.mission_path_id if iot else None,
+                "mission_path_id": iot.position.path.mission_path_id if iot else mission_path_id,
             },
             at,
         )
@@ -223,6 +241,17 @@ def _open_holds(iot: Tracked) -> list[dict[str, Any]]:
     ]
 
 
+def speaks_for(state: CoreState, iot: Tracked, key: str) -> bool:
+    """Whether ``iot``'s verdict is the one to publish under unit ``key``: the unit's latest
+    binding is this IOT_ID's (no other has bound it since), and its binding has not been ended
+    (closed). An exited IOT_ID's EXITED stands under its unit until another binds it; a closed
+    one's unit has no verdict of its, whatever later inputs say of it."""
+    if iot.position.phase is mission.Phase.CLOSED:
+        return False
+    intervals = state.ledger.intervals.get(key, ())
+    return not intervals or intervals[-1].iot_id == iot.iot_id
+
+
 def publish_state(out: Emitter, iot: Tracked) -> None:
     out.emit(Channel.IOT_STATE, iot.iot_id, "iotrack.IotState", state_value(iot))
 
@@ -230,7 +259,8 @@ def publish_state(out: Emitter, iot: Tracked) -> None:
 def publish_verdicts(
     out: Emitter, iot: Tracked, state: CoreState, *, carriers: bool = True
 ) -> None:
-    """An IOT_ID's verdict, on the per-IOT_ID topic and under each of its units; with
+    """An IOT_ID's verdict, on the per-IOT_ID topic and under each of its units it speaks for
+    (``speaks_for``: not a unit another IOT_ID has bound since, nor any of a closed one); with
     ``carriers``, the verdict of each carrier it is on too (theirs combined)."""
     out.emit(
         Channel.VERDICT_BY_IOT,
@@ -239,7 +269,7 @@ def publish_verdicts(
         _verdict_value(iot, None, out.at),
     )
     for itu in iot.itus:
-        if not is_carrier(itu.key):
+        if not is_carrier(itu.key) and speaks_for(state, iot, itu.key):
             out.emit(
                 Channel.VERDICT_BY_ITU,
                 itu.key,

@@ -102,6 +102,10 @@ def passage_for(state: CoreState, iot_id: str, event: Passage, out: Emitter) -> 
     Its outputs are numbered from the passage and the IOT_ID, so they do not depend on when the
     binding came."""
     late = Emitter(event.event_id, event.occurred_at, FUSION, salt=f"late:{iot_id}")
+    # The carriers read with it, as if it had been bound when the passage came.
+    carriers = tuple(i for i in event.identifiers if is_carrier(i.key) and not check_itu(i))
+    units = tuple(i for i in event.identifiers if not is_carrier(i.key))
+    learn_carriers(state, event, (*units, *carriers), late, only=iot_id)
     iot = state.iots[iot_id]
     signal = mission.classify(iot.position, event.node_id)
     if signal in mission.EXIT_SIGNALS:
@@ -115,12 +119,28 @@ def readable(state: CoreState, event: Passage, out: Emitter) -> tuple[Itu, ...]:
     """The passage's identifiers, each unit code checked: one that fails its check digit (or a
     sensor read of a container or ILU that fusion could not make valid) is repaired towards
     the units bound to IOT_IDs whose path crosses this node when exactly one fits, and is an
-    ``UNREADABLE_IDENTIFIER`` deviation otherwise, never an unknown unit."""
+    ``UNREADABLE_IDENTIFIER`` deviation otherwise, never an unknown unit. A carrier that fails
+    its check (a plate read without its country) is an ``UNREADABLE_IDENTIFIER`` too, and is
+    not used."""
     found: list[Itu] = []
     unreadable: list[Itu] = []
     for itu in event.identifiers:
         if itu.kind in _REPAIRABLE and check_itu(itu):
             unreadable.append(itu)
+        elif is_carrier(itu.key) and (problem := check_itu(itu)):
+            # A plate without its country (or a carrier that fails its check) names no carrier:
+            # taken as one, it would move units off the truck they are on.
+            if state.customs_relevant(event.node_id):
+                out.deviation(
+                    "UNREADABLE_IDENTIFIER",
+                    iot=None,
+                    itu=itu,
+                    node_id=event.node_id,
+                    read_point_id=event.read_point_id,
+                    expected=f"a {itu.kind.lower()} that passes its check, to tell the carrier",
+                    observed=f"{itu.value!r} read at {event.node_id}: {problem}; not taken "
+                    "as a carrier",
+                )
         else:
             found.append(itu)
     readable_kinds = {i.kind for i in found}
@@ -165,12 +185,20 @@ def _expected_units(state: CoreState, node_id: str, kind: str) -> frozenset[str]
 
 
 def learn_carriers(
-    state: CoreState, event: Passage, identifiers: tuple[Itu, ...], out: Emitter
+    state: CoreState,
+    event: Passage,
+    identifiers: tuple[Itu, ...],
+    out: Emitter,
+    *,
+    only: str | None = None,
 ) -> None:
-    """A carrier (a plate, a wagon) read together with bound units carries them from now on;
-    a unit seen on another carrier of the same kind has left the one it was on. Each change is
-    journalled on the binding ledger as a ``BindingChanged`` with its evidence, and the carriers
-    concerned are told their new verdict."""
+    """A carrier (a plate, a wagon) read together with bound units carries them from then on;
+    a unit seen on another carrier of the same kind has left the one it was on, unless that
+    one was read with it too (a tractor picking up the trailer the unit is on). Judged by event
+    time: a read older than the unit's latest carrier of that kind (a late read from another
+    read point) changes nothing. Each change is journalled on the binding ledger as a
+    ``BindingChanged`` with its evidence, and the carriers concerned are told their new
+    verdict. ``only`` limits it to one IOT_ID (a kept passage applied to a late binding)."""
     carriers = {i.key: i for i in identifiers if is_carrier(i.key)}
     if not carriers:
         return
@@ -180,14 +208,13 @@ def learn_carriers(
             continue
         for interval in state.ledger.active(unit.key, out.at):
             iot = state.iots.get(interval.iot_id)
-            if iot is None or iot.position.phase in (
-                mission.Phase.DEFINITIVE,
-                mission.Phase.CLOSED,
+            if (
+                iot is None
+                or iot.position.phase in _ENDED
+                or (only is not None and iot.iot_id != only)
             ):
                 continue
-            added = [c for key, c in sorted(carriers.items()) if key not in iot.itu_keys]
-            kinds = {itu_kind(c.key) for c in added}
-            left = [i for i in iot.itus if is_carrier(i.key) and itu_kind(i.key) in kinds]
+            added, left = _carrier_moves(state, iot, carriers, out.at)
             if not added:
                 continue
             state.ledger.unbind([i.key for i in left], iot.iot_id, out.at)
@@ -214,6 +241,36 @@ def learn_carriers(
     publish_carriers(out, state, touched.values())
 
 
+def _carrier_moves(
+    state: CoreState, iot: Tracked, read: dict[str, Itu], at: int
+) -> tuple[list[Itu], list[Itu]]:
+    """The carriers an IOT_ID is put on by a read at ``at`` of these carriers, and those it
+    leaves: per carrier kind, the ones read that it is not on yet, and the ones of that kind it
+    was on that were not read. A read of none new confirms those it is on (``Ledger.seen``);
+    nothing changes for a kind it was put on, or seen on, after ``at``: the latest read wins,
+    whichever reached the core first."""
+    added: list[Itu] = []
+    left: list[Itu] = []
+    for kind in sorted({itu_kind(key) for key in read}):
+        read_keys = sorted(k for k in read if itu_kind(k) == kind)
+        current = [i for i in iot.itus if is_carrier(i.key) and itu_kind(i.key) == kind]
+        latest = [
+            interval.latest
+            for c in current
+            for interval in state.ledger.active(c.key)
+            if interval.iot_id == iot.iot_id
+        ]
+        if latest and at < max(latest):
+            continue  # a read older than what it is on now: it was moved, or seen, since
+        new = [read[k] for k in read_keys if k not in iot.itu_keys]
+        if new:
+            added += new
+            left += [c for c in current if c.key not in read]
+        else:
+            state.ledger.seen(read_keys, iot.iot_id, at)
+    return added, left
+
+
 def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
     """Resolve a passage's identifiers and IOT_IDs and move each IOT_ID read; a passage changes
     no unit's clearance (a unit made definitive is unbound, but its verdict stands)."""
@@ -228,10 +285,12 @@ def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
     unknown: list[Itu] = []
     for itu in identifiers:
         key = itu.key
-        # Bound then, and still tracked: a late read of a retired IOT_ID finds none.
-        found = [i.iot_id for i in state.ledger.active(key, at) if i.iot_id in state.iots]
-        if not found:
-            # A unit whose mission ended but which is still tracked: a read after definitive.
+        holders = state.ledger.active(key, at)
+        # An IOT_ID retired since (a late read of long ago) is neither moved nor unknown.
+        found = [i.iot_id for i in holders if i.iot_id in state.iots]
+        if not holders and not is_carrier(key):
+            # A unit whose mission ended but which is still tracked: a read after definitive
+            # (not a truck's: it carries others since, or nothing).
             ended = [
                 i
                 for i in state.ledger.intervals.get(key, ())
@@ -241,7 +300,7 @@ def passage(state: CoreState, event: Passage, out: Emitter) -> UnitKeys:
         for iot_id in found:
             if iot_id not in resolved:
                 resolved.append(iot_id)
-        if not found and itu.kind in _UNIT_KINDS:
+        if not found and not holders and itu.kind in _UNIT_KINDS:
             unknown.append(itu)
     for itu in unknown:
         waiting.keep_unresolved(state, itu.key, event)

@@ -47,9 +47,13 @@ class CoreConfig:
     """How long an input waits for what it refers to (an IOT_ID, a mission path), in event time
     from its own, before it is refused."""
     park_limit_per_key: int = 64
-    """How many inputs may wait for one IOT_ID or path (and passages keep for one unit)."""
+    """How many inputs of one party may wait for one IOT_ID or path (and passages be kept for
+    one unit)."""
+    park_limit_per_party: int = 20_000
+    """How many inputs of one party may wait in all: one party cannot fill the wait."""
     park_limit: int = 100_000
-    """How many inputs may wait in all."""
+    """How many inputs may wait in all, Customs' aside (its own ``park_limit_per_party`` is
+    kept for it, however many other parties wait); and how many passages may be kept."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,28 @@ class Changes:
 
 
 @dataclass
+class WaitCounts:
+    """How many inputs wait, in all and per party, and how many passages are kept: worked out
+    from ``CoreState.parked`` and ``unresolved`` once, then kept up to date by
+    ``processors.core.waiting``, so that keeping one more costs the same however many wait.
+    Derived, never persisted."""
+
+    parked: int
+    by_sender: dict[str, int]
+    unresolved: int
+
+    @classmethod
+    def of(cls, state: CoreState) -> WaitCounts:
+        by_sender: dict[str, int] = {}
+        for waiting in state.parked.values():
+            for p in waiting:
+                by_sender[p.sender] = by_sender.get(p.sender, 0) + 1
+        return cls(
+            sum(by_sender.values()), by_sender, sum(len(v) for v in state.unresolved.values())
+        )
+
+
+@dataclass
 class CoreState:
     """Everything the core remembers. Owned by one caller; ``apply`` updates it in place."""
 
@@ -239,6 +265,8 @@ class CoreState:
     unresolved: dict[str, tuple[UnresolvedRead, ...]] = field(default_factory=dict)
     """Passages of units with no IOT_ID, by unit key, kept for a binding that comes late."""
     applied: dict[str, int] = field(default_factory=dict)
+    """The inputs applied, as ``principal:event_id`` (``event_time.applied_key``: per party),
+    with their event time, to recognise redeliveries within ``CoreConfig.dedupe_horizon_ms``."""
     watermark: int = 0
     config: CoreConfig = field(default_factory=CoreConfig)
     next_due: int | None = None
@@ -250,6 +278,14 @@ class CoreState:
     """What changed since the last ``take_changes``: what a worker must persist."""
     released: list[str] = field(default_factory=list, repr=False, compare=False)
     """Keys of waiting inputs whose IOT_ID or path has just appeared (within one ``apply``)."""
+    counts: WaitCounts | None = field(default=None, repr=False, compare=False)
+    """What waits, counted (derived from ``parked`` and ``unresolved`` when first needed)."""
+
+    def waiting(self) -> WaitCounts:
+        """What waits, counted."""
+        if self.counts is None:
+            self.counts = WaitCounts.of(self)
+        return self.counts
 
     def note_due(self, at: int | None) -> None:
         """Note that something falls due at ``at`` (a deadline, a retirement, a wait's end)."""

@@ -130,6 +130,9 @@ def train_exits(state: CoreState, iot_id: str, out: Emitter) -> None:
         train = state.trains[train_id]
         if iot_id not in train.iot_ids or train.phase is rail.TrainPhase.DEPARTED:
             continue
+        iot = state.iots.get(iot_id)
+        if iot is None:
+            continue
         if train.phase is not rail.TrainPhase.CONFIRMING:
             early = rail.Reason(
                 rail.ReasonCode.EXIT_BEFORE_CONSIST,
@@ -137,7 +140,7 @@ def train_exits(state: CoreState, iot_id: str, out: Emitter) -> None:
             )
             out.deviation(
                 "CONSIST_MISMATCH",
-                iot=state.iots.get(iot_id),
+                iot=iot,
                 expected=f"train {train.train_id}: exits confirmed once its consist matched",
                 observed=str(early),
             )

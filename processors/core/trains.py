@@ -140,7 +140,8 @@ def loading_list(state: CoreState, event: TrainLoadingList, out: Emitter) -> Non
 def _bind_for_rail(state: CoreState, train: Train, manifest: ManifestVersion, out: Emitter) -> None:
     """Customs associates an IOT_ID with each manifest unit that has none: a binding on the rail
     mission path, for the unit's MRNs, or its wagon's (units only with a transport document stay
-    unbound)."""
+    unbound). Those MRNs are the operator's claim: the unit may leave only once Customs releases
+    its IOT_ID, not on the declarations' release by MRN (authority comes from the channel)."""
     for wagon in manifest.wagons:
         for itu in wagon.itus:
             key = itu.key
@@ -160,6 +161,7 @@ def _bind_for_rail(state: CoreState, train: Train, manifest: ManifestVersion, ou
                 mrns=mrns,
                 itus=[itu],
                 requested_by=f"rail manifest {train.train_id} v{manifest.version}",
+                claimed=True,  # the operator's word that these MRNs are the unit's
             )
 
 

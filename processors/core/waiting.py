@@ -5,8 +5,12 @@ arrive before the binding of its IOT_ID, or a binding before its mission path. S
 is kept (``park``) under what it waits for, and applied, in the order it came, as soon as that
 appears (``release``); if it does not appear within ``CoreConfig.park_wait_ms`` of the input's
 own event time, it is refused with its reason (``expire``, on the watermark). The wait is
-bounded per key (``park_limit_per_key``) and in total (``park_limit``): beyond them an input is
-refused at once, so a flood of inputs for IOT_IDs that never come cannot grow the state.
+bounded per party: each may have ``park_limit_per_key`` inputs waiting for one key and
+``park_limit_per_party`` in all, and all but Customs together ``park_limit``; beyond them an
+input is refused at once, so a flood of inputs for IOT_IDs that never come cannot grow the
+state, and one party's flood cannot crowd out Customs (its hold that came before its binding
+still waits). The counts are kept as inputs come and go (``CoreState.waiting``): a park costs
+the same however many wait.
 
 A passage that read a unit with no IOT_ID is an ``UNKNOWN_UNIT`` at once (what the gate saw),
 and is also kept for the same wait: a binding that arrives later, valid from before the
@@ -16,10 +20,12 @@ does not depend on which topic was read first.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from processors.core.outputs import Emitter, Output, refusal
 from processors.core.state import CoreState, Parked, UnresolvedRead, record_text
 from processors.events import CoreInput, Passage, record_type
-from processors.parties import Sender
+from processors.parties import CUSTOMS, Sender
 
 
 def iot_key(iot_id: str) -> str:
@@ -34,16 +40,23 @@ def park(state: CoreState, out: Emitter, key: str, event: CoreInput, waits_for: 
     """Keep ``event`` until ``key`` appears (or refuse it at once when the limits are full)."""
     config = state.config
     waiting = state.parked.get(key, ())
-    if any(p.event_id == event.event_id for p in waiting):
+    sender = out.sender.principal
+    if any(p.event_id == event.event_id and p.sender == sender for p in waiting):
         out.parked = True
-        return  # the same input again while it waits
-    total = sum(len(v) for v in state.parked.values())
-    if len(waiting) >= config.park_limit_per_key or total >= config.park_limit:
-        out.refuse(
-            f"{waits_for} is not known, and too many inputs wait already "
-            f"({len(waiting)} for it, {total} in all)",
-            "TooManyWaiting",
-        )
+        return  # the same input again (from the same party) while it waits
+    counts = state.waiting()
+    for_it = sum(1 for p in waiting if p.sender == sender)
+    of_party = counts.by_sender.get(sender, 0)
+    others = counts.parked - counts.by_sender.get(CUSTOMS.principal, 0)
+    full = None
+    if for_it >= config.park_limit_per_key:
+        full = f"{for_it} inputs of {sender} wait for it already"
+    elif of_party >= config.park_limit_per_party:
+        full = f"{of_party} inputs of {sender} wait already"
+    elif out.sender != CUSTOMS and others >= config.park_limit:
+        full = f"{others} inputs of other parties than Customs wait already"
+    if full is not None:
+        out.refuse(f"{waits_for} is not known, and {full}", "TooManyWaiting")
         return
     entry = Parked(
         record_type(event),
@@ -55,9 +68,22 @@ def park(state: CoreState, out: Emitter, key: str, event: CoreInput, waits_for: 
         waits_for,
     )
     state.parked[key] = (*waiting, entry)
+    counts.parked += 1
+    counts.by_sender[sender] = of_party + 1
     state.changes.parked.add(key)
     state.note_due(entry.expires_at)
     out.parked = True
+
+
+def _unpark(state: CoreState, gone: Iterable[Parked]) -> None:
+    counts = state.waiting()
+    for p in gone:
+        counts.parked -= 1
+        left = counts.by_sender.get(p.sender, 0) - 1
+        if left > 0:
+            counts.by_sender[p.sender] = left
+        else:
+            counts.by_sender.pop(p.sender, None)
 
 
 def take(state: CoreState, key: str) -> tuple[Parked, ...]:
@@ -65,6 +91,7 @@ def take(state: CoreState, key: str) -> tuple[Parked, ...]:
     found = state.parked.pop(key, ())
     if found:
         state.changes.parked.add(key)
+        _unpark(state, found)
     return found
 
 
@@ -88,6 +115,7 @@ def expire(state: CoreState) -> list[Output]:
         else:
             del state.parked[key]
         state.changes.parked.add(key)
+        _unpark(state, late)
         for p in late:
             hours = state.config.park_wait_ms / 3_600_000
             reason = f"{p.waits_for} did not appear within {hours:g} h of this event"
@@ -104,14 +132,15 @@ def keep_unresolved(state: CoreState, unit_key: str, event: Passage) -> None:
     """Keep a passage whose unit had no IOT_ID, within the limits of the wait."""
     config = state.config
     reads = state.unresolved.get(unit_key, ())
-    total = sum(len(v) for v in state.unresolved.values())
-    if len(reads) >= config.park_limit_per_key or total >= config.park_limit:
+    counts = state.waiting()
+    if len(reads) >= config.park_limit_per_key or counts.unresolved >= config.park_limit:
         return  # the UNKNOWN_UNIT stands; a late binding will not move it to this passage
     entry = UnresolvedRead(
         record_text(event),
         event.occurred_at + config.park_wait_ms,
     )
     state.unresolved[unit_key] = (*reads, entry)
+    counts.unresolved += 1
     state.changes.unresolved.add(unit_key)
     state.note_due(entry.expires_at)
 
@@ -123,6 +152,7 @@ def passages_for(state: CoreState, unit_key: str, bound_from: int) -> list[Passa
     if not reads:
         return []
     state.changes.unresolved.add(unit_key)
+    state.waiting().unresolved -= len(reads)
     found = [r.passage() for r in reads]
     return sorted(
         (p for p in found if p.occurred_at >= bound_from), key=lambda p: (p.occurred_at, p.event_id)
@@ -140,6 +170,7 @@ def forget_unresolved(state: CoreState) -> None:
                 state.note_due(r.expires_at)
             continue
         state.changes.unresolved.add(key)
+        state.waiting().unresolved -= len(reads) - len(kept)
         if kept:
             state.unresolved[key] = kept
             for r in kept:

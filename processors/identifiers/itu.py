@@ -51,6 +51,35 @@ def key(kind: str, value: str, country: str | None = None) -> str:
     return f"{kind}:{value}"
 
 
+def compact(kind: str, value: str) -> str:
+    """``value`` in the compact form of ``kind``, as the ledger and the topics key it; never
+    raises (whether it is valid is ``checked``'s question). Kinds with a standard take their
+    module's ``compact`` (upper case, without spaces, hyphens, dots or slashes); the others are
+    upper-cased without spaces.
+
+    >>> compact("CONTAINER", "csqu 305438-3"), compact("PLATE", "ab 123 cd")
+    ('CSQU3054383', 'AB123CD')
+    >>> compact("SWAP_BODY", " wb-1 ")
+    'WB-1'
+    """
+    module = CHECKED_BY.get(kind)
+    if module is None:
+        return "".join(value.upper().split())
+    compacted: str = KINDS[module].compact(value)
+    return compacted
+
+
+def compact_country(country: str | None) -> str | None:
+    """A plate's country as keys have it: upper case, no spaces; None when empty.
+
+    >>> compact_country(" it"), compact_country(""), compact_country(None)
+    ('IT', None, None)
+    """
+    if country is None:
+        return None
+    return "".join(country.split()).upper() or None
+
+
 def key_of_record(record: Mapping[str, object]) -> str:
     """The topic key of an ``iotrack.ItuIdentifier`` as decoded from a topic.
 
@@ -116,6 +145,8 @@ __all__ = [
     "UNIT_KINDS",
     "IdentifierError",
     "checked",
+    "compact",
+    "compact_country",
     "is_carrier",
     "key",
     "kind_of",

@@ -546,5 +546,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions.choices["consist"].add_argument(
         "--portal",
         metavar="NAME",
-        help="the rail portal party sending the reads (default: the read point, lower case)",
+        help="the rail portal party sending the reads (default: the read point, lower case; "
+        "the core refuses a consist whose read point is not its portal's)",
     )

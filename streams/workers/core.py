@@ -31,16 +31,23 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
 from processors.mission import MissionPath
 from processors.parties import Sender
 from streams.ops import metrics
-from streams.workers.changelog import ChangelogError, Stored, changelog_records, restore
+from streams.workers.changelog import Stored, changelog_records, restore
 from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
 from topics.clients import KafkaConnection, consumer, produce, producer
@@ -54,6 +61,10 @@ GROUP = "tracking"
 """The core's consumer group, after its principal: ``service.core.tracking``."""
 TRANSACTIONAL_ID = "tracking-1"
 """Its transactional id (and static group member id), after its principal too."""
+TRANSACTION_CALL_S = 10.0
+"""The bound on each transactional call and offset lookup: one that does not complete within
+it (a broker away) is tried again, so the loop never sits in one call for good."""
+RECOVERY_PAUSE_S = 1.0
 
 
 def deviation_node_label(paths: Mapping[str, MissionPath], node_id: object) -> str:
@@ -195,19 +206,39 @@ class CoreWorker:
         ``transactional_id`` are named after its principal (``service.core.tracking``)."""
         self.connection = connection
         self.group = connection.own(group)
+        self._group_name = group
         self.codec = codec
         self.batch_size = batch_size
         self.inputs = inputs
         self.stats = CoreStats()
-        self.consumer = consumer(
-            connection,
-            group,
+        self.transactional_id = connection.own(transactional_id)
+        self.consumer = self._new_consumer()
+        self.producer = self._new_producer()
+        self._wedged = False
+        self.config = config or CoreConfig()
+        self._batch = _BatchMetrics()
+        self.state = CoreState(config=self.config)
+        self.customs = CustomsView()
+        for kind in (
+            "consumer",
+            "aborted_batch",
+            "transaction_retry",
+            "recovery",
+            "wedged_producer",
+        ):
+            metrics.ERRORS.labels("core", kind)
+
+    def _new_consumer(self) -> Consumer:
+        """The consumer of the inputs, subscribed by ``run``; a fenced one is replaced."""
+        return consumer(
+            self.connection,
+            self._group_name,
             **{
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 # Static membership: a restarted worker takes its partitions back at once instead
                 # of waiting for the killed one's session to time out.
-                "group.instance.id": connection.own(transactional_id),
+                "group.instance.id": self.transactional_id,
                 "session.timeout.ms": 10000,
                 # The topics of a party admitted while the core runs (a rail operator's
                 # requests) match its subscription's patterns within this long.
@@ -216,10 +247,13 @@ class CoreWorker:
                 "stats_cb": metrics.lag_from_statistics(self.group),
             },
         )
-        self.producer = producer(
-            connection,
+
+    def _new_producer(self) -> Producer:
+        """The transactional producer; after a failed transaction a new one fences the old."""
+        return producer(
+            self.connection,
             **{
-                "transactional.id": connection.own(transactional_id),
+                "transactional.id": self.transactional_id,
                 # Back-to-back transactions: the next batch's AddPartitionsToTxn and
                 # AddOffsetsToTxn meet CONCURRENT_TRANSACTIONS while the coordinator still
                 # writes the last commit's markers, and librdkafka retries after
@@ -230,12 +264,6 @@ class CoreWorker:
                 "retry.backoff.max.ms": 100,
             },
         )
-        self.config = config or CoreConfig()
-        self._batch = _BatchMetrics()
-        self.state = CoreState(config=self.config)
-        self.customs = CustomsView()
-        for kind in ("consumer", "aborted_batch"):
-            metrics.ERRORS.labels("core", kind)
 
     def _read_changelog(self) -> list[Stored]:
         reader = consumer(self.connection, "restore", **{"enable.partition.eof": True})
@@ -245,9 +273,13 @@ class CoreWorker:
             reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
             while True:
                 message = reader.poll(10)
-                if message is None:
-                    raise ChangelogError(
-                        catalog.CORE_CHANGELOG.name, 0, expected, "no record within 10 s"
+                if message is None:  # not even the end: no broker to read it from
+                    raise KafkaException(
+                        KafkaError(
+                            KafkaError._TIMED_OUT,
+                            f"{catalog.CORE_CHANGELOG.name}[0]@{expected}: no record within 10 s",
+                            retriable=True,
+                        )
                     )
                 error = message.error()
                 if error is not None:
@@ -377,18 +409,21 @@ class CoreWorker:
         for output in outputs:
             self._publish(output, message)
 
-    def _commit_batch(self) -> None:
+    def _commit_batch(self, stop: threading.Event) -> None:
         for key, changed in changelog_records(self.state, self.codec):
             self._send(catalog.CORE_CHANGELOG, key, changed)
         positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
         started = time.perf_counter()
-        self.producer.send_offsets_to_transaction(
-            positions, self.consumer.consumer_group_metadata()
+        metadata = self.consumer.consumer_group_metadata()
+        self._bounded(
+            "send_offsets_to_transaction",
+            lambda timeout: self.producer.send_offsets_to_transaction(positions, metadata, timeout),
+            stop,
         )
         offsets_took = time.perf_counter() - started
         self.stats.offsets_seconds += offsets_took
         started = time.perf_counter()
-        self.producer.commit_transaction()
+        self._bounded("commit_transaction", self.producer.commit_transaction, stop)
         self.stats.commit_seconds += time.perf_counter() - started
         self.stats.batches += 1
         batch, self._batch = self._batch, _BatchMetrics()
@@ -397,17 +432,92 @@ class CoreWorker:
         self.customs.export(self.state.watermark)
         self.customs.export_waiting(self.state)
 
-    def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
-        """Work until ``stop`` (or, for tests and replays, until idle that long)."""
-        self.producer.init_transactions(60)
-        self.state = restore(self._read_changelog(), self.codec, self.config)
-        self.customs.rebuild(self.state)
-        self.customs.export(self.state.watermark)
+    def _bounded(self, what: str, call: Callable[[float], object], stop: threading.Event) -> None:
+        """``call(timeout)`` until it completes; an error librdkafka calls retriable (a timeout,
+        a coordinator away) is tried again, any other raised, as is any error once stopping."""
+        while True:
+            try:
+                self._call_within(what, call)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if stop.is_set() or not isinstance(error, KafkaError) or not error.retriable():
+                    raise
+                metrics.ERRORS.labels("core", "transaction_retry").inc()
+                log.warning("core: %s did not complete (%s); trying again", what, error.str())
+
+    def _call_within(self, what: str, call: Callable[[float], object]) -> None:
+        """``call(TRANSACTION_CALL_S)`` on a thread of its own, waited for twice as long and 5 s
+        more. librdkafka 2.16.0's send_offsets_to_transaction stayed blocked for good, past its
+        timeout, after the broker came back (its issues 5456 and 5511: the coordinator
+        request's timeout is never checked); such a producer is left behind, blocked, and a
+        new one fences it."""
+        done = threading.Event()
+        raised: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                call(TRANSACTION_CALL_S)
+            except BaseException as exc:  # handed to the waiting thread
+                raised.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name=f"core-{what}", daemon=True).start()
+        if not done.wait(2 * TRANSACTION_CALL_S + 5):
+            self._wedged = True
+            metrics.ERRORS.labels("core", "wedged_producer").inc()
+            reason = f"{what} did not return within {2 * TRANSACTION_CALL_S + 5:.0f} s"
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, reason, fatal=True))
+        if raised:
+            raise raised[0]
+
+    def _start_from_committed(self, stop: threading.Event, *, again: bool = False) -> None:
+        """Start (or start again) from the last committed batch: a new producer with the
+        same transactional id fences the old one and waits until its transactions are complete
+        (so the changelog read next holds every committed batch and none aborted); again, a
+        new consumer takes the old one's place in the group and resumes from the offsets
+        committed with the last batch; the state is restored from the changelog. A batch
+        that was not committed is then consumed and applied again."""
+        while not stop.is_set():
+            try:
+                if not self._wedged:  # a blocked call still holds the one left behind
+                    self.producer.purge()
+                self.producer, self._wedged = self._new_producer(), False
+                self._bounded("init_transactions", self.producer.init_transactions, stop)
+                if again:
+                    # A new member with the same static id takes the old one's place and its
+                    # partitions, from the offsets committed with the last batch.
+                    old, self.consumer = self.consumer, self._new_consumer()
+                    self._subscribe()
+                    try:
+                        old.close()
+                    except (KafkaException, RuntimeError) as exc:  # fenced, or closed already
+                        log.info("core: the old consumer did not close cleanly (%s)", exc)
+                self.state = restore(self._read_changelog(), self.codec, self.config)
+                self.customs.rebuild(self.state)
+                if again:
+                    metrics.ERRORS.labels("core", "recovery").inc()
+                    log.info(
+                        "core: restored from the changelog; going on from the committed offsets"
+                    )
+                return
+            except KafkaException as exc:
+                log.warning("core: cannot start from the committed state yet (%s)", exc)
+                stop.wait(RECOVERY_PAUSE_S)
+
+    def _subscribe(self) -> None:
         # Every rail operator's requests too, by pattern: an operator admitted while the core
         # runs is picked up at the next metadata refresh.
         self.consumer.subscribe(
             [*(t.name for t in self.inputs), *(f.pattern for f in catalog.ADMITTED_INPUTS)]
         )
+
+    def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> CoreStats:
+        """Work until ``stop`` (or, for tests and replays, until idle that long)."""
+        self._start_from_committed(stop)
+        self.customs.export(self.state.watermark)
+        self._subscribe()
         idle_since = time.monotonic()
         try:
             while not stop.is_set():
@@ -416,7 +526,17 @@ class CoreWorker:
                 messages = self.consumer.consume(1, timeout=0.2)
                 if messages:
                     messages += self.consumer.consume(self.batch_size - 1, timeout=0)
-                failed = sum(m.error() is not None for m in messages)
+                errors = [e for e in (m.error() for m in messages) if e is not None]
+                if any(e.fatal() for e in errors):
+                    # Fenced (its coordinator came back and took another member for it): a
+                    # consumer with a fatal error delivers nothing more, for good.
+                    log.warning(
+                        "core: the consumer failed (%s)", next(e for e in errors if e.fatal()).str()
+                    )
+                    metrics.ERRORS.labels("core", "consumer").inc()
+                    self._start_from_committed(stop, again=True)
+                    continue
+                failed = len(errors)
                 if failed:
                     metrics.ERRORS.labels("core", "consumer").inc(failed)
                     messages = [m for m in messages if m.error() is None]
@@ -427,14 +547,22 @@ class CoreWorker:
                         break
                     continue
                 idle_since = time.monotonic()
-                self.producer.begin_transaction()
+                before = replace(self.stats)
                 try:
+                    self.producer.begin_transaction()
                     for message in messages:
                         self.handle(message)
-                    self._commit_batch()
+                    self._commit_batch(stop)
+                except KafkaException as exc:
+                    # The broker went away, the transaction timed out or was fenced: redo the
+                    # batch from the last one committed, as a restarted worker would.
+                    metrics.ERRORS.labels("core", "aborted_batch").inc()
+                    self._batch, self.stats = _BatchMetrics(), before
+                    log.warning("core: batch of %d not committed (%s)", len(messages), exc)
+                    self._start_from_committed(stop, again=True)
                 except Exception:
                     metrics.ERRORS.labels("core", "aborted_batch").inc()
-                    self.producer.abort_transaction()
+                    self.producer.abort_transaction(TRANSACTION_CALL_S)
                     self._batch = _BatchMetrics()
                     raise
         finally:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from processors.core import CoreState, apply
 from streams.replay.lines import InputEvent, read_events
+from tests.processors.port import HOUR, MINUTE, T0, C, P, Port, box, iot_of, mrn
 from topics import catalog
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -206,3 +207,93 @@ def test_the_scenarios_are_there_and_some_interleave_across_several_topics():
     assert len(NAMES) >= 13
     assert all(len(_lanes(events)) >= 2 for events in SCENARIOS.values())
     assert json.dumps(sorted(NAMES))
+
+
+# -- carriers: reads of several read points, and bindings, reach the core in any order ---------
+
+_BOXES = [box(f"00000{n}") for n in range(1, 4)]
+_TRUCKS = ["AB123CD", "ZZ999ZZ", "XA123BC"]
+
+
+@st.composite
+def truck_days(draw: st.DrawFn) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
+    """Customs' inputs (bindings, some with a truck, and releases: one topic, in order) and the
+    quay's reads at distinct times from read points of their own, each of one or two units on
+    one truck, within the day a read of a unit not bound yet is kept for its binding."""
+    port = Port(paths=False)
+    customs: list[tuple[str, dict]] = []
+    for n, unit in enumerate(_BOXES):
+        at = T0 + (n + 1) * MINUTE
+        itus = [C(unit)]
+        truck = draw(st.sampled_from([None, *_TRUCKS]))
+        if truck is not None:
+            itus.append(P(truck))
+        record = port.record(
+            at,
+            request_id=f"R{n}",
+            mrns=[mrn(n + 1)],
+            itus=itus,
+            mission_path_id="IMPORT-ROAD",
+            requested_by="officer",
+        )
+        customs.append(("BindingRequested", record))
+        if draw(st.booleans()):
+            released = port.record(
+                at + 10 * MINUTE, iot_id=iot_of(at, f"R{n}"), mrn=mrn(n + 1), released_by="o"
+            )
+            customs.append(("CustomsRelease", released))
+    hours = draw(st.lists(st.integers(1, 23), min_size=1, max_size=6, unique=True))
+    reads = []
+    for n, hour in enumerate(sorted(hours)):
+        at = T0 + hour * HOUR
+        units = draw(st.lists(st.sampled_from(_BOXES), min_size=1, max_size=2, unique=True))
+        truck = draw(st.sampled_from(_TRUCKS))
+        record = port.record(
+            at,
+            read_point_id=f"QUAY-1-RP-{n}",
+            node_id="TERMINAL-QUAY-1",
+            direction="IN",
+            started_at=at,
+            ended_at=at + 1500,
+            identifiers=[*(C(u) for u in units), P(truck)],
+            evidence=[],
+            sensors_agree=True,
+        )
+        reads.append(("Passage", record))
+    return customs, reads
+
+
+def _carriage(order: Sequence[tuple[str, dict]]) -> tuple[dict, dict]:
+    """What each truck carries at the end, and the last verdict published under each key."""
+    port = Port()
+    for name, record in order:
+        port.apply(name, record)
+    ledger = port.state.ledger
+    carried = {k: frozenset(ledger.carried(k)) for k in ledger.intervals if k.startswith("PLATE:")}
+    verdicts = {
+        key: (v["verdict"], v["may_leave"], frozenset(c["iot_id"] for c in v["carried"]))
+        for key, v in port.verdicts().items()
+        if v is not None
+    }
+    return {k: v for k, v in carried.items() if v}, verdicts
+
+
+@settings(max_examples=200, deadline=None)
+@given(truck_days(), st.randoms(use_true_random=False))
+def test_which_truck_carries_a_unit_does_not_depend_on_which_read_came_first(drawn, rng):
+    customs, reads = drawn
+    shuffled = list(reads)
+    rng.shuffle(shuffled)
+    assert _carriage([*customs, *shuffled]) == _carriage([*customs, *reads])
+
+
+@settings(max_examples=200, deadline=None)
+@given(truck_days(), st.randoms(use_true_random=False))
+def test_nor_on_whether_a_unit_s_binding_came_before_or_after_its_reads(drawn, rng):
+    customs, reads = drawn
+    lanes = [list(customs), rng.sample(reads, len(reads))]
+    order = []
+    while any(lanes):
+        lane = rng.choice([lane for lane in lanes if lane])
+        order.append(lane.pop(0))
+    assert _carriage(order) == _carriage([*customs, *reads])

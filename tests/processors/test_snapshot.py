@@ -253,7 +253,11 @@ def _features(state: CoreState) -> set[str]:
             is_carrier(k) and any(i.valid_to is None for i in v)
             for k, v in state.ledger.intervals.items()
         ),
+        "carrier seen since bound": any(
+            i.seen_at is not None for v in state.ledger.intervals.values() for i in v
+        ),
         "MRN declared on an IOT_ID": any(t.clearance.declared for t in iots),
+        "MRNs a party's claim": any(t.clearance.claimed for t in iots),
         "input waiting for an IOT_ID": any(k.startswith("iot:") for k in state.parked),
         "input waiting for a path": any(k.startswith("path:") for k in state.parked),
         "passage kept": bool(state.unresolved),
@@ -267,9 +271,10 @@ def test_the_runs_reach_what_the_state_can_hold():
     each alone, all one after the other and all in reverse order (so that inputs come before
     what they refer to), with the default horizons and short ones (as the runs draw them), reach
     every phase of an IOT_ID and of a train, holds open and lifted, releases, exits, refused
-    commands, amended manifests, refused permissions, ended bindings, carriers, declarations in
-    their states and on IOT_IDs, inputs waiting for an IOT_ID or a path and passages kept for a
-    late binding, retirements, forgotten input ids, and waits that ended."""
+    commands, amended manifests, refused permissions, ended bindings, carriers (and units read
+    on them since), declarations in their states and on IOT_IDs, inputs waiting for an IOT_ID or
+    a path and passages kept for a late binding, retirements, forgotten input ids, and waits
+    that ended."""
     seen: set[str] = set()
     every = tuple(itertools.chain(*scenarios().values()))
     short = CoreConfig(retire_after_ms=MINUTE, dedupe_horizon_ms=MINUTE, park_wait_ms=MINUTE)
@@ -294,6 +299,7 @@ def test_the_runs_reach_what_the_state_can_hold():
     expected |= {f"train {p}" for p in rail.TrainPhase}
     expected |= {"hold OPEN", "hold LIFTED", "released", "exited", "refused command"}
     expected |= {"manifest amended", "permission refused", "binding ended", "carrier carrying"}
+    expected |= {"carrier seen since bound", "MRNs a party's claim"}
     expected |= {f"declaration {s}" for s in ("RELEASED", "UNDER_CONTROL", "ANNULLED")}
     expected |= {"MRN declared on an IOT_ID", "passage kept"}
     expected |= {"input waiting for an IOT_ID", "input waiting for a path"}

@@ -1,12 +1,12 @@
 """The tracking core's state as plain records, and back: what its worker keeps on its changelog.
 
 The state is a set of entries, one record under one key each: ``iot:<IOT_ID>`` (a ``Tracked``),
-``itu:<ITU key>`` (a unit's binding intervals), ``req:<request_id>`` (the IOT_ID a binding
-request produced), ``path:<mission_path_id>``, ``seen:<event_id>`` (an input remembered so that a
-redelivery applies once), ``train:<train_id>``, ``decl:<MRN>`` (where a declaration stands),
-``park:iot:<IOT_ID>`` and ``park:path:<mission_path_id>`` (inputs waiting for that IOT_ID or
-path), ``unres:<ITU key>`` (passages of a unit with no IOT_ID, kept for a late binding), and
-``meta`` (event time, what falls due next). Each kind of entry holds one record type
+``itu:<ITU key>`` (a unit's binding intervals), ``req:<request_id>`` (the IOT_ID a binding request
+produced), ``path:<mission_path_id>``, ``seen:<principal>:<event_id>`` (an input remembered, as its
+party's, so that a redelivery applies once), ``train:<train_id>``, ``decl:<MRN>`` (where a
+declaration stands), ``park:iot:<IOT_ID>`` and ``park:path:<mission_path_id>`` (inputs waiting for
+that IOT_ID or path), ``unres:<ITU key>`` (passages of a unit with no IOT_ID, kept for a late
+binding), and ``meta`` (event time, what falls due next). Each kind of entry holds one record type
 (``KINDS``), an Avro record of ``avro/iotrack.state.*``. The records are plain values, as the
 codec takes and gives them once logical types are made plain (Unix milliseconds and ids as they
 are, enum symbols as text, tuples and sets as lists, sets sorted), so nothing here imports an

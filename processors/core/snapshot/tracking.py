@@ -154,6 +154,7 @@ def clearance_record(clearance: clearing.Clearance) -> Record:
         "holds": {hold_id: hold_record(h) for hold_id, h in clearance.holds.items()},
         "exited_at": clearance.exited_at,
         "journal": [journal_record(e) for e in clearance.journal],
+        "claimed": clearance.claimed,
     }
 
 
@@ -166,6 +167,7 @@ def clearance_from(record: Plain) -> clearing.Clearance:
         holds={hold_id: hold_from(h) for hold_id, h in record["holds"].items()},
         exited_at=record["exited_at"],
         journal=tuple(journal_from(e) for e in record["journal"]),
+        claimed=record["claimed"],
     )
 
 
@@ -199,10 +201,15 @@ def interval_record(interval: Interval) -> Record:
         "mission_path_id": interval.mission_path_id,
         "valid_from": interval.valid_from,
         "valid_to": interval.valid_to,
+        "seen_at": interval.seen_at,
     }
 
 
 def interval_from(record: Plain) -> Interval:
     return Interval(
-        record["iot_id"], record["mission_path_id"], record["valid_from"], record["valid_to"]
+        record["iot_id"],
+        record["mission_path_id"],
+        record["valid_from"],
+        record["valid_to"],
+        record["seen_at"],
     )
