@@ -18,6 +18,8 @@ from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
+from streams.workers.core import GROUP
+from tests.integration.embedded import cli_env, own_broker
 from tests.integration.test_core_worker_crash import (
     CODEC,
     Worker,
@@ -25,7 +27,7 @@ from tests.integration.test_core_worker_crash import (
     _published,
     _scenario,
 )
-from topics import admin
+from topics.parties import CORE, CUSTOMS
 
 RESTARTS = 5
 
@@ -34,14 +36,16 @@ def test_core_worker_survives_broker_restarts_under_load(tmp_path):
     rng = random.Random(20261201)
     waves = _scenario(rng)
     kafka = LocalKafka(tmp_path / "home", base_port=free_port())
-    worker = Worker(kafka.bootstrap, tmp_path / "worker.log")
+    worker: Worker | None = None
     restarted = 0
     try:
-        bootstrap = kafka.start()
-        admin.apply(admin.admin_client(bootstrap))
+        kafka.start()
+        found = own_broker(kafka)
+        worker = Worker(cli_env(found), tmp_path / "worker.log")
         worker.start()
+        group = f"{CORE.principal}.{GROUP}"
         for number, wave in enumerate(waves):
-            publish(bootstrap, CODEC, wave)
+            publish(found.kafka, CODEC, wave)
             if 0 < number <= RESTARTS:
                 # While the core consumes, applies and commits this wave.
                 time.sleep(rng.uniform(0.0, 0.4))
@@ -51,8 +55,9 @@ def test_core_worker_survives_broker_restarts_under_load(tmp_path):
                 restarted += 1
             topic = next(read_events(wave[:1])).topic
             deadline = time.monotonic() + 240
-            while not committed_up_to_end(bootstrap, "iotrack-core", [topic]):
-                assert worker.process is not None and worker.process.poll() is None, (
+            while not committed_up_to_end(found.kafka_admin(), group, [topic]):
+                assert worker.process is not None
+                assert worker.process.poll() is None, (
                     f"the worker exited: {(tmp_path / 'worker.log').read_text()[-3000:]}"
                 )
                 assert time.monotonic() < deadline, (
@@ -63,10 +68,11 @@ def test_core_worker_survives_broker_restarts_under_load(tmp_path):
         assert restarted == RESTARTS
         worker.stop()
         expected = _expected([line for wave in waves for line in wave])
-        published = _published(bootstrap)
+        published = _published(found.kafka(CUSTOMS))
         ids = Counter((t, json.loads(v)["event_id"]) for t, _, s, v in published if s)
         assert max(ids.values()) == 1, "no transition or deviation published twice"
         assert Counter(published) == Counter(expected)
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         kafka.stop()
