@@ -68,9 +68,9 @@ down: $(STAMP)  ## stop them
 status: $(STAMP)  ## what runs, the topics, the database
 	$(BIN)/iotrack status
 
-demo: $(STAMP)  ## run the demonstration on the embedded default
+demo: $(STAMP)  ## run the demonstration on the embedded default (DEMO_ARGS=--serve: keep it and its console up)
 	$(SYSTEM) --for demo
-	$(BIN)/iotrack demo
+	$(BIN)/iotrack demo $(DEMO_ARGS)
 
 bench: $(STAMP)  ## run the benchmarks in bench/ and print their figures
 	$(NOWRITE) $(BIN)/python -m bench

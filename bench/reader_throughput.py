@@ -42,7 +42,7 @@ def iotrack_run(connection: KafkaConnection, payloads: list[bytes], directory: P
     service = ReaderService(
         "ocr", ReadPoint("BENCH-GATE-L1", "BENCH-GATE"), spool, SingleObjectCodec()
     )
-    forwarder = Forwarder(spool, lambda: edge_producer(connection))
+    forwarder = Forwarder(spool, lambda **extra: edge_producer(connection, **extra))
     forwarder.start()
     started = time.perf_counter()
     for n in range(0, len(payloads), 500):

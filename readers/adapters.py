@@ -28,6 +28,13 @@ from readers.errors import PayloadError
 Json = Any
 DIRECTIONS = ("IN", "OUT", "UNKNOWN")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""A read's time must fall in [EARLIEST, LATEST): anything else is a device clock (or payload)
+that is wrong, refused here rather than by a consumer that cannot represent it."""
+EARLIEST_MS = (EARLIEST - _EPOCH) // timedelta(milliseconds=1)
+LATEST_MS = (LATEST - _EPOCH) // timedelta(milliseconds=1)
+MAX_ANTENNA = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -38,14 +45,41 @@ class ReadPoint:
     node_id: str
 
 
+def _no_constant(name: str) -> Json:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _load(payload: bytes) -> Mapping[str, Json]:
     try:
-        document = json.loads(payload)
+        document = json.loads(payload, parse_constant=_no_constant)
+    except RecursionError:
+        raise PayloadError("not JSON this reader takes: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise PayloadError(f"not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise PayloadError(f"$: expected a JSON object, got {type(document).__name__}")
+    _check_text(document, "")
     return document
+
+
+def _check_text(value: Json, where: str) -> None:
+    """Every string and key is Unicode text that UTF-8 can carry: JSON's escapes allow a lone
+    surrogate (``"\\ud800"``), which no record downstream can encode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "backslashreplace").decode()[:80]
+            raise PayloadError(
+                f'{where or "$"}: not Unicode text (a lone surrogate escape): "{shown}"'
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, f"{where}{'.' if where else ''}<key>")
+            _check_text(item, f"{where}{'.' if where else ''}{key}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _check_text(item, f"{where}[{n}]")
 
 
 def _text(
@@ -55,7 +89,7 @@ def _text(
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise PayloadError(f"{where}{key}: expected a non-empty string, got {value!r}")
+        raise PayloadError(f"{where}{key}: expected a non-empty string, got {_shown(value)}")
     return value.strip()
 
 
@@ -64,19 +98,38 @@ def _time_ms(document: Mapping[str, Json], key: str, where: str) -> int:
     if isinstance(value, bool):
         raise PayloadError(f"{where}{key}: expected an ISO 8601 time or Unix milliseconds")
     if isinstance(value, int):
-        return value
+        return _in_range(value, value, where + key)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
-            return (parsed - _EPOCH) // timedelta(milliseconds=1)
+            try:
+                ms = (parsed - _EPOCH) // timedelta(milliseconds=1)
+            except OverflowError:  # 0001-01-01T00:00:00+14:00 is before datetime.min in UTC
+                ms = EARLIEST_MS - 1
+            return _in_range(ms, value, where + key)
         if parsed is not None:
             raise PayloadError(f"{where}{key}: {value!r} has no time zone (add Z or +01:00)")
     raise PayloadError(
-        f"{where}{key}: expected an ISO 8601 time or Unix milliseconds, got {value!r}"
+        f"{where}{key}: expected an ISO 8601 time or Unix milliseconds, got {_shown(value)}"
     )
+
+
+def _in_range(ms: int, given: object, where: str) -> int:
+    if not EARLIEST_MS <= ms < LATEST_MS:
+        raise PayloadError(
+            f"{where}: {_shown(given)} is outside the times a read may have "
+            f"({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}, UTC): is the device's clock set?"
+        )
+    return ms
+
+
+def _shown(value: object) -> str:
+    """A value for a message: its repr, cut (a payload's value may be megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:100] + f"... ({len(text)} characters)"
 
 
 def _confidence(document: Mapping[str, Json], where: str) -> float | None:
@@ -88,14 +141,16 @@ def _confidence(document: Mapping[str, Json], where: str) -> float | None:
         or not isinstance(value, (int, float))
         or not (math.isfinite(value) and 0.0 <= value <= 1.0)
     ):
-        raise PayloadError(f"{where}confidence: expected a number from 0 to 1, got {value!r}")
+        raise PayloadError(f"{where}confidence: expected a number from 0 to 1, got {_shown(value)}")
     return float(value)
 
 
 def _direction(document: Mapping[str, Json]) -> str:
     value = document.get("direction", "UNKNOWN")
     if value not in DIRECTIONS:
-        raise PayloadError(f"direction: expected one of {', '.join(DIRECTIONS)}, got {value!r}")
+        raise PayloadError(
+            f"direction: expected one of {', '.join(DIRECTIONS)}, got {_shown(value)}"
+        )
     return str(value)
 
 
@@ -121,7 +176,8 @@ class _Builder:
         given = document.get("read_point")
         if given is not None and given != point.read_point_id:
             raise PayloadError(
-                f"read_point: payload is for {given!r}, this reader serves {point.read_point_id!r}"
+                f"read_point: payload is for {_shown(given)}, this reader serves "
+                f"{point.read_point_id!r}"
             )
         self.lane = _text(document, "lane", "", required=False)
         self.direction = _direction(document)
@@ -206,7 +262,7 @@ def parse_ocr(payload: bytes, point: ReadPoint) -> list[dict[str, Any]]:
         country = _text(fields, "country", where, required=False)
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise PayloadError(
-                f"{where}country: expected an ISO 3166 alpha-2 code, got {country!r}"
+                f"{where}country: expected an ISO 3166 alpha-2 code, got {_shown(country)}"
             )
         text = str(_text(fields, "text", where))
         confidence = _confidence(fields, where)
@@ -245,18 +301,31 @@ def parse_rfid(payload: bytes, point: ReadPoint) -> list[dict[str, Any]]:
         at = _time_ms(read, "at", where)
         tag = _object(read.get("tag"), f"{where}tag")
         antenna = read.get("antenna")
-        if antenna is not None and (isinstance(antenna, bool) or not isinstance(antenna, int)):
-            raise PayloadError(f"{where}antenna: expected an integer, got {antenna!r}")
+        if antenna is not None and (
+            isinstance(antenna, bool)
+            or not isinstance(antenna, int)
+            or not 0 <= antenna <= MAX_ANTENNA
+        ):
+            raise PayloadError(
+                f"{where}antenna: expected an antenna number from 0 to {MAX_ANTENNA}, "
+                f"got {_shown(antenna)}"
+            )
         rssi = read.get("rssi")
-        if rssi is not None and (isinstance(rssi, bool) or not isinstance(rssi, (int, float))):
-            raise PayloadError(f"{where}rssi: expected a number (dBm), got {rssi!r}")
+        if rssi is not None and (
+            isinstance(rssi, bool)
+            or not isinstance(rssi, (int, float))
+            or not math.isfinite(float(rssi))
+        ):
+            raise PayloadError(f"{where}rssi: expected a number (dBm), got {_shown(rssi)}")
         tag_type = tag.get("type")
         if tag_type == "iso10891":
             value, kind = str(_text(tag, "container", f"{where}tag.")), "CONTAINER"
         elif tag_type == "eseal":
             value, kind = str(_text(tag, "id", f"{where}tag.")), "SEAL"
         else:
-            raise PayloadError(f"{where}tag.type: expected 'iso10891' or 'eseal', got {tag_type!r}")
+            raise PayloadError(
+                f"{where}tag.type: expected 'iso10891' or 'eseal', got {_shown(tag_type)}"
+            )
         build.add(
             at,
             "RFID",
@@ -279,7 +348,7 @@ def parse_barcode(payload: bytes, point: ReadPoint) -> list[dict[str, Any]]:
             mrn.validate(data)
         except ValueError as exc:
             raise PayloadError(
-                f"data: {data!r} is neither an IOT_ID (UUID) nor a valid MRN ({exc})"
+                f"data: {_shown(data)} is neither an IOT_ID (UUID) nor a valid MRN ({exc})"
             ) from exc
     build.add(at, "BARCODE", data, itu_kind=None)
     return build.reads

@@ -3,11 +3,13 @@
 The producer is idempotent with ``acks=all`` and an unlimited delivery timeout, so while the
 broker is away librdkafka keeps retrying in order instead of failing messages; at most
 ``max_in_flight`` records are handed to it at once, the rest waits on disk. Every delivery report
-is checked: only an acknowledged record leaves the spool. A record refused for good (a topic
-that does not exist, a topic the reader may not write yet) stays in the spool and is retried
-after a pause, and said so. A producer that failed fatally (the broker refused it an
+is checked: only an acknowledged record leaves the spool. A record refused for now (a topic that
+does not exist yet, a topic the reader may not write yet) stays in the spool and is retried after
+a pause, and said so (``last_error``). A producer that failed fatally (the broker refused it an
 idempotent producer id: the reader's ACLs were not there yet) is replaced by a new one from the
-factory before the retry.
+factory before the retry. A record refused for good (``MSG_SIZE_TOO_LARGE`` and the like, by the
+client or the broker) is moved to the spool's quarantine with the reason, counted and logged, so
+the records behind it drain (``iotrack reader quarantine list``/``show`` inspect it).
 
 A record acknowledged by the broker just before the reader was killed, and not yet deleted, is
 sent again after the restart with the same bytes: consumers recognise it by its ``event_id``.
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from readers.spool import Spool
-from topics.clients import produce
+from topics.clients import ClientWatch, produce, refused_for_good
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +36,17 @@ class Forwarder:
     def __init__(
         self,
         spool: Spool,
-        producer_factory: Callable[[], Producer],
+        producer_factory: Callable[..., Producer],
         *,
         max_in_flight: int = 20000,
         retry_pause_s: float = 2.0,
     ) -> None:
+        """``producer_factory`` is given the configuration entries of :attr:`watch` as
+        keyword arguments (whether the broker is reachable)."""
         self.spool = spool
         self._factory = producer_factory
-        self._producer = producer_factory()
+        self.watch = ClientWatch()
+        self._producer = producer_factory(**self.watch.config())
         self.max_in_flight = max_in_flight
         self.retry_pause_s = retry_pause_s
         self._sent_up_to = 0
@@ -49,22 +54,45 @@ class Forwarder:
         self._acked: list[int] = []
         self._failed: dict[int, str] = {}
         self._fatal = False
+        self._refused: dict[int, tuple[str, str]] = {}
         self._retry_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.delivered = 0
+        self.quarantined = 0
         self.last_error: str | None = None
+        self.last_quarantined: str | None = None
 
-    def _report(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The forwarding thread, once started."""
+        return self._thread
+
+    def _report(self, seq: int, topic: str) -> Callable[[KafkaError | None, Message], None]:
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             self._in_flight.discard(seq)
             if error is None:
                 self._acked.append(seq)
+            elif refused_for_good(error):
+                self._refused[seq] = (topic, f"the broker refused it: {error.str()}")
             else:
                 self._failed[seq] = error.str()
                 self._fatal = self._fatal or error.fatal() or error.code() == KafkaError._FATAL
 
         return on_delivery
+
+    def _quarantine(self, seq: int, topic: str, reason: str) -> None:
+        if self.spool.quarantine(seq, reason):
+            self.quarantined += 1
+            self.last_quarantined = f"record {seq} for {topic}: {reason}"
+            log.error(
+                "spooled record %s for %s quarantined (%s): see 'iotrack reader quarantine "
+                "show %s'",
+                seq,
+                topic,
+                reason,
+                seq,
+            )
 
     def pump(self, wait_s: float = 0.05) -> int:
         """One round: hand new records to the producer, collect reports, forget acknowledged ones.
@@ -79,7 +107,7 @@ class Forwarder:
             self._sent_up_to = first - 1
             self._failed.clear()
             if self._fatal:  # it sends nothing any more: a new one
-                self._producer = self._factory()
+                self._producer = self._factory(**self.watch.config())
                 self._fatal = False
         if not self._failed:
             room = self.max_in_flight - len(self._in_flight)
@@ -91,10 +119,17 @@ class Forwarder:
                             record.topic,
                             record.key,
                             record.value,
-                            self._report(record.seq),
+                            self._report(record.seq, record.topic),
                         )
-                    except KafkaException as exc:  # refused before sending (a fatal producer)
-                        error = exc.args[0]
+                    except KafkaException as exc:
+                        error = exc.args[0] if exc.args else None
+                        if not isinstance(error, KafkaError):
+                            raise
+                        if refused_for_good(error):
+                            self._sent_up_to = record.seq
+                            self._quarantine(record.seq, record.topic, f"refused: {error.str()}")
+                            continue
+                        # refused before sending for now (a fatal producer): retried after a pause
                         self._failed[record.seq] = error.str()
                         self._fatal = (
                             self._fatal or error.fatal() or error.code() == KafkaError._FATAL
@@ -103,6 +138,10 @@ class Forwarder:
                     self._in_flight.add(record.seq)
                     self._sent_up_to = record.seq
         self._producer.poll(wait_s)
+        if self._refused:
+            refused, self._refused = self._refused, {}
+            for seq, (topic, reason) in sorted(refused.items()):
+                self._quarantine(seq, topic, reason)
         if self._failed and not self._retry_at > now:
             self._retry_at = now + self.retry_pause_s
         if self._acked:

@@ -8,7 +8,9 @@ the tail of an already emitted passage into a new one, each commit carries, as o
 when the last emitted passage of each lane on that partition ended (``FusionState.emitted_until``).
 
 A record that does not decode, or is not a raw read, goes to the dead-letter topic with its
-topic, partition, offset and reason, and the worker goes on.
+topic, partition, offset and reason, and the worker goes on. So does a fused passage the broker
+refuses for good (too large: a lane read thousands of distinct codes within its window), with
+the reads it came from named in the reason; the commit then moves past it.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from processors.errors import MalformedRecord
 from processors.events import RawRead, parse
 from processors.fusion import FusionConfig, FusionState, LaneKey, advance, flush
+from processors.ids import deterministic_uuid7
 from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, PASSAGES, RAW_READS
-from topics.clients import KafkaConnection, consumer, producer
+from topics.clients import ClientWatch, KafkaConnection, consumer, producer, refused_for_good
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError, EncodeError
 
@@ -70,7 +73,7 @@ class FusionWorker:
         idle_flush_s: float = IDLE_FLUSH_S,
         statistics: Callable[[str], None] | None = None,
     ) -> None:
-        """``statistics``: a librdkafka ``stats_cb`` for the consumer (every 5 s), e.g. the
+        """``statistics``: a librdkafka ``stats_cb`` for the consumer (every second), e.g. the
         lag metric of a shell that exports metrics."""
         self.codec = codec
         self.config = config or FusionConfig()
@@ -83,11 +86,23 @@ class FusionWorker:
         self._lane_partition: dict[LaneKey, int] = {}
         self._next_offset: dict[int, int] = {}
         self._failed: list[str] = []
-        observed: dict[str, Any] = (
-            {} if statistics is None else {"statistics.interval.ms": 5000, "stats_cb": statistics}
-        )
+        self._refused: list[tuple[Message, str]] = []
+        self.watch = ClientWatch(also=statistics)
+        """Whether the consumer reaches the broker, how far behind it is, since when it took
+        nothing (readiness)."""
+        self.thread: threading.Thread | None = None
+        """The thread ``run`` runs on, once it runs."""
+        self.error: str | None = None
+        """Why ``run`` ended with an error, if it did."""
         self.group = connection.own(group)
-        self.consumer = consumer(connection, group, **{"auto.offset.reset": "earliest", **observed})
+        self.consumer = consumer(
+            connection,
+            group,
+            **{
+                "auto.offset.reset": "earliest",
+                **self.watch.config(),
+            },
+        )
         self.producer = producer(connection)
 
     # -- assignment: pick up where the last commit left, including the emitted-until marks
@@ -107,8 +122,40 @@ class FusionWorker:
         self.state = replace(self.state, emitted_until=emitted)
 
     def _deliver(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
+        if error is None:
+            return
+        if message.topic() == PASSAGES.name and refused_for_good(error):
+            self._refused.append((message, error.str()))
+        else:
             self._failed.append(f"{message.topic()}: {error.str()}")
+
+    def _dead_letter_refused(self) -> None:
+        """Passages the broker refused for good, dead-lettered with their (bounded) bytes."""
+        refused, self._refused = self._refused, []
+        for message, reason in refused:
+            value = message.value() or b""
+            now = int(time.time() * 1000)
+            letter = dead_letters.value(
+                event_id=deterministic_uuid7(now, "dead-letter", GROUP, str(len(value)), reason),
+                source=GROUP,
+                occurred_at=now,
+                original_key=message.key(),
+                original_value=value,
+                reason=f"the broker refused a fused passage for good: {reason}",
+                error_kind="PassageRefused",
+                source_topic=PASSAGES.name,
+            )
+            encoded = self.codec.encode("iotrack.DeadLetter", letter, topic=DEAD_LETTERS.name)
+            self.producer.produce(
+                DEAD_LETTERS.name,
+                value=encoded,
+                key=DEAD_LETTERS.key_of(letter),
+                on_delivery=self._deliver,
+            )
+            self.stats.dead_letters += 1
+            reasons = self.stats.dead_letter_reasons
+            reasons["PassageRefused"] = reasons.get("PassageRefused", 0) + 1
+            log.error("fusion: %s; dead-lettered", letter["reason"])
 
     def _produce_passages(self, passages: Sequence[dict[str, Any]]) -> None:
         for passage in passages:
@@ -178,6 +225,9 @@ class FusionWorker:
     def commit(self) -> None:
         """Wait for every produced record, then commit what is safe to skip on a restart."""
         self.producer.flush(30)
+        if self._refused:
+            self._dead_letter_refused()
+            self.producer.flush(30)
         if self._failed:
             failures, self._failed = self._failed, []
             raise RuntimeError(f"the broker refused fused output: {failures[0]}")
@@ -206,6 +256,15 @@ class FusionWorker:
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> FusionStats:
         """Work until ``stop`` is set (or, for replays, until idle for ``exit_when_idle_s``)."""
+        self.thread = threading.current_thread()
+        try:
+            return self._run(stop, exit_when_idle_s)
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+            log.exception("fusion stopped")
+            raise
+
+    def _run(self, stop: threading.Event, exit_when_idle_s: float | None) -> FusionStats:
         self.consumer.subscribe([RAW_READS.name], on_assign=self._on_assign)
         last_commit = last_message = time.monotonic()
         flushed = True
@@ -214,7 +273,9 @@ class FusionWorker:
                 message = self.consumer.poll(0.2)
                 now = time.monotonic()
                 if message is not None and message.error() is None:
+                    self.watch.working()
                     self.handle(message)
+                    self.watch.took()
                     last_message, flushed = now, False
                 elif message is not None:
                     log.warning("consumer: %s", message.error())

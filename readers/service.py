@@ -26,6 +26,7 @@ from readers.spool import Pending, Spool
 from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, RAW_READS
 from topics.codec import Codec
+from topics.errors import EncodeError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,9 @@ class ReaderService:
         self.stats = ReaderStats()
         self._parse = PARSERS[kind]
 
-    def _dead_letter(self, payload: bytes, reason: str) -> tuple[str, Pending]:
+    def _dead_letter(
+        self, payload: bytes, reason: str, kind: str = "PayloadError"
+    ) -> tuple[str, Pending]:
         now = int(time.time() * 1000)
         digest = hashlib.sha256(payload).hexdigest()
         event_id = deterministic_uuid7(now, "dead-letter", self.reader_id, digest)
@@ -81,32 +84,47 @@ class ReaderService:
             occurred_at=now,
             original_value=payload,
             reason=reason,
-            error_kind="PayloadError",
+            error_kind=kind,
             reader_id=self.reader_id,
         )
         encoded = self.codec.encode("iotrack.DeadLetter", value, topic=DEAD_LETTERS.name)
         return event_id, Pending(DEAD_LETTERS.name, DEAD_LETTERS.key_of(value), encoded)
 
+    def _reads(self, payload: bytes) -> tuple[list[dict[str, Any]], list[Pending]]:
+        """The payload's reads and their encoded records; PayloadError when it cannot be used."""
+        reads = self._parse(payload, self.point)
+        try:
+            encoded = [
+                Pending(
+                    RAW_READS.name,
+                    RAW_READS.key_of(read),
+                    self.codec.encode("iotrack.RawRead", read, topic=RAW_READS.name),
+                )
+                for read in reads
+            ]
+        except EncodeError as exc:  # a value the adapter let through and the schema refuses
+            raise PayloadError(f"its reads do not fit iotrack.RawRead: {exc}") from exc
+        return reads, encoded
+
     def accept(self, payloads: Sequence[bytes]) -> list[Outcome]:
-        """Parse, encode and spool a batch; one outcome per payload, in order."""
+        """Parse, encode and spool a batch; one outcome per payload, in order. Every payload is
+        either accepted or dead-lettered with its reason: one that cannot be used never keeps
+        the others of its batch from being spooled."""
         pending: list[Pending] = []
         outcomes: list[Outcome] = []
         for index, payload in enumerate(payloads):
             try:
-                reads = self._parse(payload, self.point)
-                encoded = [
-                    Pending(
-                        RAW_READS.name,
-                        RAW_READS.key_of(read),
-                        self.codec.encode("iotrack.RawRead", read, topic=RAW_READS.name),
-                    )
-                    for read in reads
-                ]
-            except PayloadError as exc:
-                reason = f"{self.kind} payload: {exc}"
-                dead_id, letter = self._dead_letter(payload, reason)
+                reads, encoded = self._reads(payload)
+            except Exception as exc:  # a payload must never stop its batch
+                if isinstance(exc, PayloadError):
+                    reason, kind = f"{self.kind} payload: {exc}", "PayloadError"
+                else:  # a bug of ours, not the device's: said loudly, and the batch goes on
+                    log.exception("%s: a payload could not be parsed", self.reader_id)
+                    kind = type(exc).__name__
+                    reason = f"{self.kind} payload: the reader could not parse it ({kind}: {exc})"
+                dead_id, letter = self._dead_letter(payload, reason, kind)
                 pending.append(letter)
-                outcomes.append(Outcome(index, error=reason, dead_letter_id=dead_id))
+                outcomes.append(Outcome(index, error=letter_reason(reason), dead_letter_id=dead_id))
                 self.stats.dead_letters += 1
                 continue
             pending.extend(encoded)
@@ -142,18 +160,94 @@ class ReaderService:
                 )
 
 
+def letter_reason(reason: str) -> str:
+    """The reason as the dead letter keeps it (bounded, encodable), for the answer too."""
+    return dead_letters.cut_reason(reason)
+
+
 def split_body(body: bytes, content_type: str) -> list[bytes]:
-    """One payload, a JSON array of payloads, or NDJSON lines, as a list of payload bytes."""
+    """One payload, a JSON array of payloads, or NDJSON lines, as a list of payload bytes.
+
+    An array is split item by item, so that one item that cannot be parsed (nested too deeply,
+    say) is one bad payload and the others of the batch are still answered each; an array that
+    is not JSON at all is one bad payload, dead-lettered with its bytes.
+    """
     if "ndjson" in content_type:
         return [line for line in body.splitlines() if line.strip()]
     stripped = body.lstrip()
     if stripped.startswith(b"["):
-        try:
-            items = json.loads(body)
-        except ValueError:
-            return [body]  # not JSON at all: one bad payload, dead-lettered with its bytes
-        return [json.dumps(item, separators=(",", ":")).encode() for item in items]
+        items = _array_items(body)
+        return [body] if items is None else items
     return [body]
+
+
+_DECODER = json.JSONDecoder()
+_WHITESPACE = " \t\n\r"
+
+
+def _array_items(body: bytes) -> list[bytes] | None:
+    """The items of a JSON array as payload bytes, or None when the body is not one."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    at = _skip(text, text.index("[") + 1)
+    items: list[bytes] = []
+    if text.startswith("]", at):
+        return items if _skip(text, at + 1) == len(text) else None
+    while True:
+        start = at
+        try:
+            item, at = _DECODER.raw_decode(text, start)
+            items.append(json.dumps(item, separators=(",", ":")).encode())
+        except RecursionError:  # valid JSON too deep to parse: the item is refused on its own
+            end = _value_end(text, start)
+            if end is None:
+                return None
+            items.append(text[start:end].encode())
+            at = end
+        except ValueError:
+            return None
+        at = _skip(text, at)
+        if text.startswith(",", at):
+            at = _skip(text, at + 1)
+            continue
+        if text.startswith("]", at):
+            return items if _skip(text, at + 1) == len(text) else None
+        return None
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _WHITESPACE:
+        at += 1
+    return at
+
+
+def _value_end(text: str, start: int) -> int | None:
+    """Where the array or object starting at ``start`` ends (strings and escapes skipped), or
+    None when it does not."""
+    if not text.startswith(("[", "{"), start):
+        return None
+    depth = 0
+    in_string = False
+    at = start
+    while at < len(text):
+        char = text[at]
+        if in_string:
+            if char == "\\":
+                at += 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return at + 1
+        at += 1
+    return None
 
 
 def replay_file(service: ReaderService, source: IO[bytes]) -> tuple[int, int]:

@@ -34,6 +34,9 @@ from streams.ops.settings import Secret, load
 from topics.admin import admin_client
 from topics.parties import STANDING
 
+# Every process a test starts is stopped by the end of the run: checked there (tests/leftovers.py).
+pytest_plugins = ("tests.leftovers",)
+
 # No example database: `make check` writes nothing into the tree.
 settings.register_profile(
     "iotrack", database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -1,7 +1,16 @@
-"""The dead letter for a record a consumer could not use: where it came from, why, its bytes."""
+"""The dead letter for a record a consumer could not use: where it came from, why, its bytes.
+
+A dead letter always fits the broker, whatever it carries: the original value is kept whole up
+to :data:`MAX_ORIGINAL_BYTES` and cut there beyond (``original_size`` and ``original_sha256``
+describe the whole, so the input can still be recognised), the key up to
+:data:`MAX_KEY_BYTES`, the reason up to :data:`MAX_REASON_CHARS`. A payload of 2 MB that a reader
+refuses would otherwise make a dead letter the broker refuses for good (``MSG_SIZE_TOO_LARGE``),
+and the records behind it would wait forever.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -10,6 +19,26 @@ from confluent_kafka import Message
 from processors.ids import deterministic_uuid7
 from topics.catalog import DEAD_LETTERS
 from topics.codec import Codec
+
+MAX_ORIGINAL_BYTES = 64 * 1024
+"""Bytes of the original value a dead letter keeps (the broker takes 1 MB per record)."""
+MAX_KEY_BYTES = 1024
+MAX_REASON_CHARS = 2000
+
+
+def cut_reason(reason: str) -> str:
+    """``reason`` at most :data:`MAX_REASON_CHARS` long, marked when cut, and encodable (a lone
+    surrogate from a payload's ``\\ud800`` escape is replaced).
+
+    >>> len(cut_reason("x" * 3000)), cut_reason("x" * 3000)[-11:]
+    (2000, 'x ... (cut)')
+    >>> cut_reason("bad \\ud800")
+    'bad \\\\ud800'
+    """
+    text = reason.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) <= MAX_REASON_CHARS:
+        return text
+    return text[: MAX_REASON_CHARS - 10] + " ... (cut)"
 
 
 def value(
@@ -26,19 +55,28 @@ def value(
     offset: int | None = None,
     reader_id: str | None = None,
 ) -> dict[str, Any]:
-    """An ``iotrack.DeadLetter`` value: every producer of dead letters builds it here."""
+    """An ``iotrack.DeadLetter`` value: every producer of dead letters builds it here, so every
+    dead letter is bounded (see the module's doc).
+
+    >>> letter = value(event_id="0", source="s", occurred_at=0, original_value=b"x" * 70000,
+    ...                reason="r", error_kind="E")
+    >>> len(letter["original_value"]), letter["original_size"], letter["original_sha256"][:8]
+    (65536, 70000, 'bca09f4a')
+    """
     return {
         "event_id": event_id,
         "source": source,
         "occurred_at": occurred_at,
-        "original_key": original_key,
-        "original_value": original_value,
-        "reason": reason,
-        "error_kind": error_kind,
+        "original_key": None if original_key is None else original_key[:MAX_KEY_BYTES],
+        "original_value": original_value[:MAX_ORIGINAL_BYTES],
+        "reason": cut_reason(reason),
+        "error_kind": cut_reason(error_kind)[:200],
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,
         "reader_id": reader_id,
+        "original_size": len(original_value),
+        "original_sha256": hashlib.sha256(original_value).hexdigest(),
     }
 
 

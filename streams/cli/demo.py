@@ -16,6 +16,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         keep_running=args.keep_running,
         serve=args.serve,
         metrics_port=port,
+        api_port=args.api_port,
     )
 
 
@@ -23,13 +24,21 @@ def _demo_serving_options(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--serve",
         action="store_true",
-        help="after the summary, keep the workers and /metrics running until SIGINT/SIGTERM",
+        help="after the summary, keep the workers, /metrics and the query API with its web "
+        "console (/console) running until SIGINT/SIGTERM",
     )
     demo.add_argument(
         "--metrics-port",
         type=int,
         default=None,
         help="serve /metrics on 127.0.0.1:PORT (default: 9300 with --serve, else off; 0: off)",
+    )
+    demo.add_argument(
+        "--api-port",
+        type=int,
+        default=8080,
+        metavar="PORT",
+        help="with --serve: the query API and its web console on 127.0.0.1:PORT (default 8080)",
     )
 
 

@@ -3,10 +3,10 @@
 Each command reads the operator's file (formats in ``readers.rail_files`` and the README),
 publishes one event on the party's own topic, signed in as that party (``rail-operator.NAME``
 for loading lists and manifests, the portal for a consist, the GdF for exits), and waits for the
-tracking core's answer on the party's replies: the
-answered loading list, the permission decision, or the consist check, matched by the id of the
-event it answers. A refusal (a stale manifest version, a train of another operator) comes back
-as a dead letter holding our bytes, and is printed as the answer.
+tracking core's answer on the party's replies: the answered loading list, the permission
+decision, or the consist check, matched by the id of the event it answers
+(:mod:`streams.kafka.rail`). A refusal (a stale manifest version, a train of another operator)
+comes back as a dead letter holding our bytes, and is printed as the answer.
 """
 
 from __future__ import annotations
@@ -18,127 +18,29 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import uuid6
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
-
 from processors.parties import GDF, PartyKind, Sender
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
 from streams.cli.inputs import read_text
 from streams.cli.tables import table
-from streams.errors import InputFileError, StreamsError
-from streams.kafka.reading import read_committed
+from streams.errors import InputFileError
+from streams.kafka.rail import (
+    Conversation,
+    RailCommandError,
+    latest_status,
+    loading_list_request,
+    new_event,
+    no_answer,
+    submit_manifest,
+)
 from streams.kafka.sending import produce_sync
 from streams.ops.settings import Settings
 from topics import catalog
-from topics.clients import Connect, KafkaConnection, consumer, producer
-from topics.codec import Codec, plain
+from topics.clients import Connect, producer
+from topics.codec import Codec
+
+__all__ = ["Conversation", "RailCommandError", "consist", "loading_list", "manifest", "register"]
 
 T = TypeVar("T")
-
-
-class RailCommandError(StreamsError):
-    """A rail command that could not be carried out (bad file, no answer, refused)."""
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _event(source: str, at: int | None = None, **fields: Any) -> dict[str, Any]:
-    """A new event from ``source``: a fresh UUIDv7 id, the time now (or ``at``), the fields."""
-    return {
-        "event_id": str(uuid6.uuid7()),
-        "source": source,
-        "occurred_at": _now_ms() if at is None else at,
-        **fields,
-    }
-
-
-class Conversation:
-    """One request a party sends on its own topic, and the core's answers to it on the party's
-    replies topic (the answer, or the refusal of exactly the bytes sent)."""
-
-    def __init__(self, connection: KafkaConnection, codec: Codec, party: Sender) -> None:
-        """``connection``: the party's own."""
-        self.connection = connection
-        self.codec = codec
-        self.party = party
-        self.replies = catalog.REPLIES.for_party(party)
-        self.consumer = consumer(
-            connection,
-            str(uuid6.uuid7()),
-            **{"isolation.level": "read_committed", "log_level": 0},
-        )
-        # From the ends as they are now: only what answers this request is read.
-        start = []
-        for p in range(self.replies.partitions):
-            try:
-                _low, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(self.replies.name, p), timeout=10
-                )
-            except KafkaException as exc:
-                raise RailCommandError(
-                    f"cannot read {self.replies.name} ({exc}): is {party} admitted "
-                    f"('iotrack parties add {party.kind} {party.name}') and the broker up?"
-                ) from exc
-            start.append(TopicPartition(self.replies.name, p, high))
-        self.consumer.assign(start)
-        self.sent: bytes = b""
-
-    def send(self, schema: str, value: dict[str, Any]) -> None:
-        topic = catalog.input_topic(schema, self.party)
-        self.sent = self.codec.encode(schema, value, topic=topic.name)
-        produce_sync(producer(self.connection), topic, topic.key_of(value), self.sent)
-
-    def next(
-        self, answer_type: str, accept: Callable[[dict[str, Any]], bool], timeout_s: float
-    ) -> dict[str, Any] | None:
-        """The next answer of ``answer_type`` that ``accept`` takes, within the timeout (None
-        when none came); RailCommandError when the core refused what was sent."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            message = self.consumer.poll(0.5)
-            if message is None or message.value() is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    raise RailCommandError(f"reading the answers: {error.str()}")
-                continue
-            decoded = self.codec.decode(message.value() or b"", topic=str(message.topic()))
-            value: dict[str, Any] = plain(decoded.value)
-            if decoded.schema == "iotrack.DeadLetter":
-                if value.get("original_value") == self.sent:
-                    raise RailCommandError(f"the tracking core refused it: {value['reason']}")
-                continue
-            if decoded.schema == answer_type and accept(value):
-                return value
-        return None
-
-    def ask(
-        self,
-        schema: str,
-        value: dict[str, Any],
-        answer_type: str,
-        answers: Callable[[dict[str, Any]], bool],
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        """Send ``value`` and return the first record of ``answer_type`` that ``answers`` takes
-        as its answer."""
-        self.send(schema, value)
-        answer = self.next(answer_type, answers, timeout_s)
-        if answer is None:
-            raise _no_answer(timeout_s)
-        return answer
-
-    def close(self) -> None:
-        self.consumer.close()
-
-    def __enter__(self) -> Conversation:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
 def _parsed(path: str, parse: Callable[[str], T]) -> T:
@@ -148,13 +50,6 @@ def _parsed(path: str, parse: Callable[[str], T]) -> T:
         return parse(text)
     except RailFileError as exc:
         raise RailCommandError(f"{path}: {exc}") from exc
-
-
-def _no_answer(timeout_s: float) -> RailCommandError:
-    return RailCommandError(
-        f"no answer from the tracking core within {timeout_s:.0f} s: is it running "
-        "(`iotrack run`, or `iotrack demo --keep-running --serve`)?"
-    )
 
 
 def format_answer(answer: dict[str, Any]) -> str:
@@ -212,15 +107,7 @@ def loading_list(
 ) -> int:
     """Submit a loading list and print the answer; 0 when every unit is ready, else 1."""
     items = _parsed(path, loading_list_items)
-    value = _event(
-        operator,
-        train_id=train_id,
-        operator=operator,
-        planned_departure=None,
-        items=[{**item, "ready": None, "reasons": [], "iot_id": None} for item in items],
-        answered=False,
-        caused_by_event_id=None,
-    )
+    value = loading_list_request(items, train_id=train_id, operator=operator)
     party = Sender.rail_operator(operator)
     with Conversation(connect(party), codec, party) as talk:
         answer = talk.ask(
@@ -259,28 +146,15 @@ def manifest(
 ) -> int:
     """Submit a manifest version and print the permission decision; 0 when granted, else 1."""
     wagons = _parsed(path, manifest_wagons)
-    party = Sender.rail_operator(operator)
-    replies = catalog.REPLIES.for_party(party)
-    connection = connect(party)
-    latest = _latest_status(connection, codec, train_id, replies) or {}
-    previous = int(latest.get("manifest_version") or 0)
-    number = version if version is not None else previous + 1
-    value = _event(
-        operator,
+    number, decision = submit_manifest(
+        connect(Sender.rail_operator(operator)),
+        codec,
+        wagons,
         train_id=train_id,
-        version=number,
         operator=operator,
-        wagons=wagons,
-        supersedes_version=previous or None,
+        version=version,
+        timeout_s=timeout_s,
     )
-    with Conversation(connection, codec, party) as talk:
-        decision = talk.ask(
-            "iotrack.TrainManifest",
-            value,
-            "iotrack.PermissionToLeave",
-            lambda v: v["caused_by_event_id"] == value["event_id"],
-            timeout_s,
-        )
     units = sum(len(w["itus"]) for w in wagons)
     if as_json:
         print(
@@ -321,7 +195,7 @@ def consist(
     """Publish the portal's reads of a train as its detected consist and print the check."""
     wagons = _parsed(path, portal_wagons)
     portal = Sender(PartyKind.RAIL_PORTAL, portal_name or read_point.lower())
-    value = _event(
+    value = new_event(
         read_point,
         train_id=train_id,
         gate_node_id=gate,
@@ -353,24 +227,6 @@ def consist(
     return 0 if check["matched"] else 1
 
 
-def _latest_status(
-    connection: KafkaConnection,
-    codec: Codec,
-    train_id: str,
-    topic: catalog.Topic = catalog.TRAINS,
-) -> dict[str, Any] | None:
-    """The train's latest status on ``topic`` (the public trains topic, or its operator's
-    replies); None when there is none."""
-    latest = None
-    for message in read_committed(connection, topic):
-        if (message.key() or b"").decode() != train_id or message.value() is None:
-            continue
-        decoded = codec.decode(message.value() or b"", topic=topic.name)
-        if decoded.schema == "iotrack.TrainStatus":
-            latest = plain(decoded.value)
-    return latest
-
-
 def confirm_exits(
     connect: Connect,
     codec: Codec,
@@ -383,7 +239,7 @@ def confirm_exits(
 ) -> int:
     """The GdF confirms the exit of every unit of a train whose consist matched."""
     connection = connect(GDF)
-    status = _latest_status(connection, codec, train_id)
+    status = latest_status(connection, codec, train_id)
     if status is None:
         raise RailCommandError(f"train {train_id} is not known")
     if status["phase"] != "CONFIRMING":
@@ -392,9 +248,9 @@ def confirm_exits(
             "matched the manifest at the exit gate"
         )
     out = producer(connection)
-    at = _now_ms()
+    at = int(time.time() * 1000)
     for iot_id in status["iot_ids"]:
-        value = _event(
+        value = new_event(
             officer,
             at,
             iot_id=iot_id,
@@ -406,9 +262,9 @@ def confirm_exits(
         encoded = codec.encode("iotrack.ExitConfirmed", value, topic=topic.name)
         produce_sync(out, topic, topic.key_of(value), encoded)
     deadline = time.monotonic() + timeout_s
-    while (status := _latest_status(connection, codec, train_id)) and status["phase"] != "DEPARTED":
+    while (status := latest_status(connection, codec, train_id)) and status["phase"] != "DEPARTED":
         if time.monotonic() > deadline:
-            raise _no_answer(timeout_s)
+            raise no_answer(timeout_s)
         time.sleep(0.5)
     assert status is not None  # noqa: S101 - the loop only ends on a status
     if as_json:

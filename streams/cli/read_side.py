@@ -8,7 +8,7 @@ import json
 import time
 
 from processors.identifiers import itu
-from streams.cli.options import add_command, worker_options
+from streams.cli.options import add_command, serve_ops_of, worker_options
 from streams.local import runtime
 from streams.ops.duties import Duty
 from streams.ops.settings import Settings
@@ -22,17 +22,19 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
 
     found = runtime.endpoints(settings)
     stop = stop_on_signals()
-    if args.metrics_port:
-        from streams.ops import metrics
-
-        metrics.serve(args.metrics_port)
     projection = Projection(
         found.kafka(PROJECTION),
         found.database(Duty.PROJECTION).reveal(),
         codec_for(settings.schema_registry_url),
     )
-    applied = projection.run(stop, exit_when_idle_s=args.exit_when_idle)
-    print(f"projection: {applied} records applied, {projection.skipped} skipped")
+    from streams.workers import ready
+
+    stop_serving = serve_ops_of(settings, args, ready.projection(projection))
+    try:
+        applied = projection.run(stop, exit_when_idle_s=args.exit_when_idle)
+    finally:
+        stop_serving()
+    print(f"projection: {applied} records applied, {projection.dead_lettered} dead-lettered")
     return 0
 
 
@@ -70,7 +72,8 @@ def _projection_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(
         f"projection rebuilt: {len(PROJECTED_TABLES)} tables truncated, {projection.applied} "
-        f"records applied, {projection.skipped} skipped, in {time.monotonic() - started:.1f} s"
+        f"records applied, {projection.dead_lettered} dead-lettered, "
+        f"in {time.monotonic() - started:.1f} s"
     )
     return 130 if stop.is_set() else 0
 
@@ -89,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         return add_command(subparsers, name, help_text)
 
     project = command("project", "project the public state topics into Postgres")
-    worker_options(project, idle="records")
+    worker_options(project, idle="records", ops=True)
     project.set_defaults(handler=_project)
     gate = command("gate-check", "may this unit leave? (from the projection; exit 0 yes, 1 no)")
     gate.add_argument("kind", help="CONTAINER, ILU, PLATE, SEAL ...")

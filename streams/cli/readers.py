@@ -16,7 +16,8 @@ from readers.service import ReaderService, reader_party, replay_file, spool_path
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
 from streams.cli.inputs import open_binary
-from streams.cli.options import worker_options
+from streams.cli.options import serve_ops_of, worker_options
+from streams.errors import InputFileError
 from streams.local import runtime
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
@@ -42,7 +43,7 @@ def reader_run(settings: Settings, args: argparse.Namespace) -> int:
     path = Path(args.spool) if args.spool else spool_path(settings.home, args.kind, args.read_point)
     spool = Spool(path)
     service = ReaderService(args.kind, point, spool, codec_for(settings.schema_registry_url))
-    forwarder = Forwarder(spool, lambda: edge_producer(found.kafka(party)))
+    forwarder = Forwarder(spool, lambda **extra: edge_producer(found.kafka(party), **extra))
     if args.metrics_port:
         from streams.ops import metrics
 
@@ -72,14 +73,92 @@ def reader_run(settings: Settings, args: argparse.Namespace) -> int:
         f"spool {path}",
         flush=True,
     )
-    from streams.http.ingest import serve  # the web framework only for a reader that listens
+    from streams.http.ingest import readiness, serve  # the web framework only if it listens
+    from streams.ops import running
 
     stop = stop_on_signals()
     server_thread = threading.Thread(
-        target=serve, args=(service, forwarder, host, port), daemon=True
+        target=serve,
+        args=(service, forwarder, host, port),
+        kwargs={
+            "ready": readiness(service, forwarder, args.ready_spool_age),
+            "register": running.register(settings.home, f"reader {service.reader_id}"),
+        },
+        daemon=True,
     )
     server_thread.start()
     stop.wait()
+    return 0
+
+
+def _reader_spool(settings: Settings, args: argparse.Namespace) -> Spool:
+    path = Path(args.spool) if args.spool else spool_path(settings.home, args.kind, args.read_point)
+    if not path.exists():
+        raise InputFileError(f"{path}: no spool there (is --kind/--read-point or --spool right?)")
+    return Spool(path)
+
+
+def quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    """``iotrack reader quarantine list|show``: the records the broker refused for good."""
+    import base64
+    import hashlib
+    import json
+
+    from streams.cli.tables import print_table
+    from topics.errors import DecodeError
+
+    spool = _reader_spool(settings, args)
+    try:
+        found = spool.quarantined(None if args.action_q == "list" else args.seq)
+    finally:
+        spool.close()
+    if args.action_q == "show" and not found:
+        raise InputFileError(f"{spool.path}: no quarantined record {args.seq}")
+
+    def described(record: Any) -> dict[str, Any]:
+        value = record.value or b""
+        return {
+            "seq": record.seq,
+            "topic": record.topic,
+            "reason": record.reason,
+            "size": len(value),
+            "sha256": hashlib.sha256(value).hexdigest(),
+            "spooled_at": record.spooled_at,
+            "quarantined_at": record.quarantined_at,
+        }
+
+    if args.action_q == "list":
+        if args.json:
+            print(json.dumps([described(r) for r in found]))
+        elif not found:
+            print(f"{spool.path}: nothing quarantined")
+        else:
+            print_table(
+                [
+                    ["seq", "topic", "bytes", "reason"],
+                    *([str(r.seq), r.topic, str(len(r.value or b"")), r.reason] for r in found),
+                ]
+            )
+        return 0
+    [record] = found
+    document = described(record)
+    document["key"] = (record.key or b"").decode("utf-8", "backslashreplace")
+    try:
+        decoded = codec_for(settings.schema_registry_url).decode(
+            record.value or b"", topic=record.topic
+        )
+        from topics.codec import plain
+
+        document["record_type"] = decoded.schema
+        document["record"] = {
+            k: (base64.b64encode(v).decode() if isinstance(v, bytes) else v)
+            for k, v in plain(decoded.value).items()
+        }
+    except DecodeError as exc:
+        document["record_type"] = None
+        document["not_decoded"] = str(exc)
+        document["value_head_hex"] = (record.value or b"")[:256].hex()
+    print(json.dumps(document, indent=None if args.json else 2, default=str))
     return 0
 
 
@@ -89,20 +168,21 @@ def fuse(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.endpoints(settings)
     from readers.fusion_worker import GROUP
     from streams.ops import metrics
+    from streams.workers import ready
 
     connection = found.kafka(FUSION)
     worker = FusionWorker(
         connection,
         codec_for(settings.schema_registry_url),
-        statistics=metrics.lag_from_statistics(connection.own(GROUP))
-        if args.metrics_port
-        else None,
+        statistics=metrics.lag_from_statistics(connection.own(GROUP)),
     )
-    if args.metrics_port:
-        metrics.EDGE.fusions.append(worker)
-        metrics.serve(args.metrics_port)
+    metrics.EDGE.fusions.append(worker)
+    stop_serving = serve_ops_of(settings, args, ready.fusion(worker))
     stop = stop_on_signals()
-    stats = worker.run(stop, exit_when_idle_s=args.exit_when_idle)
+    try:
+        stats = worker.run(stop, exit_when_idle_s=args.exit_when_idle)
+    finally:
+        stop_serving()
     print(
         f"fusion: {stats.reads} reads -> {stats.passages} passages, "
         f"{stats.dead_letters} dead letters, repairs {stats.repairs}"
@@ -167,10 +247,34 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--metrics-port", type=int, default=0, help="serve /metrics on 127.0.0.1:PORT (default off)"
     )
+    run.add_argument(
+        "--ready-spool-age",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="/ready fails once the oldest spooled record waited longer (default 120)",
+    )
     run.set_defaults(handler=reader_run)
 
+    held = actions.add_parser(
+        "quarantine", help="records the broker refused for good, moved aside from the spool"
+    )
+    held_actions = held.add_subparsers(dest="action_q", required=True, metavar="ACTION")
+    for name, help_text in (
+        ("list", "every quarantined record: seq, topic, size, reason"),
+        ("show", "one quarantined record: its reason, key, size, SHA-256 and decoded value"),
+    ):
+        action = held_actions.add_parser(name, help=help_text, description=help_text)
+        if name == "show":
+            action.add_argument("seq", type=int, help="its sequence number (from 'list')")
+        action.add_argument("--kind", required=True, choices=sorted(PARSERS))
+        action.add_argument("--read-point", required=True, help="the reader's read point id")
+        action.add_argument("--spool", help="spool file (default: the reader's own)")
+        action.add_argument("--json", action="store_true", help="as JSON")
+        action.set_defaults(handler=quarantine)
+
     fusion = commands.add_parser("fuse", help="fuse raw sensor reads into passages")
-    worker_options(fusion, idle="reads (for replays)")
+    worker_options(fusion, idle="reads (for replays)", ops=True)
     fusion.set_defaults(handler=fuse)
 
     sim = commands.add_parser("simulate", help="write simulated device payloads as captures")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import threading
-from typing import Any, Literal
 
 from streams.cli.options import Commands, add_command
 from streams.local import runtime
@@ -15,40 +13,9 @@ from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
 
 
-def ops_app(worker: Any) -> Any:
-    """``/health`` (alive), ``/ready`` (reading and delivering, or why not), ``/metrics``."""
-    from fastapi import APIRouter
-    from pydantic import BaseModel
-
-    from streams.http.api import ops_routes
-    from streams.http.app import JsonAnswer, application
-
-    class Ready(BaseModel):
-        status: Literal["ready", "not ready"]
-        reason: str
-
-    def health() -> tuple[int, dict[str, Any]]:
-        ready, reason = worker.ready()
-        return 200, {"status": "ready" if ready else "not ready", "reason": reason}
-
-    router = APIRouter()
-
-    @router.get("/ready", operation_id="ready", response_model=Ready)
-    def ready() -> Any:
-        ok, reason = worker.ready()
-        return JsonAnswer(
-            {"status": "ready" if ok else "not ready", "reason": reason}, 200 if ok else 503
-        )
-
-    return application(
-        title="iotrack delivery worker",
-        description="Webhook deliveries of subscriptions.",
-        routers=[router, ops_routes(health, Ready)],
-    )
-
-
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.http.server import Server
+    from streams.http.ops import serve_ops
+    from streams.ops import running
     from streams.subscriptions.webhooks import RetryPolicy
     from streams.subscriptions.worker import DeliveryWorker
     from topics.codec import codec_for
@@ -66,11 +33,16 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         policy,
     )
     stop = stop_on_signals()
-    server = None
+    stop_serving = None
     try:
         if args.port:
-            server = Server(ops_app(worker), "127.0.0.1", args.port, name="iotrack-subscriptions")
-            threading.Thread(target=server.serve_forever, name="ops", daemon=True).start()
+            stop_serving = serve_ops(
+                worker.readiness(),
+                args.port,
+                title="iotrack delivery worker",
+                description="Webhook deliveries of subscriptions: health, readiness, metrics.",
+                register=running.register(settings.home, "subscriptions"),
+            )
         print(
             f"iotrack subscriptions: delivering from {found.bootstrap}; /ready and /metrics on "
             f"127.0.0.1:{args.port or '-'}; retries {policy.base_s:g}-{policy.max_s:g} s, "
@@ -79,9 +51,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         )
         worker.run(stop)
     finally:
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        if stop_serving is not None:
+            stop_serving()
         worker.close()
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streams.cli.options import add_command, worker_options
+from streams.cli.options import add_command, serve_ops_of, worker_options
 from streams.local import runtime
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
@@ -16,6 +16,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     from readers import fusion_worker
     from streams.ops import metrics
+    from streams.workers import ready
     from streams.workers.core import CoreWorker
     from topics.codec import codec_for
     from topics.parties import CORE, FUSION
@@ -25,8 +26,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     idle = args.exit_when_idle
     threads = []
-    if args.metrics_port:
-        metrics.serve(args.metrics_port)
+    fusion = None
     if not args.no_fusion:
         connection = found.kafka(FUSION)
         fusion = fusion_worker.FusionWorker(
@@ -48,12 +48,16 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         codec_for(settings.schema_registry_url),
         config=CoreConfig(retire_after_ms=retire_ms),
     )
+    stop_serving = serve_ops_of(settings, args, ready.core(core, fusion))
     print(
         f"workers running against {found.bootstrap}: tracking core"
         f"{'' if args.no_fusion else ', passage fusion'}",
         flush=True,
     )
-    stats = core.run(stop, exit_when_idle_s=idle)
+    try:
+        stats = core.run(stop, exit_when_idle_s=idle)
+    finally:
+        stop_serving()
     stop.set()
     for thread in threads:
         thread.join(30)
@@ -72,5 +76,5 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     run_parser = command("run", "run the workers: tracking core and passage fusion")
     run_parser.add_argument("--no-fusion", action="store_true", help="the tracking core only")
-    worker_options(run_parser, idle="input (for replays and tests)", metrics_port=9300)
+    worker_options(run_parser, idle="input (for replays and tests)", metrics_port=9300, ops=True)
     run_parser.set_defaults(handler=_run)

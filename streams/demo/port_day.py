@@ -404,18 +404,78 @@ def _gate_checks(connection: KafkaConnection, codec: Codec, day: PortDay) -> dic
     return dict(sorted(verdicts.items()))
 
 
-def _hold(summary: dict[str, Any], as_json: bool, progress: Progress, metrics_port: int) -> None:
-    """Print the summary, then keep the workers (and /metrics) running until SIGINT or
-    SIGTERM."""
+def _hold(
+    summary: dict[str, Any],
+    as_json: bool,
+    progress: Progress,
+    metrics_port: int,
+    console: str | None = None,
+) -> None:
+    """Print the summary, then keep the workers (and /metrics, the API and its console)
+    running until SIGINT or SIGTERM."""
     _print(summary, as_json)
     where = f"/metrics on http://127.0.0.1:{metrics_port}/metrics, " if metrics_port else ""
+    if console is not None:
+        where += f"the web console on {console}, "
     print(
         f"serving: workers running, {where}until interrupted (Ctrl-C)", file=sys.stderr, flush=True
     )
+    if console is not None:
+        # On stdout too (after --json's document): the address is what a person looks for.
+        print(
+            f"console: {console} (sign in with a token of deploy/api/tokens.dev, e.g. customs "
+            "dev-customs-7d1f3a9c5b2e, terminal dev-terminal-2b7e9d4c1f6a, rail operator "
+            "dev-rail-op1-8c3f5a1e7d2b)",
+            flush=True,
+        )
     with stopped_by_signals() as interrupted:
         while not interrupted.wait(0.5):
             pass
     progress.say("interrupted: stopping the workers")
+
+
+def _serve_api(
+    settings: Settings, found: runtime.Endpoints, codec: Codec, port: int, metrics_port: int
+) -> tuple[str, Callable[[], None]]:
+    """The query API with its web console on 127.0.0.1:``port`` (the demo's own, on its
+    database): its address, and what stops it."""
+    from dataclasses import replace
+
+    from streams.http.api import Api, console_of, load_credentials, make_server
+    from streams.http.queries import Queries
+
+    if metrics_port:
+        settings = replace(settings, core_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics")
+    gate = GateState(found.kafka(API), codec)
+    gate.start()
+    queries = Queries(found.database(Duty.API).reveal())
+    stopping = threading.Event()
+    try:
+        api = Api(load_credentials(settings.api_tokens_file), queries, gate)
+        server = make_server(
+            api,
+            "127.0.0.1",
+            port,
+            extra=(console_of(settings, api, found.kafka(API), stopping),),
+            stopping=stopping,
+        )
+    except BaseException:  # a port in use, a bad tokens file: say so, having stopped these
+        gate.stop()
+        queries.close()
+        raise
+    serving = threading.Thread(target=server.serve_forever, name="demo-api", daemon=True)
+    serving.start()
+    host, bound = server.server_address[:2]
+
+    def stop() -> None:
+        stopping.set()
+        server.shutdown()
+        serving.join(10)
+        server.server_close()
+        gate.stop()
+        queries.close()
+
+    return f"http://{host}:{bound}/console", stop
 
 
 def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
@@ -427,10 +487,11 @@ def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
     seed: int = 7,
     serve: bool = False,
     metrics_port: int = 0,
+    api_port: int = 8080,
 ) -> int:
     """The whole demo; stops what it started unless ``keep_running``. With ``serve``, the
-    workers (and /metrics on ``metrics_port``, 0: none) keep running after the summary until
-    SIGINT or SIGTERM."""
+    workers (and /metrics on ``metrics_port``, 0: none), and the query API with its web
+    console on ``api_port``, keep running after the summary until SIGINT or SIGTERM."""
     progress = Progress(quiet=as_json)
     timings: dict[str, float] = {}
     mark = time.monotonic()
@@ -440,6 +501,7 @@ def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
     threads: list[threading.Thread] = []
     readers: Readers | None = None
     workers: list[FusionWorker | CoreWorker | Projection] = []
+    stop_api: Callable[[], None] | None = None
     if threading.current_thread() is threading.main_thread():
         # SIGTERM, like Ctrl-C, stops what the demo started (KeyboardInterrupt: exit 130).
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -490,8 +552,11 @@ def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
         example = sorted(day.still_held)[0]
         summary["try_the_api"] = {"iot_id": day.iot[example], "container": example}
         if serve:
-            _hold(summary, as_json, progress, metrics_port)
+            console, stop_api = _serve_api(settings, found, codec, api_port, metrics_port)
+            _hold(summary, as_json, progress, metrics_port, console)
     finally:
+        if stop_api is not None:
+            stop_api()
         stop.set()
         for thread in threads:
             thread.join(30)

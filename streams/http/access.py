@@ -87,6 +87,19 @@ SUBSCRIPTION_ROLES: Mapping[str, frozenset[Role]] = {
     "trains": ENDPOINT_ROLES["train"],
 }
 """Who may subscribe to what: nobody to more than the endpoints its role may read."""
+CONSOLE_ROLES: Mapping[str, frozenset[Role]] = {
+    # The day's dead letters hold the refused inputs' own bytes (a hold's reason among them):
+    # Customs reads every dead letter, nobody else (topics/catalog.py says the same).
+    "dead-letters": frozenset({Role.CUSTOMS}),
+    # The inputs the core keeps waiting, counted by what they wait for (no unit, no reason).
+    "waiting-inputs": frozenset({Role.CUSTOMS}),
+    # Each process's readiness and lag, the dashboards: the authorities that run the port.
+    "operations": frozenset({Role.CUSTOMS, Role.GDF}),
+    # Sending a loading list or a manifest: a rail operator, on its own topic, its own trains.
+    "train-upload": frozenset({Role.RAIL_OPERATOR}),
+}
+"""Which roles may open the web console's pages that show no query endpoint (the others are
+:data:`ENDPOINT_ROLES`' own: the console shows what the API would answer, cut the same way)."""
 CUSTOMS_ONLY_HOLD_FIELDS = ("reason_code", "reason", "outcome")
 """Hold fields only Customs sees: the risk-analysis code, the risk details, the control outcome."""
 
@@ -101,6 +114,31 @@ def authorize(principal: Principal, endpoint: str) -> None:
     """
     if principal.role not in ENDPOINT_ROLES[endpoint]:
         raise Forbidden(f"the {principal.role.value} role may not read {endpoint}")
+
+
+def may(principal: Principal, endpoint: str) -> bool:
+    """Whether the principal may call ``endpoint`` (of :data:`ENDPOINT_ROLES`) or open the
+    console page ``endpoint`` (of :data:`CONSOLE_ROLES`).
+
+    >>> may(Principal(Role.TERMINAL), "gate-check"), may(Principal(Role.GDF), "dead-letters")
+    (True, False)
+    """
+    allowed = ENDPOINT_ROLES.get(endpoint)
+    if allowed is None:
+        allowed = CONSOLE_ROLES[endpoint]
+    return principal.role in allowed
+
+
+def authorize_console(principal: Principal, page: str) -> None:
+    """Raise Forbidden unless the principal may open the console page ``page``.
+
+    >>> authorize_console(Principal(Role.GDF), "dead-letters")
+    Traceback (most recent call last):
+    ...
+    streams.http.access.Forbidden: the gdf role may not see dead-letters
+    """
+    if not may(principal, page):
+        raise Forbidden(f"the {principal.role.value} role may not see {page}")
 
 
 def authorize_train(principal: Principal, operator: str | None) -> None:

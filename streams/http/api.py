@@ -76,15 +76,20 @@ from streams.http.models import (
     Timeline,
     Train,
 )
+from streams.http.ops import ready_routes
 from streams.http.params import itu_key_of, parameter
 from streams.http.queries import Queries
 from streams.http.server import Limits, Server
 from streams.http.values import ms_iso
 from streams.ops import metrics
+from streams.ops import readiness as checks
 from streams.ops.duties import Duty
+from streams.ops.readiness import Check, Readiness
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
 from streams.workers.gate_state import GateState
+from topics import catalog
+from topics.clients import KafkaConnection
 
 LOG = logging.getLogger("iotrack.api")
 DEVIATION_KINDS: tuple[str, ...] = tuple(kind.value for kind in DeviationKind)
@@ -159,6 +164,7 @@ class Api:
         self.credentials = credentials
         self.queries = queries
         self.gate = gate
+        self._readiness: Readiness | None = None
 
     def caller(self, endpoint: str) -> Callable[..., Awaitable[Principal]]:
         """A dependency: the principal of a request that may call ``endpoint`` (401, 403),
@@ -175,13 +181,18 @@ class Api:
         return who
 
     def train(self, who: Principal, train_id: str) -> dict[str, Any]:
+        if who.role is Role.RAIL_OPERATOR and self.queries.train_operator(train_id) != (
+            who.operator
+        ):
+            # Another operator's train answers as a train that does not exist, by the same
+            # path: one query, then 404, whether the train exists or not, so neither the answer
+            # nor its cost tells a rail operator of trains that are not its own.
+            raise NotFound(f"no train {train_id} in the projection")
         found = self.queries.train(train_id)
         try:
             authorize_train(who, found["operator"])
         except Forbidden:
-            if who.role is Role.RAIL_OPERATOR:
-                # Another operator's train answers as a train that does not exist: a rail
-                # operator learns nothing of trains that are not its own.
+            if who.role is Role.RAIL_OPERATOR:  # its operator changed in between
                 raise NotFound(f"no train {train_id} in the projection") from None
             raise
         return found
@@ -215,16 +226,54 @@ class Api:
 
     def health(self) -> tuple[int, dict[str, Any]]:
         database = self.queries.healthy()
-        gate = self.gate is not None and self.gate.ready.is_set()
-        ok = database and gate
+        gate = self.gate
+        state = (
+            "dead"
+            if gate is not None and not gate.alive()
+            else "ready"
+            if gate is not None and gate.ready.is_set()
+            else "loading"
+        )
+        ok = database and state == "ready"
+        last = gate.skipped[-1] if gate is not None and gate.skipped else None
         return (
             200 if ok else 503,
             {
                 "status": "ok" if ok else "degraded",
                 "database": "ok" if database else "unavailable",
-                "gate_state": "ready" if gate else "loading",
+                "gate_state": state,
+                "gate_state_skipped": gate.skipped_count if gate is not None else 0,
+                "gate_state_last_skipped": None if last is None else str(last),
             },
         )
+
+    def readiness(self) -> Readiness:
+        """``iotrack api`` is alive while its gate state's thread runs, and ready while the
+        database answers and the gate state is loaded, current and reaching the broker."""
+        if self._readiness is not None:
+            return self._readiness
+        found = self._readiness = Readiness("api", [self._database], kind="api")
+        gate = self.gate
+        if gate is not None:
+            found.add(checks.thread_alive("gate_state_thread", lambda: gate.thread), alive=True)
+            found.add(self._gate_loaded)
+            found.add(checks.broker(gate.watch))
+            found.add(checks.lag(gate.watch, catalog.CLEARANCE_BY_ITU.name))
+            found.add(checks.progress(gate.watch, catalog.CLEARANCE_BY_ITU.name))
+        return found
+
+    def _database(self) -> Check:
+        if self.queries.healthy():
+            return checks.passed("database", "the database answers")
+        return checks.failed("database", "the database does not answer")
+
+    def _gate_loaded(self) -> Check:
+        gate = self.gate
+        if gate is None or not gate.ready.is_set():
+            return checks.failed("gate_state", "the verdicts are still loading")
+        if gate.error is not None:
+            return checks.failed("gate_state", f"reading the verdicts failed: {gate.error}")
+        return checks.passed("gate_state", f"{len(gate.verdicts)} unit verdicts in memory")
 
 
 def query_routes(api: Api) -> APIRouter:
@@ -409,7 +458,7 @@ def ops_routes(health: Callable[[], tuple[int, dict[str, Any]]], model: Any) -> 
 
 def make_app(api: Api, *extra: APIRouter) -> FastAPI:
     """The query API's application: read-side routes, health and metrics, and ``extra``
-    routers (subscriptions; later the console)."""
+    routers (subscriptions, the web console)."""
     return application(
         title="iotrack query API",
         description="The read side of iotrack: IOT_ID timelines, lookups by transport unit, "
@@ -417,7 +466,12 @@ def make_app(api: Api, *extra: APIRouter) -> FastAPI:
         "(customs, gdf, terminal, rail-operator; `x-roles` on each operation names those that "
         "may call it); hold reason codes and risk details are shown to Customs only, a "
         "terminal sees verdicts, a rail operator its own trains.",
-        routers=[query_routes(api), *extra, ops_routes(api.health, Health)],
+        routers=[
+            query_routes(api),
+            *extra,
+            ops_routes(api.health, Health),
+            ready_routes(api.readiness(), health=False),
+        ],
     )
 
 
@@ -443,8 +497,32 @@ def make_server(
         max_connections=max_connections,
         request_deadline_s=idle_timeout_s,
         refused=metrics.API_CONNECTIONS_REFUSED.inc,
+        evicted=metrics.API_CONNECTIONS_EVICTED.inc,
     )
     return Server(make_app(api, *extra), host, port, limits, name="iotrack-api", stopping=stopping)
+
+
+def console_of(
+    settings: Settings, api: Api, kafka: KafkaConnection, stopping: threading.Event
+) -> APIRouter:
+    """The web console's routes (``/console``) on ``api``'s parts, configured by ``settings``;
+    ``kafka``: the query API's own connection (the console runs in its process)."""
+    from streams.http.console import Console, Sessions, console_routes
+    from streams.ops.status import collect
+    from topics.codec import codec_for
+
+    return console_routes(
+        Console(
+            api,
+            Sessions(settings.console_idle_s),
+            kafka=kafka,
+            codec=codec_for(settings.schema_registry_url),
+            status=lambda: collect(settings).as_json(),
+            grafana_url=settings.grafana_url,
+            core_metrics_url=settings.core_metrics_url,
+            stopping=stopping,
+        )
+    )
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> int:
@@ -486,13 +564,20 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         closing.extend([writer.close, notifier.stop])
         stopping = threading.Event()
         routes = subscription_routes(api, Store(writer), notifier, stopping=stopping)
-        server = make_server(api, host, port, extra=(routes,), stopping=stopping)
+        console = console_of(settings, api, found.kafka(parties.API), stopping)
+        server = make_server(api, host, port, extra=(routes, console), stopping=stopping)
         stop = stop_on_signals()
         bound_host, bound_port = server.server_address
+        from streams.ops import running
+
+        metrics.READINESS.add(api.readiness())
+        where = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host  # noqa: S104
+        closing.append(running.register(settings.home, "api")(f"http://{where}:{bound_port}"))
         roles_line = ", ".join(f"{role} {n}" for role, n in credentials.roles().items())
         print(
             f"iotrack api on http://{bound_host}:{bound_port} (OpenAPI: /openapi.json, "
-            f"metrics: /metrics); {len(gate.verdicts)} unit verdicts in memory; credentials "
+            f"metrics: /metrics, console: http://{bound_host}:{bound_port}/console); "
+            f"{len(gate.verdicts)} unit verdicts in memory; credentials "
             f"from {settings.api_tokens_file} ({roles_line})",
             flush=True,
         )

@@ -5,12 +5,16 @@
   (raw reads, or a dead letter with the reason) before the answer: 202 when at least one was
   accepted, 400 when none was, with one outcome per payload in order. A body over
   :data:`readers.service.MAX_BODY_BYTES` is refused with 413 without being read whole.
-- ``GET /health``: the reader, its spool and the forwarder's last broker error.
+- ``GET /health``: the reader, its spool (records waiting, the oldest one's age, records
+  quarantined) and the forwarder's last broker error; 503 once the forwarding thread died;
+- ``GET /ready``: whether it delivers (:func:`readiness`): 503 naming the reason when the
+  broker is lost, the oldest spooled record waited too long, or the forwarder died.
 
 The connection cap, the whole-request deadline, refused GET bodies and checked
 ``Content-Length`` come from :mod:`streams.http.server`.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
@@ -22,7 +26,10 @@ from readers.service import MAX_BODY_BYTES, ReaderService, split_body
 from streams.http.access import BadParameter
 from streams.http.app import JsonAnswer, application, error_responses
 from streams.http.errors import TooLarge
+from streams.http.ops import ready_routes
 from streams.http.server import Limits, Server
+from streams.ops import readiness as checks
+from streams.ops.readiness import Check, Readiness
 
 
 class ItemOutcome(BaseModel):
@@ -49,10 +56,38 @@ class ReaderHealth(BaseModel):
     reader: str
     node: str
     spooled: int
+    oldest_spooled_s: float
+    quarantined: int
     delivered: int | None = None
     broker_error: str | None = None
+    last_quarantined: str | None = None
     payloads: int
     dead_letters: int
+
+
+def readiness(
+    service: ReaderService,
+    forwarder: Forwarder | None,
+    max_spool_age_s: float = checks.MAX_SPOOL_AGE_S,
+) -> Readiness:
+    """A reader is alive while its forwarder runs, and ready while it delivers: a broker is
+    reachable and its oldest spooled record waited at most ``max_spool_age_s``."""
+
+    def spool_age() -> Check:
+        age = service.spool.oldest_age_s()
+        if age <= max_spool_age_s:
+            return checks.passed("spool", f"{len(service.spool)} records spooled")
+        return checks.failed(
+            "spool",
+            f"the oldest of {len(service.spool)} spooled records has waited {age:.0f} s "
+            f"(more than {max_spool_age_s:.0f} s): they are not being delivered",
+        )
+
+    found = Readiness(f"reader {service.reader_id}", [spool_age], kind="reader")
+    if forwarder is not None:
+        found.add(checks.thread_alive("forwarder", lambda: forwarder.thread), alive=True)
+        found.add(checks.broker(forwarder.watch))
+    return found
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -70,8 +105,11 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def ingest_app(service: ReaderService, forwarder: Forwarder | None) -> FastAPI:
+def ingest_app(
+    service: ReaderService, forwarder: Forwarder | None, ready: Readiness | None = None
+) -> FastAPI:
     """The reader's application."""
+    ready = ready or readiness(service, forwarder)
     router = APIRouter()
 
     @router.post(
@@ -104,23 +142,35 @@ def ingest_app(service: ReaderService, forwarder: Forwarder | None) -> FastAPI:
         }
         return JsonAnswer(document, 202 if accepted else 400)
 
-    @router.get("/health", operation_id="health", response_model=ReaderHealth)
+    @router.get(
+        "/health",
+        operation_id="health",
+        response_model=ReaderHealth,
+        responses={503: {"model": ReaderHealth, "description": "The forwarder died."}},
+    )
     def health() -> Any:
-        return {
-            "status": "ok",
-            "reader": service.reader_id,
-            "node": service.point.node_id,
-            "spooled": len(service.spool),
-            "delivered": forwarder.delivered if forwarder else None,
-            "broker_error": forwarder.last_error if forwarder else None,
-            "payloads": service.stats.payloads,
-            "dead_letters": service.stats.dead_letters,
-        }
+        alive, _ = ready.alive()
+        return JsonAnswer(
+            {
+                "status": "ok" if alive else "dead",
+                "reader": service.reader_id,
+                "node": service.point.node_id,
+                "spooled": len(service.spool),
+                "oldest_spooled_s": round(service.spool.oldest_age_s(), 3),
+                "quarantined": service.spool.quarantined_count(),
+                "delivered": forwarder.delivered if forwarder else None,
+                "broker_error": forwarder.last_error if forwarder else None,
+                "last_quarantined": forwarder.last_quarantined if forwarder else None,
+                "payloads": service.stats.payloads,
+                "dead_letters": service.stats.dead_letters,
+            },
+            200 if alive else 503,
+        )
 
     return application(
         title=f"iotrack reader {service.reader_id}",
         description="A gate reader's ingest of device payloads (formats: readers/README.md).",
-        routers=[router],
+        routers=[router, ready_routes(ready, health=False)],
     )
 
 
@@ -130,12 +180,28 @@ def serve(
     host: str,
     port: int,
     limits: Limits | None = None,
+    *,
+    ready: Readiness | None = None,
+    register: Callable[[str], Callable[[], None]] | None = None,
 ) -> None:
-    """Serve HTTP until interrupted; the forwarder runs alongside."""
-    server = Server(ingest_app(service, forwarder), host, port, limits, name="iotrack-reader")
+    """Serve HTTP until interrupted; the forwarder runs alongside. ``register`` (given the base
+    URL) lists the reader for ``iotrack status`` and returns how to unlist it."""
+    from streams.ops import metrics
+
+    ready = ready or readiness(service, forwarder)
+    server = Server(
+        ingest_app(service, forwarder, ready), host, port, limits, name="iotrack-reader"
+    )
+    metrics.READINESS.add(ready)
     forwarder.start()
+    bound_host, bound_port = server.server_address
+    where = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host  # noqa: S104
+    unregister = register(f"http://{where}:{bound_port}") if register else None
     try:
         server.serve_forever()
     finally:
+        if unregister is not None:
+            unregister()
+        metrics.READINESS.remove(ready)
         server.server_close()
         forwarder.stop()

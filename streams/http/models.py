@@ -390,8 +390,11 @@ class Train(Document):
 
 
 class Health(Document):
-    """Whether the database and the gate state answer."""
+    """Whether the database and the gate state answer, and the records the gate state could
+    not read and went past."""
 
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unavailable"]
-    gate_state: Literal["ready", "loading"]
+    gate_state: Literal["ready", "loading", "dead"]
+    gate_state_skipped: int = 0
+    gate_state_last_skipped: str | None = None

@@ -25,6 +25,23 @@ _DEVIATIONS = (
 )
 
 
+def _deviation(row: tuple[Any, ...]) -> dict[str, Any]:
+    event_id, at, kind, severity, iot, node_id, read_point, itu, path, expected, observed, _ = row
+    return {
+        "event_id": str(event_id),
+        "occurred_at": iso(at),
+        "kind": kind,
+        "severity": severity,
+        "iot_id": str(iot) if iot else None,
+        "node_id": node_id,
+        "read_point_id": read_point,
+        "itu": itu,
+        "mission_path_id": path,
+        "expected": expected,
+        "observed": observed,
+    }
+
+
 class Queries(ReadPool):
     """The read-side queries, on a small thread-safe pool of connections.
 
@@ -121,6 +138,8 @@ class Queries(ReadPool):
         node: str | None,
         limit: int,
         after: int | None,
+        *,
+        path: str | None = None,
     ) -> dict[str, Any]:
         """A page of deviations in ``seq`` order (the order the projection recorded them),
         after the row numbered ``after``. Its ``next_cursor`` is never null: on an empty page it
@@ -132,12 +151,10 @@ class Queries(ReadPool):
         if since is not None:
             where.append("occurred_at >= %s")
             params.append(since)
-        if kind is not None:
-            where.append("kind = %s")
-            params.append(kind)
-        if node is not None:
-            where.append("node_id = %s")
-            params.append(node)
+        for column, value in (("kind", kind), ("node_id", node), ("mission_path_id", path)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
         if after is not None:
             where.append("seq > %s")
             params.append(after)
@@ -148,30 +165,130 @@ class Queries(ReadPool):
             )
             rows = cursor.fetchall()
         page = rows[:limit]
-        items = [
-            {
-                "event_id": str(event_id),
-                "occurred_at": iso(at),
-                "kind": kind_,
-                "severity": severity,
-                "iot_id": str(iot) if iot else None,
-                "node_id": node_id,
-                "read_point_id": read_point,
-                "itu": itu,
-                "mission_path_id": path,
-                "expected": expected,
-                "observed": observed,
-            }
-            for event_id, at, kind_, severity, iot, node_id, read_point, itu, path, expected, observed, _seq in page  # noqa: E501
-        ]
         position = page[-1][11] if page else (after or 0)
         return {
-            "items": items,
+            "items": [_deviation(row) for row in page],
             "next_cursor": encode_cursor(position),
             "has_more": len(rows) > limit,
         }
 
+    def latest_deviations(
+        self, kind: str | None, node: str | None, path: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The last ``limit`` deviations recorded (newest first) with these filters, and the
+        sequence number the projection has reached (to follow on with ``after``)."""
+        where: list[str] = ["true"]
+        params: list[Any] = []
+        for column, value in (("kind", kind), ("node_id", node), ("mission_path_id", path)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        with self.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(seq), 0) FROM deviations")
+            head = cursor.fetchone()
+            cursor.execute(
+                " ".join((_DEVIATIONS, "WHERE", " AND ".join(where), "ORDER BY seq DESC"))
+                + " LIMIT %s",
+                (*params, limit),
+            )
+            rows = cursor.fetchall()
+        return [_deviation(row) for row in rows], int(head[0]) if head else 0
+
+    # -- the web console's own -------------------------------------------------------------
+
+    def bound_to_mrn(self, mrn: str) -> list[dict[str, Any]]:
+        """The IOT_IDs whose binding names ``mrn``, newest first, with their state and verdict."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                "SELECT g.iot_id, g.mission_path_id, g.valid_from, g.valid_to, s.status, "
+                "v.verdict, v.may_leave FROM bindings g "
+                "LEFT JOIN iot_state s ON s.iot_id = g.iot_id "
+                "LEFT JOIN clearance_by_iot v ON v.iot_id = g.iot_id "
+                "WHERE g.mrns @> ARRAY[%s]::text[] ORDER BY g.valid_from DESC LIMIT 100",
+                (mrn,),
+            )
+            rows = cursor.fetchall()
+        return [
+            {
+                "iot_id": str(iot),
+                "mission_path_id": path,
+                "bound_since": iso(start),
+                "bound_until": iso(end),
+                "status": status,
+                "verdict": verdict,
+                "may_leave": may_leave,
+            }
+            for iot, path, start, end, status, verdict, may_leave in rows
+        ]
+
+    def trains(self, operator: str | None) -> list[dict[str, Any]]:
+        """The trains of ``operator`` (None: every train), latest first, with their status."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                "SELECT t.train_id, t.operator, s.phase, s.permission_granted, s.units, "
+                "s.units_ready, s.exited, s.occurred_at FROM trains t "
+                "LEFT JOIN train_status s ON s.train_id = t.train_id "
+                "WHERE %s::text IS NULL OR t.operator = %s "
+                "ORDER BY s.occurred_at DESC NULLS LAST, t.train_id LIMIT 200",
+                (operator, operator),
+            )
+            rows = cursor.fetchall()
+        return [
+            {
+                "train_id": train,
+                "operator": op,
+                "phase": phase,
+                "permission_granted": granted,
+                "units": units,
+                "units_ready": ready,
+                "exited": exited,
+                "as_of": iso(at),
+            }
+            for train, op, phase, granted, units, ready, exited, at in rows
+        ]
+
+    def projection_positions(self, consumer: str) -> dict[tuple[str, int], int]:
+        """Where the projection ``consumer`` stands: the next offset per topic partition."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                "SELECT topic, partition, next_offset FROM consumer_positions WHERE consumer = %s",
+                (consumer,),
+            )
+            return {(topic, part): int(offset) for topic, part, offset in cursor.fetchall()}
+
+    def advisory_lock_held(self, key: str) -> bool:
+        """Whether a session holds the advisory lock on ``hashtextextended(key, 0)`` in this
+        database (a projection holds its own while it runs)."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND objsubid = 1 AND database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database()) "
+                "AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(%s, 0))",
+                (key,),
+            )
+            found = cursor.fetchone()
+        return bool(found and found[0])
+
     # -- trains -----------------------------------------------------------------------------
+
+    def train_operator(self, train_id: str) -> str | None:
+        """The operator of a train (None: no such train, or none known), as the ``trains`` view
+        says it, at the same cost whether the train exists or not: one statement that probes
+        each of the three tables that name an operator, every time (the view unions four
+        tables and looks further only for a train it finds)."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                "SELECT (SELECT operator FROM train_status WHERE train_id = %(train)s), "
+                "(SELECT operator FROM train_manifests WHERE train_id = %(train)s "
+                "ORDER BY version DESC LIMIT 1), "
+                "(SELECT operator FROM train_loading_lists WHERE train_id = %(train)s "
+                "ORDER BY occurred_at DESC, event_id DESC LIMIT 1)",
+                {"train": train_id},
+            )
+            row = cursor.fetchone()
+        named = [operator for operator in row or () if operator is not None]
+        return str(named[0]) if named else None
 
     def train(self, train_id: str) -> dict[str, Any]:
         with self.cursor() as cursor:

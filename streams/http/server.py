@@ -4,7 +4,11 @@ uvicorn, with the limits every iotrack HTTP server has.
 uvicorn (httptools parser, uvloop) does HTTP/1.1; :class:`GuardedProtocol`, its protocol with
 four additions, is the one hardened serving layer:
 
-- **connection cap**: a connection over ``max_connections`` is answered 503 (JSON,
+- **connection cap**: at ``max_connections``, a new connection takes the place of the one that
+  has waited longest for its request, if one has waited at least ``evict_after_s`` (an idle
+  keep-alive connection is closed; one half-way through sending its request is answered 408
+  and closed), so clients that send a byte every few seconds cannot keep the others out; when
+  every connection is busy with a request, the new one is answered 503 (JSON,
   ``Retry-After``) and closed at once, before a byte is read;
 - **whole-request deadline**: from the moment a connection waits for a request (opened, or its
   previous answer sent), the request's headers and body must have arrived within
@@ -24,6 +28,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -42,6 +47,8 @@ REQUEST_DEADLINE_S = 15.0
 """Seconds a connection has to deliver a whole request (headers and body) once it waits for
 one; also how long an idle keep-alive connection stays open."""
 MAX_HEADER_BYTES = 64 * 1024
+EVICT_AFTER_S = 0.5
+"""A connection that has waited this long for its request may be closed for a new one."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,11 @@ class Limits:
     max_connections: int = MAX_CONNECTIONS
     request_deadline_s: float = REQUEST_DEADLINE_S
     max_header_bytes: int = MAX_HEADER_BYTES
+    evict_after_s: float = EVICT_AFTER_S
     refused: Callable[[], None] | None = None
     """Called for each connection refused over the cap (a metric)."""
+    evicted: Callable[[], None] | None = None
+    """Called for each waiting connection closed to make room for a new one (a metric)."""
 
 
 def raw_answer(status: HTTPStatus, message: str, **headers: str) -> bytes:
@@ -113,14 +123,16 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._waiting_since: float | None = None
         self._head_bytes = 0
+        self._head_tail = b""
         self._in_body = False
         self._rejection: tuple[HTTPStatus, str] | None = None
 
     # -- the connection ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if len(self.connections) >= self.limits.max_connections:
+        if len(self.connections) >= self.limits.max_connections and not self._make_room():
             self._refused = True
             self.transport = transport
             if self.limits.refused is not None:
@@ -138,6 +150,38 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport = _Coalescing(transport, self.loop)  # type: ignore[assignment]
         self._arm()
 
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for its request (at least
+        ``evict_after_s``): True when one was closed."""
+        now = time.monotonic()
+        waiting = [
+            c
+            for c in self.connections
+            if isinstance(c, GuardedProtocol)
+            and c._waiting_since is not None
+            and now - c._waiting_since >= self.limits.evict_after_s
+            and not c.transport.is_closing()
+        ]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c._waiting_since or now)
+        oldest._evict()
+        if self.limits.evicted is not None:
+            self.limits.evicted()
+        return True
+
+    def _evict(self) -> None:
+        self._disarm()
+        if self._head_bytes or self._in_body:  # half a request: say why it goes
+            self.transport.write(
+                raw_answer(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    "the request was not sent in time while others waited; send it at once",
+                )
+            )
+        self.transport.close()
+        self.connections.discard(self)  # its place is free now, before the loop notices
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         if self._refused:
@@ -148,7 +192,17 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._refused or self.transport.is_closing():
             return
         if not self._in_body:
-            self._head_bytes += len(data)
+            # Only the bytes up to the blank line that ends the head count: a body sent in the
+            # same packet as its headers is not part of them.
+            seen = self._head_tail + data
+            end = seen.find(b"\r\n\r\n")
+            if end < 0:
+                self._head_bytes += len(data)
+                self._head_tail = seen[-3:]
+            else:
+                self._head_bytes += max(0, end + 4 - len(self._head_tail))
+                self._head_tail = b""
+                self._in_body = True
             if self._head_bytes > self.limits.max_header_bytes:
                 self._close_with(
                     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -162,14 +216,17 @@ class GuardedProtocol(HttpToolsProtocol):
     def _arm(self) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(self.limits.request_deadline_s, self._expired)
+        self._waiting_since = time.monotonic()
 
     def _disarm(self) -> None:
+        self._waiting_since = None
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
 
     def _expired(self) -> None:
         self._deadline = None
+        self._waiting_since = None
         if not self.transport.is_closing():
             self.transport.close()
 
@@ -177,6 +234,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_body = False
         self._head_bytes = 0
+        self._head_tail = b""
         super().on_message_complete()
 
     def on_response_complete(self) -> None:

@@ -166,6 +166,15 @@ PACKAGES: tuple[SystemPackage, ...] = (
         ("setup", "test"),
         (OnPath("npm"),),
     ),
+    SystemPackage(
+        "chromium",
+        "Chromium",
+        "chromium",
+        "the web console's browser tests, which drive /usr/bin/chromium headless (Playwright's "
+        "own browser download is not used)",
+        ("test",),
+        (FileExists("/usr/bin/chromium"),),
+    ),
 )
 _BY_NAME = {package.name: package for package in PACKAGES}
 

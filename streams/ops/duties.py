@@ -95,7 +95,11 @@ PRIVILEGES: Mapping[str, Mapping[Duty, tuple[str, ...]]] = {
     "processed_events": {},
     "dead_letters": {},
     "schema_migrations": {Duty.API: READ},  # `iotrack status` lists the migrations applied
-    "consumer_positions": {Duty.PROJECTION: ("SELECT", "INSERT", "UPDATE", "DELETE")},
+    # The web console's operations page reads where the projection stands (its lag).
+    "consumer_positions": {
+        Duty.PROJECTION: ("SELECT", "INSERT", "UPDATE", "DELETE"),
+        Duty.API: READ,
+    },
     **{
         table: {
             Duty.PROJECTION: PROJECT,

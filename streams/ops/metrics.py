@@ -48,6 +48,14 @@ DEAD_LETTERS = Counter(
     ["processor", "reason"],
     registry=None,
 )
+RECORDS_SKIPPED = Counter(
+    "iotrack_records_skipped_total",
+    "Records a read-side consumer of public state could not use (undecodable, not of the "
+    "topic's type) and went past, by kind of error; each is logged with its topic, partition "
+    "and offset, and the projection dead-letters the same record.",
+    ["processor", "reason"],
+    registry=REGISTRY,
+)
 ERRORS = Counter(
     "iotrack_errors_total",
     "Errors a processor met: consumer errors it went on from, batches it aborted.",
@@ -153,6 +161,12 @@ API_CONNECTIONS_REFUSED = Counter(
     "maximum number of connections.",
     registry=REGISTRY,
 )
+API_CONNECTIONS_EVICTED = Counter(
+    "iotrack_api_connections_evicted_total",
+    "Client connections iotrack api closed, at its maximum, to make room for a new one: the "
+    "connection that had waited longest for its request (idle, or sending it slowly).",
+    registry=REGISTRY,
+)
 
 SUBSCRIPTION_QUEUED = Counter(
     "iotrack_subscription_events_total",
@@ -192,6 +206,52 @@ SUBSCRIPTION_LAG = Gauge(
     "newest record of its last batch; 0 once caught up.",
     registry=REGISTRY,
 )
+
+
+class ReadinessCollector(Collector):
+    """``iotrack_ready{process,check}`` and ``iotrack_alive{process}``, evaluated at scrape
+    time from the checks of the processes served here (streams.ops.readiness)."""
+
+    def __init__(self) -> None:
+        self._processes: list[Any] = []
+        self._lock = threading.Lock()
+
+    def add(self, readiness: Any) -> None:
+        with self._lock:
+            if readiness not in self._processes:
+                self._processes.append(readiness)
+
+    def remove(self, readiness: Any) -> None:
+        with self._lock:
+            if readiness in self._processes:
+                self._processes.remove(readiness)
+
+    def collect(self) -> Iterator[Metric]:
+        ready = GaugeMetricFamily(
+            "iotrack_ready",
+            "1 while a check of a process's readiness holds, 0 while it fails (its reason on "
+            "the process's /ready and in iotrack status).",
+            labels=["process", "check"],
+        )
+        alive = GaugeMetricFamily(
+            "iotrack_alive",
+            "1 while a process's essential threads run, 0 once one died.",
+            labels=["process"],
+        )
+        with self._lock:
+            processes = list(self._processes)
+        for process in processes:
+            found = process.checks()
+            for check in found:
+                ready.add_metric([process.kind, check.name], 1.0 if check.ok else 0.0)
+            living = process.liveness()
+            alive.add_metric([process.kind], 1.0 if all(c.ok for c in living) else 0.0)
+        yield ready
+        yield alive
+
+
+READINESS = ReadinessCollector()
+REGISTRY.register(READINESS)
 
 _served: set[int] = set()
 _lock = threading.Lock()
@@ -288,6 +348,8 @@ class ReaderCollector(Collector):
         errors: Tally[tuple[str, ...]] = Tally()
         payloads: Tally[tuple[str, ...]] = Tally()
         spooled: Tally[tuple[str, ...]] = Tally()
+        oldest: dict[tuple[str, ...], float] = {}
+        quarantined: Tally[tuple[str, ...]] = Tally()
         repairs: Tally[tuple[str, ...]] = Tally()
         fused: Tally[tuple[str, ...]] = Tally()
         for service in list(self.readers):
@@ -295,6 +357,9 @@ class ReaderCollector(Collector):
             payloads[(service.kind, "accepted")] += stats.payloads - rejected
             payloads[(service.kind, "dead_lettered")] += rejected
             spooled[(service.kind,)] += len(service.spool)
+            age = service.spool.oldest_age_s()
+            oldest[(service.kind,)] = max(oldest.get((service.kind,), 0.0), age)
+            quarantined[(service.kind,)] += service.spool.quarantined_count()
             events_in[("reader", "device_payload")] += stats.payloads
             events_out[("reader", RAW_READS.name)] += stats.reads
             events_out[("reader", DEAD_LETTERS_TOPIC.name)] += rejected
@@ -314,7 +379,7 @@ class ReaderCollector(Collector):
         yield _merged(EVENTS_OUT, ("processor", "topic"), events_out)
         yield _merged(DEAD_LETTERS, ("processor", "reason"), letters)
         yield _merged(ERRORS, ("processor", "kind"), errors)
-        for family, values in (
+        families: tuple[tuple[Any, Any], ...] = (
             (
                 CounterMetricFamily(
                     "iotrack_reader_payloads",
@@ -332,6 +397,24 @@ class ReaderCollector(Collector):
                 spooled,
             ),
             (
+                GaugeMetricFamily(
+                    "iotrack_reader_spool_oldest_age_seconds",
+                    "How long the oldest record in a reader's spool has waited for the broker "
+                    "(0: the spool is empty).",
+                    labels=["kind"],
+                ),
+                oldest,
+            ),
+            (
+                GaugeMetricFamily(
+                    "iotrack_reader_quarantined_records",
+                    "Records a reader moved aside because the broker refused them for good "
+                    "('iotrack reader quarantine list').",
+                    labels=["kind"],
+                ),
+                quarantined,
+            ),
+            (
                 CounterMetricFamily(
                     "iotrack_ocr_repairs",
                     "OCR reads of checked identifiers by repair outcome.",
@@ -347,7 +430,8 @@ class ReaderCollector(Collector):
                 ),
                 fused,
             ),
-        ):
+        )
+        for family, values in families:
             for key, value in sorted(values.items()):
                 family.add_metric(list(key), value)
             yield family

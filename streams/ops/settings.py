@@ -26,6 +26,10 @@ key                         meaning
                             ``username=NAME`` and ``password=SECRET``
 ``IOTRACK_RETIRE_AFTER_DAYS`` days a definitive or closed IOT_ID stays on the state topics (7)
 ``IOTRACK_API_TOKENS_FILE``   bearer tokens of ``iotrack api`` (``deploy/api/tokens.dev``)
+``IOTRACK_CONSOLE_IDLE_MINUTES`` minutes a web console session lasts unused (30; 12 h at most)
+``IOTRACK_GRAFANA_URL``       where the console's dashboard links point (http://127.0.0.1:3000)
+``IOTRACK_CORE_METRICS_URL``  the tracking core's ``/metrics``, read by the console for the
+                              inputs it keeps waiting (http://127.0.0.1:9300/metrics)
 =========================== ================================================================
 """
 
@@ -95,6 +99,10 @@ class Settings:
     ``database_url``."""
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     """How clients reach and sign in to the cluster."""
+    console_idle_s: float = 30 * 60.0
+    """How long a web console session lasts without a request."""
+    grafana_url: str = "http://127.0.0.1:3000"
+    core_metrics_url: str = "http://127.0.0.1:9300/metrics"
 
     @property
     def embedded_kafka(self) -> bool:
@@ -232,6 +240,14 @@ def _kafka_security(env: Mapping[str, str], given: bool) -> KafkaSecurity:
     )
 
 
+def _http_url(env: Mapping[str, str], key: str, default: str) -> str:
+    url = env.get(key, "").strip() or default
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{key}={url!r}: expected an http:// or https:// URL")
+    return url.rstrip("/")
+
+
 _BOOTSTRAP = re.compile(r"^[\w.\-\[\]:]+:\d+(,[\w.\-\[\]:]+:\d+)*$")
 
 
@@ -281,6 +297,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"IOTRACK_RETIRE_AFTER_DAYS={retire!r}: expected a number of days above 0"
         )
+    idle = env.get("IOTRACK_CONSOLE_IDLE_MINUTES", "").strip() or "30"
+    try:
+        idle_minutes = float(idle)
+    except ValueError:
+        idle_minutes = -1.0
+    if not 1 <= idle_minutes <= 720:
+        raise ConfigError(
+            f"IOTRACK_CONSOLE_IDLE_MINUTES={idle!r}: expected minutes from 1 to 720 (12 h)"
+        )
     return Settings(
         kafka_security=_kafka_security(env, bootstrap is not None),
         home=home.resolve(),
@@ -296,4 +321,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             env.get("IOTRACK_API_TOKENS_FILE", "").strip()
             or CHECKOUT / "deploy" / "api" / "tokens.dev"
         ).expanduser(),
+        console_idle_s=idle_minutes * 60.0,
+        grafana_url=_http_url(env, "IOTRACK_GRAFANA_URL", "http://127.0.0.1:3000"),
+        core_metrics_url=_http_url(
+            env, "IOTRACK_CORE_METRICS_URL", "http://127.0.0.1:9300/metrics"
+        ),
     )

@@ -1,5 +1,7 @@
 """``iotrack status``: what runs where and how clients sign in, every catalogued topic, the ACLs
-and their drift, the database and its migrations."""
+and their drift, the database and its migrations, and the readiness of each long-running process
+of this ``IOTRACK_HOME`` (those that serve ``/ready`` register themselves:
+:mod:`streams.ops.running`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 from streams.errors import StreamsError
 from streams.local import runtime
 from streams.local.kafka import kafka_version
+from streams.ops import running
 from streams.ops.duties import Duty
 from streams.ops.migrations import applied_migrations, server_version
 from streams.ops.settings import Settings
@@ -39,6 +42,7 @@ class StatusReport:
     postgres_local: bool = True
     postgres_version: str | None = None
     migrations: list[str] = field(default_factory=list)
+    processes: list[running.Running] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -75,6 +79,7 @@ class StatusReport:
                 "version": self.postgres_version,
                 "migrations": self.migrations,
             },
+            "processes": [p.as_json() for p in self.processes],
             "problems": self.problems,
         }
 
@@ -128,6 +133,12 @@ def collect(settings: Settings, nodes: int = 1) -> StatusReport:
             ]
         except StreamsError as exc:
             report.problems.append(f"Postgres does not answer: {exc}")
+    report.processes = running.processes(settings.home)
+    for process in report.processes:
+        if not process.ready:
+            report.problems.append(
+                f"{process.name} (pid {process.pid}) is not ready: {process.reason}"
+            )
     return report
 
 
@@ -164,5 +175,14 @@ def render(report: StatusReport) -> None:
         print("  migrations applied:")
         for line in report.migrations:
             print(f"    {line}")
+    if report.processes:
+        width = max(len(p.name) for p in report.processes)
+        print("Processes")
+        for process in report.processes:
+            state = "ready" if process.ready else "NOT READY"
+            print(
+                f"  {process.name:<{width}}  pid {process.pid:<7}  {process.url:<22}  {state}: "
+                f"{process.reason}"
+            )
     for problem in report.problems:
         print(f"problem: {problem}")

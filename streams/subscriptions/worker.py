@@ -32,12 +32,15 @@ from confluent_kafka import OFFSET_END, KafkaError, Message, TopicPartition
 from streams.errors import StreamsError
 from streams.http.pool import ReadPool
 from streams.ops import metrics
+from streams.ops import readiness as checks
+from streams.ops.readiness import Check, Readiness
 from streams.subscriptions.model import TOPICS, Context, Topic, data_for, event_of, matches
 from streams.subscriptions.store import Row, Store
 from streams.subscriptions.webhooks import RetryPolicy, Sender
-from topics import catalog
-from topics.clients import KafkaConnection, consumer
+from topics import catalog, dead_letters
+from topics.clients import ClientWatch, KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
+from topics.errors import DecodeError, UnexpectedRecordTypeError
 
 LOG = logging.getLogger("iotrack.subscriptions")
 GROUP = "delivery"
@@ -50,6 +53,11 @@ SOURCES: dict[Topic, catalog.Topic] = {
 }
 TOPIC_OF = {source.name: topic for topic, source in SOURCES.items()}
 BATCH = 500
+POLL_BOUND_S = 10.0
+"""A worker that has not polled its topics for this long is not ready."""
+_UNREADABLE = (DecodeError, KeyError, TypeError, ValueError)
+"""What a record nobody can read raises: its bytes, or its shape, are not what its topic
+carries (dead-lettered; any other error is the worker's and retried)."""
 
 
 class SubscriptionWorkerError(StreamsError):
@@ -85,13 +93,23 @@ class Progress:
 
 
 class Fanout:
-    """Kafka -> each matching subscription's queue, exactly once into the queues."""
+    """Kafka -> each matching subscription's queue, exactly once into the queues.
+
+    A record nobody can read (bytes that do not decode, a record of another type than its
+    topic's) goes to the dead-letter topic with its topic, partition, offset and reason, flushed
+    before the batch's positions are stored, is logged and counted, and the worker goes on."""
 
     def __init__(self, connection: KafkaConnection, store: Store, codec: Codec) -> None:
         """``connection``: the delivery worker's own (``service.subscriptions``)."""
         self.store = store
         self.codec = codec
-        self.consumer = consumer(connection, GROUP, **{"fetch.wait.max.ms": 50})
+        self.watch = ClientWatch()
+        self.consumer = consumer(
+            connection, GROUP, **{"fetch.wait.max.ms": 50, **self.watch.config()}
+        )
+        self._connection = connection
+        self._producer: Any = None
+        self.dead_lettered = 0
         self.progress = Progress()
         self._positions: dict[tuple[str, int], int] = {}
         self._subscriptions: list[Row] = []
@@ -131,24 +149,34 @@ class Fanout:
         self.progress.polled_at = time.monotonic()
         if not messages:
             metrics.SUBSCRIPTION_LAG.set(0)
+            self.watch.took(0)  # nothing in hand (a batch that failed before is done with)
             return set()
+        self.watch.working()
         # Suspended subscriptions go on queueing: resumed, they deliver from where they stopped.
         subscriptions = self.subscriptions(0.0)
         queued: list[tuple[str, str, str, str, Any, datetime | None]] = []
         positions: dict[tuple[str, int], int] = {}
         newest = 0
+        refused: list[tuple[Message, Exception]] = []
+        taken = 0
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     metrics.ERRORS.labels("subscriptions", "consumer").inc()
                 continue
+            taken += 1
             topic_name, partition = str(message.topic()), int(message.partition() or 0)
             positions[(topic_name, partition)] = int(message.offset() or 0) + 1
             stamp = message.timestamp()[1]
             newest = max(newest, stamp)
-            queued += self._queue(message, subscriptions)
+            try:
+                queued += self._queue(message, subscriptions)
+            except _UNREADABLE as exc:
+                refused.append((message, exc))
+        self._dead_letter(refused)  # on the broker before the positions move past them
         touched = self.store.record(queued, positions)
+        self.watch.took(taken)
         self.progress.records += len(messages)
         self.progress.queued += len(queued)
         metrics.SUBSCRIPTION_LAG.set(max(0.0, time.time() - newest / 1000) if newest else 0)
@@ -161,19 +189,13 @@ class Fanout:
         topic = TOPIC_OF[str(message.topic())]
         if value is None:
             return []  # a tombstone: a unit or train no longer tracked
-        try:
-            event = event_of(
-                topic, plain(self.codec.decode(value, topic=str(message.topic())).value)
+        decoded = self.codec.decode(value, topic=str(message.topic()))
+        expected = SOURCES[topic].schemas
+        if decoded.schema not in expected:
+            raise UnexpectedRecordTypeError(
+                f"{message.topic()}: a {decoded.schema} where {', '.join(expected)} is expected"
             )
-        except Exception:  # a record nobody can read: counted, and the worker goes on
-            LOG.warning(
-                "undecodable record at %s[%s]@%s",
-                message.topic(),
-                message.partition(),
-                message.offset(),
-            )
-            metrics.ERRORS.labels("subscriptions", "decode").inc()
-            return []
+        event = event_of(topic, plain(decoded.value))
         published = datetime.fromtimestamp(message.timestamp()[1] / 1000, tz=UTC)
         wanted = [s for s in subscriptions if s.topic == topic]
         context = Context()
@@ -198,6 +220,39 @@ class Fanout:
                 metrics.SUBSCRIPTION_QUEUED.labels(topic).inc()
         return found
 
+    def _dead_letter(self, refused: list[tuple[Message, Exception]]) -> None:
+        if not refused:
+            return
+        if self._producer is None:
+            self._producer = producer(self._connection)
+        for message, exc in refused:
+            reason = f"{type(exc).__name__}: {str(exc).strip()}"
+            LOG.warning(
+                "subscriptions: %s[%s]@%s cannot be read (%s); sent to %s",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                reason[:300],
+                catalog.DEAD_LETTERS.name,
+            )
+            key, letter = dead_letters.for_message(
+                self.codec, message, reason=reason, error_kind=type(exc).__name__, source=GROUP
+            )
+            produce(self._producer, catalog.DEAD_LETTERS.name, key, letter)
+            metrics.DEAD_LETTERS.labels("subscriptions", type(exc).__name__).inc()
+            self.dead_lettered += 1
+        if self._producer.flush(30) != 0:
+            raise SubscriptionWorkerError(
+                f"cannot send {len(refused)} dead letters to {catalog.DEAD_LETTERS.name}: is "
+                "the broker up? The batch was not recorded"
+            )
+
+    def close(self) -> None:
+        self.consumer.close()
+        if self._producer is not None:
+            self._producer.flush(10)
+            self._producer = None
+
 
 class DeliveryWorker:
     """The fan-out and the webhook senders."""
@@ -216,6 +271,8 @@ class DeliveryWorker:
         self.fanout = Fanout(connection, self.store, codec)
         self.client = httpx.Client(follow_redirects=False)
         self.senders: dict[str, Sender] = {}
+        self.thread: threading.Thread | None = None
+        """The thread ``run`` runs on, once it runs."""
 
     def reconcile(self) -> None:
         """A sender for every active webhook subscription; none for the others."""
@@ -236,18 +293,23 @@ class DeliveryWorker:
                 sender.start()
 
     def run(self, stop: threading.Event) -> None:
+        self.thread = threading.current_thread()
         self.fanout.assign()
+        rewind = False
         while not stop.is_set():
             try:
+                if rewind:  # the failed batch again, from the stored positions
+                    self._rewind()
+                    rewind = False
                 touched = self.fanout.step()
+                self.reconcile()
                 self.fanout.progress.error = None
-            except Exception as exc:
+            except Exception as exc:  # the database or the broker away: said, and retried
                 LOG.exception("the delivery worker's batch failed; retrying")
                 self.fanout.progress.error = f"{type(exc).__name__}: {exc}"[:300]
-                self._rewind()
+                rewind = True
                 stop.wait(1.0)
                 continue
-            self.reconcile()
             for sid in touched:
                 if sid in self.senders:
                     self.senders[sid].wake.set()
@@ -258,15 +320,51 @@ class DeliveryWorker:
         for (topic, partition), offset in stored.items():
             self.fanout.consumer.seek(TopicPartition(topic, partition, offset))
 
+    def readiness(
+        self,
+        stall_s: float = checks.STALL_S,
+        max_lag: int = checks.MAX_LAG_RECORDS,
+    ) -> Readiness:
+        """Alive while the thread of :meth:`run` runs; ready while its batches succeed, it polls
+        the topics, takes what waits there and keeps up, and the database and the broker
+        answer."""
+        topics = ", ".join(topics_read())
+
+        def batches() -> Check:
+            error = self.fanout.progress.error
+            if error:
+                return checks.failed("batch", f"the last batch failed: {error}")
+            return checks.passed("batch", "queueing")
+
+        def polling() -> Check:
+            quiet = time.monotonic() - self.fanout.progress.polled_at
+            if quiet > POLL_BOUND_S:
+                return checks.failed("poll", f"no poll of the topics for {quiet:.0f} s")
+            return checks.passed("poll", "reading the topics")
+
+        def database() -> Check:
+            if self.pool.healthy():
+                return checks.passed("database", "the database answers")
+            return checks.failed("database", "the database is unavailable")
+
+        return Readiness(
+            "subscriptions",
+            [
+                batches,
+                polling,
+                database,
+                checks.broker(self.fanout.watch),
+                checks.progress(self.fanout.watch, topics, stall_s),
+                checks.lag(self.fanout.watch, topics, max_lag),
+            ],
+            [checks.thread_alive("delivery_thread", lambda: self.thread)],
+            kind="subscriptions",
+        )
+
     def ready(self) -> tuple[bool, str]:
-        progress = self.fanout.progress
-        if progress.error:
-            return False, progress.error
-        if time.monotonic() - progress.polled_at > 10:
-            return False, "no poll of the topics for more than 10 s"
-        if not self.pool.healthy():
-            return False, "the database is unavailable"
-        return True, "reading the topics and delivering"
+        """(ready, reason): see :meth:`readiness`."""
+        ok, found = self.readiness().ready()
+        return ok, checks.reasons(found)
 
     def close(self) -> None:
         for sender in self.senders.values():
@@ -274,7 +372,7 @@ class DeliveryWorker:
             sender.wake.set()
         for sender in self.senders.values():
             sender.thread.join(self.policy.timeout_s + 1)
-        self.fanout.consumer.close()
+        self.fanout.close()
         self.client.close()
         self.pool.close()
         self._lock.close()

@@ -50,7 +50,7 @@ from streams.ops import metrics
 from streams.workers.changelog import Stored, changelog_records, restore
 from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
-from topics.clients import KafkaConnection, consumer, produce, producer
+from topics.clients import ClientWatch, KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError
 
@@ -212,6 +212,13 @@ class CoreWorker:
         self.inputs = inputs
         self.stats = CoreStats()
         self.transactional_id = connection.own(transactional_id)
+        self.watch = ClientWatch(also=metrics.lag_from_statistics(self.group))
+        """What librdkafka tells of the consumer (broker reached, lag), and the loop's progress."""
+        self.starting: tuple[float, str] | None = (time.monotonic(), "not started yet")
+        """Since when, and why, the core is (re)starting from its last committed batch."""
+        self.error: str | None = None
+        """Why the loop stopped, once it has."""
+        self._consumer_failed: str | None = None
         self.consumer = self._new_consumer()
         self.producer = self._new_producer()
         self._wedged = False
@@ -243,10 +250,15 @@ class CoreWorker:
                 # The topics of a party admitted while the core runs (a rail operator's
                 # requests) match its subscription's patterns within this long.
                 "topic.metadata.refresh.interval.ms": 10000,
-                "statistics.interval.ms": 5000,
-                "stats_cb": metrics.lag_from_statistics(self.group),
+                **self.watch.config(),
+                "error_cb": self._on_consumer_error,
             },
         )
+
+    def _on_consumer_error(self, error: KafkaError) -> None:
+        self.watch.on_error(error)
+        if error.fatal():  # given here, never as a consumed message's error
+            self._consumer_failed = error.str()
 
     def _new_producer(self) -> Producer:
         """The transactional producer; after a failed transaction a new one fences the old."""
@@ -479,6 +491,7 @@ class CoreWorker:
         new consumer takes the old one's place in the group and resumes from the offsets
         committed with the last batch; the state is restored from the changelog. A batch
         that was not committed is then consumed and applied again."""
+        self.starting = (time.monotonic(), "restoring the state" if not again else "recovering")
         while not stop.is_set():
             try:
                 if not self._wedged:  # a blocked call still holds the one left behind
@@ -488,6 +501,7 @@ class CoreWorker:
                 if again:
                     # A new member with the same static id takes the old one's place and its
                     # partitions, from the offsets committed with the last batch.
+                    self._consumer_failed = None
                     old, self.consumer = self.consumer, self._new_consumer()
                     self._subscribe()
                     try:
@@ -496,6 +510,8 @@ class CoreWorker:
                         log.info("core: the old consumer did not close cleanly (%s)", exc)
                 self.state = restore(self._read_changelog(), self.codec, self.config)
                 self.customs.rebuild(self.state)
+                self.starting = None
+                self.watch.took(0)  # the batch in hand, if any, is given up: not stuck on it
                 if again:
                     metrics.ERRORS.labels("core", "recovery").inc()
                     log.info(
@@ -504,6 +520,7 @@ class CoreWorker:
                 return
             except KafkaException as exc:
                 log.warning("core: cannot start from the committed state yet (%s)", exc)
+                self.starting = (self.starting or (time.monotonic(), ""))[0], str(exc)
                 stop.wait(RECOVERY_PAUSE_S)
 
     def _subscribe(self) -> None:
@@ -526,17 +543,14 @@ class CoreWorker:
                 messages = self.consumer.consume(1, timeout=0.2)
                 if messages:
                     messages += self.consumer.consume(self.batch_size - 1, timeout=0)
-                errors = [e for e in (m.error() for m in messages) if e is not None]
-                if any(e.fatal() for e in errors):
+                if self._consumer_failed is not None:
                     # Fenced (its coordinator came back and took another member for it): a
                     # consumer with a fatal error delivers nothing more, for good.
-                    log.warning(
-                        "core: the consumer failed (%s)", next(e for e in errors if e.fatal()).str()
-                    )
+                    log.warning("core: the consumer failed (%s)", self._consumer_failed)
                     metrics.ERRORS.labels("core", "consumer").inc()
                     self._start_from_committed(stop, again=True)
                     continue
-                failed = len(errors)
+                failed = sum(m.error() is not None for m in messages)
                 if failed:
                     metrics.ERRORS.labels("core", "consumer").inc(failed)
                     messages = [m for m in messages if m.error() is None]
@@ -547,12 +561,14 @@ class CoreWorker:
                         break
                     continue
                 idle_since = time.monotonic()
+                self.watch.working()
                 before = replace(self.stats)
                 try:
                     self.producer.begin_transaction()
                     for message in messages:
                         self.handle(message)
                     self._commit_batch(stop)
+                    self.watch.took(len(messages))
                 except KafkaException as exc:
                     # The broker went away, the transaction timed out or was fenced: redo the
                     # batch from the last one committed, as a restarted worker would.
@@ -560,8 +576,9 @@ class CoreWorker:
                     self._batch, self.stats = _BatchMetrics(), before
                     log.warning("core: batch of %d not committed (%s)", len(messages), exc)
                     self._start_from_committed(stop, again=True)
-                except Exception:
+                except Exception as exc:
                     metrics.ERRORS.labels("core", "aborted_batch").inc()
+                    self.error = f"{type(exc).__name__}: {exc}"[:300]
                     self.producer.abort_transaction(TRANSACTION_CALL_S)
                     self._batch = _BatchMetrics()
                     raise

@@ -19,6 +19,16 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 GRAFANA = CHECKOUT / "deploy" / "grafana"
 
 
+class _Spool(list):
+    """A reader's spool as the metrics read it."""
+
+    def oldest_age_s(self) -> float:
+        return 3.0 if self else 0.0
+
+    def quarantined_count(self) -> int:
+        return 0
+
+
 def generator() -> ModuleType:
     """deploy/grafana/dashboards.py, loaded by path (deploy/ is no package)."""
     name = "iotrack_grafana_dashboards"
@@ -48,7 +58,7 @@ def test_every_panel_queries_the_provisioned_prometheus_for_exported_metrics():
     assert f"uid: {uid}" in (GRAFANA / "provisioning" / "datasources" / "iotrack.yaml").read_text()
     assert "type: file" in (GRAFANA / "provisioning" / "dashboards" / "iotrack.yaml").read_text()
     reader = SimpleNamespace(
-        kind="ocr", stats=SimpleNamespace(payloads=1, reads=1, dead_letters=0), spool=[]
+        kind="ocr", stats=SimpleNamespace(payloads=1, reads=1, dead_letters=0), spool=_Spool()
     )
     fusion = SimpleNamespace(
         stats=SimpleNamespace(

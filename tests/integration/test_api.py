@@ -23,6 +23,7 @@ from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
 from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
+from streams.http.errors import NotFound
 from streams.http.queries import Queries
 from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
@@ -139,6 +140,9 @@ def _publish(services, lines: list[str]) -> None:
     assert out.flush(60) == 0
 
 
+TRAIN_IOT_IDS = [str(uuid.uuid4()), str(uuid.uuid4())]
+
+
 def _train(services, train: str, operator: str, at: int) -> None:
     out = AsWriters(services)
     for version in (1, 2):
@@ -192,7 +196,7 @@ def _train(services, train: str, operator: str, at: int) -> None:
         "reasons": permission["reasons"],
         "units": 1,
         "units_ready": 0,
-        "iot_ids": [],
+        "iot_ids": TRAIN_IOT_IDS,
         "exited": 0,
     }
     out.produce(
@@ -379,6 +383,54 @@ def test_another_operators_train_answers_as_a_train_that_does_not_exist(day):
     assert missing[1]["message"] == "no train NO-SUCH-TRAIN-0 in the projection"
     assert _get(day, f"/trains/{day.other_train}", "rail2")[0] == 200
     assert _get(day, f"/trains/{day.other_train}", "gdf")[0] == 200
+
+
+class _Recorded(Queries):
+    """Queries that note every statement they run, in order."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, size=1)
+        self.statements: list[str] = []
+
+    @contextlib.contextmanager
+    def cursor(self):
+        with super().cursor() as cursor:
+            queries = self
+
+            class Noted:
+                def execute(self, sql, params=None):
+                    queries.statements.append(str(sql))
+                    return cursor.execute(sql, params)
+
+                def __getattr__(self, name):
+                    return getattr(cursor, name)
+
+            yield Noted()
+
+
+def test_another_operators_train_costs_what_a_train_that_does_not_exist_costs(day):
+    queries = _Recorded(day.api_url)
+    api = Api(CREDENTIALS, queries, None)
+    operator = CREDENTIALS.principal(TOKENS["rail"])
+    assert operator is not None
+    answers = []
+    paths = []
+    try:
+        for train in (day.other_train, f"NO-SUCH-{uuid.uuid4().hex[:6]}"):
+            queries.statements.clear()
+            with pytest.raises(NotFound) as refused:
+                api.train(operator, train)
+            answers.append(str(refused.value).replace(train, "T"))
+            paths.append(list(queries.statements))
+        queries.statements.clear()
+        own = api.train(operator, day.train)
+    finally:
+        queries.close()
+    assert paths[0] == paths[1], "the same queries, whether the train exists or not"
+    assert len(paths[0]) == 1
+    assert answers[0] == answers[1] == "no train T in the projection"
+    assert own["operator"] == "OP-ONE"
+    assert len(queries.statements) > 1, "its own train: the whole document"
 
 
 def test_unknown_resources_get_404(day):
@@ -582,6 +634,45 @@ def test_a_client_following_deviations_gets_rows_recorded_late_with_earlier_time
     assert [d["event_id"] for d in polled["items"]] == [later]
 
 
+def test_a_barcode_passage_with_iot_ids_only_is_on_that_iot_ids_timeline(day, services):
+    _, before, _ = _get(day, f"/iot/{day.cleared_iot}/timeline", "customs")
+    # Within the IOT_ID's binding, as its own passages are: a millisecond after its first.
+    first = min(datetime.fromisoformat(p["at"]) for p in before["passages"])
+    at = int(first.timestamp() * 1000) + 1
+    passage = {
+        "event_id": str(uuid.uuid4()),
+        "source": "fusion",
+        "occurred_at": at,
+        "read_point_id": "PORT-GATE-1-SCANNER",
+        "node_id": "PORT-GATE-1",
+        "lane": "1",
+        "direction": "OUT",
+        "started_at": at,
+        "ended_at": at + 100,
+        "identifiers": [],
+        "iot_ids": [day.cleared_iot],
+        "evidence": [],
+        "sensors_agree": True,
+    }
+    out = AsWriters(services)
+    out.produce(
+        catalog.PASSAGES.name,
+        key=catalog.PASSAGES.key_of(passage),
+        value=CODEC.encode("iotrack.Passage", passage),
+    )
+    assert out.flush(30) == 0
+    projection = Projection(
+        services.kafka(PROJECTION), day.projection_url, CODEC, topics=(catalog.PASSAGES,)
+    )
+    projection.run(threading.Event(), until_end=True)
+    status, timeline, _ = _get(day, f"/iot/{day.cleared_iot}/timeline", "customs")
+    assert status == 200
+    [found] = [p for p in timeline["passages"] if p["event_id"] == passage["event_id"]]
+    assert found["node_id"] == "PORT-GATE-1"
+    _, other, _ = _get(day, f"/iot/{day.held_iot}/timeline", "customs")
+    assert passage["event_id"] not in {p["event_id"] for p in other["passages"]}
+
+
 def test_the_timeline_lists_a_bounded_number_of_passages(day):
     queries = Queries(day.api_url)
     try:
@@ -606,6 +697,7 @@ def test_a_train_with_its_manifest_versions_and_permission(day):
     assert train["permission"]["for_latest_manifest"] is True
     assert train["status"]["phase"] == "REFUSED"
     assert train["status"]["manifest_versions"] == [1, 2]
+    assert train["status"]["iot_ids"] == TRAIN_IOT_IDS, "uuid[] read as UUIDs, not characters"
     assert _get(day, f"/trains/{day.other_train}", "rail2")[0] == 200
     assert _get(day, f"/trains/{day.other_train}", "customs")[0] == 200
 
@@ -617,4 +709,12 @@ def test_openapi_health_and_metrics_need_no_token(day):
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     status, health, _ = _get(day, "/health", None)
     assert status == 200
-    assert health == {"status": "ok", "database": "ok", "gate_state": "ready"}
+    assert health == {
+        "status": "ok",
+        "database": "ok",
+        "gate_state": "ready",
+        "gate_state_skipped": health["gate_state_skipped"],
+        "gate_state_last_skipped": health["gate_state_last_skipped"],
+    }
+    status, ready, _ = _get(day, "/ready", None)
+    assert (status, ready["status"]) == (200, "ready"), ready

@@ -406,7 +406,9 @@ def test_a_reader_started_before_its_acls_delivers_once_admitted(cluster, tmp_pa
     spool = Spool(tmp_path / "late.sqlite")
     service = ReaderService(kind, ReadPoint(read_point, node), spool, CODEC)
     connection = cluster.kafka(party)
-    forwarder = Forwarder(spool, lambda: edge_producer(connection), retry_pause_s=0.5)
+    forwarder = Forwarder(
+        spool, lambda **extra: edge_producer(connection, **extra), retry_pause_s=0.5
+    )
     forwarder.start()
     try:
         accepted = [

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -70,6 +71,7 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(tmp_pa
     assert len(queries) >= 20
     home = tmp_path / "home"
     kafka_port, postgres_port, metrics_port = free_port(), free_port(), free_port()
+    api_port = free_port()
     env = embedded_env(
         home, IOTRACK_KAFKA_PORT=str(kafka_port), IOTRACK_POSTGRES_PORT=str(postgres_port)
     )
@@ -83,6 +85,8 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(tmp_pa
             "--serve",
             "--metrics-port",
             str(metrics_port),
+            "--api-port",
+            str(api_port),
         ],
         cwd=CHECKOUT,
         env=env,
@@ -106,6 +110,12 @@ def test_every_panel_query_returns_data_from_prometheus_scraping_the_demo(tmp_pa
         prometheus.start()
         _wait_for(lines, "serving:", 240, seen)
         timings["demo_s"] = time.monotonic() - started
+        # `demo --serve` serves the query API and its web console, and says where.
+        console = f"http://127.0.0.1:{api_port}/console"
+        assert f"the web console on {console}" in seen[-1]
+        with urllib.request.urlopen(f"{console}/sign-in", timeout=10) as page:
+            assert page.status == 200
+            assert b"Access token" in page.read()
         # A few scrapes of the finished day: rate() and increase() need two samples in their
         # range, and the summary's gate checks counted last.
         deadline = time.monotonic() + 30

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
-from tests.integration.embedded import embedded_env
+from tests.integration.embedded import embedded_home
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,12 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 def test_the_demo_plays_a_port_day_and_stops_what_it_started(tmp_path):
     home = tmp_path / "home"
     kafka_port = free_port()
-    env = embedded_env(home, IOTRACK_KAFKA_PORT=str(kafka_port))
+    # The demo stops what it started; should it fail to, this stops it after the assertions.
+    with embedded_home(home, IOTRACK_KAFKA_PORT=str(kafka_port)) as env:
+        _the_demo(env, home, kafka_port)
+
+
+def _the_demo(env: dict[str, str], home, kafka_port: int) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", "--json"],
         cwd=CHECKOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from streams.local.processes import free_port, port_accepts
-from tests.integration.embedded import embedded_env
+from tests.integration.embedded import embedded_home, stop_child
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 TOKENS = {
@@ -35,10 +36,11 @@ def _get(base: str, path: str, who: str) -> tuple[int, dict]:
 
 
 def test_the_api_answers_for_the_demo_units_after_the_demo(tmp_path):
-    env = embedded_env(tmp_path / "home")
     cli = [sys.executable, "-m", "streams.cli"]
-    api = None
-    try:
+    # Whatever happens, what the test started is stopped: the API first, then the broker
+    # and database the demo left running (iotrack down, or each directly should it fail).
+    with contextlib.ExitStack() as started:
+        env = started.enter_context(embedded_home(tmp_path / "home"))
         demo = subprocess.run(
             [*cli, "demo", "--json", "--keep-running"],
             cwd=CHECKOUT,
@@ -59,6 +61,8 @@ def test_the_api_answers_for_the_demo_units_after_the_demo(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        started.callback(api.stdout.close)
+        started.callback(stop_child, api)
         deadline = time.monotonic() + 120
         while not port_accepts(port):
             assert api.poll() is None, api.stdout.read().decode() if api.stdout else ""
@@ -116,10 +120,3 @@ def test_the_api_answers_for_the_demo_units_after_the_demo(tmp_path):
             )
             assert ran.returncode == 0, ran.stderr[-3000:]
         assert _get(base, f"/iot/{iot}/timeline", "customs")[0] == 200
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait(30)
-            if api.stdout:
-                api.stdout.close()
-        subprocess.run([*cli, "down"], cwd=CHECKOUT, env=env, capture_output=True, check=False)

@@ -53,7 +53,7 @@ def test_a_simulated_gate_hour_arrives_whole_and_once_and_fuses_into_passages(se
     for kind, read_point, node_id in simulation.by_reader():
         spool = Spool(tmp_path / f"{kind}-{read_point}.sqlite")
         connection = services.kafka(reader_party(read_point))
-        forwarder = Forwarder(spool, lambda c=connection: edge_producer(c))
+        forwarder = Forwarder(spool, lambda c=connection, **extra: edge_producer(c, **extra))
         forwarder.start()
         service = ReaderService(kind, ReadPoint(read_point, node_id), spool, CODEC)
         readers[(kind, read_point)] = (service, forwarder)
@@ -133,7 +133,9 @@ def test_a_broker_outage_fills_the_spool_which_drains_in_order_when_it_returns(t
         bodies = [p.body for rp, p in ocr if rp == read_point]
         spool = Spool(tmp_path / "spool.sqlite")
         service = ReaderService("ocr", ReadPoint(read_point, node), spool, CODEC)
-        forwarder = Forwarder(spool, lambda: edge_producer(found.kafka(reader_party(read_point))))
+        forwarder = Forwarder(
+            spool, lambda **extra: edge_producer(found.kafka(reader_party(read_point)), **extra)
+        )
         forwarder.start()
         half = len(bodies) // 2
         accepted = _accept_one_by_one(service, bodies[:half])

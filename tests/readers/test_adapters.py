@@ -115,7 +115,8 @@ def test_rfid_tag_reads_keep_antenna_and_signal_strength():
 
 
 def test_an_unknown_rfid_tag_type_is_named():
-    payload = {"device_id": "rfid-1", "reads": [{"at": 1, "tag": {"type": "epc96"}}]}
+    read = {"at": 1_795_600_000_000, "tag": {"type": "epc96"}}
+    payload = {"device_id": "rfid-1", "reads": [read]}
     with pytest.raises(PayloadError, match=r"reads\[0\]\.tag\.type"):
         parse_rfid(_bytes(payload), POINT)
 

@@ -38,3 +38,36 @@ def test_peek_pages_by_sequence(tmp_path):
     page = spool.peek(limit=4)
     rest = spool.peek(after=page[-1].seq, limit=100)
     assert [r.value for r in page + rest] == [bytes([n]) for n in range(10)]
+
+
+def test_a_quarantined_record_leaves_the_spool_with_its_reason_in_one_step(tmp_path):
+    spool = Spool(tmp_path / "spool.sqlite")
+    seqs = spool.append([Pending("t", b"k", b"a"), Pending("t", None, b"b")])
+    assert spool.quarantine(seqs[0], "too large")
+    assert not spool.quarantine(seqs[0], "again"), "gone from the spool already"
+    assert [r.value for r in spool.peek()] == [b"b"]
+    [held] = spool.quarantined()
+    assert (held.seq, held.key, held.value, held.reason) == (seqs[0], b"k", b"a", "too large")
+    assert spool.quarantined(seqs[1]) == []
+    assert spool.quarantined_count() == 1
+
+
+def test_the_oldest_records_age_is_kept_and_an_older_spool_file_is_upgraded(tmp_path):
+    import sqlite3
+    import time
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+            " key BLOB, value BLOB)"
+        )
+        db.execute("INSERT INTO spool (topic, key, value) VALUES ('t', NULL, x'01')")
+    db.close()
+    spool = Spool(path)
+    assert [r.value for r in spool.peek()] == [b"\x01"], "kept through the upgrade"
+    assert 0 <= spool.oldest_age_s() < 5
+    time.sleep(0.2)
+    assert spool.oldest_age_s() >= 0.2
+    spool.remove([r.seq for r in spool.peek()])
+    assert spool.oldest_age_s() == 0.0

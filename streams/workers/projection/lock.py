@@ -22,8 +22,13 @@ class ProjectionLockError(ProjectionError):
     """Another projection (or rebuild) with the same consumer name holds the database."""
 
 
-def _lock_key(consumer_name: str) -> str:
+def lock_key(consumer_name: str) -> str:
+    """The text the advisory lock is keyed by (``hashtextextended(key, 0)``): the web console
+    looks in ``pg_locks`` for it to tell whether a projection runs."""
     return f"iotrack-projection:{consumer_name}"
+
+
+_lock_key = lock_key
 
 
 def lock(

@@ -21,10 +21,12 @@ loading lists) keep what they saw; once the broker has compacted a state topic i
 each key's newest record, and a rebuild then yields what the topics still hold (a lifted hold,
 for instance, without the details of its placing).
 
-A record that cannot be written (a field Postgres refuses, such as a NUL in a hold's reason; a
-tombstone whose key is not what its topic's keys look like) does not stop the projection: it
-goes to the dead-letter topic (flushed before the batch commits) and is counted, its rows are
-rolled back to a savepoint, and the rest of the batch and the position are committed as usual.
+A record that cannot be used (bytes that do not decode, a record of a type its topic does not
+carry, a field Postgres refuses, such as a NUL in a hold's reason; a tombstone whose key is not
+what its topic's keys look like) does not stop the projection: it goes to the dead-letter topic
+with its topic, partition, offset and reason (flushed before the batch commits), is logged and
+counted (``iotrack_dead_letters_total{processor="projection"}``), its rows are rolled back to a
+savepoint, and the rest of the batch and the position are committed as usual.
 
 One projection writes a database at a time: it holds a Postgres advisory lock keyed by its
 consumer name for as long as it runs (and ``rebuild`` takes the same lock before it
@@ -61,7 +63,7 @@ from streams.workers.projection.rows import (
 )
 from streams.workers.projection.tables import CONSUMER, TOPICS
 from topics import catalog, dead_letters
-from topics.clients import KafkaConnection, consumer, produce, producer
+from topics.clients import ClientWatch, KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
 from topics.errors import DecodeError
 
@@ -91,7 +93,8 @@ class Projection:
         self.name = consumer_name
         self.topics = topics
         self.applied = 0
-        self.skipped = 0
+        self.undecodable = 0
+        """Records whose bytes did not decode (dead-lettered, counted among ``dead_lettered``)."""
         self.dead_lettered = 0
         self.outages = 0
         self.max_backoff_s = max_backoff_s
@@ -103,6 +106,12 @@ class Projection:
         self._partitions = sum(t.partitions for t in topics)
         self._caught_up = threading.Event()
         self._caught_up_since = 0.0
+        self.watch = ClientWatch(also=metrics.lag_from_statistics(connection.own(consumer_name)))
+        """Whether the consumer reaches the broker, how far behind it is (readiness)."""
+        self.database_lost: tuple[float, str] | None = None
+        """Since when (monotonic) and why the database is unavailable, while it is."""
+        self.thread: threading.Thread | None = None
+        self.error: str | None = None
         try:
             self.db = self._connect()
         except psycopg2.Error as exc:
@@ -120,8 +129,7 @@ class Projection:
             **{
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
-                "statistics.interval.ms": 5000,
-                "stats_cb": metrics.lag_from_statistics(connection.own(consumer_name)),
+                **self.watch.config(),
             },
         )
 
@@ -182,8 +190,9 @@ class Projection:
                 else:
                     decoded = self.codec.decode(raw, topic=topic)
                     value, schema = plain(decoded.value), decoded.schema
-            except DecodeError:
-                self.skipped += 1  # not a record of ours: skipped, counted, never guessed
+            except DecodeError as exc:  # not a record of ours: dead-lettered, never guessed
+                self.undecodable += 1
+                rejected.append((message, exc))
                 continue
             try:
                 found = statements(topic, message.key() or b"", value, schema)
@@ -270,7 +279,7 @@ class Projection:
         for message, exc in rejected:
             reason = f"{type(exc).__name__}: {str(exc).strip()}"[:1000]
             LOG.warning(
-                "projection: %s[%s]@%s cannot be written (%s); sent to %s",
+                "projection: %s[%s]@%s cannot be projected (%s); sent to %s",
                 message.topic(),
                 message.partition(),
                 message.offset(),
@@ -319,6 +328,7 @@ class Projection:
             self.max_backoff_s,
         )
         paused = time.monotonic()
+        self.database_lost = (paused, detail)
         delay = 0.2
         with contextlib.suppress(psycopg2.Error):
             self.db.close()
@@ -347,6 +357,7 @@ class Projection:
                     "projection resumed after %.1f s from the stored positions",
                     time.monotonic() - paused,
                 )
+                self.database_lost = None
                 return
             stop.wait(delay)
             delay = min(delay * 2, self.max_backoff_s)
@@ -360,6 +371,15 @@ class Projection:
     ) -> int:
         """Project until ``stop`` (or idle that long, or, with ``until_end``, until every
         partition has been read to its end); the number of records applied."""
+        self.thread = threading.current_thread()
+        try:
+            self._run(stop, exit_when_idle_s, until_end)
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+        return self.applied
+
+    def _run(self, stop: threading.Event, exit_when_idle_s: float | None, until_end: bool) -> None:
         try:
             self._assign()
             idle_since = time.monotonic()
@@ -367,8 +387,12 @@ class Projection:
                 try:
                     messages = self._take(self.consumer.consume(500, timeout=0.2))
                     if messages:
+                        self.watch.working()
                         self.apply_batch(messages)
+                        self.watch.took(len(messages))
                         idle_since = time.monotonic()
+                    else:
+                        self.watch.took(0)  # nothing in hand
                     if len(self._at_end) == self._partitions:
                         if not self._caught_up.is_set():
                             self._caught_up_since = time.monotonic()
@@ -389,7 +413,6 @@ class Projection:
                     idle_since = time.monotonic()
         finally:
             self.close()
-        return self.applied
 
     def close(self) -> None:
         """Let go of the broker and the database (and so of the lock)."""
@@ -419,7 +442,7 @@ def rebuild(
     """Take the projection's lock (ProjectionLockError, naming what to stop, while another
     projection runs), truncate the projected tables and positions, then project every topic
     from its beginning to its current end; the projection that did it (``applied``,
-    ``skipped``)."""
+    ``dead_lettered``)."""
     projection = Projection(connection, database_url, codec, consumer_name, lock_wait_s=lock_wait_s)
     try:
         projection.truncate()

@@ -61,8 +61,21 @@ def test_a_gate_check_without_the_gate_state_answers_503(base):
 def test_health_says_what_is_missing(base):
     assert _get(f"{base}/health", None) == (
         503,
-        {"status": "degraded", "database": "unavailable", "gate_state": "loading"},
+        {
+            "status": "degraded",
+            "database": "unavailable",
+            "gate_state": "loading",
+            "gate_state_skipped": 0,
+            "gate_state_last_skipped": None,
+        },
     )
+
+
+def test_ready_fails_naming_the_lost_database(base):
+    status, ready = _get(f"{base}/ready", None)
+    assert (status, ready["status"], ready["process"]) == (503, "not ready", "api")
+    failing = {c["check"]: c["reason"] for c in ready["checks"] if not c["ok"]}
+    assert failing == {"database": "the database does not answer"}
 
 
 def test_only_get_is_served(base):

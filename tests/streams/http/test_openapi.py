@@ -23,7 +23,7 @@ NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
 API = Api(parse_credentials(["openapi-test-token-0001 customs"]), Queries(NOWHERE), None)
 APP = make_app(API, subscription_routes(API, Store(ReadPool(NOWHERE))))
 SPEC = APP.openapi()
-PUBLIC = {"/health", "/metrics", "/openapi.json"}
+PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json"}
 PATH_PARAMETER = re.compile(r"\{([a-z_]+)\}")
 ERRORS = {"400", "401", "403", "405", "501", "503"}
 

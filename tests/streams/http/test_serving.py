@@ -144,3 +144,11 @@ def test_connections_over_the_cap_are_refused_at_once(reader):
 def test_headers_over_the_limit_are_refused(reader):
     answer = _exchange(reader, b"GET /health HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n")
     assert _status(answer) == 431
+
+
+def test_a_large_body_sent_in_one_write_with_its_headers_is_not_counted_as_headers(reader):
+    garbage = b"x" * (2 * 1024 * 1024)
+    answer = _exchange(reader, _post(garbage, Connection="close"), timeout=30)
+    assert _status(answer) == 400, answer[:200]
+    [item] = json.loads(answer.split(b"\r\n\r\n", 1)[1])["items"]
+    assert item["error"].startswith("barcode payload: not JSON")

@@ -19,7 +19,15 @@ class FakeMachine:
     """A Debian machine with some commands and files; records what would run and sees the
     policy-rc.d that is in place while it runs."""
 
-    def __init__(self, tmp_path: Path, *, commands=(), files=(), java="17.0.15", root=True):
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        commands=(),
+        files=("/usr/bin/chromium",),
+        java="17.0.15",
+        root=True,
+    ):
         self.commands = {"apt-get", *commands}
         self.files = set(files)
         self.java = java
@@ -77,6 +85,15 @@ def test_the_missing_ones_are_installed_with_one_update_and_one_install(tmp_path
         APT_UPDATE,
         (*APT_INSTALL, "--no-install-recommends", "maven", "prometheus"),
     ]
+
+
+def test_the_browser_tests_get_debians_chromium(tmp_path):
+    machine = everything(tmp_path, files=())
+    machine.install_makes_present = set()
+    with pytest.raises(SystemPackageError, match=r"Chromium still not found.*/usr/bin/chromium"):
+        system_packages.ensure((), host=machine.host)
+    assert machine.ran[-1] == (*APT_INSTALL, "--no-install-recommends", "chromium")
+    assert [p.name for p in system_packages.select(target="test")][-1] == "chromium"
 
 
 def test_services_stay_down_while_installing_and_the_policy_goes_again(tmp_path):

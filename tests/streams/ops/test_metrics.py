@@ -18,13 +18,23 @@ NOT_BASE_UNITS = ("_ms", "_milliseconds", "_minutes", "_hours", "_days", "_kb", 
 UNIT_LABELS = {"iot_id", "container", "plate", "itu", "mrn"}
 
 
+class _Spool(list):
+    """A reader's spool as the metrics read it."""
+
+    def oldest_age_s(self) -> float:
+        return 3.0 if self else 0.0
+
+    def quarantined_count(self) -> int:
+        return 0
+
+
 def _declared() -> list[MetricWrapperBase]:
     return [v for v in vars(metrics).values() if isinstance(v, MetricWrapperBase)]
 
 
 def _fake_edge() -> tuple[SimpleNamespace, SimpleNamespace]:
     reader = SimpleNamespace(
-        kind="ocr", stats=SimpleNamespace(payloads=5, reads=4, dead_letters=1), spool=[1, 2]
+        kind="ocr", stats=SimpleNamespace(payloads=5, reads=4, dead_letters=1), spool=_Spool([1, 2])
     )
     fusion = SimpleNamespace(
         stats=SimpleNamespace(
