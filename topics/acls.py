@@ -6,7 +6,9 @@ every party of that kind the deployment has). Besides the topics, a party that r
 commits consumer groups named after itself (GROUP READ on the prefix ``<principal>.``), a party
 that writes may use the idempotent producer (CLUSTER IDEMPOTENT_WRITE), and the tracking core
 owns the transactional ids named after itself (TRANSACTIONAL_ID WRITE, DESCRIBE on
-``service.core.``). The prefix ends with a dot so that a principal named ``rail-operator.tus``
+``service.core.``). An observer (``topics.parties.OBSERVERS``: the query API, for its console's
+operations page) may DESCRIBE the groups of the parties it watches and the topics they read,
+never READ them. The prefix ends with a dot so that a principal named ``rail-operator.tus``
 gets nothing of ``rail-operator.tuscan-rail``'s groups.
 
 Everything is ALLOW from any host; nothing is granted to ``User:*``.
@@ -38,7 +40,7 @@ from confluent_kafka.admin import (
 
 from processors.errors import ProcessorError
 from processors.parties import PartyKind, Sender
-from topics.parties import CORE, Audience
+from topics.parties import CORE, OBSERVERS, Audience
 from topics.topic import Topic
 
 CLUSTER = "kafka-cluster"
@@ -143,6 +145,7 @@ def _topic(party: Sender, topic: Topic, operations: tuple[AclOperation, ...]) ->
 def declared(topics: Iterable[Topic], parties: Iterable[Sender]) -> set[Acl]:
     """Every ACL the declarations make for these topics and parties."""
     known = list(parties)
+    topics = list(topics)
     wanted: set[Acl] = set()
     writers: set[Sender] = set()
     readers: set[Sender] = set()
@@ -173,6 +176,22 @@ def declared(topics: Iterable[Topic], parties: Iterable[Sender]) -> set[Acl]:
                 AclOperation.IDEMPOTENT_WRITE,
             )
         )
+    for observer, watched in OBSERVERS.items():
+        if observer not in known:
+            continue
+        for party in watched:
+            wanted.add(
+                Acl(
+                    user(observer),
+                    ResourceType.GROUP,
+                    f"{party.principal}.",
+                    ResourcePatternType.PREFIXED,
+                    AclOperation.DESCRIBE,
+                )
+            )
+        for topic in topics:
+            if any(p in watched for p in members(topic.readers, known)):
+                wanted.update(_topic(observer, topic, (AclOperation.DESCRIBE,)))
     if CORE in writers:
         wanted.update(
             Acl(

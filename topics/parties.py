@@ -29,6 +29,7 @@ __all__ = [
     "FUSION",
     "GDF",
     "HOLDING_AGENCIES",
+    "OBSERVERS",
     "PROJECTION",
     "SERVICES",
     "STANDING",
@@ -48,6 +49,11 @@ API = Sender.service("api")
 SUBSCRIPTIONS = Sender.service("subscriptions")
 SERVICES: tuple[Sender, ...] = (CORE, FUSION, PROJECTION, API, SUBSCRIPTIONS)
 """iotrack's own services; each is its own principal."""
+
+OBSERVERS: Mapping[Sender, tuple[Sender, ...]] = MappingProxyType({API: (CORE, FUSION, PROJECTION)})
+"""Who may watch whose progress without reading a record: describe its consumer groups (their
+members and committed offsets) and the topics it reads (their ends). The query API's web
+console shows each worker's readiness and lag on its operations page."""
 
 HOLDING_AGENCIES: tuple[Sender, ...] = tuple(Sender.agency(a) for a in AGENCIES)
 """Every agency that places holds, Customs and the GdF included, in the Avro enum's order."""

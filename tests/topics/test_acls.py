@@ -8,7 +8,7 @@ from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceTyp
 from processors.parties import PartyKind, Sender
 from topics import acls, catalog
 from topics.acls import Acl
-from topics.parties import CORE, CUSTOMS, FUSION, STANDING, admits
+from topics.parties import API, CORE, CUSTOMS, FUSION, OBSERVERS, PROJECTION, STANDING, admits
 
 TERMINAL = Sender(PartyKind.TERMINAL, "psa-genova")
 OPERATOR = Sender.rail_operator("tuscan-rail")
@@ -34,7 +34,8 @@ def test_each_party_may_write_and_read_exactly_its_declared_topics():
         reads = {t.name for t in TOPICS if admits(t.readers, party)}
         assert _on_topics(party, AclOperation.WRITE) == writes, party
         assert _on_topics(party, AclOperation.READ) == reads, party
-        assert _on_topics(party, AclOperation.DESCRIBE) == writes | reads, party
+        watched = {t.name for t in TOPICS for p in OBSERVERS.get(party, ()) if admits(t.readers, p)}
+        assert _on_topics(party, AclOperation.DESCRIBE) == writes | reads | watched, party
 
 
 def test_no_acl_is_for_everyone_nor_outside_the_parties():
@@ -45,15 +46,36 @@ def test_no_acl_is_for_everyone_nor_outside_the_parties():
 
 
 def test_groups_are_the_principal_and_a_dot_so_a_shorter_name_gets_nothing_of_a_longer():
-    groups = {a.principal: a.name for a in DECLARED if a.resource is ResourceType.GROUP}
+    groups = {
+        a.principal: a.name
+        for a in DECLARED
+        if a.resource is ResourceType.GROUP and a.operation is AclOperation.READ
+    }
     assert groups[f"User:{OPERATOR}"] == "rail-operator.tuscan-rail."
     assert groups[f"User:{OTHER}"] == "rail-operator.tus."
     assert not "rail-operator.tuscan-rail.x".startswith(groups[f"User:{OTHER}"])
     assert all(
-        a.pattern is ResourcePatternType.PREFIXED and a.operation is AclOperation.READ
+        a.pattern is ResourcePatternType.PREFIXED and a.name == f"{a.principal[5:]}."
         for a in DECLARED
-        if a.resource is ResourceType.GROUP
+        if a.resource is ResourceType.GROUP and a.operation is AclOperation.READ
     )
+
+
+def test_the_api_describes_the_workers_groups_and_topics_and_reads_none_of_them():
+    described = {
+        (a.principal, a.name)
+        for a in DECLARED
+        if a.resource is ResourceType.GROUP and a.operation is AclOperation.DESCRIBE
+    }
+    assert described == {
+        (f"User:{API}", f"{CORE}."),
+        (f"User:{API}", f"{FUSION}."),
+        (f"User:{API}", f"{PROJECTION}."),
+    }
+    reads = _on_topics(API, AclOperation.READ)
+    assert catalog.CUSTOMS_RELEASES.name in _on_topics(API, AclOperation.DESCRIBE)
+    assert catalog.CUSTOMS_RELEASES.name not in reads
+    assert reads == {catalog.CLEARANCE_BY_ITU.name, catalog.DEAD_LETTERS.name}
 
 
 def test_only_the_core_has_transactional_ids_and_writers_the_idempotent_producer():
