@@ -97,7 +97,12 @@ def test_core_worker_survives_broker_restarts_under_load(tmp_path):
                 kafka.stop()
                 if number == 1:  # the broker away long enough for /ready to say so
                     reason = str(worker.until_ready(False)["reason"])
-                    assert "broker" in reason or "in hand" in reason, reason
+                    # No broker, a batch in hand too long, or, when the broker left in the
+                    # middle of a transaction whose calls then timed out, starting again from
+                    # the last committed batch (signed in, the core batches more: more often so).
+                    assert any(
+                        why in reason for why in ("broker", "in hand", "last committed batch")
+                    ), reason
                 else:
                     time.sleep(rng.uniform(0.5, 2.0))
                 kafka.start()
