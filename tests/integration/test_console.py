@@ -37,6 +37,7 @@ from readers.rail_files import loading_list_items, manifest_wagons
 from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.console import Console, Sessions, console_routes
+from streams.http.errors import NotFound
 from streams.http.queries import Queries
 from streams.kafka.rail import submit_loading_list, submit_manifest
 from streams.kafka.reading import committed_up_to_end
@@ -408,6 +409,13 @@ def test_the_deviation_feed_shows_a_new_deviation_without_a_reload(context, port
     assert row.locator(f'a[href="/console/iot/{port.iots[FEED]}"]').count() == 1
 
 
+def _train_of(port: Port) -> dict[str, Any]:
+    try:
+        return port.queries.train(TRAIN)
+    except NotFound:
+        return {"permissions": []}
+
+
 def test_an_operator_upload_is_refused_and_its_own_train_shows_the_permission(
     context, port, tmp_path
 ):
@@ -441,7 +449,12 @@ def test_an_operator_upload_is_refused_and_its_own_train_shows_the_permission(
     _, decision = submit_manifest(operator, CODEC, manifest_wagons(manifest.read_text()),
                                   train_id=TRAIN, operator="op-one")  # fmt: skip
     assert decision["granted"]
-    # The page follows the train as the projection records it, without a reload.
+    # The train's page shows it once the projection recorded the permission.
+    deadline = time.monotonic() + 30
+    while not any(p["manifest_version"] == 1 for p in _train_of(port)["permissions"]):
+        assert time.monotonic() < deadline, "the projection did not record the permission"
+        time.sleep(0.2)
+    page.goto(f"{port.base}/console/trains/{TRAIN}")
     page.get_by_test_id("permission").get_by_text("Permission to leave: GRANTED").wait_for()
     readiness = page.get_by_role("table").last.inner_text()
     assert all(u in readiness for u in RAIL_UNITS)
