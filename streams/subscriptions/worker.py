@@ -46,6 +46,8 @@ LOG = logging.getLogger("iotrack.subscriptions")
 GROUP = "delivery"
 """Its consumer group, named after its principal (``service.subscriptions.delivery``); it
 assigns its partitions itself and keeps its positions in Postgres."""
+SOURCE = "iotrack-subscriptions"
+"""The ``source`` of the dead letters it writes."""
 SOURCES: dict[Topic, catalog.Topic] = {
     "deviations": catalog.DEVIATIONS,
     "verdicts": catalog.CLEARANCE_BY_ITU,
@@ -236,7 +238,7 @@ class Fanout:
                 catalog.DEAD_LETTERS.name,
             )
             key, letter = dead_letters.for_message(
-                self.codec, message, reason=reason, error_kind=type(exc).__name__, source=GROUP
+                self.codec, message, reason=reason, error_kind=type(exc).__name__, source=SOURCE
             )
             produce(self._producer, catalog.DEAD_LETTERS.name, key, letter)
             metrics.DEAD_LETTERS.labels("subscriptions", type(exc).__name__).inc()
