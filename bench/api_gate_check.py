@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -32,11 +31,11 @@ import threading
 import time
 from pathlib import Path
 
+from bench.brokers import broker, modes
 from bench.gate_check import UNITS, keep_updating, percentile, publish_verdicts, unit_code
-from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port, port_accepts
-from topics import admin, catalog
 from topics.clients import producer
+from topics.parties import CORE
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-terminal-token-000001"  # noqa: S105 - a throwaway token for a throwaway server
@@ -175,24 +174,19 @@ def main() -> None:
         "--old", type=Path, default=None, help="a checkout of the previous API to measure too"
     )
     args = parser.parse_args()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    kafka = None
     processes: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
+    [mode] = modes("sasl")
+    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name, broker(mode) as kafka:
         home = Path(name)
-        if not bootstrap:
-            kafka = LocalKafka(home / "home", base_port=free_port())
-            bootstrap = kafka.start()
         try:
-            admin.apply(admin.admin_client(bootstrap), [catalog.CLEARANCE_BY_ITU])
-            out = producer(bootstrap, log_level=0)  # quiet when the broker goes at the end
+            # The verdicts' one writer; quiet when the broker goes at the end.
+            out = producer(kafka.connect(CORE), log_level=0)
             publish_verdicts(out)
             tokens = home / "tokens"
             tokens.write_text(f"{TOKEN} terminal\n")
             api_port = free_port()
             env = {
-                **os.environ,
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                **kafka.cli_env(),
                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/unused",
                 "IOTRACK_API_TOKENS_FILE": str(tokens),
                 "PYTHONDONTWRITEBYTECODE": "1",
@@ -245,8 +239,6 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(30)
-            if kafka is not None:
-                kafka.stop()
 
 
 if __name__ == "__main__":

@@ -8,33 +8,36 @@
   their exit gate, each of which makes the core publish an EXIT_WITHOUT_RELEASE deviation;
   latency = deviation visible to a ``read_committed`` consumer minus the passage's send time.
 
-Run: ``.venv/bin/python -m bench.core_worker [--backlog N] [--seconds S]``; a throwaway local
-broker is started unless ``KAFKA_BOOTSTRAP_SERVERS`` is set.
+Every client signs in as the party it plays (passages as fusion, the worker and the bare loop
+as the core, the latency reader as Customs, progress checks as the administrator).
+
+Run: ``.venv/bin/python -m bench.core_worker [--backlog N] [--seconds S] [--security MODE]``; a
+throwaway local broker is started unless ``KAFKA_BOOTSTRAP_SERVERS`` is set: with SASL/SCRAM
+and ACLs (``sasl``, the default), or for comparison without (``none``), or one after the other
+(``both``, figures side by side).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
+from bench.brokers import MODES, Broker, broker, modes, print_side_by_side
 from processors.identifiers import container
 from processors.ids import deterministic_uuid7
 from streams.kafka.reading import committed_up_to_end
-from streams.local.kafka import LocalKafka
-from streams.local.processes import free_port
 from streams.replay.publish import publish
 from streams.workers.core import CoreStats, CoreWorker
-from topics import admin, catalog
+from topics import catalog
+from topics.clients import consumer, producer
 from topics.codec import SingleObjectCodec
+from topics.parties import CORE, CUSTOMS, FUSION
 
 CODEC = SingleObjectCodec()
 T0 = 1_795_600_000_000
@@ -110,16 +113,8 @@ def _passage(n: int, at: int) -> dict[str, object]:
     }
 
 
-def _produce_passages(bootstrap: str, numbers: range, rate: float | None) -> dict[str, float]:
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 0 if rate else 5,
-            "log_level": 0,
-        }
-    )
+def _produce_passages(kafka: Broker, numbers: range, rate: float | None) -> dict[str, float]:
+    out = producer(kafka.connect(FUSION), **{"linger.ms": 0 if rate else 5, "log_level": 0})
     sent: dict[str, float] = {}
     started = time.perf_counter()
     for k, n in enumerate(numbers):
@@ -129,13 +124,13 @@ def _produce_passages(bootstrap: str, numbers: range, rate: float | None) -> dic
                 time.sleep(max(0.0, due - time.perf_counter()) / 2)
         value = _passage(n, T0 + 10_000_000 + n)
         sent[str(value["event_id"])] = time.time()
-        producer.produce(
+        out.produce(
             catalog.PASSAGES.name,
             key=catalog.PASSAGES.key_of(value),
             value=CODEC.encode("iotrack.Passage", value),
         )
-        producer.poll(0)
-    producer.flush(60)
+        out.poll(0)
+    out.flush(60)
     return sent
 
 
@@ -149,76 +144,66 @@ def _transactions(worker: CoreWorker) -> str:
     )
 
 
-def _run_worker(bootstrap: str, stop: threading.Event, group: str) -> CoreWorker:
-    worker = CoreWorker(bootstrap, CODEC, group=group, transactional_id=f"{group}-tx")
+def _run_worker(kafka: Broker, stop: threading.Event, group: str) -> CoreWorker:
+    worker = CoreWorker(kafka.connect(CORE), CODEC, group=group, transactional_id=f"{group}-tx")
     threading.Thread(target=worker.run, args=(stop,), daemon=True).start()
     return worker
 
 
-def throughput(bootstrap: str, backlog: int) -> tuple[float, float]:
+def _taken(kafka: Broker, worker: CoreWorker, topics: list[catalog.Topic]) -> bool:
+    return committed_up_to_end(kafka.administrator, worker.group, topics)
+
+
+def throughput(kafka: Broker, backlog: int) -> tuple[float, float]:
     """(core events/s, bare loop events/s) over the same backlog of passages."""
-    _produce_passages(bootstrap, range(backlog), None)
+    _produce_passages(kafka, range(backlog), None)
     stop = threading.Event()
     group = f"bench-core-{uuid.uuid4().hex[:6]}"
     # The bindings were applied by an earlier worker with another group: this one rebuilds
     # its state from the changelog, then starts on the passages.
     started = time.perf_counter()
-    worker = _run_worker(bootstrap, stop, group)
-    while worker.stats.inputs < backlog + 1 or not committed_up_to_end(
-        bootstrap, group, [catalog.PASSAGES]
-    ):
+    worker = _run_worker(kafka, stop, group)
+    while worker.stats.inputs < backlog + 1 or not _taken(kafka, worker, [catalog.PASSAGES]):
         time.sleep(0.05)
     core_rate = worker.stats.inputs / (time.perf_counter() - started)
     stop.set()
     print(f"  (core: {_transactions(worker)})")
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-bare-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "log_level": 0,
-        }
+    # The bare loop plays the core: it reads passages and writes deviations.
+    core = kafka.connect(CORE)
+    bare_in = consumer(
+        core, f"bench-bare-{uuid.uuid4()}", **{"auto.offset.reset": "earliest", "log_level": 0}
     )
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "log_level": 0,
-        }
-    )
-    consumer.subscribe([catalog.PASSAGES.name])
+    bare_out = producer(core, log_level=0)
+    bare_in.subscribe([catalog.PASSAGES.name])
     handled, last_commit = 0, time.perf_counter()
     started = time.perf_counter()
-    total = _end_total(bootstrap)
+    total = _end_total(kafka)
     while handled < total:
-        for message in consumer.consume(500, timeout=0.2):
+        for message in bare_in.consume(500, timeout=0.2):
             if message.error() or message.value() is None:
                 continue
             decoded = CODEC.decode(message.value() or b"")
             value = {**decoded.value, "source": "bare"}
-            producer.produce(
+            bare_out.produce(
                 catalog.DEVIATIONS.name,
                 key=message.key(),
                 value=CODEC.encode(decoded.schema, value),
             )
-            producer.poll(0)
+            bare_out.poll(0)
             handled += 1
         if time.perf_counter() - last_commit >= 1:
-            producer.flush(30)
-            consumer.commit(asynchronous=False)
+            bare_out.flush(30)
+            bare_in.commit(asynchronous=False)
             last_commit = time.perf_counter()
-    producer.flush(30)
+    bare_out.flush(30)
     bare_rate = handled / (time.perf_counter() - started)
-    consumer.close()
+    bare_in.close()
     return core_rate, bare_rate
 
 
-def _end_total(bootstrap: str) -> int:
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-probe", "log_level": 0})
+def _end_total(kafka: Broker) -> int:
+    probe = consumer(kafka.administrator, "bench-probe", log_level=0)
     try:
         return sum(
             probe.get_watermark_offsets(TopicPartition(catalog.PASSAGES.name, p))[1]
@@ -228,30 +213,30 @@ def _end_total(bootstrap: str) -> int:
         probe.close()
 
 
-def latency(bootstrap: str, numbers: range, rate: float) -> list[float]:
+def latency(kafka: Broker, numbers: range, rate: float) -> list[float]:
     """Milliseconds from passage sent to its deviation visible, for passages sent at ``rate``."""
     stop = threading.Event()
     group = f"bench-lat-{uuid.uuid4().hex[:6]}"
-    # The measuring reader asks the broker often, so its own fetch wait stays out of the figure.
-    reader = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{group}-reader",
+    # The measuring reader (a Customs officer's screen) asks the broker often, so its own fetch
+    # wait stays out of the figure.
+    reader = consumer(
+        kafka.connect(CUSTOMS),
+        f"{group}-reader",
+        **{
             "isolation.level": "read_committed",
             "auto.offset.reset": "latest",
-            "enable.auto.commit": False,
             "fetch.wait.max.ms": 10,
             "log_level": 0,
-        }
+        },
     )
     reader.subscribe([catalog.DEVIATIONS.name])
     while not reader.assignment():
         reader.poll(0.1)
-    worker = _run_worker(bootstrap, stop, group)
+    worker = _run_worker(kafka, stop, group)
     # A new group starts from the beginning of every input: measure only once it has caught up
     # (the bindings topic, written in transactions, ends with markers and is left out).
     inputs = [t for t in catalog.CORE_INPUTS if t is not catalog.BINDINGS]
-    while not committed_up_to_end(bootstrap, group, inputs):
+    while not _taken(kafka, worker, inputs):
         time.sleep(0.1)
     worker.stats = CoreStats()  # count only what is measured
     seen: dict[str, float] = {}
@@ -267,7 +252,7 @@ def latency(bootstrap: str, numbers: range, rate: float) -> list[float]:
 
     thread = threading.Thread(target=collect, daemon=True)
     thread.start()
-    sent = _produce_passages(bootstrap, numbers, rate)
+    sent = _produce_passages(kafka, numbers, rate)
     deadline = time.monotonic() + 60
     while len([k for k in sent if k in seen]) < len(sent) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -280,57 +265,55 @@ def latency(bootstrap: str, numbers: range, rate: float) -> list[float]:
     return [1000 * (seen[k] - sent[k]) for k in sent if k in seen]
 
 
+def measure(kafka: Broker, backlog: int, seconds: float) -> dict[str, str]:
+    """Every figure of one broker, printed as it comes and returned by name."""
+    rates = (100, 1000)
+    needed = backlog + int(sum(r * seconds for r in rates))
+    publish(kafka.connect, CODEC, [json.dumps(PATH), *_bindings(0, needed)])
+    stop = threading.Event()
+    loader = _run_worker(kafka, stop, "bench-loader")
+    while not _taken(kafka, loader, [catalog.BINDING_REQUESTS]):
+        time.sleep(0.2)
+    stop.set()
+    del loader
+    figures: dict[str, str] = {}
+    core_rate, bare_rate = throughput(kafka, backlog)
+    print(f"throughput, backlog of {backlog} passages (each: lookup, state change, deviation):")
+    print(f"  core worker (transactions: outputs + changelog + offsets): {core_rate:8.0f} events/s")
+    print(f"  bare consume-decode-encode-produce loop:                   {bare_rate:8.0f} events/s")
+    print(f"  ratio core / bare: {core_rate / bare_rate:.2f}")
+    figures["core worker, events/s"] = f"{core_rate:.0f}"
+    figures["bare loop, events/s"] = f"{bare_rate:.0f}"
+    figures["ratio core / bare"] = f"{core_rate / bare_rate:.2f}"
+    start = backlog
+    for rate in rates:
+        count = int(rate * seconds)
+        samples = latency(kafka, range(start, start + count), rate)
+        start += count
+        ordered = sorted(samples)
+        p99 = ordered[int(0.99 * (len(ordered) - 1))] if ordered else float("nan")
+        p50 = statistics.median(ordered)
+        print(
+            f"latency at {rate}/s for {seconds:.0f} s: {len(samples)}/{count} "
+            f"deviations seen, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
+        figures[f"latency at {rate}/s, p50 / p99 ms"] = f"{p50:.1f} / {p99:.1f}"
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backlog", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--security", choices=MODES, default="sasl")
     args = parser.parse_args()
-    rates = (100, 1000)
-    needed = args.backlog + int(sum(r * args.seconds for r in rates))
-    kafka = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
-        if not bootstrap:
-            kafka = LocalKafka(Path(name) / "home", base_port=free_port())
-            bootstrap = kafka.start()
-        try:
-            admin.apply(admin.admin_client(bootstrap))
-            publish(bootstrap, CODEC, [json.dumps(PATH), *_bindings(0, needed)])
-            stop = threading.Event()
-            loader = _run_worker(bootstrap, stop, "bench-loader")
-            while not committed_up_to_end(bootstrap, "bench-loader", [catalog.BINDING_REQUESTS]):
-                time.sleep(0.2)
-            stop.set()
-            del loader
-            core_rate, bare_rate = throughput(bootstrap, args.backlog)
-            print(
-                f"throughput, backlog of {args.backlog} passages (each: lookup, state change, "
-                "deviation):"
-            )
-            print(
-                f"  core worker (transactions: outputs + changelog + offsets): {core_rate:8.0f} "
-                "events/s"
-            )
-            print(
-                f"  bare consume-decode-encode-produce loop:                   {bare_rate:8.0f} "
-                "events/s"
-            )
-            print(f"  ratio core / bare: {core_rate / bare_rate:.2f}")
-            start = args.backlog
-            for rate in rates:
-                count = int(rate * args.seconds)
-                samples = latency(bootstrap, range(start, start + count), rate)
-                start += count
-                ordered = sorted(samples)
-                p99 = ordered[int(0.99 * (len(ordered) - 1))] if ordered else float("nan")
-                print(
-                    f"latency at {rate}/s for {args.seconds:.0f} s: {len(samples)}/{count} "
-                    f"deviations seen, p50 {statistics.median(ordered):.1f} ms, "
-                    f"p99 {p99:.1f} ms"
-                )
-        finally:
-            if kafka is not None:
-                kafka.stop()
+    results: dict[str, dict[str, str]] = {}
+    for mode in modes(args.security):
+        with broker(mode) as kafka:
+            print(f"-- {kafka.label}", flush=True)
+            results[kafka.label] = measure(kafka, args.backlog, args.seconds)
+    if len(results) > 1:
+        print_side_by_side(results)
 
 
 if __name__ == "__main__":

@@ -12,24 +12,21 @@ Run: ``.venv/bin/python -m bench.gate_check``; a throwaway local broker is start
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 from confluent_kafka import Producer
 
+from bench.brokers import broker, modes
 from processors.identifiers import container
-from streams.local.kafka import LocalKafka
-from streams.local.processes import free_port
 from streams.workers.gate_state import GateState
-from topics import admin, catalog
+from topics import catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import API, CORE
 from topics.schemas import repository
 
 CODEC = SingleObjectCodec()
@@ -92,42 +89,33 @@ def percentile(ordered: list[float], share: float) -> float:
 
 
 def main() -> None:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    kafka = None
-    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
-        if not bootstrap:
-            kafka = LocalKafka(Path(name) / "home", base_port=free_port())
-            bootstrap = kafka.start()
-        try:
-            admin.apply(admin.admin_client(bootstrap), [catalog.CLEARANCE_BY_ITU])
-            out = producer(bootstrap)
-            publish_verdicts(out)
-            gate = GateState(bootstrap, CODEC)
-            started = time.perf_counter()
-            gate.start()
-            load_s = time.perf_counter() - started
-            stop = threading.Event()
-            loader = keep_updating(out, stop)
-            rng = random.Random(1)
-            keys = [f"CONTAINER:{unit_code(rng.randrange(UNITS))}" for _ in range(LOOKUPS)]
-            timings = []
-            for key in keys:
-                t0 = time.perf_counter()
-                gate.check(key)
-                timings.append(time.perf_counter() - t0)
-            snapshot = dict(gate.verdicts)
-            bare = []
-            for key in keys:
-                t0 = time.perf_counter()
-                snapshot.get(key)
-                bare.append(time.perf_counter() - t0)
-            stop.set()
-            loader.join()
-            gate.stop()
-            out.flush(30)
-        finally:
-            if kafka is not None:
-                kafka.stop()
+    [mode] = modes("sasl")
+    with broker(mode) as kafka:
+        out = producer(kafka.connect(CORE))  # the verdicts' one writer
+        publish_verdicts(out)
+        gate = GateState(kafka.connect(API), CODEC)
+        started = time.perf_counter()
+        gate.start()
+        load_s = time.perf_counter() - started
+        stop = threading.Event()
+        loader = keep_updating(out, stop)
+        rng = random.Random(1)
+        keys = [f"CONTAINER:{unit_code(rng.randrange(UNITS))}" for _ in range(LOOKUPS)]
+        timings = []
+        for key in keys:
+            t0 = time.perf_counter()
+            gate.check(key)
+            timings.append(time.perf_counter() - t0)
+        snapshot = dict(gate.verdicts)
+        bare = []
+        for key in keys:
+            t0 = time.perf_counter()
+            snapshot.get(key)
+            bare.append(time.perf_counter() - t0)
+        stop.set()
+        loader.join()
+        gate.stop()
+        out.flush(30)
     ordered, bare_ordered = sorted(timings), sorted(bare)
     print(f"gate state: {UNITS} units read in {load_s:.2f} s")
     p50, p99 = 1e6 * statistics.median(ordered), 1e6 * percentile(ordered, 0.99)

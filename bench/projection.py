@@ -29,17 +29,18 @@ from pathlib import Path
 
 import psycopg2
 
+from bench.brokers import Broker, broker, modes
 from streams.local import runtime
-from streams.local.kafka import LocalKafka
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
 from streams.ops.duties import Duty
 from streams.ops.settings import Secret
 from streams.workers.projection import PROJECTED_TABLES, Projection
-from topics import admin, catalog
+from topics import catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import PROJECTION
 from topics.schemas import repository
 
 CODEC = SingleObjectCodec()
@@ -54,10 +55,15 @@ MIX = (  # (record type, topic, share)
 )
 
 
-def _publish(bootstrap: str, records: int) -> None:
+def _publish(kafka: Broker, records: int) -> None:
+    """The backlog, each record written by its topic's one writer (the core, fusion)."""
     schemas = repository()
     templates = {name: example(schemas.get(name)) for name, _, _ in MIX}
-    out = producer(bootstrap, **{"compression.type": "lz4"})
+    writers = {topic.name: catalog.sender_of(topic) for _, topic, _ in MIX}
+    outs = {
+        party: producer(kafka.connect(party), **{"compression.type": "lz4"})
+        for party in set(writers.values())
+    }
     n = 0
     for name, topic, share in MIX:
         for _ in range(int(records * share)):
@@ -76,9 +82,10 @@ def _publish(bootstrap: str, records: int) -> None:
                 value.update(last_seen_at=T0 + n, deadline=None, definitive_at=None, version=n)
             if name == "iotrack.IotBound":
                 value["itus"] = [{"kind": "CONTAINER", "value": f"BNDU{n:07d}"}]
+            out = outs[writers[topic.name]]
             out.produce(topic.name, key=topic.key_of(value), value=CODEC.encode(name, value))
             out.poll(0)
-    assert out.flush(120) == 0
+    assert sum(out.flush(120) for out in outs.values()) == 0
 
 
 def _database(server: runtime.Endpoints) -> str:
@@ -119,26 +126,25 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     database = os.environ.get("DATABASE_URL")
-    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
+    [mode] = modes("sasl")
+    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name, broker(mode) as kafka:
         home = Path(name) / "home"
-        kafka = None if bootstrap else LocalKafka(home, base_port=free_port())
         postgres = None if database else LocalPostgres(home, port=free_port())
         try:
             if postgres is not None:
                 postgres.start()
             databases = runtime.Databases(postgres, Secret(database) if database else None)
-            bootstrap = bootstrap or kafka.start()  # type: ignore[union-attr]
             server = runtime.Endpoints(
-                bootstrap, databases, kafka is not None, postgres is not None
+                runtime.Brokers(kafka.administrator.bootstrap), databases, postgres is not None
             )
-            admin.apply(admin.admin_client(bootstrap))
-            _publish(bootstrap, args.records)
+            _publish(kafka, args.records)
             projected, copied = [], []
             for run in range(args.runs):
                 url = _database(server)
-                projection = Projection(bootstrap, url, CODEC, consumer_name=f"bench-{run}")
+                projection = Projection(
+                    kafka.connect(PROJECTION), url, CODEC, consumer_name=f"bench-{run}"
+                )
                 started = time.perf_counter()
                 projection.run(threading.Event(), until_end=True)
                 elapsed = time.perf_counter() - started
@@ -152,8 +158,6 @@ def main() -> None:
                     flush=True,
                 )
         finally:
-            if kafka is not None:
-                kafka.stop()
             if postgres is not None:
                 postgres.stop()
     records = projected[0][0]

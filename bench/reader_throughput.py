@@ -8,37 +8,41 @@ baseline: a bare confluent-kafka producer with the same settings sending the ver
 bytes (same count, same sizes, same keys) to the same topic, until flushed.
 Runs alternate, in the same process, against the same broker.
 
-Run: ``.venv/bin/python -m bench.reader_throughput [--payloads N] [--runs R]``. With
-``KAFKA_BOOTSTRAP_SERVERS`` unset a throwaway local broker is started.
+Both sign in as the reader party of the read point (``reader.bench-gate-l1``).
+
+Run: ``.venv/bin/python -m bench.reader_throughput [--payloads N] [--runs R] [--security
+MODE]``. With ``KAFKA_BOOTSTRAP_SERVERS`` unset a throwaway local broker is started: with
+SASL/SCRAM and ACLs (``sasl``, the default), without for comparison (``none``), or both one
+after the other, figures side by side (``both``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from bench.brokers import MODES, broker, modes, print_side_by_side
 from readers.adapters import ReadPoint, parse_ocr
 from readers.forwarder import Forwarder
-from readers.service import ReaderService
+from readers.service import ReaderService, reader_party
 from readers.simulator import Faults, Simulator
 from readers.spool import Pending, Spool
-from streams.local.kafka import LocalKafka
-from streams.local.processes import free_port
-from topics import admin, catalog
-from topics.clients import edge_producer
+from topics import catalog
+from topics.clients import KafkaConnection, edge_producer
 from topics.codec import SingleObjectCodec
 
+READER = reader_party("BENCH-GATE-L1")
 
-def iotrack_run(bootstrap: str, payloads: list[bytes], directory: Path) -> float:
+
+def iotrack_run(connection: KafkaConnection, payloads: list[bytes], directory: Path) -> float:
     spool = Spool(directory / f"spool-{time.monotonic_ns()}.sqlite")
     service = ReaderService(
         "ocr", ReadPoint("BENCH-GATE-L1", "BENCH-GATE"), spool, SingleObjectCodec()
     )
-    forwarder = Forwarder(spool, lambda **extra: edge_producer(bootstrap, **extra))
+    forwarder = Forwarder(spool, lambda **extra: edge_producer(connection, **extra))
     forwarder.start()
     started = time.perf_counter()
     for n in range(0, len(payloads), 500):
@@ -60,8 +64,8 @@ def encoded_records(payloads: list[bytes], directory: Path) -> list[tuple[bytes,
     return [(r.key or b"", r.value or b"") for r in spool.peek(limit=10**9)]
 
 
-def baseline_run(bootstrap: str, records: list[tuple[bytes, bytes]]) -> float:
-    producer = edge_producer(bootstrap)
+def baseline_run(connection: KafkaConnection, records: list[tuple[bytes, bytes]]) -> float:
+    producer = edge_producer(connection)
     started = time.perf_counter()
     for key, value in records:
         while True:
@@ -104,36 +108,52 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--payloads", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--security", choices=MODES, default="sasl")
     args = parser.parse_args()
     simulation = Simulator(seed=1, faults=Faults(garbage_rate=0.0)).gate_hour(
         args.payloads, 1, "BENCH-GATE"
     )
     payloads = [p.body for p in simulation.payloads if p.kind == "ocr"]
-    kafka = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
-        directory = Path(name)
-        if not bootstrap:
-            kafka = LocalKafka(directory / "home", base_port=free_port())
-            bootstrap = kafka.start()
-        try:
-            admin.apply(admin.admin_client(bootstrap), [catalog.RAW_READS, catalog.DEAD_LETTERS])
+    results: dict[str, dict[str, str]] = {}
+    for mode in modes(args.security):
+        topics = [catalog.RAW_READS, catalog.DEAD_LETTERS]
+        with (
+            tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name,
+            broker(mode, [READER], topics) as kafka,
+        ):
+            print(f"-- {kafka.label}", flush=True)
+            directory = Path(name)
+            connection = kafka.connect(READER)
             records = encoded_records(payloads, directory)
             stages = stage_costs(payloads, directory)
             mean_size = sum(len(v) for _, v in records) / len(records)
             ours, bare = [], []
             for _ in range(args.runs):
-                ours.append(iotrack_run(bootstrap, payloads, directory))
-                bare.append(baseline_run(bootstrap, records))
-        finally:
-            if kafka is not None:
-                kafka.stop()
+                ours.append(iotrack_run(connection, payloads, directory))
+                bare.append(baseline_run(connection, records))
+        results[kafka.label] = report(
+            payloads, records, ours=ours, bare=bare, mean_size=mean_size, stages=stages
+        )
+    if len(results) > 1:
+        print_side_by_side(results)
+
+
+def report(
+    payloads: list[bytes],
+    records: list[tuple[bytes, bytes]],
+    *,
+    ours: list[float],
+    bare: list[float],
+    mean_size: float,
+    stages: dict[str, float],
+) -> dict[str, str]:
+    """Print one broker's figures; the main ones by name."""
     ours_rate = len(payloads) / statistics.median(ours)
     bare_rate = len(payloads) / statistics.median(bare)
     per_payload = len(records) / len(payloads)
     print(
         f"{len(payloads)} OCR passage payloads -> {len(records)} raw reads "
-        f"({per_payload:.1f} per payload, mean {mean_size:.0f} bytes), {args.runs} runs each"
+        f"({per_payload:.1f} per payload, mean {mean_size:.0f} bytes), {len(ours)} runs each"
     )
     print(
         f"iotrack reader (parse, encode, spool, forward): median {ours_rate:8.0f} payloads/s "
@@ -147,6 +167,12 @@ def main() -> None:
     print(f"bare producer cost: {1e6 / (bare_rate * per_payload):.1f} us per record")
     for stage, micros in stages.items():
         print(f"stage cost, {stage}: {micros:.1f} us per record")
+    return {
+        "iotrack reader, payloads/s": f"{ours_rate:.0f}",
+        "bare producer, payloads/s": f"{bare_rate:.0f}",
+        "ratio iotrack / bare": f"{ours_rate / bare_rate:.2f}",
+        "bare producer, us per record": f"{1e6 / (bare_rate * per_payload):.1f}",
+    }
 
 
 if __name__ == "__main__":

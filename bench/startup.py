@@ -22,11 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
 from streams.local.kafka import LocalKafka
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port, stop_process
+from topics.clients import admin_client
 
 IOTRACK = [sys.executable, "-m", "streams.cli"]
 
@@ -75,7 +74,7 @@ def _bare_start(home: Path, kafka_port: int, pg_port: int) -> float:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "log_level": 0})
+    admin = admin_client(kafka.admin_connection())  # the broker takes SASL/SCRAM only
     while True:
         try:
             if admin.list_topics(timeout=1).brokers:

@@ -9,6 +9,13 @@ moment the receiver or the stream client parsed it. Baseline in the same run: a 
 confluent-kafka consumer (``read_committed``) of the deviation topic in this process, timed the
 same way: what the broker and a consumer's poll cost before iotrack does anything.
 
+Every client signs in as its party on the SASL/SCRAM broker (``bench.brokers``): the deviations
+are published as the core (their one writer), the bare consumer reads as the delivery worker,
+``iotrack api`` and ``iotrack subscriptions run`` sign in as themselves; each process connects
+to Postgres as its duty. There is no unsecured comparison here: ``iotrack`` processes cannot
+sign in to a broker without SASL (``bench.brokers``' unsecured node serves in-process clients
+only), as for ``bench.api_gate_check``.
+
 Run: ``.venv/bin/python -m bench.subscription_latency [--rate 100] [--seconds 20]``.
 """
 
@@ -32,15 +39,19 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from bench.brokers import Broker, broker, modes
 from bench.gate_check import percentile
-from streams.local.kafka import LocalKafka
+from streams.local import runtime
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port, port_accepts
+from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
-from topics import admin, catalog
-from topics.clients import consumer, producer
+from streams.ops.settings import Secret
+from topics import catalog
+from topics.clients import KafkaConnection, consumer, producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import CORE, SUBSCRIPTIONS
 from topics.schemas import repository
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -95,8 +106,10 @@ def _stream(api_port: int, sid: str, arrivals: Arrivals, stop: threading.Event) 
     connection.close()
 
 
-def _bare(bootstrap: str, arrivals: Arrivals, stop: threading.Event, ready: threading.Event):
-    reader = consumer(bootstrap, f"bench-{uuid.uuid4().hex[:6]}", **{"fetch.wait.max.ms": 10})
+def _bare(
+    connection: KafkaConnection, arrivals: Arrivals, stop: threading.Event, ready: threading.Event
+) -> None:
+    reader = consumer(connection, f"bench-{uuid.uuid4().hex[:6]}", **{"fetch.wait.max.ms": 10})
     topic = catalog.DEVIATIONS
     assignment = []
     for partition in range(topic.partitions):
@@ -142,8 +155,8 @@ def _ready(port: int, process: subprocess.Popen[bytes], path: str) -> None:
         time.sleep(0.2)
 
 
-def _publish(bootstrap: str, rate: float, seconds: float) -> dict[str, float]:
-    out = producer(bootstrap)
+def _publish(connection: KafkaConnection, rate: float, seconds: float) -> dict[str, float]:
+    out = producer(connection)
     template = example(repository().get("iotrack.Deviation"))
     keys = [str(uuid.uuid4()) for _ in range(20)]
     # Warm-up, untimed: the idempotent producer's start (its producer id, the partitions'
@@ -188,25 +201,32 @@ def _report(label: str, published: dict[str, float], arrived: dict[str, float]) 
 
 
 def _start(
-    bootstrap: str, database: str, tokens: Path, processes: list[subprocess.Popen[bytes]]
+    kafka: Broker,
+    database: runtime.Databases,
+    tokens: Path,
+    processes: list[subprocess.Popen[bytes]],
 ) -> int:
-    """``iotrack api`` and ``iotrack subscriptions run``, ready; the API's port."""
+    """``iotrack api`` and ``iotrack subscriptions run``, ready, each signed in as itself and
+    connected as its duty; the API's port."""
     env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "DATABASE_URL": database,
+        **kafka.cli_env(),
         "IOTRACK_API_TOKENS_FILE": str(tokens),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     api_port, worker_port = free_port(), free_port()
-    for command, port, path in (
-        (["api", "--port", str(api_port)], api_port, "/openapi.json"),
-        (["subscriptions", "run", "--port", str(worker_port)], worker_port, "/ready"),
+    for command, port, path, duty in (
+        (["api", "--port", str(api_port)], api_port, "/openapi.json", Duty.API),
+        (
+            ["subscriptions", "run", "--port", str(worker_port)],
+            worker_port,
+            "/ready",
+            Duty.SUBSCRIPTIONS,
+        ),
     ):
         process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", *command],
             cwd=CHECKOUT,
-            env=env,
+            env={**env, "DATABASE_URL": database.url(duty).reveal()},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -215,27 +235,14 @@ def _start(
     return api_port
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    args = parser.parse_args()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    database = os.environ.get("DATABASE_URL")
+def _measure(kafka: Broker, database: runtime.Databases, rate: float, seconds: float) -> None:
     processes: list[subprocess.Popen[bytes]] = []
+    stop = threading.Event()
     with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
-        home = Path(name)
-        kafka = None if bootstrap else LocalKafka(home / "home", base_port=free_port())
-        postgres = None if database else LocalPostgres(home / "home", port=free_port())
-        stop = threading.Event()
         try:
-            database = database or postgres.start()  # type: ignore[union-attr]
-            bootstrap = bootstrap or kafka.start()  # type: ignore[union-attr]
-            migrate(database)
-            admin.apply(admin.admin_client(bootstrap))
-            tokens = home / "tokens"
+            tokens = Path(name) / "tokens"
             tokens.write_text(f"{TOKEN} customs\n")
-            api_port = _start(bootstrap, database, tokens, processes)
+            api_port = _start(kafka, database, tokens, processes)
             arrivals = Arrivals()
             receiver = _receiver(arrivals)
             hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
@@ -251,17 +258,22 @@ def main() -> None:
             ).start()
             ready = threading.Event()
             threading.Thread(
-                target=_bare, args=(bootstrap, arrivals, stop, ready), daemon=True
+                target=_bare,
+                args=(kafka.connect(SUBSCRIPTIONS), arrivals, stop, ready),
+                daemon=True,
             ).start()
             ready.wait(30)
             time.sleep(1.5)  # the worker has re-read its subscriptions
-            published = _publish(bootstrap, args.rate, args.seconds)
+            published = _publish(kafka.connect(CORE), rate, seconds)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and any(
                 len(at) < len(published) for at in arrivals.at.values()
             ):
                 time.sleep(0.2)
-            print(f"deviations published at {args.rate:g}/s for {args.seconds:g} s", flush=True)
+            print(
+                f"{kafka.label}: deviations published at {rate:g}/s for {seconds:g} s",
+                flush=True,
+            )
             for path in ("webhook", "stream", "bare consumer"):
                 _report(f"published -> {path}", published, arrivals.at[path])
             receiver.shutdown()
@@ -270,8 +282,25 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(30)
-            if kafka is not None:
-                kafka.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    given = os.environ.get("DATABASE_URL")
+    with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
+        postgres = None if given else LocalPostgres(Path(name) / "home", port=free_port())
+        try:
+            if postgres is not None:
+                postgres.start()
+            database = runtime.Databases(postgres, Secret(given) if given else None)
+            migrate(database.url(Duty.OWNER).reveal())
+            [mode] = modes("sasl")
+            with broker(mode) as kafka:
+                _measure(kafka, database, args.rate, args.seconds)
+        finally:
             if postgres is not None:
                 postgres.stop()
 

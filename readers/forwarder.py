@@ -4,10 +4,12 @@ The producer is idempotent with ``acks=all`` and an unlimited delivery timeout, 
 broker is away librdkafka keeps retrying in order instead of failing messages; at most
 ``max_in_flight`` records are handed to it at once, the rest waits on disk. Every delivery report
 is checked: only an acknowledged record leaves the spool. A record refused for now (a topic that
-does not exist yet) stays in the spool and is retried after a pause, and said so (``last_error``).
-A record refused for good (``MSG_SIZE_TOO_LARGE`` and the like, by the client or the broker) is
-moved to the spool's quarantine with the reason, counted and logged, so the records behind it
-drain (``iotrack reader quarantine list``/``show`` inspect it).
+does not exist yet, a topic the reader may not write yet) stays in the spool and is retried after
+a pause, and said so (``last_error``). A producer that failed fatally (the broker refused it an
+idempotent producer id: the reader's ACLs were not there yet) is replaced by a new one from the
+factory before the retry. A record refused for good (``MSG_SIZE_TOO_LARGE`` and the like, by the
+client or the broker) is moved to the spool's quarantine with the reason, counted and logged, so
+the records behind it drain (``iotrack reader quarantine list``/``show`` inspect it).
 
 A record acknowledged by the broker just before the reader was killed, and not yet deleted, is
 sent again after the restart with the same bytes: consumers recognise it by its ``event_id``.
@@ -51,6 +53,7 @@ class Forwarder:
         self._in_flight: set[int] = set()
         self._acked: list[int] = []
         self._failed: dict[int, str] = {}
+        self._fatal = False
         self._refused: dict[int, tuple[str, str]] = {}
         self._retry_at = 0.0
         self._stop = threading.Event()
@@ -74,6 +77,7 @@ class Forwarder:
                 self._refused[seq] = (topic, f"the broker refused it: {error.str()}")
             else:
                 self._failed[seq] = error.str()
+                self._fatal = self._fatal or error.fatal() or error.code() == KafkaError._FATAL
 
         return on_delivery
 
@@ -102,6 +106,9 @@ class Forwarder:
             log.warning("the broker refused spooled records (%s); retrying", self.last_error)
             self._sent_up_to = first - 1
             self._failed.clear()
+            if self._fatal:  # it sends nothing any more: a new one
+                self._producer = self._factory(**self.watch.config())
+                self._fatal = False
         if not self._failed:
             room = self.max_in_flight - len(self._in_flight)
             if room > 0:
@@ -116,11 +123,18 @@ class Forwarder:
                         )
                     except KafkaException as exc:
                         error = exc.args[0] if exc.args else None
-                        if not isinstance(error, KafkaError) or not refused_for_good(error):
+                        if not isinstance(error, KafkaError):
                             raise
-                        self._sent_up_to = record.seq
-                        self._quarantine(record.seq, record.topic, f"refused: {error.str()}")
-                        continue
+                        if refused_for_good(error):
+                            self._sent_up_to = record.seq
+                            self._quarantine(record.seq, record.topic, f"refused: {error.str()}")
+                            continue
+                        # refused before sending for now (a fatal producer): retried after a pause
+                        self._failed[record.seq] = error.str()
+                        self._fatal = (
+                            self._fatal or error.fatal() or error.code() == KafkaError._FATAL
+                        )
+                        break
                     self._in_flight.add(record.seq)
                     self._sent_up_to = record.seq
         self._producer.poll(wait_s)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from processors.errors import MalformedRecord
 from processors.events import RawRead, parse
@@ -31,12 +31,15 @@ from processors.fusion import FusionConfig, FusionState, LaneKey, advance, flush
 from processors.ids import deterministic_uuid7
 from topics import dead_letters
 from topics.catalog import DEAD_LETTERS, PASSAGES, RAW_READS
-from topics.clients import ClientWatch, refused_for_good
+from topics.clients import ClientWatch, KafkaConnection, consumer, producer, refused_for_good
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError, EncodeError
 
 log = logging.getLogger(__name__)
-GROUP = "iotrack-fusion"
+SOURCE = "iotrack-fusion"
+"""The ``source`` of the dead letters fusion writes."""
+GROUP = "passages"
+"""Fusion's consumer group, after its principal: ``service.fusion.passages``."""
 # A lane quiet for this long (wall clock) closes its passage without waiting for a later read.
 IDLE_FLUSH_S = 5.0
 _METADATA_HORIZON_MS = 60 * 60 * 1000
@@ -61,7 +64,7 @@ class FusionWorker:
 
     def __init__(
         self,
-        bootstrap: str,
+        connection: KafkaConnection,
         codec: Codec,
         *,
         group: str = GROUP,
@@ -91,26 +94,16 @@ class FusionWorker:
         """The thread ``run`` runs on, once it runs."""
         self.error: str | None = None
         """Why ``run`` ended with an error, if it did."""
-        observed: dict[str, Any] = self.watch.config()
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
+        self.group = connection.own(group)
+        self.consumer = consumer(
+            connection,
+            group,
+            **{
                 "auto.offset.reset": "earliest",
-                "log_level": 3,
-                **observed,
-            }
+                **self.watch.config(),
+            },
         )
-        self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
-                "log_level": 3,
-            }
-        )
+        self.producer = producer(connection)
 
     # -- assignment: pick up where the last commit left, including the emitted-until marks
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -178,7 +171,7 @@ class FusionWorker:
 
     def _dead_letter(self, message: Message, reason: str, kind: str) -> None:
         key, value = dead_letters.for_message(
-            self.codec, message, reason=reason, error_kind=kind, source=GROUP
+            self.codec, message, reason=reason, error_kind=kind, source=SOURCE
         )
         self.producer.produce(DEAD_LETTERS.name, value=value, key=key, on_delivery=self._deliver)
         self.stats.dead_letters += 1

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from processors.ids import deterministic_uuid7
+from processors.parties import PartyKind, Sender
 from readers.adapters import PARSERS, ReadPoint
 from readers.errors import PayloadError
 from readers.spool import Pending, Spool
@@ -258,6 +259,12 @@ def replay_file(service: ReaderService, source: IO[bytes]) -> tuple[int, int]:
         else:
             rejected += 1
     return accepted, rejected
+
+
+def reader_party(read_point: str, name: str | None = None) -> Sender:
+    """The reader party whose credential a reader signs in with: ``name``, else its read
+    point's id in lower case (``PORT-GATE-1-L1`` -> ``reader.port-gate-1-l1``)."""
+    return Sender(PartyKind.READER, name or read_point.lower())
 
 
 def spool_path(home: Path, kind: str, read_point: str) -> Path:

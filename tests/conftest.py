@@ -1,9 +1,14 @@
 """Shared fixtures: a real Kafka broker and a real Postgres for the integration tests.
 
 With ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL`` set, the tests use them (the database URL
-for every duty, and to create the scratch databases some tests use). Otherwise one
-local broker and one local Postgres are started for the whole session, on free loopback ports,
-in a temporary ``IOTRACK_HOME`` outside the checkout, and stopped at the end.
+for every duty, and to create the scratch databases some tests use; the cluster with the
+administrator's credential given as ``IOTRACK_KAFKA_USERNAME``/``PASSWORD``, with which the
+session makes a SCRAM credential for every party it plays, kept in its temporary home).
+Otherwise one local broker, with SASL/SCRAM and ACLs as ``iotrack up`` makes it, and one local
+Postgres are started for the whole session, on free loopback ports, in a temporary
+``IOTRACK_HOME`` outside the checkout, and stopped at the end. Either way the catalogued topics
+and their ACLs exist before the first test, as ``iotrack topics apply`` makes them; each test
+signs in as the party it plays (``services.kafka(CORE)``), the set-up as the administrator.
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from streams.local import runtime
-from streams.local.kafka import LocalKafka
+from streams.local.kafka import LocalKafka, ensure_scram
+from streams.local.passwords import PRINCIPAL_NAME, PasswordFiles
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
+from streams.ops.admission import admit
 from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
-from streams.ops.settings import Secret
+from streams.ops.settings import Secret, load
+from topics.admin import admin_client
+from topics.parties import STANDING
 
 # Every process a test starts is stopped by the end of the run: checked there (tests/leftovers.py).
 pytest_plugins = ("tests.leftovers",)
@@ -51,8 +60,18 @@ def services() -> Iterator[runtime.Endpoints]:
         if kafka is not None:
             bootstrap = kafka.start()
         assert bootstrap
+        if kafka is not None:
+            kafka.ensure_credentials(p.principal for p in STANDING)
+            brokers = runtime.Brokers(bootstrap, kafka)
+        else:
+            given = runtime.brokers(load()).given
+            assert given is not None, "a given cluster needs its administrator's credential"
+            files = PasswordFiles(home / "secrets" / "kafka", names=PRINCIPAL_NAME)
+            ensure_scram(admin_client(given), files, (p.principal for p in STANDING))
+            brokers = runtime.Brokers(bootstrap, given=given, parties=files)
         databases = runtime.Databases(postgres, Secret(database) if database else None)
-        found = runtime.Endpoints(bootstrap, databases, kafka is not None, postgres is not None)
+        found = runtime.Endpoints(brokers, databases, postgres is not None)
+        admit(found, [])
         migrate(found.database(Duty.OWNER).reveal())
         yield found
     finally:

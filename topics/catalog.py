@@ -391,12 +391,13 @@ DEAD_LETTERS = replace(
     _events(
         "iotrack.dead-letters.v1",
         "Input that could not be decoded or validated, with the reason and its bytes; keyed by "
-        "the topic (or the reader) it came from. Customs-only: a refused hold keeps its reason.",
+        "the topic (or the reader) it came from. Customs-only: a refused hold keeps its reason "
+        "(the query API reads them for its console's day page, which only Customs may open).",
         ("iotrack.DeadLetter",),
         ("source_topic", "reader_id", "source"),
         partitions=3,
         writers=(CORE, FUSION, PROJECTION, SUBSCRIPTIONS, PartyKind.READER),
-        readers=(CUSTOMS,),
+        readers=(CUSTOMS, API),
     ),
     first_key_field=True,
 )

@@ -20,6 +20,26 @@ from types import MappingProxyType
 
 from processors.parties import AGENCIES, CUSTOMS, FUSION, GDF, SINGLE, PartyKind, Sender
 
+__all__ = [
+    "ADMITTED_KINDS",
+    "API",
+    "CORE",
+    "CUSTOMS",
+    "DESCRIPTIONS",
+    "FUSION",
+    "GDF",
+    "HOLDING_AGENCIES",
+    "OBSERVERS",
+    "PROJECTION",
+    "SERVICES",
+    "STANDING",
+    "SUBSCRIPTIONS",
+    "Audience",
+    "admits",
+    "describe",
+    "label",
+]
+
 Audience = PartyKind | Sender
 """Every party of a kind, or one party."""
 
@@ -29,6 +49,11 @@ API = Sender.service("api")
 SUBSCRIPTIONS = Sender.service("subscriptions")
 SERVICES: tuple[Sender, ...] = (CORE, FUSION, PROJECTION, API, SUBSCRIPTIONS)
 """iotrack's own services; each is its own principal."""
+
+OBSERVERS: Mapping[Sender, tuple[Sender, ...]] = MappingProxyType({API: (CORE, FUSION, PROJECTION)})
+"""Who may watch whose progress without reading a record: describe its consumer groups (their
+members and committed offsets) and the topics it reads (their ends). The query API's web
+console shows each worker's readiness and lag on its operations page."""
 
 HOLDING_AGENCIES: tuple[Sender, ...] = tuple(Sender.agency(a) for a in AGENCIES)
 """Every agency that places holds, Customs and the GdF included, in the Avro enum's order."""

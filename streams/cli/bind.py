@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 import uuid6
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from processors.identifiers import itu as itu_keys
 from processors.ids import deterministic_uuid7
@@ -38,7 +38,7 @@ from streams.kafka.sending import produce_sync
 from streams.local import runtime
 from streams.ops.settings import Settings
 from topics import catalog
-from topics.clients import producer
+from topics.clients import KafkaConnection, consumer, producer
 from topics.codec import Codec, codec_for, plain
 
 
@@ -102,30 +102,30 @@ def _request_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _answers(bootstrap: str) -> Consumer:
-    """A consumer of the binding ledger and the dead letters, from their ends as they are."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"customs.bind.{uuid6.uuid7()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "log_level": 0,
-        }
-    )
+def _answers(connection: KafkaConnection) -> Consumer:
+    """A consumer of the binding ledger and the dead letters, from their ends as they are
+    (signed in as Customs: both are topics Customs reads)."""
+    answers = consumer(connection, f"bind.{uuid6.uuid7()}", **{"log_level": 0})
     start = []
     for topic in (catalog.BINDINGS, catalog.DEAD_LETTERS):
         for partition in range(topic.partitions):
-            _low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic.name, partition), timeout=10
-            )
+            try:
+                _low, high = answers.get_watermark_offsets(
+                    TopicPartition(topic.name, partition), timeout=10
+                )
+            except KafkaException as exc:
+                answers.close()
+                raise BindCommandError(
+                    f"cannot read {topic.name} as {connection.username} ({exc}): is the broker "
+                    "up ('iotrack up') and are the ACLs applied ('iotrack topics apply')?"
+                ) from exc
             start.append(TopicPartition(topic.name, partition, high))
-    consumer.assign(start)
-    return consumer
+    answers.assign(start)
+    return answers
 
 
 def bind(
-    bootstrap: str,
+    connection: KafkaConnection,
     codec: Codec,
     requests: list[dict[str, Any]],
     *,
@@ -133,9 +133,10 @@ def bind(
     timeout_s: float,
     as_json: bool,
 ) -> int:
-    """Send the requests and print each answer; 0 when all are bound, 1 when any is refused."""
-    consumer = _answers(bootstrap)
-    out = producer(bootstrap)
+    """Send the requests as Customs (``connection``: Customs' own) and print each answer; 0 when
+    all are bound, 1 when any is refused."""
+    reader = _answers(connection)
+    out = producer(connection)
     topic = catalog.input_topic("iotrack.BindingRequested", CUSTOMS)
     sent: dict[str, bytes] = {}
     try:
@@ -159,9 +160,9 @@ def bind(
                 request_id,
                 deterministic_uuid7(at, "iot", request_id),
             )
-        answers = _collect(consumer, codec, sent, timeout_s)
+        answers = _collect(reader, codec, sent, timeout_s)
     finally:
-        consumer.close()
+        reader.close()
     refused = 0
     for request in requests:
         request_id = request["request_id"]
@@ -214,9 +215,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     requests = (
         requests_from_file(read_text(args.file)) if args.file else [_request_from_flags(args)]
     )
-    bootstrap = runtime.endpoints(settings).bootstrap
     return bind(
-        bootstrap,
+        runtime.endpoints(settings).kafka(CUSTOMS),
         codec_for(settings.schema_registry_url),
         requests,
         officer=args.officer,

@@ -1,11 +1,12 @@
 """``iotrack rail ...``: a train operator's commands, from loading list to the exit portal.
 
 Each command reads the operator's file (formats in ``readers.rail_files`` and the README),
-publishes one event on the rail requests topic, and waits for the tracking core's answer: the
-answered loading list, the permission decision, or the consist check, matched by the id of the
-event it answers (:mod:`streams.kafka.rail`, which the web console's uploads use too). A
-refusal (a stale manifest version, a train of another operator) comes back as a dead letter
-holding our bytes, and is printed as the answer.
+publishes one event on the party's own topic, signed in as that party (``rail-operator.NAME``
+for loading lists and manifests, the portal for a consist, the GdF for exits), and waits for the
+tracking core's answer on the party's replies: the answered loading list, the permission
+decision, or the consist check, matched by the id of the event it answers
+(:mod:`streams.kafka.rail`). A refusal (a stale manifest version, a train of another operator)
+comes back as a dead letter holding our bytes, and is printed as the answer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from processors.parties import PartyKind, Sender
+from processors.parties import GDF, PartyKind, Sender
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
 from streams.cli.inputs import read_text
 from streams.cli.tables import table
@@ -34,7 +35,7 @@ from streams.kafka.rail import (
 from streams.kafka.sending import produce_sync
 from streams.ops.settings import Settings
 from topics import catalog
-from topics.clients import producer
+from topics.clients import Connect, producer
 from topics.codec import Codec
 
 __all__ = ["Conversation", "RailCommandError", "consist", "loading_list", "manifest", "register"]
@@ -94,7 +95,7 @@ def _answer_json(answer: dict[str, Any]) -> str:
 
 
 def loading_list(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     path: str,
     *,
@@ -107,7 +108,8 @@ def loading_list(
     """Submit a loading list and print the answer; 0 when every unit is ready, else 1."""
     items = _parsed(path, loading_list_items)
     value = loading_list_request(items, train_id=train_id, operator=operator)
-    with Conversation(bootstrap, codec, Sender.rail_operator(operator)) as talk:
+    party = Sender.rail_operator(operator)
+    with Conversation(connect(party), codec, party) as talk:
         answer = talk.ask(
             "iotrack.TrainLoadingList",
             value,
@@ -132,7 +134,7 @@ def loading_list(
 
 
 def manifest(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     path: str,
     *,
@@ -145,7 +147,7 @@ def manifest(
     """Submit a manifest version and print the permission decision; 0 when granted, else 1."""
     wagons = _parsed(path, manifest_wagons)
     number, decision = submit_manifest(
-        bootstrap,
+        connect(Sender.rail_operator(operator)),
         codec,
         wagons,
         train_id=train_id,
@@ -179,7 +181,7 @@ def manifest(
 
 
 def consist(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     path: str,
     *,
@@ -200,7 +202,7 @@ def consist(
         read_point_id=read_point,
         wagons=wagons,
     )
-    with Conversation(bootstrap, codec, portal) as talk:
+    with Conversation(connect(portal), codec, portal) as talk:
         check = talk.ask(
             "iotrack.DetectedConsist",
             value,
@@ -226,7 +228,7 @@ def consist(
 
 
 def confirm_exits(
-    bootstrap: str,
+    connect: Connect,
     codec: Codec,
     *,
     train_id: str,
@@ -236,7 +238,8 @@ def confirm_exits(
     timeout_s: float = 30.0,
 ) -> int:
     """The GdF confirms the exit of every unit of a train whose consist matched."""
-    status = latest_status(bootstrap, codec, train_id)
+    connection = connect(GDF)
+    status = latest_status(connection, codec, train_id)
     if status is None:
         raise RailCommandError(f"train {train_id} is not known")
     if status["phase"] != "CONFIRMING":
@@ -244,7 +247,7 @@ def confirm_exits(
             f"train {train_id} is {status['phase'].lower()}: exits are confirmed once its consist "
             "matched the manifest at the exit gate"
         )
-    out = producer(bootstrap)
+    out = producer(connection)
     at = int(time.time() * 1000)
     for iot_id in status["iot_ids"]:
         value = new_event(
@@ -259,7 +262,7 @@ def confirm_exits(
         encoded = codec.encode("iotrack.ExitConfirmed", value, topic=topic.name)
         produce_sync(out, topic, topic.key_of(value), encoded)
     deadline = time.monotonic() + timeout_s
-    while (status := latest_status(bootstrap, codec, train_id)) and status["phase"] != "DEPARTED":
+    while (status := latest_status(connection, codec, train_id)) and status["phase"] != "DEPARTED":
         if time.monotonic() > deadline:
             raise no_answer(timeout_s)
         time.sleep(0.5)
@@ -277,13 +280,13 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.local import runtime
     from topics.codec import codec_for
 
-    bootstrap = runtime.endpoints(settings).bootstrap
+    connect = runtime.endpoints(settings).kafka
     codec = codec_for(settings.schema_registry_url)
     try:
         action = args.action
         if action == "loading-list":
             return loading_list(
-                bootstrap,
+                connect,
                 codec,
                 args.file,
                 train_id=args.train,
@@ -294,7 +297,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             )
         if action == "confirm-exits":
             return confirm_exits(
-                bootstrap,
+                connect,
                 codec,
                 train_id=args.train,
                 officer=args.officer,
@@ -304,7 +307,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
             )
         if action == "manifest":
             return manifest(
-                bootstrap,
+                connect,
                 codec,
                 args.file,
                 train_id=args.train,
@@ -314,7 +317,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
                 timeout_s=args.timeout,
             )
         return consist(
-            bootstrap,
+            connect,
             codec,
             args.file,
             train_id=args.train,

@@ -13,6 +13,7 @@ from streams.local import runtime
 from streams.ops.duties import Duty
 from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
+from topics.parties import PROJECTION
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.endpoints(settings)
     stop = stop_on_signals()
     projection = Projection(
-        found.bootstrap,
+        found.kafka(PROJECTION),
         found.database(Duty.PROJECTION).reveal(),
         codec_for(settings.schema_registry_url),
     )
@@ -64,7 +65,7 @@ def _projection_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     started = time.monotonic()
     projection = rebuild(
-        found.bootstrap,
+        found.kafka(PROJECTION),
         found.database(Duty.PROJECTION).reveal(),
         codec_for(settings.schema_registry_url),
         stop=stop,

@@ -12,7 +12,7 @@ from typing import Any
 from readers.adapters import PARSERS, ReadPoint
 from readers.forwarder import Forwarder
 from readers.fusion_worker import FusionWorker
-from readers.service import ReaderService, replay_file, spool_path
+from readers.service import ReaderService, reader_party, replay_file, spool_path
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
 from streams.cli.inputs import open_binary
@@ -23,6 +23,7 @@ from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
 from topics.clients import edge_producer
 from topics.codec import codec_for
+from topics.parties import FUSION
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -33,14 +34,16 @@ def _listen(value: str) -> tuple[str, int]:
 
 
 def reader_run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run one reader: HTTP (``--listen``) or a capture (``--input FILE`` or ``-``)."""
+    """Run one reader: HTTP (``--listen``) or a capture (``--input FILE`` or ``-``), signed in
+    to Kafka as its reader party (``--party``, else its read point in lower case)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     found = runtime.endpoints(settings)
+    party = reader_party(args.read_point, args.party)
     point = ReadPoint(args.read_point, args.node)
     path = Path(args.spool) if args.spool else spool_path(settings.home, args.kind, args.read_point)
     spool = Spool(path)
     service = ReaderService(args.kind, point, spool, codec_for(settings.schema_registry_url))
-    forwarder = Forwarder(spool, lambda **extra: edge_producer(found.bootstrap, **extra))
+    forwarder = Forwarder(spool, lambda **extra: edge_producer(found.kafka(party), **extra))
     if args.metrics_port:
         from streams.ops import metrics
 
@@ -167,10 +170,11 @@ def fuse(settings: Settings, args: argparse.Namespace) -> int:
     from streams.ops import metrics
     from streams.workers import ready
 
+    connection = found.kafka(FUSION)
     worker = FusionWorker(
-        found.bootstrap,
+        connection,
         codec_for(settings.schema_registry_url),
-        statistics=metrics.lag_from_statistics(GROUP),
+        statistics=metrics.lag_from_statistics(connection.own(GROUP)),
     )
     metrics.EDGE.fusions.append(worker)
     stop_serving = serve_ops_of(settings, args, ready.fusion(worker))
@@ -202,9 +206,10 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     for (kind, read_point, node), payloads in simulation.by_reader().items():
         path = out / f"{kind}__{read_point}__{node}.ndjson"
         path.write_bytes(b"".join(p.body.replace(b"\n", b" ") + b"\n" for p in payloads))
+        party = reader_party(read_point)
         print(
-            f"{path}  {len(payloads)} payloads  "
-            f"(iotrack reader run --kind {kind} --read-point {read_point} --node {node} "
+            f"{path}  {len(payloads)} payloads  (iotrack parties add reader {party.name}; "
+            f"iotrack reader run --kind {kind} --read-point {read_point} --node {node} "
             f"--input {path})"
         )
     return 0
@@ -218,6 +223,12 @@ def register(commands: Any) -> None:
     run.add_argument("--kind", required=True, choices=sorted(PARSERS))
     run.add_argument("--read-point", required=True, help="read point id, e.g. PORT-GATE-1-L2-OCR")
     run.add_argument("--node", required=True, help="logistic node of the read point")
+    run.add_argument(
+        "--party",
+        metavar="NAME",
+        help="the reader party it signs in as (default: the read point, lower case), admitted "
+        "with 'iotrack parties add reader NAME'",
+    )
     source = run.add_mutually_exclusive_group()
     source.add_argument(
         "--listen",

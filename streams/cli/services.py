@@ -12,7 +12,7 @@ from streams.cli.tables import print_table
 from streams.local import runtime
 from streams.ops.settings import Settings
 from topics import admin
-from topics.catalog import CATALOG
+from topics.catalog import CATALOG, deployed
 from topics.schemas import archive, repository, write_lock
 
 
@@ -20,8 +20,16 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     found = runtime.up(settings, nodes=args.nodes)
     elapsed = time.monotonic() - started
-    kafka = "local" if found.kafka_local else "given"
-    print(f"Kafka     {found.bootstrap} ({kafka})")
+    local_kafka = found.brokers.local
+    if local_kafka is not None:
+        kafka = (
+            f"(local) {local_kafka.protocol}, SCRAM-SHA-512: a principal per party, "
+            f"passwords in {local_kafka.passwords.directory}"
+        )
+    else:
+        given = settings.kafka_security
+        kafka = f"(given) {given.protocol}, {given.mechanism}: each process signs in as given"
+    print(f"Kafka     {found.bootstrap} {kafka}")
     local = found.databases.local
     if local is not None:
         where = f"local, a role per duty; passwords in {local.passwords.directory}"
@@ -45,8 +53,10 @@ def _down(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics_apply(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.endpoints(settings)
-    client = admin.admin_client(found.bootstrap)
-    reports = admin.apply(client, admin.deployment(client))
+    client = admin.admin_client(found.kafka_admin())
+    members = admin.parties(client)
+    topics = deployed(members)
+    reports = admin.apply(client, topics)
     width = max(len(r.topic.name) for r in reports)
     for report in reports:
         print(f"{report.topic.name:<{width}}  {report.outcome}")
@@ -55,12 +65,19 @@ def _topics_apply(settings: Settings, args: argparse.Namespace) -> int:
     drift = sum(r.outcome is admin.Outcome.DRIFT for r in reports)
     created = sum(r.outcome is admin.Outcome.CREATED for r in reports)
     print(f"{len(reports)} topics: {created} created, {drift} drifted (left unchanged)")
-    return 1 if drift else 0
+    acls = admin.apply_acls(client, topics, members)
+    for acl in acls.extra:
+        print(f"ACL not declared (left unchanged): {acl}")
+    print(
+        f"{len(acls.created) + len(acls.present)} ACLs for {len(members)} parties: "
+        f"{len(acls.created)} created, {len(acls.extra)} not declared (left unchanged)"
+    )
+    return 1 if drift or acls.drift else 0
 
 
 def _topics_list(settings: Settings, args: argparse.Namespace) -> int:
     found = runtime.endpoints(settings)
-    client = admin.admin_client(found.bootstrap)
+    client = admin.admin_client(found.kafka_admin())
     descriptions = admin.describe(client, admin.deployment(client))
     rows = [("topic", "partitions", "cleanup", "retention.ms", "replicas", "schemas")]
     for d in descriptions:
@@ -134,7 +151,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     topics = command("topics", "create and inspect the catalogued topics")
     actions = topics.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("apply", help="create missing topics, report drift").set_defaults(
+    actions.add_parser("apply", help="create missing topics and ACLs, report drift").set_defaults(
         handler=_topics_apply
     )
     actions.add_parser("list", help="every catalogued topic as the broker has it").set_defaults(

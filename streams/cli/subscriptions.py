@@ -19,6 +19,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.subscriptions.webhooks import RetryPolicy
     from streams.subscriptions.worker import DeliveryWorker
     from topics.codec import codec_for
+    from topics.parties import SUBSCRIPTIONS
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     found = runtime.endpoints(settings)
@@ -26,7 +27,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         base_s=args.retry_base, max_s=args.retry_max, suspend_after_s=args.suspend_after
     )
     worker = DeliveryWorker(
-        found.bootstrap,
+        found.kafka(SUBSCRIPTIONS),
         found.database(Duty.SUBSCRIPTIONS).reveal(),
         codec_for(settings.schema_registry_url),
         policy,

@@ -14,11 +14,12 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     import logging
     import threading
 
-    from readers.fusion_worker import FusionWorker
+    from readers import fusion_worker
     from streams.ops import metrics
     from streams.workers import ready
     from streams.workers.core import CoreWorker
     from topics.codec import codec_for
+    from topics.parties import CORE, FUSION
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     found = runtime.endpoints(settings)
@@ -27,10 +28,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     threads = []
     fusion = None
     if not args.no_fusion:
-        fusion = FusionWorker(
-            found.bootstrap,
+        connection = found.kafka(FUSION)
+        fusion = fusion_worker.FusionWorker(
+            connection,
             codec_for(settings.schema_registry_url),
-            statistics=metrics.lag_from_statistics("iotrack-fusion"),
+            statistics=metrics.lag_from_statistics(connection.own(fusion_worker.GROUP)),
         )
         metrics.EDGE.fusions.append(fusion)
         thread = threading.Thread(
@@ -42,7 +44,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     retire_ms = int(settings.retire_after_days * DAY_MS)
     core = CoreWorker(
-        found.bootstrap,
+        found.kafka(CORE),
         codec_for(settings.schema_registry_url),
         config=CoreConfig(retire_after_ms=retire_ms),
     )

@@ -1,7 +1,9 @@
 """``iotrack demo``: a small port day on the embedded default, end to end.
 
-Up, topics, mission paths (``deploy/mission-paths.jsonl``), the workers (passage fusion, the
-tracking core and the Postgres projection) in this process, then the simulators play the day
+Up, the day's parties admitted (its readers, the train operator and the rail portal: their
+credentials and ACLs) with the topics, mission paths (``deploy/mission-paths.jsonl``), the
+workers (passage fusion, the tracking core and the Postgres projection, each signed in as its own
+service) in this process, then the simulators play the day, each party as itself,
 through the real readers: Customs binds the containers of an arriving vessel (a few are missed),
 the quay cranes' OCR reads them as they are discharged, agencies place holds and Customs
 releases, trucks take them out through the gate (OCR and RFID portals), the GdF confirms the
@@ -15,6 +17,7 @@ or SIGTERM.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import random
@@ -35,7 +38,7 @@ from readers.adapters import ReadPoint
 from readers.forwarder import Forwarder
 from readers.fusion_worker import GROUP as FUSION_GROUP
 from readers.fusion_worker import FusionWorker
-from readers.service import ReaderService
+from readers.service import ReaderService, reader_party
 from readers.simulator import START, DevicePayload, Faults, Simulator
 from readers.spool import Spool
 from streams.demo import train as demo_rail
@@ -43,18 +46,19 @@ from streams.errors import StreamsError
 from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local import runtime
 from streams.ops import metrics
+from streams.ops.admission import admit
 from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT, Settings
 from streams.ops.signals import stopped_by_signals
 from streams.replay.lines import EventLines
 from streams.replay.publish import publish
-from streams.workers.core import GROUP as CORE_GROUP
 from streams.workers.core import CoreWorker
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
-from topics import admin, catalog
-from topics.clients import edge_producer
+from topics import catalog
+from topics.clients import Connect, KafkaConnection, edge_producer
 from topics.codec import Codec, codec_for, plain
+from topics.parties import API, CORE, CUSTOMS, FUSION, PROJECTION
 
 PATHS_FILE = CHECKOUT / "deploy" / "mission-paths.jsonl"
 MINUTE = 60_000
@@ -193,6 +197,12 @@ class PortDay:
                 )
         return lines
 
+    def read_points(self) -> list[str]:
+        """Every read point whose reader the day uses: the quay cranes' OCR, the gate's four
+        lane portals (``trucks``) and the dry port's first lane (``dry_port``)."""
+        cranes = sorted({p.read_point for p in self.discharge.payloads})
+        return [*cranes, *(f"PORT-GATE-1-L{lane}" for lane in range(1, 5)), "DRY-PORT-1-L1"]
+
     def dry_port(self) -> list[DevicePayload]:
         payloads = []
         for n, unit in enumerate(sorted(self.corridor)):
@@ -212,8 +222,9 @@ def _wait(what: str, ready: Callable[[], bool], timeout_s: float = 180.0) -> Non
 class Readers:
     """The gate and quay readers of the day, in this process, each with its own spool."""
 
-    def __init__(self, home: Path, bootstrap: str, codec: Codec) -> None:
-        self.home, self.bootstrap, self.codec = home, bootstrap, codec
+    def __init__(self, home: Path, connect: Connect, codec: Codec) -> None:
+        """``connect``: each reader signs in as its own reader party."""
+        self.home, self.connect, self.codec = home, connect, codec
         self.readers: dict[tuple[str, str], tuple[ReaderService, Forwarder]] = {}
         self.accepted = self.rejected = 0
 
@@ -222,7 +233,8 @@ class Readers:
             key = (payload.kind, payload.read_point)
             if key not in self.readers:
                 spool = Spool(self.home / f"{payload.kind}-{payload.read_point}.sqlite")
-                forwarder = Forwarder(spool, lambda **extra: edge_producer(self.bootstrap, **extra))
+                connection = self.connect(reader_party(payload.read_point))
+                forwarder = Forwarder(spool, functools.partial(edge_producer, connection))
                 forwarder.start()
                 service = ReaderService(
                     payload.kind, ReadPoint(payload.read_point, payload.node), spool, self.codec
@@ -247,12 +259,12 @@ class Readers:
 
 
 def _read_outputs(
-    bootstrap: str, codec: Codec, topics: Sequence[catalog.Topic]
+    connection: KafkaConnection, codec: Codec, topics: Sequence[catalog.Topic]
 ) -> dict[str, list[dict[str, Any]]]:
     return {
         topic.name: [
             plain(codec.decode(message.value() or b"", topic=topic.name).value)
-            for message in read_committed(bootstrap, topic)
+            for message in read_committed(connection, topic)
             if message.value() is not None
         ]
         for topic in topics
@@ -266,11 +278,13 @@ def _distinct(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarise(
-    bootstrap: str, codec: Codec, day: PortDay, since_ms: int, letters_since_ms: int
+    connect: Connect, codec: Codec, day: PortDay, since_ms: int, letters_since_ms: int
 ) -> dict[str, Any]:
-    """The day's summary, from what the workers published."""
+    """The day's summary, from what the workers published, read as a Customs officer would
+    (the gate checks as the API's service does)."""
+    customs = connect(CUSTOMS)
     outputs = _read_outputs(
-        bootstrap,
+        customs,
         codec,
         [catalog.PASSAGES, catalog.IOT_STATE, catalog.DEVIATIONS, catalog.DEAD_LETTERS],
     )
@@ -299,8 +313,8 @@ def summarise(
         "deviation_examples": dict(sorted(examples.items())),
         "dead_letters": len(letters),
         "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in letters)),
-        "train": demo_rail.summary(bootstrap, codec),
-        "gate_checks": _gate_checks(bootstrap, codec, day),
+        "train": demo_rail.summary(customs, codec),
+        "gate_checks": _gate_checks(connect(API), codec, day),
         "ocr_repairs": dict(
             sorted(
                 Counter(
@@ -314,8 +328,19 @@ def summarise(
     }
 
 
-def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, day: PortDay) -> None:
-    """The port day, phase by phase, each waiting for the workers to take the last."""
+def _play(
+    found: runtime.Endpoints,
+    codec: Codec,
+    readers: Readers,
+    progress: Progress,
+    day: PortDay,
+    *,
+    groups: tuple[str, str],
+) -> None:
+    """The port day, phase by phase, each waiting for the workers to take the last (their
+    groups' progress, ``(core, fusion)``, looked at by the administrator)."""
+    connect, watcher = found.kafka, found.kafka_admin()
+    core_group, fusion_group = groups
     core_inputs = [
         *catalog.CORE_INPUTS,
         *(
@@ -327,25 +352,25 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
     ]
 
     def core_done() -> bool:
-        return committed_up_to_end(bootstrap, CORE_GROUP, core_inputs)
+        return committed_up_to_end(watcher, core_group, core_inputs)
 
     def fused_and_tracked() -> bool:
-        return committed_up_to_end(bootstrap, FUSION_GROUP, [catalog.RAW_READS]) and (core_done())
+        return committed_up_to_end(watcher, fusion_group, [catalog.RAW_READS]) and (core_done())
 
     with PATHS_FILE.open(encoding="utf-8") as paths:
-        publish(bootstrap, codec, paths)
+        publish(connect, codec, paths)
     # The core reads its input topics side by side, with no order between them: bindings
     # published before it has taken the paths would be refused for an unknown mission path.
     _wait("the mission paths", core_done)
     bindings = day.bindings()
-    publish(bootstrap, codec, bindings)
+    publish(connect, codec, bindings)
     progress.say(f"Customs bound {len(bindings)} of {len(day.units)} containers on the vessel")
     _wait("the bindings", core_done)
     readers.feed(day.discharge.payloads)
     progress.say(f"vessel discharged: {len(day.discharge.payloads)} quay crane OCR payloads")
     _wait("the discharge", fused_and_tracked)
     clearance = day.clearance()
-    publish(bootstrap, codec, clearance)
+    publish(connect, codec, clearance)
     progress.say(f"holds, releases and lifts: {len(clearance)} agency decisions")
     _wait("the clearance decisions", core_done)
     trucks = day.trucks()
@@ -353,7 +378,7 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
     progress.say(f"trucks out through PORT-GATE-1: {len(trucks)} OCR/RFID payloads")
     _wait("the gate passages", fused_and_tracked)
     exits = day.exits()
-    publish(bootstrap, codec, exits)
+    publish(connect, codec, exits)
     progress.say(f"GdF confirmed {len(exits)} exits")
     _wait("the exits", core_done)
     arrivals = day.dry_port()
@@ -362,15 +387,15 @@ def _play(bootstrap: str, codec: Codec, readers: Readers, progress: Progress, da
     _wait("the dry-port arrivals", fused_and_tracked)
 
     def send(lines: list[str], what: str) -> None:
-        publish(bootstrap, codec, lines)
+        publish(connect, codec, lines)
         _wait(what, core_done)
 
     demo_rail.play(demo_rail.RailDay(day.simulator), send, progress.say)
 
 
-def _gate_checks(bootstrap: str, codec: Codec, day: PortDay) -> dict[str, int]:
+def _gate_checks(connection: KafkaConnection, codec: Codec, day: PortDay) -> dict[str, int]:
     """Every unit of the vessel asked at the gate, "may it leave now?", answered from memory."""
-    gate = GateState(bootstrap, codec)
+    gate = GateState(connection, codec)
     try:
         gate.start()
         verdicts = Counter(gate.check(f"CONTAINER:{unit}").verdict for unit in day.units)
@@ -421,7 +446,7 @@ def _serve_api(
 
     if metrics_port:
         settings = replace(settings, core_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics")
-    gate = GateState(found.bootstrap, codec)
+    gate = GateState(found.kafka(API), codec)
     gate.start()
     queries = Queries(found.database(Duty.API).reveal())
     stopping = threading.Event()
@@ -431,7 +456,7 @@ def _serve_api(
             api,
             "127.0.0.1",
             port,
-            extra=(console_of(settings, api, found.bootstrap, stopping),),
+            extra=(console_of(settings, api, found.kafka(API), stopping),),
             stopping=stopping,
         )
     except BaseException:  # a port in use, a bad tokens file: say so, having stopped these
@@ -484,38 +509,41 @@ def run(  # noqa: PLR0915 - one story, start to stop, reads best in one place
         metrics.serve(metrics_port)
         progress.say("starting the local broker and database (iotrack up)")
         found = runtime.up(settings)
-        admin.apply(admin.admin_client(found.bootstrap), catalog.deployed(demo_rail.PARTIES))
+        day = PortDay(seed, containers)
+        admit(found, [*demo_rail.PARTIES, *(reader_party(p) for p in day.read_points())])
         timings["up_s"] = round(time.monotonic() - mark, 1)
         codec = codec_for(settings.schema_registry_url)
         day_started = int(time.time() * 1000)  # this run's dead letters carry wall time
+        fusion_connection = found.kafka(FUSION)
+        fusion = FusionWorker(
+            fusion_connection,
+            codec,
+            idle_flush_s=1.0,
+            statistics=metrics.lag_from_statistics(fusion_connection.own(FUSION_GROUP)),
+        )
+        core = CoreWorker(found.kafka(CORE), codec)
         workers.extend(
             [
-                FusionWorker(
-                    found.bootstrap,
-                    codec,
-                    idle_flush_s=1.0,
-                    statistics=metrics.lag_from_statistics(FUSION_GROUP),
+                fusion,
+                core,
+                Projection(
+                    found.kafka(PROJECTION), found.database(Duty.PROJECTION).reveal(), codec
                 ),
-                CoreWorker(found.bootstrap, codec),
-                Projection(found.bootstrap, found.database(Duty.PROJECTION).reveal(), codec),
             ]
         )
         metrics.EDGE.fusions.extend(w for w in workers if isinstance(w, FusionWorker))
         threads.extend(threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers)
         for thread in threads:
             thread.start()
-        day = PortDay(seed, containers)
-        readers = Readers(
-            settings.home / "demo-spools" / uuid.uuid4().hex[:8], found.bootstrap, codec
-        )
+        readers = Readers(settings.home / "demo-spools" / uuid.uuid4().hex[:8], found.kafka, codec)
         mark = time.monotonic()
-        _play(found.bootstrap, codec, readers, progress, day)
+        _play(found, codec, readers, progress, day, groups=(core.group, fusion.group))
         # So that `iotrack api` answers for this day's units once the demo is over.
         projected = [w for w in workers if isinstance(w, Projection)]
         _wait("the projection", lambda: all(p.caught_up(for_s=1.5) for p in projected))
         timings["port_day_s"] = round(time.monotonic() - mark, 1)
         mark = time.monotonic()
-        summary = summarise(found.bootstrap, codec, day, _ms(START) - 120 * MINUTE, day_started)
+        summary = summarise(found.kafka, codec, day, _ms(START) - 120 * MINUTE, day_started)
         timings["summary_s"] = round(time.monotonic() - mark, 1)
         summary["reader_payloads"] = {"accepted": readers.accepted, "rejected": readers.rejected}
         summary["timings"] = timings

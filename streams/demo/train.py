@@ -22,6 +22,7 @@ from readers.simulator import START, Simulator
 from streams.kafka.reading import read_committed
 from streams.replay.lines import EventLines
 from topics import catalog
+from topics.clients import KafkaConnection
 from topics.codec import Codec, plain
 
 TRAIN = "IT-DEMO-4711"
@@ -197,15 +198,15 @@ def play(
     say(f"exit portal: consist matches; the GdF confirmed {len(train.units) - 1} exits")
 
 
-def summary(bootstrap: str, codec: Codec) -> dict[str, Any]:
-    """The demo train as the rail topics hold it now."""
+def summary(connection: KafkaConnection, codec: Codec) -> dict[str, Any]:
+    """The demo train as the rail topics hold it now (read by ``connection``'s party)."""
     latest: dict[str, Any] = {}
-    for message in read_committed(bootstrap, catalog.TRAINS):
+    for message in read_committed(connection, catalog.TRAINS):
         if message.key() == TRAIN.encode() and message.value() is not None:
             latest = plain(codec.decode(message.value() or b"", topic=catalog.TRAINS.name).value)
     checks = [
         plain(codec.decode(m.value() or b"", topic=catalog.CONSISTS.name).value)
-        for m in read_committed(bootstrap, catalog.CONSISTS)
+        for m in read_committed(connection, catalog.CONSISTS)
         if m.value() is not None
     ]
     ours = [c for c in checks if c["train_id"] == TRAIN]

@@ -89,6 +89,7 @@ from streams.ops.settings import Settings
 from streams.ops.signals import stop_on_signals
 from streams.workers.gate_state import GateState
 from topics import catalog
+from topics.clients import KafkaConnection
 
 LOG = logging.getLogger("iotrack.api")
 DEVIATION_KINDS: tuple[str, ...] = tuple(kind.value for kind in DeviationKind)
@@ -502,9 +503,10 @@ def make_server(
 
 
 def console_of(
-    settings: Settings, api: Api, bootstrap: str, stopping: threading.Event
+    settings: Settings, api: Api, kafka: KafkaConnection, stopping: threading.Event
 ) -> APIRouter:
-    """The web console's routes (``/console``) on ``api``'s parts, configured by ``settings``."""
+    """The web console's routes (``/console``) on ``api``'s parts, configured by ``settings``;
+    ``kafka``: the query API's own connection (the console runs in its process)."""
     from streams.http.console import Console, Sessions, console_routes
     from streams.ops.status import collect
     from topics.codec import codec_for
@@ -513,7 +515,7 @@ def console_of(
         Console(
             api,
             Sessions(settings.console_idle_s),
-            bootstrap=bootstrap,
+            kafka=kafka,
             codec=codec_for(settings.schema_registry_url),
             status=lambda: collect(settings).as_json(),
             grafana_url=settings.grafana_url,
@@ -527,6 +529,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
     """``iotrack api``: load the credentials and the gate state, then serve until SIGINT or
     SIGTERM."""
     from streams.local import runtime
+    from topics import parties
     from topics.codec import codec_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -535,7 +538,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
     sys.setswitchinterval(0.0005)
     credentials = load_credentials(settings.api_tokens_file)
     found = runtime.endpoints(settings)
-    gate = GateState(found.bootstrap, codec_for(settings.schema_registry_url))
+    gate = GateState(found.kafka(parties.API), codec_for(settings.schema_registry_url))
     queries = Queries(found.database(Duty.API).reveal())
     closing: list[Callable[[], None]] = []
     try:
@@ -561,7 +564,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         closing.extend([writer.close, notifier.stop])
         stopping = threading.Event()
         routes = subscription_routes(api, Store(writer), notifier, stopping=stopping)
-        console = console_of(settings, api, found.bootstrap, stopping)
+        console = console_of(settings, api, found.kafka(parties.API), stopping)
         server = make_server(api, host, port, extra=(routes, console), stopping=stopping)
         stop = stop_on_signals()
         bound_host, bound_port = server.server_address

@@ -3,7 +3,8 @@ topic: what ``iotrack rail`` sends, and the web console's uploads through the sa
 
 Each request is one event on the party's own requests topic (authority comes from the topic);
 the answer is the record of the expected type that names the request's event id, or the
-refusal (a dead letter holding exactly the bytes sent).
+refusal (a dead letter holding exactly the bytes sent). Every client signs in as the party
+whose request it is (``rail-operator.NAME``): its connection is the party's own.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 import uuid6
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from processors.parties import Sender
 from streams.errors import StreamsError
 from streams.kafka.reading import read_committed
 from streams.kafka.sending import produce_sync
 from topics import catalog
-from topics.clients import producer
+from topics.clients import KafkaConnection, consumer, producer
 from topics.codec import Codec, plain
 
 
@@ -46,19 +47,16 @@ class Conversation:
     """One request a party sends on its own topic, and the core's answers to it on the party's
     replies topic (the answer, or the refusal of exactly the bytes sent)."""
 
-    def __init__(self, bootstrap: str, codec: Codec, party: Sender) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, connection: KafkaConnection, codec: Codec, party: Sender) -> None:
+        """``connection``: the party's own."""
+        self.connection = connection
         self.codec = codec
         self.party = party
         self.replies = catalog.REPLIES.for_party(party)
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"iotrack-rail-{uuid6.uuid7()}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "log_level": 0,
-            }
+        self.consumer = consumer(
+            connection,
+            str(uuid6.uuid7()),
+            **{"isolation.level": "read_committed", "log_level": 0},
         )
         # From the ends as they are now: only what answers this request is read.
         start = []
@@ -79,7 +77,7 @@ class Conversation:
     def send(self, schema: str, value: dict[str, Any]) -> None:
         topic = catalog.input_topic(schema, self.party)
         self.sent = self.codec.encode(schema, value, topic=topic.name)
-        produce_sync(producer(self.bootstrap), topic, topic.key_of(value), self.sent)
+        produce_sync(producer(self.connection), topic, topic.key_of(value), self.sent)
 
     def next(
         self, answer_type: str, accept: Callable[[dict[str, Any]], bool], timeout_s: float
@@ -140,12 +138,15 @@ def no_answer(timeout_s: float) -> RailCommandError:
 
 
 def latest_status(
-    bootstrap: str, codec: Codec, train_id: str, topic: catalog.Topic = catalog.TRAINS
+    connection: KafkaConnection,
+    codec: Codec,
+    train_id: str,
+    topic: catalog.Topic = catalog.TRAINS,
 ) -> dict[str, Any] | None:
     """The train's latest status on ``topic`` (the public trains topic, or its operator's
     replies); None when there is none."""
     latest = None
-    for message in read_committed(bootstrap, topic):
+    for message in read_committed(connection, topic):
         if (message.key() or b"").decode() != train_id or message.value() is None:
             continue
         decoded = codec.decode(message.value() or b"", topic=topic.name)
@@ -170,7 +171,7 @@ def loading_list_request(
 
 
 def submit_loading_list(
-    bootstrap: str,
+    connection: KafkaConnection,
     codec: Codec,
     items: list[dict[str, Any]],
     *,
@@ -179,9 +180,10 @@ def submit_loading_list(
     timeout_s: float = 30.0,
 ) -> dict[str, Any]:
     """Send a loading list on the operator's own topic; the core's answer (readiness per
-    unit). RailCommandError when it is refused or no answer comes in time."""
+    unit). ``connection``: the operator's own. RailCommandError when it is refused or no answer
+    comes in time."""
     value = loading_list_request(items, train_id=train_id, operator=operator)
-    with Conversation(bootstrap, codec, Sender.rail_operator(operator)) as talk:
+    with Conversation(connection, codec, Sender.rail_operator(operator)) as talk:
         return talk.ask(
             "iotrack.TrainLoadingList",
             value,
@@ -192,7 +194,7 @@ def submit_loading_list(
 
 
 def submit_manifest(
-    bootstrap: str,
+    connection: KafkaConnection,
     codec: Codec,
     wagons: list[dict[str, Any]],
     *,
@@ -203,10 +205,11 @@ def submit_manifest(
 ) -> tuple[int, dict[str, Any]]:
     """Send a manifest version (default: the latest the operator was told of, plus one) on the
     operator's own topic; the version sent and the core's decision on the permission to leave.
-    RailCommandError when it is refused or no answer comes in time."""
+    ``connection``: the operator's own. RailCommandError when it is refused or no answer comes
+    in time."""
     party = Sender.rail_operator(operator)
     replies = catalog.REPLIES.for_party(party)
-    latest = latest_status(bootstrap, codec, train_id, replies) or {}
+    latest = latest_status(connection, codec, train_id, replies) or {}
     previous = int(latest.get("manifest_version") or 0)
     number = version if version is not None else previous + 1
     value = new_event(
@@ -217,7 +220,7 @@ def submit_manifest(
         wagons=wagons,
         supersedes_version=previous or None,
     )
-    with Conversation(bootstrap, codec, party) as talk:
+    with Conversation(connection, codec, party) as talk:
         decision = talk.ask(
             "iotrack.TrainManifest",
             value,

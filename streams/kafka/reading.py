@@ -5,35 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    TopicPartition,
-)
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from streams.errors import DeliveryError
 from streams.kafka.sending import Delivered
 from topics.catalog import Topic
+from topics.clients import KafkaConnection, consumer
 
 
-def read_at(bootstrap: str, delivered: Delivered, timeout: float = 30.0) -> Message:
+def read_at(connection: KafkaConnection, delivered: Delivered, timeout: float = 30.0) -> Message:
     """The record stored at ``delivered``'s position (no consumer group is joined)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "iotrack-point-read",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "log_level": 0,
-        }
-    )
+    reader = consumer(connection, "point-read", **{"enable.partition.eof": False, "log_level": 0})
     try:
-        consumer.assign([TopicPartition(delivered.topic, delivered.partition, delivered.offset)])
-        message = consumer.poll(timeout)
+        reader.assign([TopicPartition(delivered.topic, delivered.partition, delivered.offset)])
+        message = reader.poll(timeout)
     finally:
-        consumer.close()
+        reader.close()
     if message is None:
         raise DeliveryError(f"{delivered}: nothing to read within {timeout:.0f} s")
     error = message.error()
@@ -42,10 +29,11 @@ def read_at(bootstrap: str, delivered: Delivered, timeout: float = 30.0) -> Mess
     return message
 
 
-def committed_up_to_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> bool:
-    """Whether ``group`` has committed every record now in ``topics`` (written without
+def committed_up_to_end(connection: KafkaConnection, group: str, topics: Sequence[Topic]) -> bool:
+    """Whether the consumer group ``group`` (its whole id: another principal's, looked at by
+    the administrator) has committed every record now in ``topics`` (written without
     transactions, so a partition's end is its last record plus one)."""
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    probe = consumer(connection, "probe", **{"group.id": group, "log_level": 0})
     try:
         partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
         try:
@@ -63,7 +51,9 @@ def committed_up_to_end(bootstrap: str, group: str, topics: Sequence[Topic]) -> 
         probe.close()
 
 
-def read_committed(bootstrap: str, topic: Topic, timeout: float = 30.0) -> list[Message]:
+def read_committed(
+    connection: KafkaConnection, topic: Topic, timeout: float = 30.0
+) -> list[Message]:
     """Every committed record now in ``topic``, tombstones included.
 
     Every non-empty partition is read until its end-of-partition event: offsets cannot tell the
@@ -71,30 +61,25 @@ def read_committed(bootstrap: str, topic: Topic, timeout: float = 30.0) -> list[
     come in offset order per partition, not across partitions. Any error other than the end of
     a partition is raised: an early stop would silently return a part of the topic.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "iotrack-reader-of-record",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-            "log_level": 0,
-        }
+    reader = consumer(
+        connection,
+        "reader-of-record",
+        **{"isolation.level": "read_committed", "enable.partition.eof": True, "log_level": 0},
     )
     found: list[Message] = []
     try:
         pending: set[int] = set()
         start = []
         for partition in range(topic.partitions):
-            low, high = consumer.get_watermark_offsets(
+            low, high = reader.get_watermark_offsets(
                 TopicPartition(topic.name, partition), timeout=timeout
             )
             if high > low:
                 pending.add(partition)
                 start.append(TopicPartition(topic.name, partition, low))
-        consumer.assign(start)
+        reader.assign(start)
         while pending:
-            message = consumer.poll(timeout)
+            message = reader.poll(timeout)
             if message is None:
                 raise DeliveryError(
                     f"{topic.name}: partitions {sorted(pending)} gave no record and no end "
@@ -110,5 +95,5 @@ def read_committed(bootstrap: str, topic: Topic, timeout: float = 30.0) -> list[
             elif error.fatal() or not error.retriable():
                 raise DeliveryError(f"{topic.name}[{message.partition()}]: {error.str()}")
     finally:
-        consumer.close()
+        reader.close()
     return found

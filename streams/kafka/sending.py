@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from streams.errors import DeliveryError
 from topics.catalog import Topic
@@ -28,9 +28,17 @@ def produce_sync(
 ) -> Delivered:
     """Produce one record and wait for its acknowledgement; DeliveryError when refused."""
     outcome: list[tuple[KafkaError | None, Message]] = []
-    producer.produce(
-        topic.name, value=value, key=key, on_delivery=lambda err, msg: outcome.append((err, msg))
-    )
+    try:
+        producer.produce(
+            topic.name,
+            value=value,
+            key=key,
+            on_delivery=lambda err, msg: outcome.append((err, msg)),
+        )
+    except KafkaException as exc:  # refused before sending: what the broker said of the topic
+        raise DeliveryError(
+            f"{topic.name}: broker refused the record: {exc.args[0].str()}"
+        ) from exc
     producer.flush(timeout)
     if not outcome:
         raise DeliveryError(f"{topic.name}: no acknowledgement within {timeout:.0f} s")

@@ -10,7 +10,6 @@ secret may be known, so the message says to delete it and get a new one.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import secrets
@@ -20,19 +19,31 @@ from pathlib import Path
 from streams.errors import LocalServiceError
 from streams.ops.settings import Secret
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+"""A Postgres role's name."""
+PRINCIPAL_NAME = re.compile(r"^[a-z][a-z0-9.-]*[a-z0-9]$")
+"""A Kafka principal's name (``service.core``, ``rail-operator.tuscan-rail``, ``iotrack-admin``)."""
+
+
+class MissingPassword(LocalServiceError):  # noqa: N818 (the name reads as the fault)
+    """No password was made for this name yet."""
 
 
 class PasswordFiles:
-    """The password files in ``directory`` (``<IOTRACK_HOME>/secrets/postgres``)."""
+    """The password files in ``directory`` (``<IOTRACK_HOME>/secrets/postgres``, ``.../kafka``),
+    for names of one kind (``what``: "Postgres role", "Kafka principal")."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, *, names: re.Pattern[str] = ROLE_NAME, what: str = "Postgres role"
+    ) -> None:
         self.directory = directory
+        self.names = names
+        self.what = what
 
     def path(self, name: str) -> Path:
         """Where ``name``'s password is kept."""
-        if not _NAME.match(name):
-            raise ValueError(f"{name!r} is not a role name")
+        if not self.names.match(name):
+            raise ValueError(f"{name!r} is not a {self.what}'s name")
         return self.directory / f"{name}.password"
 
     def _check(self, path: Path, mode: int) -> None:
@@ -57,8 +68,8 @@ class PasswordFiles:
             self._check(path, 0o600)
             value = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
-            raise LocalServiceError(
-                f"no password for the Postgres role {name} in {self.directory}: "
+            raise MissingPassword(
+                f"no password for the {self.what} {name} in {self.directory}: "
                 "run 'iotrack up' first"
             ) from None
         if not value:
@@ -67,12 +78,24 @@ class PasswordFiles:
 
     def ensure(self, name: str) -> Secret:
         """The password of ``name``, made now (0600) when there is none yet."""
+        return self.made(name)[0]
+
+    def names_kept(self) -> list[str]:
+        """Every name with a password file here, sorted."""
+        if not self.directory.is_dir():
+            return []
+        found = (p.name.removesuffix(".password") for p in self.directory.glob("*.password"))
+        return sorted(n for n in found if self.names.match(n))
+
+    def made(self, name: str) -> tuple[Secret, bool]:
+        """The password of ``name``, and whether it was made now (0600) because there was none
+        (the one moment a new party's secret may be shown)."""
         path = self.path(name)
         for directory in (self.directory.parent, self.directory):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             directory.chmod(0o700)
         if path.exists():
-            return self.read(name)
+            return self.read(name), False
         value = secrets.token_urlsafe(32)
         staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -83,8 +106,11 @@ class PasswordFiles:
                 os.fsync(out.fileno())
             # A link fails when the name exists: of two `up`s at once, one password wins and
             # both use it.
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.link(staging, path)
+                linked = True
+            except FileExistsError:
+                linked = False
         finally:
             staging.unlink(missing_ok=True)
-        return self.read(name)
+        return self.read(name), linked

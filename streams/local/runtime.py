@@ -7,6 +7,13 @@ are given and start nothing.
 Each process connects to Postgres with the role of its duty: ``endpoints.database(Duty.API)``.
 Locally that is the duty's own role and generated password; a given ``DATABASE_URL`` is used as
 it is for every duty, unless ``DATABASE_URL_<DUTY>`` gives that duty its own.
+
+Each process signs in to Kafka as the party it plays: ``endpoints.kafka(CORE)``. Locally that is
+the party's own principal and password (made at ``iotrack up`` for the standing parties, at
+``iotrack parties add`` for the others; the command line may read any of them); administration
+(``up``, ``topics apply``, ``parties add``, ``status``) signs in as the one administrator,
+``endpoints.kafka_admin()``. A given cluster is reached with the one credential the process was
+given (``IOTRACK_KAFKA_USERNAME``...), whichever party it plays: the cluster decides.
 """
 
 from __future__ import annotations
@@ -16,11 +23,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from streams.local.kafka import LocalKafka
+from processors.parties import Sender
+from streams.errors import ConfigError, LocalServiceError
+from streams.local.kafka import ADMIN, LocalKafka
+from streams.local.passwords import MissingPassword, PasswordFiles
 from streams.local.postgres import DB_NAME, LocalPostgres
 from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
 from streams.ops.settings import Secret, Settings, redact_url
+from topics.clients import KafkaConnection
+from topics.parties import ADMITTED_KINDS, STANDING
 
 
 def _on_database(url: Secret, name: str | None) -> Secret:
@@ -64,13 +76,88 @@ class Databases:
 
 
 @dataclass(frozen=True)
+class Brokers:
+    """The Kafka cluster in use and how each party signs in to it: the local cluster's own
+    principal per party, or the one credential a given cluster's process was given.
+
+    ``parties`` (tests against a given cluster): a password per party that the tests made on
+    it as its administrator, used instead of the one given credential."""
+
+    bootstrap: str
+    local: LocalKafka | None = None
+    given: KafkaConnection | None = None
+    parties: PasswordFiles | None = None
+
+    @property
+    def passwords(self) -> PasswordFiles | None:
+        """Where each party's password is kept, if anywhere (the local home's files)."""
+        return self.local.passwords if self.local is not None else self.parties
+
+    def kafka(self, party: Sender) -> KafkaConnection:
+        """How a process playing ``party`` signs in."""
+        return self._connection(party.principal, party)
+
+    def admin(self) -> KafkaConnection:
+        """How administration signs in: the local cluster's administrator, or the given
+        credential (which must be allowed to create topics, ACLs and credentials)."""
+        if self.local is not None:
+            return self._connection(ADMIN, None)
+        return self._given("administration")
+
+    def _given(self, what: str) -> KafkaConnection:
+        if self.given is None:
+            raise ConfigError(
+                f"KAFKA_BOOTSTRAP_SERVERS is given but no credential for {what}: set "
+                "IOTRACK_KAFKA_USERNAME and IOTRACK_KAFKA_PASSWORD, or "
+                "IOTRACK_KAFKA_CREDENTIALS_FILE"
+            )
+        return self.given
+
+    def _connection(self, principal: str, party: Sender | None) -> KafkaConnection:
+        try:
+            if self.local is not None:
+                return self.local.connection(principal)
+            if self.parties is not None:
+                given = self._given(principal)
+                return dataclasses.replace(
+                    given, username=principal, password=self.parties.read(principal)
+                )
+        except MissingPassword:
+            if party is not None and party.kind in ADMITTED_KINDS:
+                raise LocalServiceError(
+                    f"{party} has no Kafka credential yet: admit it with 'iotrack parties add "
+                    f"{party.kind} {party.name}'"
+                ) from None
+            raise LocalServiceError(
+                f"no Kafka credential for {principal} yet: run 'iotrack up' first"
+            ) from None
+        return self._given(principal)
+
+
+@dataclass(frozen=True)
 class Endpoints:
     """Addresses of the broker and database in use, and whether iotrack runs them itself."""
 
-    bootstrap: str
+    brokers: Brokers
     databases: Databases
-    kafka_local: bool
     postgres_local: bool
+
+    @property
+    def bootstrap(self) -> str:
+        """The brokers' addresses, for messages."""
+        return self.brokers.bootstrap
+
+    @property
+    def kafka_local(self) -> bool:
+        return self.brokers.local is not None
+
+    def kafka(self, party: Sender) -> KafkaConnection:
+        """How a process playing ``party`` signs in to Kafka."""
+        return self.brokers.kafka(party)
+
+    def kafka_admin(self) -> KafkaConnection:
+        """How administration signs in to Kafka."""
+        return self.brokers.admin()
 
     def database(self, duty: Duty) -> Secret:
         """The database URL for a process of this duty (its own role, never a superuser)."""
@@ -84,8 +171,31 @@ class Endpoints:
 def local_kafka(settings: Settings, nodes: int = 1) -> LocalKafka:
     """The local cluster manager for these settings."""
     return LocalKafka(
-        settings.home, nodes=nodes, base_port=settings.kafka_port, heap=settings.kafka_heap
+        settings.home,
+        nodes=nodes,
+        base_port=settings.kafka_port,
+        heap=settings.kafka_heap,
+        tls=settings.kafka_security.tls,
     )
+
+
+def brokers(settings: Settings, nodes: int = 1) -> Brokers:
+    """The cluster in use and its credentials, without starting or reading anything yet."""
+    if settings.kafka_bootstrap is None:
+        local = local_kafka(settings, nodes)
+        return Brokers(local.bootstrap, local)
+    security = settings.kafka_security
+    given = None
+    if security.username is not None and security.password is not None:
+        given = KafkaConnection(
+            settings.kafka_bootstrap,
+            security.username,
+            security.password,
+            security.protocol,
+            security.mechanism,
+            security.ca_file,
+        )
+    return Brokers(settings.kafka_bootstrap, given=given)
 
 
 def local_postgres(settings: Settings) -> LocalPostgres:
@@ -102,20 +212,20 @@ def databases(settings: Settings) -> Databases:
 
 def endpoints(settings: Settings, nodes: int = 1) -> Endpoints:
     """The endpoints in use, without starting anything."""
-    bootstrap = settings.kafka_bootstrap or local_kafka(settings, nodes).bootstrap
-    return Endpoints(
-        bootstrap, databases(settings), settings.embedded_kafka, settings.embedded_postgres
-    )
+    return Endpoints(brokers(settings, nodes), databases(settings), settings.embedded_postgres)
 
 
 def up(settings: Settings, nodes: int = 1) -> Endpoints:
-    """Start what runs locally (idempotent), then apply the database migrations (as the owner
-    role) and the privileges of every duty."""
+    """Start what runs locally (idempotent), give every standing party its Kafka credential on
+    the local cluster (made at the first ``up``), then apply the database migrations (as the
+    owner role) and the privileges of every duty."""
     settings.home.mkdir(parents=True, exist_ok=True)
     if settings.embedded_postgres:
         local_postgres(settings).start()
     if settings.embedded_kafka:
-        local_kafka(settings, nodes).start()
+        kafka = local_kafka(settings, nodes)
+        kafka.start()
+        kafka.ensure_credentials(p.principal for p in STANDING)
     found = endpoints(settings, nodes)
     migrate(found.database(Duty.OWNER).reveal())
     return found

@@ -143,6 +143,14 @@ PACKAGES: tuple[SystemPackage, ...] = (
         (FileExists("/usr/lib/postgresql/*/bin/pg_ctl"), OnPath("pg_ctl")),
     ),
     SystemPackage(
+        "openssl",
+        "OpenSSL",
+        "openssl",
+        "the local broker's TLS option (IOTRACK_KAFKA_TLS=1): its CA and certificate",
+        ("test",),
+        (OnPath("openssl"),),
+    ),
+    SystemPackage(
         "prometheus",
         "Prometheus",
         "prometheus",

@@ -13,6 +13,17 @@ key                         meaning
 ``IOTRACK_KAFKA_PORT``      first loopback port of the local broker (default 19092)
 ``IOTRACK_POSTGRES_PORT``   loopback port of the local Postgres (default 15432)
 ``IOTRACK_KAFKA_HEAP``      Java heap of each local broker node (default ``512m``)
+``IOTRACK_KAFKA_TLS``       ``1``: the local broker's client listener takes SASL over TLS
+                            (``SASL_SSL``, a local CA); default SASL on loopback only
+``IOTRACK_KAFKA_SECURITY``  a given cluster: ``SASL_SSL`` (default) or ``SASL_PLAINTEXT``
+``IOTRACK_KAFKA_MECHANISM`` a given cluster: ``SCRAM-SHA-512`` (default), ``SCRAM-SHA-256``, or
+                            ``PLAIN`` (over ``SASL_SSL`` only)
+``IOTRACK_KAFKA_CA_FILE``   a given cluster: the CA (PEM) its brokers' certificates chain to;
+                            unset: the system's CAs
+``IOTRACK_KAFKA_USERNAME``  a given cluster: the one principal this process signs in as, with
+``IOTRACK_KAFKA_PASSWORD``  its password (or both from ``IOTRACK_KAFKA_CREDENTIALS_FILE``)
+``IOTRACK_KAFKA_CREDENTIALS_FILE`` a file (not readable by others) of two lines,
+                            ``username=NAME`` and ``password=SECRET``
 ``IOTRACK_RETIRE_AFTER_DAYS`` days a definitive or closed IOT_ID stays on the state topics (7)
 ``IOTRACK_API_TOKENS_FILE``   bearer tokens of ``iotrack api`` (``deploy/api/tokens.dev``)
 ``IOTRACK_CONSOLE_IDLE_MINUTES`` minutes a web console session lasts unused (30; 12 h at most)
@@ -33,32 +44,12 @@ from urllib.parse import urlsplit
 
 from streams.errors import ConfigError
 from streams.ops.duties import Duty
+from topics.clients import Mechanism, Protocol
+from topics.secret import Secret
+
+__all__ = ["CHECKOUT", "Secret", "Settings", "load", "redact_url"]
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-
-
-class Secret:
-    """A string that never shows itself in ``repr``, ``str`` or logs; ``reveal()`` to use it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret value, for the one place that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 def redact_url(url: str) -> str:
@@ -72,6 +63,22 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How iotrack's clients reach and sign in to Kafka: on the local broker, its TLS switch
+    (every principal's password is in IOTRACK_HOME); on a given cluster, its protocol, CA and
+    the one credential this process was given."""
+
+    tls: bool = False
+    """The local broker's client listener over TLS (``IOTRACK_KAFKA_TLS``)."""
+    protocol: Protocol = Protocol.SASL_SSL
+    mechanism: Mechanism = Mechanism.SCRAM_SHA_512
+    ca_file: Path | None = None
+    username: str | None = None
+    """A given cluster: the principal this process signs in as."""
+    password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class Settings:
     database_urls: Mapping[Duty, Secret] = field(default_factory=dict)
     """A given server's URL per duty (``DATABASE_URL_<DUTY>``); a duty not named uses
     ``database_url``."""
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """How clients reach and sign in to the cluster."""
     console_idle_s: float = 30 * 60.0
     """How long a web console session lasts without a request."""
     grafana_url: str = "http://127.0.0.1:3000"
@@ -122,6 +131,113 @@ def _database_url(env: Mapping[str, str], key: str) -> str | None:
             f"{key}={redact_url(url)!r}: expected postgresql://user[:password]@host:port/db"
         )
     return url
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+_GIVEN_CLUSTER_ONLY = (
+    "IOTRACK_KAFKA_SECURITY",
+    "IOTRACK_KAFKA_MECHANISM",
+    "IOTRACK_KAFKA_CA_FILE",
+    "IOTRACK_KAFKA_USERNAME",
+    "IOTRACK_KAFKA_PASSWORD",
+    "IOTRACK_KAFKA_CREDENTIALS_FILE",
+)
+
+
+def _flag(env: Mapping[str, str], key: str) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if raw not in _TRUE + _FALSE:
+        raise ConfigError(f"{key}={raw!r}: expected 1 or 0")
+    return raw in _TRUE
+
+
+def _credentials_file(path: Path) -> tuple[str, Secret]:
+    key = "IOTRACK_KAFKA_CREDENTIALS_FILE"
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{key}={str(path)!r}: cannot read it ({exc.strerror})") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"{key}={str(path)!r}: other users may read it (mode {mode & 0o777:o}): its password "
+            "may be known; make it 0600 and have the password changed"
+        )
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name.strip() in ("username", "password"):
+            found[name.strip()] = value.strip()
+    if not found.get("username") or not found.get("password"):
+        raise ConfigError(
+            f"{key}={str(path)!r}: expected two lines, username=NAME and password=SECRET"
+        )
+    return found["username"], Secret(found["password"])
+
+
+def _kafka_security(env: Mapping[str, str], given: bool) -> KafkaSecurity:
+    """The Kafka security settings: the local broker's TLS switch, or how to reach and sign in
+    to a given cluster."""
+    tls = _flag(env, "IOTRACK_KAFKA_TLS")
+    if not given:
+        stray = [k for k in _GIVEN_CLUSTER_ONLY if env.get(k, "").strip()]
+        if stray:
+            raise ConfigError(
+                f"{stray[0]} is for a given cluster (KAFKA_BOOTSTRAP_SERVERS): the local broker's "
+                "credentials are made under IOTRACK_HOME, and IOTRACK_KAFKA_TLS=1 puts it on TLS"
+            )
+        return KafkaSecurity(tls=tls)
+    if tls:
+        raise ConfigError(
+            "IOTRACK_KAFKA_TLS is for the local broker: for a given cluster set "
+            "IOTRACK_KAFKA_SECURITY=SASL_SSL (and IOTRACK_KAFKA_CA_FILE)"
+        )
+    raw = env.get("IOTRACK_KAFKA_SECURITY", "").strip().upper() or "SASL_SSL"
+    try:
+        protocol = Protocol(raw)
+    except ValueError:
+        raise ConfigError(
+            f"IOTRACK_KAFKA_SECURITY={raw!r}: expected SASL_SSL or SASL_PLAINTEXT (iotrack "
+            "signs in to every cluster)"
+        ) from None
+    raw = env.get("IOTRACK_KAFKA_MECHANISM", "").strip().upper() or "SCRAM-SHA-512"
+    try:
+        mechanism = Mechanism(raw)
+    except ValueError:
+        raise ConfigError(
+            f"IOTRACK_KAFKA_MECHANISM={raw!r}: expected SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN"
+        ) from None
+    if mechanism is Mechanism.PLAIN and protocol is not Protocol.SASL_SSL:
+        raise ConfigError(
+            "IOTRACK_KAFKA_MECHANISM=PLAIN sends the password itself: only with "
+            "IOTRACK_KAFKA_SECURITY=SASL_SSL"
+        )
+    ca = env.get("IOTRACK_KAFKA_CA_FILE", "").strip()
+    ca_file = Path(ca).expanduser() if ca else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(f"IOTRACK_KAFKA_CA_FILE={ca!r}: no such file")
+    if ca_file is not None and protocol is not Protocol.SASL_SSL:
+        raise ConfigError("IOTRACK_KAFKA_CA_FILE needs IOTRACK_KAFKA_SECURITY=SASL_SSL")
+    username = env.get("IOTRACK_KAFKA_USERNAME", "").strip() or None
+    password = env.get("IOTRACK_KAFKA_PASSWORD", "") or None
+    credentials = env.get("IOTRACK_KAFKA_CREDENTIALS_FILE", "").strip()
+    if credentials and (username or password):
+        raise ConfigError(
+            "IOTRACK_KAFKA_CREDENTIALS_FILE and IOTRACK_KAFKA_USERNAME/PASSWORD both given: use one"
+        )
+    secret = Secret(password) if password else None
+    if credentials:
+        username, secret = _credentials_file(Path(credentials).expanduser())
+    elif bool(username) != bool(password):
+        missing = "IOTRACK_KAFKA_PASSWORD" if username else "IOTRACK_KAFKA_USERNAME"
+        raise ConfigError(f"{missing} is missing: the username and password come together")
+    return KafkaSecurity(
+        protocol=protocol,
+        mechanism=mechanism,
+        ca_file=ca_file.resolve() if ca_file else None,
+        username=username,
+        password=secret,
+    )
 
 
 def _http_url(env: Mapping[str, str], key: str, default: str) -> str:
@@ -191,6 +307,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             f"IOTRACK_CONSOLE_IDLE_MINUTES={idle!r}: expected minutes from 1 to 720 (12 h)"
         )
     return Settings(
+        kafka_security=_kafka_security(env, bootstrap is not None),
         home=home.resolve(),
         kafka_bootstrap=bootstrap,
         database_url=Secret(database) if database else None,

@@ -1,6 +1,7 @@
-"""``iotrack status``: what runs where, every catalogued topic, the database and its migrations,
-and the readiness of each long-running process of this ``IOTRACK_HOME`` (those that serve
-``/ready`` register themselves: :mod:`streams.ops.running`)."""
+"""``iotrack status``: what runs where and how clients sign in, every catalogued topic, the ACLs
+and their drift, the database and its migrations, and the readiness of each long-running process
+of this ``IOTRACK_HOME`` (those that serve ``/ready`` register themselves:
+:mod:`streams.ops.running`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from streams.ops.migrations import applied_migrations, server_version
 from streams.ops.settings import Settings
 from topics import admin
 from topics.admin import TopicDescription
+from topics.catalog import deployed
 from topics.errors import TopicsError
 
 
@@ -27,6 +29,14 @@ class StatusReport:
     kafka_local: bool
     kafka_version: str | None = None
     brokers: int = 0
+    security: str = ""
+    """How clients reach and sign in (``SASL_PLAINTEXT SCRAM-SHA-512``)."""
+    acls: int | None = None
+    """How many ACLs the broker has (None: not read)."""
+    acls_missing: list[str] = field(default_factory=list)
+    """Declared ACLs the broker lacks ('iotrack topics apply' makes them)."""
+    acls_extra: list[str] = field(default_factory=list)
+    """ACLs on the broker that no declaration makes."""
     topics: list[TopicDescription] = field(default_factory=list)
     postgres_address: str = ""
     postgres_local: bool = True
@@ -46,6 +56,12 @@ class StatusReport:
                 "local": self.kafka_local,
                 "version": self.kafka_version,
                 "brokers": self.brokers,
+                "security": self.security,
+                "acls": {
+                    "count": self.acls,
+                    "missing": self.acls_missing,
+                    "not_declared": self.acls_extra,
+                },
             },
             "topics": [
                 {
@@ -77,17 +93,33 @@ def collect(settings: Settings, nodes: int = 1) -> StatusReport:
         postgres_address=found.databases.address,
         postgres_local=found.postgres_local,
     )
+    local = found.brokers.local
+    if local is not None:
+        report.security = f"{local.protocol} SCRAM-SHA-512, a principal per party"
+    else:
+        given = settings.kafka_security
+        report.security = f"{given.protocol} {given.mechanism}"
     if found.kafka_local and not runtime.local_kafka(settings, nodes).running():
         report.problems.append("the local Kafka broker is not running: start it with 'iotrack up'")
     else:
         # The Kafka protocol does not report a release; the local jars tell ours.
         report.kafka_version = kafka_version() if found.kafka_local else None
         try:
-            client = admin.admin_client(found.bootstrap)
+            client = admin.admin_client(found.kafka_admin())
             report.brokers = admin.broker_count(client, timeout=10)
-            report.topics = admin.describe(client)
-        except TopicsError as exc:
+            members = admin.parties(client)
+            topics = deployed(members)
+            report.topics = admin.describe(client, topics)
+        except (TopicsError, StreamsError) as exc:
             report.problems.append(f"Kafka at {found.bootstrap} does not answer: {exc}")
+        else:
+            try:
+                acls = admin.compare_acls(client, topics, members)
+                report.acls = len(admin.broker_acls(client))
+                report.acls_missing = [str(a) for a in acls.created]
+                report.acls_extra = [str(a) for a in acls.extra]
+            except TopicsError as exc:  # a credential that may not describe ACLs
+                report.security += f" (ACLs not shown: {exc})"
     if found.postgres_local and not runtime.local_postgres(settings).running():
         report.problems.append("the local Postgres is not running: start it with 'iotrack up'")
     else:
@@ -118,6 +150,15 @@ def render(report: StatusReport) -> None:
         f"Kafka      {report.kafka_address} ({where}), Apache Kafka {version}, "
         f"{report.brokers} broker(s)"
     )
+    print(f"  security   {report.security}")
+    if report.acls is not None:
+        drift = (
+            f"{len(report.acls_missing)} declared but missing (run 'iotrack topics apply'), "
+            f"{len(report.acls_extra)} not declared"
+        )
+        print(f"  ACLs       {report.acls} on the broker; drift: {drift}")
+        for acl in report.acls_extra:
+            print(f"    not declared: {acl}")
     if report.topics:
         width = max(len(d.topic.name) for d in report.topics)
         print(f"  {'topic':<{width}}  partitions  cleanup   replicas")

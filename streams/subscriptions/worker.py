@@ -38,12 +38,16 @@ from streams.subscriptions.model import TOPICS, Context, Topic, data_for, event_
 from streams.subscriptions.store import Row, Store
 from streams.subscriptions.webhooks import RetryPolicy, Sender
 from topics import catalog, dead_letters
-from topics.clients import ClientWatch, consumer, produce, producer
+from topics.clients import ClientWatch, KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
 from topics.errors import DecodeError, UnexpectedRecordTypeError
 
 LOG = logging.getLogger("iotrack.subscriptions")
-GROUP = "iotrack-subscriptions"
+GROUP = "delivery"
+"""Its consumer group, named after its principal (``service.subscriptions.delivery``); it
+assigns its partitions itself and keeps its positions in Postgres."""
+SOURCE = "iotrack-subscriptions"
+"""The ``source`` of the dead letters it writes."""
 SOURCES: dict[Topic, catalog.Topic] = {
     "deviations": catalog.DEVIATIONS,
     "verdicts": catalog.CLEARANCE_BY_ITU,
@@ -97,14 +101,15 @@ class Fanout:
     topic's) goes to the dead-letter topic with its topic, partition, offset and reason, flushed
     before the batch's positions are stored, is logged and counted, and the worker goes on."""
 
-    def __init__(self, bootstrap: str, store: Store, codec: Codec) -> None:
+    def __init__(self, connection: KafkaConnection, store: Store, codec: Codec) -> None:
+        """``connection``: the delivery worker's own (``service.subscriptions``)."""
         self.store = store
         self.codec = codec
         self.watch = ClientWatch()
         self.consumer = consumer(
-            bootstrap, GROUP, **{"fetch.wait.max.ms": 50, **self.watch.config()}
+            connection, GROUP, **{"fetch.wait.max.ms": 50, **self.watch.config()}
         )
-        self._bootstrap = bootstrap
+        self._connection = connection
         self._producer: Any = None
         self.dead_lettered = 0
         self.progress = Progress()
@@ -221,7 +226,7 @@ class Fanout:
         if not refused:
             return
         if self._producer is None:
-            self._producer = producer(self._bootstrap)
+            self._producer = producer(self._connection)
         for message, exc in refused:
             reason = f"{type(exc).__name__}: {str(exc).strip()}"
             LOG.warning(
@@ -233,7 +238,7 @@ class Fanout:
                 catalog.DEAD_LETTERS.name,
             )
             key, letter = dead_letters.for_message(
-                self.codec, message, reason=reason, error_kind=type(exc).__name__, source=GROUP
+                self.codec, message, reason=reason, error_kind=type(exc).__name__, source=SOURCE
             )
             produce(self._producer, catalog.DEAD_LETTERS.name, key, letter)
             metrics.DEAD_LETTERS.labels("subscriptions", type(exc).__name__).inc()
@@ -255,13 +260,17 @@ class DeliveryWorker:
     """The fan-out and the webhook senders."""
 
     def __init__(
-        self, bootstrap: str, database_url: str, codec: Codec, policy: RetryPolicy | None = None
+        self,
+        connection: KafkaConnection,
+        database_url: str,
+        codec: Codec,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self._lock = lock(database_url)
         self.pool = ReadPool(database_url, size=6, read_only=False, name="iotrack-subscriptions")
         self.store = Store(self.pool)
         self.policy = policy or RetryPolicy()
-        self.fanout = Fanout(bootstrap, self.store, codec)
+        self.fanout = Fanout(connection, self.store, codec)
         self.client = httpx.Client(follow_redirects=False)
         self.senders: dict[str, Sender] = {}
         self.thread: threading.Thread | None = None

@@ -50,13 +50,17 @@ from streams.ops import metrics
 from streams.workers.changelog import Stored, changelog_records, restore
 from streams.workers.channels import topic_of
 from topics import catalog, dead_letters
-from topics.clients import ClientWatch, produce
+from topics.clients import ClientWatch, KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
 from topics.errors import CatalogError, DecodeError
 
 log = logging.getLogger(__name__)
-GROUP = "iotrack-core"
-TRANSACTIONAL_ID = "iotrack-core-1"
+SOURCE = "iotrack-core"
+"""The ``source`` of the dead letters the core writes."""
+GROUP = "tracking"
+"""The core's consumer group, after its principal: ``service.core.tracking``."""
+TRANSACTIONAL_ID = "tracking-1"
+"""Its transactional id (and static group member id), after its principal too."""
 TRANSACTION_CALL_S = 10.0
 """The bound on each transactional call and offset lookup: one that does not complete within
 it (a broker away) is tried again, so the loop never sits in one call for good."""
@@ -189,7 +193,7 @@ class CoreWorker:
 
     def __init__(
         self,
-        bootstrap: str,
+        connection: KafkaConnection,
         codec: Codec,
         *,
         group: str = GROUP,
@@ -198,14 +202,17 @@ class CoreWorker:
         inputs: Sequence[catalog.Topic] = catalog.CORE_INPUTS,
         config: CoreConfig | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        """``connection``: the core's own (``service.core``); ``group`` and
+        ``transactional_id`` are named after its principal (``service.core.tracking``)."""
+        self.connection = connection
+        self.group = connection.own(group)
+        self._group_name = group
         self.codec = codec
         self.batch_size = batch_size
         self.inputs = inputs
         self.stats = CoreStats()
-        self.group = group
-        self.transactional_id = transactional_id
-        self.watch = ClientWatch(also=metrics.lag_from_statistics(group))
+        self.transactional_id = connection.own(transactional_id)
+        self.watch = ClientWatch(also=metrics.lag_from_statistics(self.group))
         """What librdkafka tells of the consumer (broker reached, lag), and the loop's progress."""
         self.starting: tuple[float, str] | None = (time.monotonic(), "not started yet")
         """Since when, and why, the core is (re)starting from its last committed batch."""
@@ -230,11 +237,10 @@ class CoreWorker:
 
     def _new_consumer(self) -> Consumer:
         """The consumer of the inputs, subscribed by ``run``; a fenced one is replaced."""
-        return Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": self.group,
-                "enable.auto.commit": False,
+        return consumer(
+            self.connection,
+            self._group_name,
+            **{
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 # Static membership: a restarted worker takes its partitions back at once instead
@@ -246,8 +252,7 @@ class CoreWorker:
                 "topic.metadata.refresh.interval.ms": 10000,
                 **self.watch.config(),
                 "error_cb": self._on_consumer_error,
-                "log_level": 3,
-            }
+            },
         )
 
     def _on_consumer_error(self, error: KafkaError) -> None:
@@ -257,13 +262,10 @@ class CoreWorker:
 
     def _new_producer(self) -> Producer:
         """The transactional producer; after a failed transaction a new one fences the old."""
-        return Producer(
-            {
-                "bootstrap.servers": self.bootstrap,
+        return producer(
+            self.connection,
+            **{
                 "transactional.id": self.transactional_id,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 5,
                 # Back-to-back transactions: the next batch's AddPartitionsToTxn and
                 # AddOffsetsToTxn meet CONCURRENT_TRANSACTIONS while the coordinator still
                 # writes the last commit's markers, and librdkafka retries after
@@ -272,21 +274,11 @@ class CoreWorker:
                 # 60.6 -> 6.4 ms; send_offsets_to_transaction 51 -> 3 ms (BENCHMARKS.md).
                 "retry.backoff.ms": 10,
                 "retry.backoff.max.ms": 100,
-                "log_level": 3,
-            }
+            },
         )
 
     def _read_changelog(self) -> list[Stored]:
-        reader = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": f"{GROUP}-restore",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "log_level": 3,
-            }
-        )
+        reader = consumer(self.connection, "restore", **{"enable.partition.eof": True})
         latest: dict[bytes, Stored] = {}
         expected = 0
         try:
@@ -373,7 +365,7 @@ class CoreWorker:
             topic=catalog.input_topic(record_type, sender).name,
             reason=str(output.value["reason"]),
             error_kind=str(output.value["error_kind"]),
-            source=GROUP,
+            source=SOURCE,
         )
         self._send(topic, key, value)
         if topic is catalog.DEAD_LETTERS:
@@ -388,7 +380,7 @@ class CoreWorker:
         topic: catalog.Topic = catalog.DEAD_LETTERS,
     ) -> None:
         key, value = dead_letters.for_message(
-            self.codec, message, reason=reason, error_kind=kind, source=GROUP
+            self.codec, message, reason=reason, error_kind=kind, source=SOURCE
         )
         self._send(topic, key, value)
         if topic is catalog.DEAD_LETTERS:

@@ -28,7 +28,7 @@ from confluent_kafka import KafkaError, Message, TopicPartition
 from processors.identifiers import itu
 from streams.ops import metrics
 from topics import catalog
-from topics.clients import ClientWatch, consumer
+from topics.clients import ClientWatch, KafkaConnection, consumer
 from topics.codec import Codec, plain
 from topics.errors import DecodeError
 
@@ -110,7 +110,8 @@ class Skipped:
 class GateState:
     """Verdicts by ITU key, kept current by a background consumer."""
 
-    def __init__(self, bootstrap: str, codec: Codec) -> None:
+    def __init__(self, connection: KafkaConnection, codec: Codec) -> None:
+        """``connection``: the API's own (``service.api``)."""
         self.codec = codec
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.ready = threading.Event()
@@ -123,7 +124,7 @@ class GateState:
         """The last unexpected error of the loop, while it pauses before going on."""
         self._stop = threading.Event()
         self._consumer = consumer(
-            bootstrap, "iotrack-gate", **{"enable.partition.eof": True, **self.watch.config()}
+            connection, "gate", **{"enable.partition.eof": True, **self.watch.config()}
         )
         self._thread = threading.Thread(target=self._run, name="gate-state", daemon=True)
 

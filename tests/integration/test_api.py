@@ -32,9 +32,10 @@ from streams.workers.channels import CHANNEL_TOPICS
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from tests.integration.databases import scratch_database
-from topics import admin, catalog
-from topics.clients import producer
+from tests.integration.writers import AsWriters
+from topics import catalog
 from topics.codec import SingleObjectCodec
+from topics.parties import API, PROJECTION
 
 CODEC = SingleObjectCodec()
 TOKENS = {
@@ -109,9 +110,10 @@ class _Scenario:
         )
 
 
-def _publish(bootstrap: str, lines: list[str]) -> None:
-    """Each input onto its topic, then what the tracking core made of it onto theirs."""
-    out = producer(bootstrap)
+def _publish(services, lines: list[str]) -> None:
+    """Each input onto its topic as its party, then what the tracking core made of it onto
+    theirs as the core."""
+    out = AsWriters(services)
     state = CoreState()
     paths = (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
     for event in read_events([*paths, *lines]):
@@ -141,8 +143,8 @@ def _publish(bootstrap: str, lines: list[str]) -> None:
 TRAIN_IOT_IDS = [str(uuid.uuid4()), str(uuid.uuid4())]
 
 
-def _train(bootstrap: str, train: str, operator: str, at: int) -> None:
-    out = producer(bootstrap)
+def _train(services, train: str, operator: str, at: int) -> None:
+    out = AsWriters(services)
     for version in (1, 2):
         manifest = {
             "event_id": str(uuid.uuid4()),
@@ -206,7 +208,6 @@ def _train(bootstrap: str, train: str, operator: str, at: int) -> None:
 @pytest.fixture(scope="module")
 def day(services) -> Iterator[Day]:
     rng = random.Random()
-    admin.apply(admin.admin_client(services.bootstrap))
     held, cleared = _container(rng), _container(rng)
     plate = f"{rng.choice('ABCDFGH')}{rng.choice('ABCDFGH')}{rng.randrange(100, 999)}XY"
     scenario = _Scenario(rng)
@@ -276,16 +277,16 @@ def day(services) -> Iterator[Day]:
             unit = held if number == hold_line else (held, cleared)[number - hold_line - 1]
             document["value"]["iot_id"] = iots[unit]
         lines.append(json.dumps(document))
-    _publish(services.bootstrap, lines)
+    _publish(services, lines)
     train, other = f"TRAIN-{uuid.uuid4().hex[:6]}", f"TRAIN-{uuid.uuid4().hex[:6]}"
-    _train(services.bootstrap, train, "OP-ONE", scenario.t0)
-    _train(services.bootstrap, other, "OP-TWO", scenario.t0)
+    _train(services, train, "OP-ONE", scenario.t0)
+    _train(services, other, "OP-TWO", scenario.t0)
 
     database = contextlib.ExitStack()
     found = database.enter_context(scratch_database(services, "api"))
     url = found.database(Duty.PROJECTION).reveal()
-    Projection(services.bootstrap, url, CODEC).run(threading.Event(), until_end=True)
-    gate = GateState(services.bootstrap, CODEC)
+    Projection(services.kafka(PROJECTION), url, CODEC).run(threading.Event(), until_end=True)
+    gate = GateState(services.kafka(API), CODEC)
     gate.start()
     queries = Queries(found.database(Duty.API).reveal())
     server = make_server(Api(CREDENTIALS, queries, gate), "127.0.0.1", 0)
@@ -653,7 +654,7 @@ def test_a_barcode_passage_with_iot_ids_only_is_on_that_iot_ids_timeline(day, se
         "evidence": [],
         "sensors_agree": True,
     }
-    out = producer(services.bootstrap)
+    out = AsWriters(services)
     out.produce(
         catalog.PASSAGES.name,
         key=catalog.PASSAGES.key_of(passage),
@@ -661,7 +662,7 @@ def test_a_barcode_passage_with_iot_ids_only_is_on_that_iot_ids_timeline(day, se
     )
     assert out.flush(30) == 0
     projection = Projection(
-        services.bootstrap, day.projection_url, CODEC, topics=(catalog.PASSAGES,)
+        services.kafka(PROJECTION), day.projection_url, CODEC, topics=(catalog.PASSAGES,)
     )
     projection.run(threading.Event(), until_end=True)
     status, timeline, _ = _get(day, f"/iot/{day.cleared_iot}/timeline", "customs")

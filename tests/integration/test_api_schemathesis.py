@@ -28,6 +28,7 @@ from streams.ops.settings import CHECKOUT
 from streams.subscriptions.store import Store
 from streams.workers.gate_state import GateState
 from tests.integration.test_api import CODEC, day  # noqa: F401 - the projected port day
+from topics.parties import API
 
 TOKENS_FILE = CHECKOUT / "deploy" / "api" / "tokens.dev"
 DEV_TOKENS = {
@@ -62,7 +63,7 @@ SCHEMA = schemathesis.openapi.from_dict(
 
 @pytest.fixture(scope="module")
 def served(day, services) -> Iterator[str]:  # noqa: F811 - the fixture imported above
-    gate = GateState(services.bootstrap, CODEC)
+    gate = GateState(services.kafka(API), CODEC)
     gate.start()
     queries = Queries(day.api_url)
     writer = ReadPool(day.api_url, size=4, read_only=False)

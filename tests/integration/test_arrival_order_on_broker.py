@@ -5,7 +5,6 @@ letter (a release that comes before its binding waits for it)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -20,13 +19,16 @@ from processors.ids import deterministic_uuid7
 from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
+from streams.local.runtime import Endpoints
 from streams.ops.settings import CHECKOUT
 from streams.replay.lines import EventLines, read_events
 from streams.replay.publish import publish
-from streams.workers.core import CoreWorker
+from streams.workers.core import GROUP, CoreWorker
 from tests.golden.domain import _mrn, _unit
-from topics import admin, catalog
+from tests.integration.embedded import cli_env, own_broker
+from topics import catalog
 from topics.codec import SingleObjectCodec, plain
+from topics.parties import CORE, CUSTOMS
 
 CODEC = SingleObjectCodec()
 PAIRS = 20
@@ -34,20 +36,21 @@ T0 = 1_796_000_000_000
 
 
 @pytest.fixture(scope="module")
-def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    """A broker of its own, set up as `iotrack up` makes it, with the core running on it."""
     kafka = LocalKafka(tmp_path_factory.mktemp("arrival"), base_port=free_port())
     stop = threading.Event()
     thread = None
     try:
-        bootstrap = kafka.start()
-        admin.apply(admin.admin_client(bootstrap))
-        worker = CoreWorker(bootstrap, CODEC)
+        kafka.start()
+        found = own_broker(kafka)
+        worker = CoreWorker(found.kafka(CORE), CODEC)
         thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
         thread.start()
         paths = (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
-        publish(bootstrap, CODEC, paths)
-        _wait(bootstrap, [catalog.MISSION_PATHS])
-        yield bootstrap
+        publish(found.kafka, CODEC, paths)
+        _wait(found, [catalog.MISSION_PATHS])
+        yield found
     finally:
         stop.set()
         if thread is not None:
@@ -55,14 +58,14 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         kafka.stop()
 
 
-def _wait(bootstrap: str, topics: list[catalog.Topic]) -> None:
+def _wait(found: Endpoints, topics: list[catalog.Topic]) -> None:
     deadline = time.monotonic() + 90
-    while not committed_up_to_end(bootstrap, "iotrack-core", topics):
+    while not committed_up_to_end(found.kafka_admin(), f"{CORE.principal}.{GROUP}", topics):
         assert time.monotonic() < deadline, "the core did not take the events"
         time.sleep(0.2)
 
 
-def test_twenty_releases_published_with_their_bindings_all_clear(core: str) -> None:
+def test_twenty_releases_published_with_their_bindings_all_clear(core: Endpoints) -> None:
     lines = EventLines("arrival-order", "customs")
     bindings, releases, iots = [], [], []
     for n in range(PAIRS):
@@ -86,21 +89,22 @@ def test_twenty_releases_published_with_their_bindings_all_clear(core: str) -> N
         releases.append(
             lines.line("CustomsRelease", at + 500, iot_id=iot, mrn=declared, released_by="o")
         )
-    publish(core, CODEC, releases)
-    publish(core, CODEC, bindings)
+    publish(core.kafka, CODEC, releases)
+    publish(core.kafka, CODEC, bindings)
     _wait(core, [catalog.BINDING_REQUESTS, catalog.CUSTOMS_RELEASES])
     verdicts = {
         (m.key() or b"").decode(): plain(CODEC.decode(m.value()).value)["verdict"]
-        for m in read_committed(core, catalog.CLEARANCE_BY_IOT)
+        for m in read_committed(core.kafka(CUSTOMS), catalog.CLEARANCE_BY_IOT)
         if m.value() is not None
     }
     assert {iot: verdicts.get(iot) for iot in iots} == dict.fromkeys(iots, "CLEARED")
-    assert read_committed(core, catalog.DEAD_LETTERS) == []
+    assert read_committed(core.kafka(CUSTOMS), catalog.DEAD_LETTERS) == []
     assert [e.topic for e in read_events(releases[:1])] == [catalog.CUSTOMS_RELEASES]
 
 
-def _iotrack(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+def _iotrack(found: Endpoints, *args: str) -> subprocess.CompletedProcess[str]:
+    """``iotrack ...`` on the broker's embedded default, as Customs."""
+    env = cli_env(found, CUSTOMS)
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
         cwd=CHECKOUT, env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -108,7 +112,7 @@ def _iotrack(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_customs_binds_from_the_command_line_and_learns_the_iot_id_or_the_refusal(
-    core: str, tmp_path: Path
+    core: Endpoints, tmp_path: Path
 ) -> None:
     unit, declared = _unit("BNDU123456"), _mrn("26IT000000009999R")
     bound = _iotrack(core, "bind", "--container", unit, "--mrn", declared, "--path",

@@ -5,15 +5,28 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+)
 
+from streams.local import runtime
 from streams.local.processes import free_port, process_alive
 from streams.ops.duties import Duty
+from streams.ops.settings import load
 from tests.integration.embedded import embedded_env
+from topics.clients import admin_client
+from topics.parties import CUSTOMS
 
 IOTRACK = [sys.executable, "-m", "streams.cli"]
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -31,22 +44,33 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _private(path: Path, mode: int) -> bool:
+    return stat.S_IMODE(path.stat().st_mode) == mode
+
+
 def test_up_apply_status_down_in_an_empty_home(tmp_path):
-    env = embedded_env(tmp_path / "home")
+    home = tmp_path / "home"
+    env = embedded_env(home)
+    said: list[str] = []
     try:
         first = _run(env, "up")
         assert first.returncode == 0, first.stderr
-        assert "(local)" in first.stdout
+        assert "(local) SASL_PLAINTEXT, SCRAM-SHA-512" in first.stdout
         again = _run(env, "up")
         assert again.returncode == 0, "up is idempotent"
 
         applied = _run(env, "topics", "apply")
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert "created" in applied.stdout
+        assert "ACLs for 10 parties:" in applied.stdout
+        assert "0 not declared" in applied.stdout
 
         status = _run(env, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert "Apache Kafka 4." in status.stdout
+        assert "security   SASL_PLAINTEXT SCRAM-SHA-512" in status.stdout
+        assert "0 declared but missing" in status.stdout
+        assert "0 not declared" in status.stdout
         assert "PostgreSQL" in status.stdout
         assert "0001_processed_events" in status.stdout
         for line in status.stdout.splitlines():
@@ -56,6 +80,55 @@ def test_up_apply_status_down_in_an_empty_home(tmp_path):
         cleanup = {t["name"]: t["cleanup_policy"] for t in report["topics"]}
         assert cleanup["iotrack.iot-state.v1"] == "compact"
         assert cleanup["iotrack.reads.raw.v1"] == "delete"
+        assert report["kafka"]["acls"]["count"] > 100
+        assert report["kafka"]["acls"]["missing"] == report["kafka"]["acls"]["not_declared"] == []
+
+        # Credentials: one private file per principal, none of them ever printed or logged.
+        secrets = home / "secrets" / "kafka"
+        assert _private(secrets, 0o700)
+        assert _private(home / "kafka", 0o700)
+        assert _private(home / "kafka" / "node-1" / "server.properties", 0o600)
+        principals = {p.name.removesuffix(".password") for p in secrets.iterdir()}
+        assert {"iotrack-admin", "iotrack-broker", "customs", "gdf", "service.core"} <= principals
+        assert all(_private(p, 0o600) for p in secrets.iterdir())
+
+        added = _run(env, "parties", "add", "terminal", "psa-genova")
+        assert added.returncode == 0, added.stderr
+        secret = (secrets / "terminal.psa-genova.password").read_text().strip()
+        assert _private(secrets / "terminal.psa-genova.password", 0o600)
+        assert f"(shown this once; kept in {secrets}/terminal.psa-genova.password): {secret}" in (
+            added.stdout
+        )
+        again = _run(env, "parties", "add", "terminal", "psa-genova")
+        assert "has its credential already (kept)" in again.stdout
+        assert "ACLs: 0 created" in again.stdout
+        listed = _run(env, "parties", "list")
+        assert "terminal.psa-genova" in listed.stdout, "found by its SCRAM user"
+
+        # An ACL nobody declared (everyone may read the holds): drift, reported, left alone.
+        client = admin_client(runtime.endpoints(load(env)).kafka_admin())
+        extra = AclBinding(ResourceType.TOPIC, "iotrack.clearance.holds.v1",
+                           ResourcePatternType.LITERAL, "User:*", "*", AclOperation.READ,
+                           AclPermissionType.ALLOW)  # fmt: skip
+        for future in client.create_acls([extra]).values():
+            future.result(30)
+        time.sleep(2)  # the broker's authorizer takes it from the metadata log
+        drifted = _run(env, "topics", "apply")
+        assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+        assert (
+            "ACL not declared (left unchanged): User:* READ topic iotrack.clearance.holds.v1"
+            in (drifted.stdout)
+        )
+        assert "not declared: User:* READ topic iotrack.clearance.holds.v1" in (
+            _run(env, "status").stdout
+        )
+        said = [r.stdout + r.stderr for r in (first, again, applied, status, listed)] + [
+            added.stderr
+        ]
+        passwords = [p.read_text().strip() for p in secrets.iterdir()]
+        logs = [p.read_text(errors="replace") for p in (home / "kafka").rglob("*.log")]
+        for password in passwords:
+            assert not any(password in text for text in [*said, *logs]), "a password leaked"
     finally:
         down = _run(env, "down")
     assert down.returncode == 0, down.stderr
@@ -127,6 +200,9 @@ def test_given_services_are_used_and_nothing_is_started(tmp_path, services):
     env = embedded_env(
         tmp_path / "home",
         KAFKA_BOOTSTRAP_SERVERS=services.bootstrap,
+        IOTRACK_KAFKA_SECURITY="SASL_PLAINTEXT",
+        IOTRACK_KAFKA_USERNAME="customs",
+        IOTRACK_KAFKA_PASSWORD=services.kafka(CUSTOMS).password.reveal(),
         DATABASE_URL=services.database(Duty.OWNER).reveal(),
     )
     result = _run(env, "up")

@@ -1,11 +1,14 @@
 """The web console in a real browser: Debian's Chromium, headless, driven by Playwright, against
-the query API's own application on a real broker (with the tracking core and the Postgres
-projection running) and a real Postgres.
+the query API's own application on a real broker set up as `iotrack up` makes it (every client
+signed in as its party, the console as the query API), with the tracking core and the Postgres
+projection running, and a real Postgres.
 
 Each role signs in and sees what it may and nothing it may not (a terminal finds no hold reason
 anywhere in the page source); the deviation feed shows a deviation published during the test
-without a reload; an operator uploads a loading list and a manifest and sees the permission; a
-form posted without its CSRF token is refused; signing out ends the session.
+without a reload; an operator's upload is refused (only the operator may write its requests
+topic, and the console signs in as the query API), and the train it sends with its own credential
+shows its permission; a form posted without its CSRF token is refused; signing out ends the
+session.
 
 With ``IOTRACK_CONSOLE_SCREENSHOTS=DIR`` the tests also write a screenshot of each page there
 (``docs/console`` is made so); without it they write nothing.
@@ -30,25 +33,29 @@ from playwright import sync_api as playwright  # a dev dependency: missing, the 
 from processors.identifiers import container, mrn, wagon
 from processors.ids import deterministic_uuid7
 from processors.parties import Sender
-from readers.rail_files import loading_list_items
+from readers.rail_files import loading_list_items, manifest_wagons
 from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.console import Console, Sessions, console_routes
+from streams.http.errors import NotFound
 from streams.http.queries import Queries
-from streams.kafka.rail import submit_loading_list
+from streams.kafka.rail import submit_loading_list, submit_manifest
 from streams.kafka.reading import committed_up_to_end
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
+from streams.local.runtime import Endpoints
 from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
-from streams.workers.core import CoreWorker
+from streams.workers.core import GROUP, CoreWorker
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from tests.integration.databases import scratch_database
-from topics import admin, catalog
+from tests.integration.embedded import own_broker
+from topics import catalog
 from topics.codec import SingleObjectCodec
+from topics.parties import API, CORE, PROJECTION
 
 CHROMIUM = "/usr/bin/chromium"
 CODEC = SingleObjectCodec()
@@ -110,13 +117,13 @@ def box(unit: str) -> dict[str, Any]:
     return {"kind": "CONTAINER", "value": unit}
 
 
-def feed(bootstrap: str, lines: list[str]) -> None:
-    """Publish the lines and wait until the tracking core has taken them."""
-    publish(bootstrap, CODEC, lines)
+def feed(found: Endpoints, lines: list[str]) -> None:
+    """Publish the lines (each as its sender) and wait until the tracking core has taken them."""
+    publish(found.kafka, CODEC, lines)
     names = {event.topic.name for event in read_events(lines)}
     topics = [catalog.topic_named(name) for name in sorted(names)]
     deadline = time.monotonic() + 60
-    while not committed_up_to_end(bootstrap, "iotrack-core", topics):
+    while not committed_up_to_end(found.kafka_admin(), f"{CORE.principal}.{GROUP}", topics):
         assert time.monotonic() < deadline, "the core worker did not take the events"
         time.sleep(0.2)
 
@@ -124,7 +131,7 @@ def feed(bootstrap: str, lines: list[str]) -> None:
 @dataclass
 class Port:
     base: str
-    bootstrap: str
+    found: Endpoints
     iots: dict[str, str]
     queries: Queries
     projection: Projection
@@ -184,12 +191,14 @@ def port(services, tmp_path_factory) -> Iterator[Port]:
     stop, stopping = threading.Event(), threading.Event()
     threads: list[threading.Thread] = []
     with contextlib.ExitStack() as stack:
-        bootstrap = kafka.start()
+        kafka.start()
         stack.callback(kafka.stop)
-        admin.apply(admin.admin_client(bootstrap), catalog.deployed(PARTIES))
+        found = own_broker(kafka, PARTIES)
         database = stack.enter_context(scratch_database(services, "console"))
-        projection = Projection(bootstrap, database.database(Duty.PROJECTION).reveal(), CODEC)
-        workers = [CoreWorker(bootstrap, CODEC), projection]
+        projection = Projection(
+            found.kafka(PROJECTION), database.database(Duty.PROJECTION).reveal(), CODEC
+        )
+        workers = [CoreWorker(found.kafka(CORE), CODEC), projection]
         threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
         for thread in threads:
             thread.start()
@@ -204,10 +213,10 @@ def port(services, tmp_path_factory) -> Iterator[Port]:
         stack.callback(joined)
         phases, iots = _scenario()
         for lines in phases:
-            feed(bootstrap, lines)
-        submit_loading_list(bootstrap, CODEC, loading_list_items(f"unit\n{CLEAR}\n"),
+            feed(found, lines)
+        submit_loading_list(found.kafka(PARTIES[1]), CODEC, loading_list_items(f"unit\n{CLEAR}\n"),
                             train_id=OTHER_TRAIN, operator="op-two")  # fmt: skip
-        gate = GateState(bootstrap, CODEC)
+        gate = GateState(found.kafka(API), CODEC)
         gate.start()
         stack.callback(gate.stop)
         queries = Queries(database.database(Duty.API).reveal())
@@ -216,7 +225,7 @@ def port(services, tmp_path_factory) -> Iterator[Port]:
         console = Console(
             api,
             Sessions(idle_s=600),
-            bootstrap=bootstrap,
+            kafka=found.kafka(API),
             codec=CODEC,
             status=lambda: {"problems": [], "topics": [], "kafka": None, "postgres": None},
             grafana_url="http://127.0.0.1:3000",
@@ -241,7 +250,7 @@ def port(services, tmp_path_factory) -> Iterator[Port]:
         while not projection.caught_up(for_s=1.0):
             assert time.monotonic() < deadline, "the projection did not catch up"
             time.sleep(0.2)
-        yield Port(f"http://{host}:{bound}", bootstrap, iots, queries, projection)
+        yield Port(f"http://{host}:{bound}", found, iots, queries, projection)
 
 
 @pytest.fixture(scope="module")
@@ -389,7 +398,7 @@ def test_the_deviation_feed_shows_a_new_deviation_without_a_reload(context, port
     page.locator(".live.connected").wait_for()
     new = page.locator(f'tbody a[href="/console/iot/{port.iots[FEED]}"]')
     assert new.count() == 0
-    publish(port.bootstrap, CODEC, [passage(200, "PORT-GATE-1", "PORT-GATE-1-L2", "OUT",
+    publish(port.found.kafka, CODEC, [passage(200, "PORT-GATE-1", "PORT-GATE-1-L2", "OUT",
                                             [box(FEED)])])  # fmt: skip
     published = time.monotonic()
     new.wait_for(timeout=10_000)
@@ -400,7 +409,16 @@ def test_the_deviation_feed_shows_a_new_deviation_without_a_reload(context, port
     assert row.locator(f'a[href="/console/iot/{port.iots[FEED]}"]').count() == 1
 
 
-def test_an_operator_uploads_its_train_and_sees_the_permission(context, port, tmp_path):
+def _train_of(port: Port) -> dict[str, Any]:
+    try:
+        return port.queries.train(TRAIN)
+    except NotFound:
+        return {"permissions": []}
+
+
+def test_an_operator_upload_is_refused_and_its_own_train_shows_the_permission(
+    context, port, tmp_path
+):
     page = sign_in(context, port, "rail")
     assert page.url.endswith("/console/trains")
     assert nav(page) == ["Trains"]
@@ -412,7 +430,15 @@ def test_an_operator_uploads_its_train_and_sees_the_permission(context, port, tm
     page.get_by_label("File (CSV or JSON").set_input_files(str(listing))
     page.get_by_role("button", name="Send").click()
     assert page.url.endswith(f"/console/trains/{TRAIN}")
-    assert "4 of 4 units Customs-ready" in page.get_by_role("status").inner_text()
+    refused = page.get_by_role("status").inner_text()
+    assert "list.csv was not sent" in refused
+    assert "only rail operator op-one may write" in refused
+    assert "signs in to Kafka as service.api" in refused
+    # The operator sends it signed in as itself, as `iotrack rail` does; the page follows.
+    operator = port.found.kafka(PARTIES[0])
+    answer = submit_loading_list(operator, CODEC, loading_list_items(listing.read_text()),
+                                 train_id=TRAIN, operator="op-one")  # fmt: skip
+    assert all(item["ready"] for item in answer["items"])
 
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"wagons": [
@@ -420,11 +446,15 @@ def test_an_operator_uploads_its_train_and_sees_the_permission(context, port, tm
          "units": [{"unit": u, "mrn": declaration(u)} for u in RAIL_UNITS[2 * (p - 1): 2 * p]]}
         for p in (1, 2)
     ]}))  # fmt: skip
-    page.get_by_label("manifest").check()
-    page.get_by_label("File (CSV or JSON").set_input_files(str(manifest))
-    page.get_by_role("button", name="Send").click()
-    assert "permission to leave GRANTED" in page.get_by_role("status").inner_text()
-    # The page follows the train as the projection records it, without a reload.
+    _, decision = submit_manifest(operator, CODEC, manifest_wagons(manifest.read_text()),
+                                  train_id=TRAIN, operator="op-one")  # fmt: skip
+    assert decision["granted"]
+    # The train's page shows it once the projection recorded the permission.
+    deadline = time.monotonic() + 30
+    while not any(p["manifest_version"] == 1 for p in _train_of(port)["permissions"]):
+        assert time.monotonic() < deadline, "the projection did not record the permission"
+        time.sleep(0.2)
+    page.goto(f"{port.base}/console/trains/{TRAIN}")
     page.get_by_test_id("permission").get_by_text("Permission to leave: GRANTED").wait_for()
     readiness = page.get_by_role("table").last.inner_text()
     assert all(u in readiness for u in RAIL_UNITS)

@@ -4,13 +4,15 @@ The issue's attack, and its neighbours: a record written onto the core's changel
 client (a pickle that would run a shell command, garbage, Avro with a writer fingerprint nobody
 knows, an input event under a state key). A ``CoreWorker`` started then stops before it consumes
 anything, with an error naming the topic, partition and offset of that record; ``iotrack run``
-says the same in one line and exits 1. Each test retires its record with a tombstone afterwards,
-so the shared broker's changelog holds no bad record for the tests that follow.
+says the same in one line and exits 1. The records are written signed in as the core, the
+changelog's one writer (another principal is refused by the broker: test_authorisation), so
+these stand for a record the core cannot take whoever wrote it. Each test retires its record
+with a tombstone afterwards, so the shared broker's changelog holds no bad record for the tests
+that follow.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -21,11 +23,14 @@ from pathlib import Path
 import pytest
 
 from streams.kafka.sending import produce_sync
+from streams.local.runtime import Endpoints
 from streams.workers.changelog import ChangelogError
 from streams.workers.core import CoreWorker
-from topics import admin, catalog
+from tests.integration.embedded import cli_env
+from topics import catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
+from topics.parties import CORE
 
 CODEC = SingleObjectCodec()
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -44,16 +49,11 @@ HOLD = {
 }
 
 
-@pytest.fixture(scope="module")
-def bootstrap(services) -> str:
-    admin.apply(admin.admin_client(services.bootstrap), catalog.CATALOG)
-    return str(services.bootstrap)
-
-
 @pytest.fixture
-def write(bootstrap: str) -> Iterator:
-    """Write one record onto the changelog; its key gets a tombstone when the test ends."""
-    out = producer(bootstrap)
+def write(services: Endpoints) -> Iterator:
+    """Write one record onto the changelog (as the core); its key gets a tombstone when the
+    test ends."""
+    out = producer(services.kafka(CORE))
     keys: list[bytes] = []
 
     def put(key: bytes, value: bytes) -> int:
@@ -66,9 +66,9 @@ def write(bootstrap: str) -> Iterator:
     out.flush(10)
 
 
-def _start_worker(bootstrap: str) -> tuple[CoreWorker, BaseException | None]:
+def _start_worker(services: Endpoints) -> tuple[CoreWorker, BaseException | None]:
     name = f"changelog-test-{uuid.uuid4().hex[:8]}"
-    worker = CoreWorker(bootstrap, CODEC, group=name, transactional_id=name)
+    worker = CoreWorker(services.kafka(CORE), CODEC, group=name, transactional_id=name)
     raised: list[BaseException] = []
 
     def run() -> None:
@@ -90,9 +90,7 @@ def _marker_command(path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("case", ["pickle", "unknown fingerprint", "input under a state key"])
-def test_a_core_worker_refuses_to_start_on_a_record_it_cannot_take(
-    case, bootstrap, write, tmp_path
-):
+def test_a_core_worker_refuses_to_start_on_a_record_it_cannot_take(case, services, write, tmp_path):
     marker = tmp_path / "ran"
     meta = CODEC.encode(
         "iotrack.state.Meta", {"watermark": 1, "next_due": None, "applied_oldest": None}
@@ -111,7 +109,7 @@ def test_a_core_worker_refuses_to_start_on_a_record_it_cannot_take(
         ),
     }[case]
     offset = write(key, value)
-    worker, raised = _start_worker(bootstrap)
+    worker, raised = _start_worker(services)
     worker.consumer.close()
     worker.producer.flush(5)
     assert isinstance(raised, ChangelogError), raised
@@ -122,14 +120,10 @@ def test_a_core_worker_refuses_to_start_on_a_record_it_cannot_take(
     assert not marker.exists()
 
 
-def test_iotrack_run_says_so_in_one_line_and_exits_1(bootstrap, write, tmp_path):
+def test_iotrack_run_says_so_in_one_line_and_exits_1(services, write, tmp_path):
     marker = tmp_path / "ran"
     offset = write(b"iot:x", _marker_command(marker))
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "IOTRACK_HOME": str(tmp_path / "home"),
-    }
+    env = cli_env(services, CORE)
     ran = subprocess.run(
         [sys.executable, "-m", "streams.cli", "run", "--no-fusion", "--metrics-port", "0"],
         env=env,

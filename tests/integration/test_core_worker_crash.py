@@ -11,7 +11,6 @@ input, each record once.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -30,8 +29,12 @@ from streams.local.processes import free_port
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
 from streams.workers.channels import CHANNEL_TOPICS, topic_of
-from topics import admin, catalog
+from streams.workers.core import GROUP
+from tests.integration.embedded import cli_env, own_broker
+from topics import catalog
+from topics.clients import KafkaConnection
 from topics.codec import SingleObjectCodec, plain
+from topics.parties import CORE, CUSTOMS
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 CODEC = SingleObjectCodec()
@@ -203,11 +206,12 @@ def _expected(lines: list[str]) -> list[tuple[str, str, str | None, str]]:
     return found
 
 
-def _published(bootstrap: str) -> list[tuple[str, str, str | None, str]]:
+def _published(connection: KafkaConnection) -> list[tuple[str, str, str | None, str]]:
+    """Every output record, read as Customs (who may read all of them)."""
     found = []
     names = {t.name: t for t in CHANNEL_TOPICS.values() if t is not catalog.DEAD_LETTERS}
     for topic in names.values():
-        for message in read_committed(bootstrap, topic):
+        for message in read_committed(connection, topic):
             value = message.value()
             decoded = None if value is None else CODEC.decode(value)
             found.append(
@@ -224,12 +228,9 @@ def _published(bootstrap: str) -> list[tuple[str, str, str | None, str]]:
 class Worker:
     """The core worker as a separate process that can be killed."""
 
-    def __init__(self, bootstrap: str, log: Path) -> None:
-        self.env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        """``env``: `iotrack run` on the broker's embedded default, signed in as the core."""
+        self.env = env
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
         self.kills = 0
@@ -268,11 +269,12 @@ def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
     rng = random.Random(20261125)
     waves = _scenario(rng)
     kafka = LocalKafka(tmp_path / "home", base_port=free_port())
-    worker = Worker(kafka.bootstrap, tmp_path / "worker.log")
+    worker: Worker | None = None
     stop_killing = threading.Event()
     try:
-        bootstrap = kafka.start()
-        admin.apply(admin.admin_client(bootstrap))
+        kafka.start()
+        found = own_broker(kafka)
+        worker = Worker(cli_env(found), tmp_path / "worker.log")
         worker.start()
 
         def killer() -> None:
@@ -283,11 +285,12 @@ def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
 
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
+        group = f"{CORE.principal}.{GROUP}"
         for wave in waves:
-            publish(bootstrap, CODEC, wave)
+            publish(found.kafka, CODEC, wave)
             topic = next(read_events(wave[:1])).topic
             deadline = time.monotonic() + 240
-            while not committed_up_to_end(bootstrap, "iotrack-core", [topic]):
+            while not committed_up_to_end(found.kafka_admin(), group, [topic]):
                 assert time.monotonic() < deadline, f"the worker never took the {topic.name} wave"
                 time.sleep(0.5)
         stop_killing.set()
@@ -295,7 +298,7 @@ def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
         worker.stop()
         assert worker.kills >= 3, "the worker was killed several times"
         expected = _expected([line for wave in waves for line in wave])
-        published = _published(bootstrap)
+        published = _published(found.kafka(CUSTOMS))
         ids = Counter((t, json.loads(v)["event_id"]) for t, _, s, v in published if s)
         assert max(ids.values()) == 1, "no transition or deviation published twice"
         assert Counter(published) == Counter(expected)
@@ -306,5 +309,6 @@ def test_core_worker_killed_repeatedly_publishes_everything_once(tmp_path):
         assert kinds["EXIT_WHILE_HELD"] == 2 * still_held, "at the gate read and at the exit"
     finally:
         stop_killing.set()
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         kafka.stop()

@@ -6,10 +6,11 @@ import time
 import uuid
 
 from streams.workers.gate_state import GateState
-from topics import admin, catalog
+from topics import catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import API, CORE
 from topics.schemas import repository
 
 CODEC = SingleObjectCodec()
@@ -33,10 +34,9 @@ def _verdict(unit: str, verdict: str, may_leave: bool) -> bytes:
 
 
 def test_the_gate_sees_the_latest_verdict_and_forgets_tombstoned_units(services):
-    admin.apply(admin.admin_client(services.bootstrap))
     topic = catalog.CLEARANCE_BY_ITU.name
     held, cleared, gone = (f"CONTAINER:G{uuid.uuid4().hex[:9].upper()}" for _ in range(3))
-    out = producer(services.bootstrap)
+    out = producer(services.kafka(CORE))  # the verdicts' one writer
     for key, verdict, may_leave in (
         (held, "HELD", False),
         (cleared, "HELD", False),
@@ -46,7 +46,7 @@ def test_the_gate_sees_the_latest_verdict_and_forgets_tombstoned_units(services)
         out.produce(topic, key=key.encode(), value=_verdict(key.split(":")[1], verdict, may_leave))
     out.produce(topic, key=gone.encode(), value=None)
     assert out.flush(30) == 0
-    gate = GateState(services.bootstrap, CODEC)
+    gate = GateState(services.kafka(API), CODEC)
     gate.start()
     try:
         assert gate.check(cleared).may_leave is True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,8 +14,10 @@ from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
-from topics import admin
+from streams.workers.core import GROUP
+from tests.integration.embedded import cli_env, own_broker
 from topics.codec import SingleObjectCodec
+from topics.parties import CORE
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 GOLDEN = CHECKOUT / "tests" / "golden" / "exit-attempt-while-phytosanitary-hold.in.jsonl"
@@ -32,12 +33,14 @@ def _scrape(port: int) -> str:
 
 def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(tmp_path):
     # A broker of its own: the shared one holds other tests' inputs, whose later event times
-    # would put this scenario's beyond the core's dedupe horizon (refused, not counted).
+    # would put this scenario's beyond the core's dedupe horizon (refused, not counted). Set up
+    # as `iotrack up` does, so `iotrack run` signs in as service.core from its home.
     kafka = LocalKafka(tmp_path / "home", base_port=free_port())
-    bootstrap = kafka.start()
-    admin.apply(admin.admin_client(bootstrap))
+    kafka.start()
+    found = own_broker(kafka)
     port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = cli_env(found)
+    core_group = f"{CORE.principal}.{GROUP}"
     process = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "run", "--metrics-port", str(port)],
         cwd=CHECKOUT,
@@ -48,10 +51,10 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(tmp_path)
     try:
         # One event at a time, each taken before the next, so the scenario plays in file order.
         for line in GOLDEN.read_text().splitlines():
-            publish(bootstrap, SingleObjectCodec(), [line])
+            publish(found.kafka, SingleObjectCodec(), [line])
             topic = next(read_events([line])).topic
             deadline = time.monotonic() + 60
-            while not committed_up_to_end(bootstrap, "iotrack-core", [topic]):
+            while not committed_up_to_end(found.kafka_admin(), core_group, [topic]):
                 assert time.monotonic() < deadline, f"the worker did not take {topic.name}"
                 time.sleep(0.1)
         deadline = time.monotonic() + 30
@@ -66,7 +69,7 @@ def test_the_core_worker_reports_inputs_outputs_deviations_and_latency(tmp_path)
         assert "iotrack_core_transaction_seconds_count" in text
         assert "iotrack_fusion_records_total" in text
         assert 'iotrack_events_in_total{processor="fusion",record_type="iotrack.RawRead"}' in text
-        assert 'iotrack_consumer_lag_records{group="iotrack-core",' in text
+        assert f'iotrack_consumer_lag_records{{group="{core_group}",' in text
         assert 'iotrack_iot_ids{status="' in text
         # The phytosanitary hold was placed, then lifted: seen, none open now.
         assert 'iotrack_holds_open{agency="PHYTOSANITARY"} 0.0' in text

@@ -19,20 +19,24 @@ import pytest
 from confluent_kafka import KafkaError, Message
 
 from readers.fusion_worker import FusionWorker
+from readers.service import reader_party
 from streams.http.access import parse_credentials
 from streams.http.api import Api
 from streams.http.queries import Queries
 from streams.kafka.reading import read_committed
+from streams.local.runtime import Endpoints
 from streams.ops import metrics
+from streams.ops.admission import admit
 from streams.ops.duties import Duty
 from streams.subscriptions.worker import DeliveryWorker
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from tests.integration.databases import scratch_database
-from topics import admin, catalog
-from topics.clients import producer
+from topics import catalog
+from topics.clients import KafkaConnection, producer
 from topics.codec import SingleObjectCodec, plain
 from topics.examples import example
+from topics.parties import API, CORE, CUSTOMS, FUSION, PROJECTION, SUBSCRIPTIONS
 from topics.schemas import repository
 
 CODEC = SingleObjectCodec()
@@ -54,9 +58,12 @@ def _garbage() -> list[tuple[str, bytes]]:
 VERDICT = "iotrack.ClearanceVerdict"
 
 
-def _send(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]):
-    """Produce in order, one partition; the (partition, offset) of each."""
-    out = producer(bootstrap)
+def _send(
+    connection: KafkaConnection, topic: str, records: list[tuple[bytes | None, bytes | None]]
+):
+    """Produce in order, one partition, signed in as ``connection`` (the topic's writer); the
+    (partition, offset) of each."""
+    out = producer(connection)
     where: dict[int, tuple[int, int]] = {}
 
     def report(n: int):
@@ -72,9 +79,9 @@ def _send(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | 
     return [where[n] for n in range(len(records))]
 
 
-def _letters(bootstrap: str) -> dict[tuple[str, int, int], dict]:
+def _letters(cluster: Endpoints) -> dict[tuple[str, int, int], dict]:
     found = {}
-    for message in read_committed(bootstrap, catalog.DEAD_LETTERS):
+    for message in read_committed(cluster.kafka(CUSTOMS), catalog.DEAD_LETTERS):
         letter = plain(CODEC.decode(message.value()).value)
         found[(letter["source_topic"], letter["partition"], letter["offset"])] = letter
     return found
@@ -85,9 +92,9 @@ def _sample(name: str, **labels: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def bootstrap(services) -> str:
-    admin.apply(admin.admin_client(services.bootstrap))
-    return services.bootstrap
+def cluster(services) -> Endpoints:
+    """The session's broker, each client signed in as the party it plays."""
+    return services
 
 
 def _verdict(unit: str, verdict: str, may_leave: bool) -> bytes:
@@ -107,7 +114,7 @@ def _verdict(unit: str, verdict: str, may_leave: bool) -> bytes:
 
 
 @pytest.fixture
-def gate(bootstrap) -> Iterator[tuple[GateState, str, list[tuple[int, int]]]]:
+def gate(cluster) -> Iterator[tuple[GateState, str, list[tuple[int, int]]]]:
     """Bad records on the verdict topic, then a good verdict; a gate state started after."""
     unit = f"CONTAINER:P{uuid.uuid4().hex[:9].upper()}"
     deviation = CODEC.encode("iotrack.Deviation", example(repository().get("iotrack.Deviation")))
@@ -117,8 +124,8 @@ def gate(bootstrap) -> Iterator[tuple[GateState, str, list[tuple[int, int]]]]:
     records.append((unit.encode(), deviation))  # decodes, but is not a verdict
     records.append((b"\xff\xfe not text", _verdict("X", "CLEARED", True)))
     records.append((unit.encode(), _verdict(unit.split(":")[1], "HELD", False)))
-    where = _send(bootstrap, catalog.CLEARANCE_BY_ITU.name, records)
-    state = GateState(bootstrap, CODEC)
+    where = _send(cluster.kafka(CORE), catalog.CLEARANCE_BY_ITU.name, records)
+    state = GateState(cluster.kafka(API), CODEC)
     state.start(timeout_s=60)  # ready although bad records lie on its topic
     try:
         yield state, unit, where[:-1]
@@ -126,7 +133,7 @@ def gate(bootstrap) -> Iterator[tuple[GateState, str, list[tuple[int, int]]]]:
         state.stop()
 
 
-def test_the_gate_state_skips_what_it_cannot_read_and_keeps_following(bootstrap, gate, caplog):
+def test_the_gate_state_skips_what_it_cannot_read_and_keeps_following(cluster, gate, caplog):
     state, unit, bad = gate
     before = _sample("iotrack_records_skipped_total", processor="gate-state", reason="NotAvroError")
     assert state.check(unit).verdict == "HELD", "the good verdict behind the bad ones"
@@ -139,7 +146,7 @@ def test_the_gate_state_skips_what_it_cannot_read_and_keeps_following(bootstrap,
     # It goes on following the topic: bad bytes and an update after them.
     caplog.set_level(logging.WARNING, logger="iotrack.gate")
     _send(
-        bootstrap,
+        cluster.kafka(CORE),
         catalog.CLEARANCE_BY_ITU.name,
         [
             (b"k", b"not avro at all"),
@@ -190,7 +197,7 @@ def test_a_dead_gate_state_thread_makes_health_and_ready_say_so(services, gate, 
 
 
 def test_the_projection_dead_letters_what_it_cannot_decode_and_projects_the_rest(
-    bootstrap, services, caplog
+    cluster, services, caplog
 ):
     iot = str(uuid.uuid4())
     hold = {
@@ -202,7 +209,7 @@ def test_the_projection_dead_letters_what_it_cannot_decode_and_projects_the_rest
     key = f"{iot}{catalog.KEY_SEPARATOR}CUSTOMS{catalog.KEY_SEPARATOR}H-AFTER-GARBAGE".encode()
     garbage = _garbage()
     where = _send(
-        bootstrap,
+        cluster.kafka(CORE),
         catalog.HOLDS.name,
         [*((key, value) for _, value in garbage), (key, CODEC.encode("iotrack.HoldPlaced", hold))],
     )
@@ -210,14 +217,14 @@ def test_the_projection_dead_letters_what_it_cannot_decode_and_projects_the_rest
     before = _sample("iotrack_dead_letters_total", processor="projection", reason="NotAvroError")
     with scratch_database(services, "poison_projection") as found:
         url = found.database(Duty.PROJECTION).reveal()
-        projection = Projection(bootstrap, url, CODEC, topics=(catalog.HOLDS,))
+        projection = Projection(cluster.kafka(PROJECTION), url, CODEC, topics=(catalog.HOLDS,))
         projection.run(threading.Event(), until_end=True)
         with psycopg2.connect(url) as db, db.cursor() as cursor:
             cursor.execute("SELECT hold_id FROM holds WHERE iot_id = %s", (iot,))
             assert cursor.fetchall() == [("H-AFTER-GARBAGE",)], "the record behind them"
         db.close()
     assert projection.undecodable >= len(garbage)
-    letters = _letters(bootstrap)
+    letters = _letters(cluster)
     for (name, value), (partition, offset) in zip(garbage, where, strict=False):
         letter = letters[(catalog.HOLDS.name, partition, offset)]
         assert letter["source"] == "iotrack-projection", name
@@ -232,8 +239,10 @@ def test_the_projection_dead_letters_what_it_cannot_decode_and_projects_the_rest
     )
 
 
-def test_fusion_dead_letters_what_it_cannot_decode_and_fuses_the_rest(bootstrap):
+def test_fusion_dead_letters_what_it_cannot_decode_and_fuses_the_rest(cluster):
     point = f"POISON-{uuid.uuid4().hex[:8].upper()}"
+    reader = reader_party(point)
+    admit(cluster, [reader])
     read = {
         **example(repository().get("iotrack.RawRead")),
         "event_id": str(uuid.uuid4()),
@@ -247,37 +256,41 @@ def test_fusion_dead_letters_what_it_cannot_decode_and_fuses_the_rest(bootstrap)
     }
     garbage = _garbage()
     where = _send(
-        bootstrap,
+        cluster.kafka(reader),
         catalog.RAW_READS.name,
         [
             *((point.encode(), value) for _, value in garbage),
             (point.encode(), CODEC.encode("iotrack.RawRead", read)),
         ],
     )
-    worker = FusionWorker(bootstrap, CODEC, group=f"poison-{uuid.uuid4()}", idle_flush_s=0.5)
+    worker = FusionWorker(
+        cluster.kafka(FUSION), CODEC, group=f"poison-{uuid.uuid4()}", idle_flush_s=0.5
+    )
     worker.run(threading.Event(), exit_when_idle_s=3.0)
     passages = [
         plain(CODEC.decode(m.value()).value)
-        for m in read_committed(bootstrap, catalog.PASSAGES)
+        for m in read_committed(cluster.kafka(CUSTOMS), catalog.PASSAGES)
         if m.value() is not None
     ]
     assert [p["read_point_id"] for p in passages].count(point) == 1, "the good read fused"
-    letters = _letters(bootstrap)
+    letters = _letters(cluster)
     for (name, _value), (partition, offset) in zip(garbage, where, strict=False):
         letter = letters[(catalog.RAW_READS.name, partition, offset)]
         assert letter["source"] == "iotrack-fusion", name
 
 
-def test_the_delivery_worker_dead_letters_what_it_cannot_read_and_goes_on(bootstrap, services):
+def test_the_delivery_worker_dead_letters_what_it_cannot_read_and_goes_on(cluster, services):
     with scratch_database(services, "poison_subscriptions") as found:
-        worker = DeliveryWorker(bootstrap, found.database(Duty.SUBSCRIPTIONS).reveal(), CODEC)
+        worker = DeliveryWorker(
+            cluster.kafka(SUBSCRIPTIONS), found.database(Duty.SUBSCRIPTIONS).reveal(), CODEC
+        )
         try:
             worker.fanout.assign()  # a first start: at the topics' end
             time.sleep(1)
             verdict = _verdict("CSQU3054383", "CLEARED", True)
             garbage = [*_garbage(), ("a verdict on the deviations topic", verdict)]
             where = _send(
-                bootstrap,
+                cluster.kafka(CORE),
                 catalog.DEVIATIONS.name,
                 [*((b"k", value) for _, value in garbage)],
             )
@@ -292,7 +305,7 @@ def test_the_delivery_worker_dead_letters_what_it_cannot_read_and_goes_on(bootst
             assert stored[(catalog.DEVIATIONS.name, 0)] > where[-1][1], "its position moved on"
         finally:
             worker.close()
-    letters = _letters(bootstrap)
+    letters = _letters(cluster)
     for (name, _value), (partition, offset) in zip(garbage, where, strict=True):
         letter = letters[(catalog.DEVIATIONS.name, partition, offset)]
         assert letter["source"] == "iotrack-subscriptions", name

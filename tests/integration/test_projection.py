@@ -4,7 +4,6 @@ leaves tables equal to a rebuild."""
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
 import subprocess
@@ -23,10 +22,12 @@ from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
 from streams.workers.projection import TOPICS, Projection, gate_check, rebuild
 from tests.integration.databases import scratch_database
-from topics import admin, catalog
-from topics.clients import producer
+from tests.integration.embedded import cli_env
+from tests.integration.writers import AsWriters
+from topics import catalog
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import PROJECTION
 from topics.schemas import repository
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -80,10 +81,11 @@ def databases(services):
         yield one, other
 
 
-def _feed(bootstrap: str, rng: random.Random) -> str:
-    """A few thousand state records with updates and tombstones; one unit's ITU key."""
+def _feed(services, rng: random.Random) -> str:
+    """A few thousand state records with updates and tombstones, each written as its topic's
+    writer would; one unit's ITU key."""
     schemas = repository()
-    out = producer(bootstrap)
+    out = AsWriters(services)
     iots = [str(uuid.uuid4()) for _ in range(300)]
     keys = [f"CONTAINER:TST{n:07d}" for n in range(300)]
     for n in range(4000):
@@ -217,33 +219,27 @@ def _progress(url: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _env(bootstrap: str, url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "DATABASE_URL": url,
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+def _env(services, url: str) -> dict[str, str]:
+    return cli_env(services, PROJECTION, DATABASE_URL=url)
 
 
-def _start(bootstrap: str, url: str) -> subprocess.Popen[bytes]:
+def _start(services, url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "project", "--exit-when-idle", "3"],
         cwd=CHECKOUT,
-        env=_env(bootstrap, url),
+        env=_env(services, url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
 def test_killed_projection_equals_a_rebuild_and_answers_the_gate(services, databases):
-    admin.apply(admin.admin_client(services.bootstrap))
-    gate_key = _feed(services.bootstrap, random.Random(5))
+    gate_key = _feed(services, random.Random(5))
     killed_at = databases[0]
     killed, rebuilt = (found.database(Duty.PROJECTION).reveal() for found in databases)
     kills = 0
     for _ in range(3):
-        process = _start(services.bootstrap, killed)
+        process = _start(services, killed)
         before = _progress(killed)
         deadline = time.monotonic() + 60
         while _progress(killed) == before and process.poll() is None:
@@ -253,15 +249,15 @@ def test_killed_projection_equals_a_rebuild_and_answers_the_gate(services, datab
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait()
-    final = _start(services.bootstrap, killed)
+    final = _start(services, killed)
     assert final.wait(120) == 0
     assert kills >= 1, "killed at least once mid-stream"
     # The rebuild starts from tables that already hold rows: it truncates them first.
-    Projection(services.bootstrap, rebuilt, CODEC).run(threading.Event(), until_end=True)
+    Projection(services.kafka(PROJECTION), rebuilt, CODEC).run(threading.Event(), until_end=True)
     rebuilding = subprocess.run(
         [sys.executable, "-m", "streams.cli", "projection", "rebuild"],
         cwd=CHECKOUT,
-        env=_env(services.bootstrap, rebuilt),
+        env=_env(services, rebuilt),
         capture_output=True,
         text=True,
         timeout=300,
@@ -294,9 +290,8 @@ def test_a_database_outage_pauses_the_projection_and_it_resumes_with_nothing_los
     services, own_postgres, caplog
 ):
     postgres, url = own_postgres
-    admin.apply(admin.admin_client(services.bootstrap))
-    _feed(services.bootstrap, random.Random(11))
-    projection = Projection(services.bootstrap, url, CODEC, max_backoff_s=1.0)
+    _feed(services, random.Random(11))
+    projection = Projection(services.kafka(PROJECTION), url, CODEC, max_backoff_s=1.0)
     stop = threading.Event()
     worker = threading.Thread(target=projection.run, args=(stop,), daemon=True)
     caplog.set_level(logging.WARNING, logger="iotrack.projection")
@@ -306,7 +301,7 @@ def test_a_database_outage_pauses_the_projection_and_it_resumes_with_nothing_los
         assert time.monotonic() < deadline, "the projection made no progress"
         time.sleep(0.01)
     postgres.stop()
-    _feed(services.bootstrap, random.Random(12))  # more records while the database is down
+    _feed(services, random.Random(12))  # more records while the database is down
     time.sleep(2)
     postgres.start()
     deadline = time.monotonic() + 120
@@ -322,5 +317,5 @@ def test_a_database_outage_pauses_the_projection_and_it_resumes_with_nothing_los
     assert any("resumed" in r.getMessage() for r in caplog.records)
     # The same database, rebuilt from the topics, holds the same rows.
     resumed = _tables(url)
-    rebuild(services.bootstrap, url, CODEC)
+    rebuild(services.kafka(PROJECTION), url, CODEC)
     assert _tables(url) == resumed

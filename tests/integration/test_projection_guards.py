@@ -4,7 +4,6 @@ database (a second one, or a rebuild, is refused while it runs)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -24,10 +23,12 @@ from streams.workers.projection import (
     truncate,
 )
 from tests.integration.databases import scratch_database
-from topics import admin, catalog
+from tests.integration.embedded import cli_env
+from topics import catalog
 from topics.clients import producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import CORE, CUSTOMS, PROJECTION
 from topics.schemas import repository
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -52,10 +53,9 @@ def _hold(iot: str, hold_id: str, reason: str) -> dict:
 
 
 def test_a_record_postgres_cannot_store_is_dead_lettered_and_the_batch_kept(services, database):
-    admin.apply(admin.admin_client(services.bootstrap))
     iot = str(uuid.uuid4())
     good, nul = _hold(iot, "H-GOOD", "risk profile"), _hold(iot, "H-NUL", "risk\x00profile")
-    out = producer(services.bootstrap)
+    out = producer(services.kafka(CORE))  # the public holds topic's one writer
     sep = catalog.KEY_SEPARATOR
     records = [
         (catalog.HOLDS.key_of(nul), CODEC.encode("iotrack.HoldPlaced", nul)),
@@ -75,7 +75,7 @@ def test_a_record_postgres_cannot_store_is_dead_lettered_and_the_batch_kept(serv
     assert out.flush(30) == 0
     assert len(offsets) == 4
 
-    projection = Projection(services.bootstrap, database, CODEC, topics=(catalog.HOLDS,))
+    projection = Projection(services.kafka(PROJECTION), database, CODEC, topics=(catalog.HOLDS,))
     projection.run(threading.Event(), until_end=True)
     assert projection.dead_lettered >= 3
     with psycopg2.connect(database) as db, db.cursor() as cursor:
@@ -92,7 +92,7 @@ def test_a_record_postgres_cannot_store_is_dead_lettered_and_the_batch_kept(serv
         (letter["source_topic"], letter["partition"], letter["offset"]): letter
         for letter in (
             CODEC.decode(m.value(), topic=catalog.DEAD_LETTERS.name).value
-            for m in read_committed(services.bootstrap, catalog.DEAD_LETTERS)
+            for m in read_committed(services.kafka(CUSTOMS), catalog.DEAD_LETTERS)
             if m.value() is not None
         )
     }
@@ -105,29 +105,23 @@ def test_a_record_postgres_cannot_store_is_dead_lettered_and_the_batch_kept(serv
     assert kinds[2] == "InvalidTextRepresentation"  # refused by Postgres, under a savepoint
     assert (catalog.HOLDS.name, *offsets[3]) not in letters
 
-    again = Projection(services.bootstrap, database, CODEC, topics=(catalog.HOLDS,))
+    again = Projection(services.kafka(PROJECTION), database, CODEC, topics=(catalog.HOLDS,))
     assert again.run(threading.Event(), until_end=True) == 0, "the position moved past them"
 
 
 def test_one_projection_at_a_time_writes_a_database(services, database):
-    admin.apply(admin.admin_client(services.bootstrap))
-    running = Projection(services.bootstrap, database, CODEC)
+    running = Projection(services.kafka(PROJECTION), database, CODEC)
     try:
         with pytest.raises(ProjectionLockError, match="another projection"):
-            Projection(services.bootstrap, database, CODEC, lock_wait_s=0.3)
+            Projection(services.kafka(PROJECTION), database, CODEC, lock_wait_s=0.3)
         with pytest.raises(ProjectionLockError, match="stop it first"):
-            rebuild(services.bootstrap, database, CODEC, lock_wait_s=0.3)
+            rebuild(services.kafka(PROJECTION), database, CODEC, lock_wait_s=0.3)
         with pytest.raises(ProjectionLockError):
             truncate(database, lock_wait_s=0.3)
         refused = subprocess.run(
             [sys.executable, "-m", "streams.cli", "projection", "rebuild"],
             cwd=CHECKOUT,
-            env={
-                **os.environ,
-                "KAFKA_BOOTSTRAP_SERVERS": services.bootstrap,
-                "DATABASE_URL": database,
-                "PYTHONDONTWRITEBYTECODE": "1",
-            },
+            env=cli_env(services, PROJECTION, DATABASE_URL=database),
             capture_output=True,
             text=True,
             timeout=120,
@@ -136,19 +130,21 @@ def test_one_projection_at_a_time_writes_a_database(services, database):
         assert refused.returncode != 0
         assert "another projection" in refused.stderr
         assert "Traceback" not in refused.stderr
-        other = Projection(services.bootstrap, database, CODEC, consumer_name="another-name")
+        other = Projection(
+            services.kafka(PROJECTION), database, CODEC, consumer_name="another-name"
+        )
         other.close()  # another consumer name is another lock
     finally:
         running.close()
     # Once the first has stopped, the lock is free.
-    rebuilt = rebuild(services.bootstrap, database, CODEC, lock_wait_s=5)
+    rebuilt = rebuild(services.kafka(PROJECTION), database, CODEC, lock_wait_s=5)
     assert rebuilt.applied >= 0
 
 
 def test_after_an_outage_the_projection_waits_for_its_lock_before_writing(
     services, database, caplog
 ):
-    projection = Projection(services.bootstrap, database, CODEC, max_backoff_s=0.2)
+    projection = Projection(services.kafka(PROJECTION), database, CODEC, max_backoff_s=0.2)
     projection.db.close()  # the outage: its session, and the lock with it, are gone
     squatter = psycopg2.connect(database)  # say, the old session the server still keeps
     squatter.autocommit = True
@@ -170,7 +166,7 @@ def test_after_an_outage_the_projection_waits_for_its_lock_before_writing(
         resuming.join(10)
         assert not resuming.is_alive(), "it resumes once the lock is free"
         with pytest.raises(ProjectionLockError):
-            Projection(services.bootstrap, database, CODEC, lock_wait_s=0.3)
+            Projection(services.kafka(PROJECTION), database, CODEC, lock_wait_s=0.3)
     finally:
         stop.set()
         resuming.join(10)

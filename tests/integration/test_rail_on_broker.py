@@ -5,7 +5,6 @@ amendment without the held unit, a swapped wagon caught at the exit, and a depar
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -24,9 +23,11 @@ from streams.local.processes import free_port
 from streams.ops.settings import CHECKOUT
 from streams.replay.lines import read_events
 from streams.replay.publish import publish
-from streams.workers.core import CoreWorker
-from topics import admin, catalog
+from streams.workers.core import GROUP, CoreWorker
+from tests.integration.embedded import cli_env, own_broker
+from topics import catalog
 from topics.codec import SingleObjectCodec, plain
+from topics.parties import CORE, GDF
 
 CODEC = SingleObjectCodec()
 T0 = int(time.time() * 1000) - 3_600_000
@@ -64,9 +65,9 @@ def port(tmp_path_factory):
     stop = threading.Event()
     thread = None
     try:
-        bootstrap = kafka.start()
-        admin.apply(admin.admin_client(bootstrap), catalog.deployed(PARTIES))
-        worker = CoreWorker(bootstrap, CODEC)
+        kafka.start()
+        found = own_broker(kafka, PARTIES)
+        worker = CoreWorker(found.kafka(CORE), CODEC)
         thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
         thread.start()
         paths = [
@@ -74,7 +75,7 @@ def port(tmp_path_factory):
             for x in (CHECKOUT / "deploy" / "mission-paths.jsonl").read_text().splitlines()
             if x.strip() and not x.startswith("#")
         ]
-        feed(bootstrap, paths)
+        feed(found, paths)
         lines, iots = [], {}
         for n, unit in enumerate(UNITS + FOLLOWED, start=1):
             iots[unit] = iot_of(n, unit)
@@ -82,14 +83,14 @@ def port(tmp_path_factory):
                 line("BindingRequested", n, request_id=f"R-{unit}", mrns=[declaration(unit)],
                      itus=[itu(unit)], mission_path_id="RAIL-EXPORT", requested_by="officer")
             )  # fmt: skip
-        feed(bootstrap, lines)
+        feed(found, lines)
         lines = [
             line("CustomsRelease", 100 + n, iot_id=iots[u], mrn=declaration(u), released_by="o")
             for n, u in enumerate(UNITS + FOLLOWED)
         ]
         lines += [hold(200 + n, iots[u], placed=True) for n, u in enumerate((HELD, FOLLOWED[1]))]
-        feed(bootstrap, lines)
-        yield bootstrap, iots, home
+        feed(found, lines)
+        yield found, iots, home
     finally:
         stop.set()
         if thread is not None:
@@ -113,18 +114,20 @@ def hold(n: int, iot_id: str, *, placed: bool) -> str:
     return line("HoldLifted", n, **common, lifted_by="customs.duty", outcome="clean scan")
 
 
-def feed(bootstrap: str, lines: list[str]) -> None:
-    publish(bootstrap, CODEC, lines)
+def feed(found, lines: list[str]) -> None:
+    """Publish the lines, each as its party, and wait until the core has taken them."""
+    publish(found.kafka, CODEC, lines)
     names = {event.topic.name for event in read_events(lines)}
     topics = [catalog.topic_named(name) for name in sorted(names)]
     deadline = time.monotonic() + 60
-    while not committed_up_to_end(bootstrap, "iotrack-core", topics):
+    while not committed_up_to_end(found.kafka_admin(), f"{CORE.principal}.{GROUP}", topics):
         assert time.monotonic() < deadline, "the core worker did not take the events"
         time.sleep(0.2)
 
 
-def rail(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+def rail(found, *args: str) -> subprocess.CompletedProcess[str]:
+    """``iotrack rail ...`` on the broker's embedded default: as the operator, portal or GdF."""
+    env = cli_env(found)
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", "rail", *args, "--json"],
         cwd=CHECKOUT, env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -164,20 +167,21 @@ def portal(path: Path, units: list[str], order: list[int], misread: str | None =
     return path
 
 
-def train_status(bootstrap: str, train_id: str) -> dict[str, Any]:
-    found = [
+def train_status(found, train_id: str) -> dict[str, Any]:
+    """The train's latest status, as the GdF reads it."""
+    statuses = [
         plain(CODEC.decode(m.value(), topic=catalog.TRAINS.name).value)
-        for m in read_committed(bootstrap, catalog.TRAINS)
+        for m in read_committed(found.kafka(GDF), catalog.TRAINS)
         if m.key() == train_id.encode() and m.value() is not None
     ]
-    return found[-1]
+    return statuses[-1]
 
 
 def test_a_train_from_loading_list_to_departure(port, tmp_path):
-    bootstrap, iots, _ = port
+    found, iots, _ = port
     listing = tmp_path / "list.csv"
     listing.write_text("unit,mrn\n" + "".join(f"{u},{declaration(u)}\n" for u in UNITS))
-    result = rail(bootstrap, "loading-list", str(listing), "--train", "IT-4711", "--operator",
+    result = rail(found, "loading-list", str(listing), "--train", "IT-4711", "--operator",
                   "tuscan-rail")  # fmt: skip
     assert result.returncode == 1, result.stderr
     answer = json.loads(result.stdout)
@@ -186,7 +190,7 @@ def test_a_train_from_loading_list_to_departure(port, tmp_path):
     assert (held["unit"], held["reasons"]) == (HELD, ["HELD: held by CUSTOMS (SCANNING)"])
     assert held["iot_id"] == iots[HELD]
 
-    result = rail(bootstrap, "manifest", str(manifest_json(tmp_path / "m1.json", UNITS)),
+    result = rail(found, "manifest", str(manifest_json(tmp_path / "m1.json", UNITS)),
                   "--train", "IT-4711", "--operator", "tuscan-rail")  # fmt: skip
     assert result.returncode == 1, result.stderr
     refused = json.loads(result.stdout)
@@ -195,26 +199,26 @@ def test_a_train_from_loading_list_to_departure(port, tmp_path):
 
     kept = [u for u in UNITS if u != HELD]
     amended = manifest_csv(tmp_path / "m2.csv", kept)
-    result = rail(bootstrap, "manifest", str(amended), "--train", "IT-4711", "--operator",
+    result = rail(found, "manifest", str(amended), "--train", "IT-4711", "--operator",
                   "tuscan-rail")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["manifest_version"] == 2
 
     swapped = list(range(1, 16))
     swapped[2], swapped[3] = swapped[3], swapped[2]
-    result = rail(bootstrap, "consist", str(portal(tmp_path / "bad.jsonl", kept, swapped)),
+    result = rail(found, "consist", str(portal(tmp_path / "bad.jsonl", kept, swapped)),
                   "--train", "IT-4711")  # fmt: skip
     assert result.returncode == 1, result.stderr
     check = json.loads(result.stdout)
     assert [p.split(":")[0] for p in check["problems"]] == ["SWAPPED_WAGON", "SWAPPED_WAGON"]
-    assert train_status(bootstrap, "IT-4711")["phase"] == "REVOKED"
+    assert train_status(found, "IT-4711")["phase"] == "REVOKED"
 
-    result = rail(bootstrap, "manifest", str(amended), "--train", "IT-4711", "--operator",
+    result = rail(found, "manifest", str(amended), "--train", "IT-4711", "--operator",
                   "tuscan-rail")  # fmt: skip
     assert json.loads(result.stdout)["granted"] is True, "v3, the train recomposed"
     misread = kept[0][:5] + "O" + kept[0][6:] if kept[0][5] == "0" else None
     good = portal(tmp_path / "good.jsonl", kept, list(range(1, 16)), misread)
-    result = rail(bootstrap, "consist", str(good))  # the portal knows no train id
+    result = rail(found, "consist", str(good))  # the portal knows no train id
     assert result.returncode == 0, result.stdout + result.stderr
     check = json.loads(result.stdout)
     assert check["train_id"] == "IT-4711", "found by its wagon numbers"
@@ -226,38 +230,38 @@ def test_a_train_from_loading_list_to_departure(port, tmp_path):
              confirmed_by="gdf.bianchi")
         for n, u in enumerate(kept)
     ]  # fmt: skip
-    feed(bootstrap, exits)
-    status = train_status(bootstrap, "IT-4711")
+    feed(found, exits)
+    status = train_status(found, "IT-4711")
     assert (status["phase"], status["exited"], status["manifest_versions"]) == (
         "DEPARTED", 29, [1, 2, 3]
     )  # fmt: skip
 
 
 def test_a_bad_file_and_a_stale_version_are_refused_with_the_reason(port, tmp_path):
-    bootstrap, _, _ = port
+    found, _, _ = port
     bad = tmp_path / "bad.csv"
     bad.write_text("unit,mrn\nTRLU0001000,\n,26IT\n")
-    result = rail(bootstrap, "loading-list", str(bad), "--train", "T-X", "--operator", "op")
+    result = rail(found, "loading-list", str(bad), "--train", "T-X", "--operator", "op")
     assert result.returncode == 2
     assert "line 3: the unit code is empty" in result.stderr
     wagons = manifest_json(tmp_path / "m.json", [STALE])
-    first = rail(bootstrap, "manifest", str(wagons), "--train", "T-S", "--operator", "op",
+    first = rail(found, "manifest", str(wagons), "--train", "T-S", "--operator", "op",
                  "--version", "2")  # fmt: skip
     assert first.returncode == 1, first.stderr
     assert json.loads(first.stdout)["reasons"] == [
         f"NOT_RELEASED: position 1: MRN {declaration(STALE)} not released"
     ], "Customs bound the unit from the manifest; nobody released it yet"
-    stale = rail(bootstrap, "manifest", str(wagons), "--train", "T-S", "--operator", "op",
+    stale = rail(found, "manifest", str(wagons), "--train", "T-S", "--operator", "op",
                  "--version", "1")  # fmt: skip
     assert stale.returncode == 2
     assert "manifest v1 is not newer than v2" in stale.stderr
 
 
 def test_follow_prints_the_answer_again_when_a_hold_is_lifted(port, tmp_path):
-    bootstrap, iots, _ = port
+    found, iots, _ = port
     listing = tmp_path / "follow.json"
     listing.write_text(json.dumps({"items": [{"unit": u, "mrn": None} for u in FOLLOWED]}))
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = cli_env(found)
     watcher = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "rail", "loading-list", str(listing), "--train",
          "IT-FOLLOW", "--operator", "op", "--json", "--follow"],
@@ -267,7 +271,7 @@ def test_follow_prints_the_answer_again_when_a_hold_is_lifted(port, tmp_path):
         assert watcher.stdout is not None
         first = json.loads(watcher.stdout.readline())
         assert [i["ready"] for i in first["items"]] == [True, False]
-        feed(bootstrap, [hold(400, iots[FOLLOWED[1]], placed=False)])
+        feed(found, [hold(400, iots[FOLLOWED[1]], placed=False)])
         second = json.loads(watcher.stdout.readline())
         assert [i["ready"] for i in second["items"]] == [True, True]
     finally:
@@ -278,9 +282,9 @@ def test_follow_prints_the_answer_again_when_a_hold_is_lifted(port, tmp_path):
 
 
 def test_the_readme_walkthrough_with_the_example_files(port):
-    bootstrap, _, _ = port
+    found, _, _ = port
     examples = CHECKOUT / "deploy" / "examples" / "rail"
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = cli_env(found)
     for kind, name in (("rail-operator", "tuscan-rail"), ("rail-portal", "rail-gate-1-ocr")):
         admitted = subprocess.run(
             [sys.executable, "-m", "streams.cli", "parties", "add", kind, name],
@@ -289,12 +293,12 @@ def test_the_readme_walkthrough_with_the_example_files(port):
         assert admitted.returncode == 0, admitted.stderr
         assert f"{kind}.{name} admitted" in admitted.stdout
     for name in ("1-customs-bindings.jsonl", "2-customs-decisions.jsonl"):
-        feed(bootstrap, (examples / name).read_text().splitlines())
+        feed(found, (examples / name).read_text().splitlines())
     train = ("--train", "IT-4712")
     operator = ("--operator", "tuscan-rail")
 
     def step(*args: str) -> tuple[int, dict[str, Any]]:
-        result = rail(bootstrap, *args)
+        result = rail(found, *args)
         assert result.returncode in (0, 1), result.stderr
         return result.returncode, json.loads(result.stdout)
 

@@ -13,22 +13,24 @@ from prometheus_client import generate_latest
 
 from readers.adapters import ReadPoint
 from readers.forwarder import Forwarder
-from readers.service import ReaderService
+from readers.service import ReaderService, reader_party
 from readers.spool import Pending, Spool
 from streams.cli.main import main
 from streams.kafka.reading import read_committed
 from streams.ops import metrics
-from topics import admin, catalog
+from streams.ops.admission import admit
+from topics import catalog
 from topics.clients import edge_producer
 from topics.codec import SingleObjectCodec, plain
+from topics.parties import FUSION
 
 CODEC = SingleObjectCodec()
 
 
 @pytest.fixture(scope="module")
-def bootstrap(services):
-    admin.apply(admin.admin_client(services.bootstrap))
-    return services.bootstrap
+def cluster(services):
+    """The session's broker, each client signed in as the party it plays."""
+    return services
 
 
 def _scan(n: int) -> bytes:
@@ -43,9 +45,11 @@ def _scan(n: int) -> bytes:
 
 
 def test_records_refused_for_good_are_quarantined_and_those_behind_them_delivered(
-    bootstrap, tmp_path, monkeypatch, capsys
+    cluster, tmp_path, monkeypatch, capsys
 ):
     point = ReadPoint(f"Q-{uuid.uuid4().hex[:8].upper()}", "GATE-Q")
+    reader = reader_party(point.read_point_id)
+    admit(cluster, [reader])
     spool = Spool(tmp_path / "spool.sqlite")
     service = ReaderService("barcode", point, spool, CODEC)
     accepted = [e for o in service.accept([_scan(1), _scan(2)]) for e in o.event_ids]
@@ -57,7 +61,9 @@ def test_records_refused_for_good_are_quarantined_and_those_behind_them_delivere
     accepted += [e for o in service.accept([_scan(3), _scan(4)]) for e in o.event_ids]
     forwarder = Forwarder(
         spool,
-        lambda **extra: edge_producer(bootstrap, **{"message.max.bytes": 5_000_000, **extra}),
+        lambda **extra: edge_producer(
+            cluster.kafka(reader), **{"message.max.bytes": 5_000_000, **extra}
+        ),
     )
     metrics.EDGE.readers.append(service)
     forwarder.start()
@@ -77,7 +83,7 @@ def test_records_refused_for_good_are_quarantined_and_those_behind_them_delivere
     assert 'iotrack_reader_quarantined_records{kind="barcode"} 2.0' in exposition
     delivered = [
         plain(CODEC.decode(m.value()).value)["event_id"]
-        for m in read_committed(bootstrap, catalog.RAW_READS)
+        for m in read_committed(cluster.kafka(FUSION), catalog.RAW_READS)
         if m.key() == point.read_point_id.encode()
     ]
     assert sorted(delivered) == sorted(accepted), "every record behind them was delivered"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,31 +14,32 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from readers.adapters import ReadPoint
 from readers.forwarder import Forwarder
 from readers.fusion_worker import FusionWorker
-from readers.service import ReaderService
+from readers.service import ReaderService, reader_party
 from readers.simulator import Faults, Simulator
 from readers.spool import Spool
 from streams.kafka.reading import read_committed
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
-from topics import admin, catalog
-from topics.clients import edge_producer
+from streams.ops.admission import admit
+from tests.integration.embedded import cli_env, own_broker
+from topics import catalog
+from topics.clients import KafkaConnection, edge_producer
 from topics.codec import SingleObjectCodec, plain
 from topics.errors import DecodeError
+from topics.parties import CUSTOMS, FUSION
 
 CODEC = SingleObjectCodec()
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def read_topic(bootstrap: str, topic: catalog.Topic) -> list[tuple[int, int, dict]]:
+def read_topic(connection: KafkaConnection, topic: catalog.Topic) -> list[tuple[int, int, dict]]:
     """Every record of a topic now: (partition, offset, plain value), tombstones skipped, and
-    and the bytes the poison-record tests put on the shared broker's topics too."""
+    the bytes the poison-record tests put on the shared broker's topics too."""
     found = []
-    for message in read_committed(bootstrap, topic):
+    for message in read_committed(connection, topic):
         value = message.value()
         if value is None:
             continue
@@ -51,21 +51,17 @@ def read_topic(bootstrap: str, topic: catalog.Topic) -> list[tuple[int, int, dic
     return found
 
 
-@pytest.fixture(scope="module")
-def bootstrap(services):
-    admin.apply(admin.admin_client(services.bootstrap))
-    return services.bootstrap
-
-
-def test_a_simulated_gate_hour_arrives_whole_and_once_and_fuses_into_passages(bootstrap, tmp_path):
+def test_a_simulated_gate_hour_arrives_whole_and_once_and_fuses_into_passages(services, tmp_path):
     node = f"GATE-{uuid.uuid4().hex[:8].upper()}"
     simulation = Simulator(seed=11, faults=Faults(garbage_rate=0.01)).gate_hour(240, 4, node)
     accepted: list[str] = []
     garbage = [p for p in simulation.payloads if p.garbage]
     readers: dict[tuple[str, str], tuple[ReaderService, Forwarder]] = {}
+    admit(services, {reader_party(read_point) for _, read_point, _ in simulation.by_reader()})
     for kind, read_point, node_id in simulation.by_reader():
         spool = Spool(tmp_path / f"{kind}-{read_point}.sqlite")
-        forwarder = Forwarder(spool, lambda **extra: edge_producer(bootstrap, **extra))
+        connection = services.kafka(reader_party(read_point))
+        forwarder = Forwarder(spool, lambda c=connection, **extra: edge_producer(c, **extra))
         forwarder.start()
         service = ReaderService(kind, ReadPoint(read_point, node_id), spool, CODEC)
         readers[(kind, read_point)] = (service, forwarder)
@@ -86,22 +82,23 @@ def test_a_simulated_gate_hour_arrives_whole_and_once_and_fuses_into_passages(bo
         forwarder.stop()
         assert len(service.spool) == 0
 
-    raw = [v for _, _, v in read_topic(bootstrap, catalog.RAW_READS) if v["node_id"] == node]
+    fusion, customs = services.kafka(FUSION), services.kafka(CUSTOMS)
+    raw = [v for _, _, v in read_topic(fusion, catalog.RAW_READS) if v["node_id"] == node]
     ids = Counter(v["event_id"] for v in raw)
     assert sorted(ids) == sorted(accepted), "every accepted read arrived"
     assert max(ids.values()) == 1, "and none twice"
 
     letters = [
         v
-        for _, _, v in read_topic(bootstrap, catalog.DEAD_LETTERS)
+        for _, _, v in read_topic(customs, catalog.DEAD_LETTERS)
         if v["reader_id"] and node in v["reader_id"]
     ]
     assert sorted(v["original_value"] for v in letters) == sorted(p.body for p in garbage)
     assert all(v["reason"].startswith("ocr payload: ") for v in letters)
 
-    worker = FusionWorker(bootstrap, CODEC, group=f"fusion-{uuid.uuid4()}", idle_flush_s=1.0)
+    worker = FusionWorker(fusion, CODEC, group=f"fusion-{uuid.uuid4()}", idle_flush_s=1.0)
     worker.run(threading.Event(), exit_when_idle_s=3.0)
-    passages = [v for _, _, v in read_topic(bootstrap, catalog.PASSAGES) if v["node_id"] == node]
+    passages = [v for _, _, v in read_topic(customs, catalog.PASSAGES) if v["node_id"] == node]
     assert len({p["event_id"] for p in passages}) == len(passages)
     assert len(passages) == 240, "one passage per truck: OCR and RFID of a truck fused"
     truth = set(simulation.units)
@@ -130,8 +127,7 @@ def _accept_one_by_one(service: ReaderService, payloads: list[bytes]) -> list[st
 def test_a_broker_outage_fills_the_spool_which_drains_in_order_when_it_returns(tmp_path):
     kafka = LocalKafka(tmp_path / "home", base_port=free_port())
     try:
-        bootstrap = kafka.start()
-        admin.apply(admin.admin_client(bootstrap), [catalog.RAW_READS, catalog.DEAD_LETTERS])
+        kafka.start()
         node = "GATE-OUTAGE"
         simulation = Simulator(seed=5, faults=Faults(garbage_rate=0.0)).gate_hour(120, 2, node)
         ocr = [
@@ -141,10 +137,13 @@ def test_a_broker_outage_fills_the_spool_which_drains_in_order_when_it_returns(t
             for p in ps
         ]
         read_point = ocr[0][0]
+        found = own_broker(kafka, [reader_party(read_point)])
         bodies = [p.body for rp, p in ocr if rp == read_point]
         spool = Spool(tmp_path / "spool.sqlite")
         service = ReaderService("ocr", ReadPoint(read_point, node), spool, CODEC)
-        forwarder = Forwarder(spool, lambda **extra: edge_producer(bootstrap, **extra))
+        forwarder = Forwarder(
+            spool, lambda **extra: edge_producer(found.kafka(reader_party(read_point)), **extra)
+        )
         forwarder.start()
         half = len(bodies) // 2
         accepted = _accept_one_by_one(service, bodies[:half])
@@ -161,7 +160,7 @@ def test_a_broker_outage_fills_the_spool_which_drains_in_order_when_it_returns(t
             time.sleep(0.2)
         forwarder.stop()
         assert len(spool) == 0, "the spool drained once the broker was back"
-        raw = read_topic(bootstrap, catalog.RAW_READS)
+        raw = read_topic(found.kafka(FUSION), catalog.RAW_READS)
         in_log_order = [
             v["event_id"]
             for _, _, v in sorted(raw, key=lambda r: r[:2])
@@ -194,8 +193,8 @@ def _health(port: int) -> dict | None:
         return None
 
 
-def _start_reader(bootstrap: str, read_point: str, node: str, port: int, spool: Path):
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONDONTWRITEBYTECODE": "1"}
+def _start_reader(services, read_point: str, node: str, port: int, spool: Path):
+    env = cli_env(services, reader_party(read_point))
     process = subprocess.Popen(
         [
             sys.executable,
@@ -228,14 +227,15 @@ def _start_reader(bootstrap: str, read_point: str, node: str, port: int, spool: 
 
 
 def test_a_sigkilled_reader_loses_nothing_it_accepted_and_garbage_is_dead_lettered(
-    bootstrap, tmp_path
+    services, tmp_path
 ):
     node = f"GATE-{uuid.uuid4().hex[:8].upper()}"
     read_point = f"{node}-L1"
+    admit(services, [reader_party(read_point)])
     simulation = Simulator(seed=3, faults=Faults(garbage_rate=0.0)).gate_hour(200, 1, node)
     bodies = [p.body for p in simulation.payloads if p.kind == "ocr"]
     port, spool = free_port(), tmp_path / "reader.sqlite"
-    process = _start_reader(bootstrap, read_point, node, port, spool)
+    process = _start_reader(services, read_point, node, port, spool)
     accepted: list[str] = []
     for kill_at in (60, 130):
         while len(accepted) < kill_at * 4 and bodies:
@@ -244,7 +244,7 @@ def test_a_sigkilled_reader_loses_nothing_it_accepted_and_garbage_is_dead_letter
             accepted.extend(answer["items"][0]["event_ids"])
         process.send_signal(signal.SIGKILL)
         process.wait()
-        process = _start_reader(bootstrap, read_point, node, port, spool)
+        process = _start_reader(services, read_point, node, port, spool)
     status, answer = _post(port, b"\x00\x01 garbage from a broken camera")
     assert status == 400
     assert answer["items"][0]["error"].startswith("ocr payload: not JSON")
@@ -259,14 +259,14 @@ def test_a_sigkilled_reader_loses_nothing_it_accepted_and_garbage_is_dead_letter
     process.wait(30)
     delivered = Counter(
         v["event_id"]
-        for _, _, v in read_topic(bootstrap, catalog.RAW_READS)
+        for _, _, v in read_topic(services.kafka(FUSION), catalog.RAW_READS)
         if v["read_point_id"] == read_point
     )
     assert set(accepted) <= set(delivered), "every read the reader answered 202 for arrived"
     assert set(delivered) <= set(accepted)
     letters = [
         v
-        for _, _, v in read_topic(bootstrap, catalog.DEAD_LETTERS)
+        for _, _, v in read_topic(services.kafka(CUSTOMS), catalog.DEAD_LETTERS)
         if v["reader_id"] == f"ocr@{read_point}"
     ]
     assert [v["original_value"] for v in letters] == [b"\x00\x01 garbage from a broken camera"]

@@ -20,7 +20,7 @@ import pytest
 from readers.adapters import ReadPoint
 from readers.forwarder import Forwarder
 from readers.fusion_worker import FusionWorker
-from readers.service import ReaderService
+from readers.service import ReaderService, reader_party
 from readers.spool import Spool
 from streams.cli.main import main
 from streams.http.access import parse_credentials
@@ -31,6 +31,7 @@ from streams.http.queries import Queries
 from streams.local.kafka import LocalKafka
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
+from streams.local.runtime import Endpoints
 from streams.ops import running
 from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
@@ -39,15 +40,20 @@ from streams.subscriptions.worker import DeliveryWorker
 from streams.workers import ready
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
-from topics import admin, catalog
+from tests.integration.embedded import own_broker
+from tests.integration.writers import AsWriters
+from topics import catalog
 from topics.clients import edge_producer, producer
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import API, FUSION, PROJECTION, SUBSCRIPTIONS
 from topics.schemas import repository
 
 CODEC = SingleObjectCodec()
 STALL_S = 3.0
 MAX_LAG = 50
+READER = reader_party("READY-L1")
+"""The module's reader, admitted; it also writes the raw reads the tests feed fusion."""
 SCAN = {"device_id": "s-1", "scanned_at": "2026-11-25T10:00:00Z", "data": "06DE586600006143E1"}
 
 
@@ -58,7 +64,7 @@ class Cluster:
     home: Path
     kafka: LocalKafka
     postgres: LocalPostgres
-    bootstrap: str
+    found: Endpoints
     processes: dict[str, Readiness] = field(default_factory=dict)
     service: ReaderService | None = None
     fusion: FusionWorker | None = None
@@ -81,30 +87,35 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     try:
         postgres.start()
         migrate(postgres.url(Duty.OWNER).reveal())
-        bootstrap = kafka.start()
-        admin.apply(admin.admin_client(bootstrap))
-        found = Cluster(home, kafka, postgres, bootstrap)
+        kafka.start()
+        endpoints = own_broker(kafka, [READER])
+        found = Cluster(home, kafka, postgres, endpoints)
 
         spool = Spool(home / "reader.sqlite")
         found.service = ReaderService("barcode", ReadPoint("READY-L1", "READY"), spool, CODEC)
-        forwarder = Forwarder(spool, lambda **extra: edge_producer(bootstrap, **extra))
+        forwarder = Forwarder(
+            spool, lambda **extra: edge_producer(endpoints.kafka(READER), **extra)
+        )
         forwarder.start()
         stops.append(lambda: forwarder.stop(flush_s=1))
         found.processes["reader"] = reader_readiness(found.service, forwarder, 2.0)
 
-        found.fusion = FusionWorker(bootstrap, CODEC, idle_flush_s=0.5)
+        found.fusion = FusionWorker(endpoints.kafka(FUSION), CODEC, idle_flush_s=0.5)
         fusion = found.fusion
         _thread(lambda: fusion.run(found.stop), "fusion")
         found.processes["fusion"] = ready.fusion(fusion, STALL_S, MAX_LAG)
 
         found.projection = Projection(
-            bootstrap, postgres.url(Duty.PROJECTION).reveal(), CODEC, max_backoff_s=0.5
+            endpoints.kafka(PROJECTION),
+            postgres.url(Duty.PROJECTION).reveal(),
+            CODEC,
+            max_backoff_s=0.5,
         )
         projection = found.projection
         _thread(lambda: projection.run(found.stop), "projection")
         found.processes["projection"] = ready.projection(projection, STALL_S, MAX_LAG)
 
-        gate = GateState(bootstrap, CODEC)
+        gate = GateState(endpoints.kafka(API), CODEC)
         gate.start()
         stops.append(gate.stop)
         queries = Queries(postgres.url(Duty.API).reveal(), size=2, wait_s=1.0)
@@ -113,7 +124,9 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             parse_credentials(["ready-token-00000001 customs"]), queries, gate
         ).readiness()
 
-        delivery = DeliveryWorker(bootstrap, postgres.url(Duty.SUBSCRIPTIONS).reveal(), CODEC)
+        delivery = DeliveryWorker(
+            endpoints.kafka(SUBSCRIPTIONS), postgres.url(Duty.SUBSCRIPTIONS).reveal(), CODEC
+        )
         _thread(lambda: delivery.run(found.stop), "delivery")
         stops.append(delivery.close)
         found.processes["subscriptions"] = delivery.readiness(STALL_S, MAX_LAG)
@@ -174,7 +187,7 @@ def test_a_lost_database_makes_its_users_not_ready_and_iotrack_status_says_so(
     cluster.postgres.stop()
     try:
         # The projection notices when it writes: give it something to write.
-        out = producer(cluster.bootstrap)
+        out = AsWriters(cluster.found)
         hold = {**example(repository().get("iotrack.HoldPlaced")), "iot_id": str(uuid.uuid4())}
         out.produce(
             catalog.HOLDS.name,
@@ -190,7 +203,9 @@ def test_a_lost_database_makes_its_users_not_ready_and_iotrack_status_says_so(
             "the database is unavailable" in _failing(cluster.processes["projection"])["database"]
         )
         monkeypatch.setenv("IOTRACK_HOME", str(cluster.home))
-        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", cluster.bootstrap)
+        # The module's broker as the home's embedded default: status signs in from its home.
+        monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+        monkeypatch.setenv("IOTRACK_KAFKA_PORT", str(cluster.kafka.nodes[0].broker_port))
         monkeypatch.setenv("DATABASE_URL", cluster.postgres.url(Duty.OWNER).reveal())
         assert main(["status"]) == 1
         out_text = capsys.readouterr().out
@@ -211,7 +226,7 @@ def test_a_lost_database_makes_its_users_not_ready_and_iotrack_status_says_so(
 
 
 def _raw_reads(cluster: Cluster, count: int) -> None:
-    out = producer(cluster.bootstrap)
+    out = producer(cluster.found.kafka(READER))
     read = {
         **example(repository().get("iotrack.RawRead")),
         "read_point_id": f"READY-{uuid.uuid4().hex[:6]}",
@@ -287,7 +302,7 @@ def test_a_projection_whose_thread_died_is_neither_alive_nor_ready(cluster, monk
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(projection, "apply_batch", broken)
-    out = producer(cluster.bootstrap)
+    out = AsWriters(cluster.found)
     hold = {**example(repository().get("iotrack.HoldPlaced")), "iot_id": str(uuid.uuid4())}
     out.produce(
         catalog.HOLDS.name,

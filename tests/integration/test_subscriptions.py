@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -44,10 +43,12 @@ from streams.ops.settings import CHECKOUT
 from streams.subscriptions.notify import Notifier
 from streams.subscriptions.store import Store
 from tests.integration.databases import scratch_database
-from topics import admin, catalog
-from topics.clients import producer
+from tests.integration.embedded import cli_env
+from tests.integration.writers import AsWriters
+from topics import catalog
 from topics.codec import SingleObjectCodec
 from topics.examples import example
+from topics.parties import SUBSCRIPTIONS
 from topics.schemas import repository
 
 CODEC = SingleObjectCodec()
@@ -123,7 +124,7 @@ class Receiver:
 class Setup:
     database: runtime.Endpoints  # a scratch database's, one role per duty
     base: str
-    bootstrap: str
+    services: runtime.Endpoints  # the session's broker: each client signs in as its party
 
     def url(self, duty: Duty) -> str:
         return self.database.database(duty).reveal()
@@ -131,7 +132,6 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(services) -> Iterator[Setup]:
-    admin.apply(admin.admin_client(services.bootstrap))
     with scratch_database(services, "subs") as found:
         url = found.database(Duty.API).reveal()
         queries, writer = Queries(url), ReadPool(url, size=4, read_only=False)
@@ -146,7 +146,7 @@ def setup(services) -> Iterator[Setup]:
         thread = server.start()
         host, port = server.server_address
         try:
-            yield Setup(found, f"http://{host}:{port}", services.bootstrap)
+            yield Setup(found, f"http://{host}:{port}", services)
         finally:
             server.shutdown()
             thread.join(10)
@@ -166,12 +166,9 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": self.setup.bootstrap,
-            "DATABASE_URL": self.setup.url(Duty.SUBSCRIPTIONS),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+        env = cli_env(
+            self.setup.services, SUBSCRIPTIONS, DATABASE_URL=self.setup.url(Duty.SUBSCRIPTIONS)
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -255,10 +252,12 @@ def _subscribe(setup: Setup, who: str, topic: str, filters: dict, url: str | Non
     return created
 
 
-def _deviations(bootstrap: str, node: str, keys: list[str], count: int, start: int = 0) -> list:
+def _deviations(
+    services: runtime.Endpoints, node: str, keys: list[str], count: int, start: int = 0
+) -> list:
     """``count`` deviations at ``node``, round-robin over the IOT_IDs ``keys``: (key, event id)
-    in the order published."""
-    out = producer(bootstrap)
+    in the order published, as the core (their one writer) publishes them."""
+    out = AsWriters(services)
     published = []
     template = example(repository().get("iotrack.Deviation"))
     for n in range(start, start + count):
@@ -318,7 +317,7 @@ def test_webhooks_are_signed_and_a_receiver_down_gets_everything_after_in_order(
     keys = [str(uuid.uuid4()) for _ in range(4)]
     subscription = _subscribe(setup, "customs", "deviations", {"nodes": [node]}, receiver.url)
     try:
-        published = _deviations(setup.bootstrap, node, keys, 20)
+        published = _deviations(setup.services, node, keys, 20)
         _wait_for(lambda: len(receiver.notifications()) >= 20, 60, "first deliveries")
         for request in receiver.requests:
             expected = hmac.new(
@@ -328,7 +327,7 @@ def test_webhooks_are_signed_and_a_receiver_down_gets_everything_after_in_order(
             assert request.headers["Content-Type"] == "application/json"
 
         receiver.down()
-        published += _deviations(setup.bootstrap, node, keys, 30, start=20)
+        published += _deviations(setup.services, node, keys, 30, start=20)
         time.sleep(8)  # "down for a minute", shortened (see the module's doc)
         status, log = _call(
             setup, "GET", f"/subscriptions/{subscription['subscription_id']}/deliveries", "customs"
@@ -369,7 +368,7 @@ def test_a_rotated_secret_signs_and_the_previous_one_goes_on_for_its_grace(setup
         status, rotated = _call(setup, "POST", f"/subscriptions/{sid}/secret", "customs")
         assert status == 200
         assert rotated["secret"] != first["secret"]
-        published = _deviations(setup.bootstrap, node, [str(uuid.uuid4())], 3)
+        published = _deviations(setup.services, node, [str(uuid.uuid4())], 3)
         _wait_for(lambda: len(receiver.notifications()) >= 3, 60, "deliveries after rotation")
         for request in receiver.requests:
             for header, secret in (
@@ -392,7 +391,7 @@ def test_a_sigkilled_delivery_worker_loses_nothing(setup, worker):
     published: list = []
     try:
         for wave in range(3):
-            published += _deviations(setup.bootstrap, node, keys, 40, start=40 * wave)
+            published += _deviations(setup.services, node, keys, 40, start=40 * wave)
             time.sleep(0.3 * wave)  # killed at different points: before, during, after
             worker.kill()
             worker.start()
@@ -423,7 +422,7 @@ def test_a_terminal_never_receives_customs_only_fields_nor_subscribes_beyond_its
     status, refused = _call(setup, "POST", "/subscriptions", "terminal", {"topic": "verdicts"})
     assert (status, refused["parameter"]) == (400, "filters.nodes")
     _subscribe(setup, "terminal", "verdicts", {"nodes": [node]}, receiver.url)
-    out = producer(setup.bootstrap)
+    out = AsWriters(setup.services)  # the core, the one writer of holds and verdicts
     hold = {
         **example(repository().get("iotrack.HoldPlaced")),
         "iot_id": iot,
@@ -503,14 +502,14 @@ def test_a_stream_client_that_drops_resumes_from_its_last_id_with_heartbeats(set
     keys = [str(uuid.uuid4()) for _ in range(2)]
     sid = _subscribe(setup, "customs", "deviations", {"nodes": [node]}, None)["subscription_id"]
     connection, response = _stream(setup, sid, None)
-    published = _deviations(setup.bootstrap, node, keys, 5)
+    published = _deviations(setup.services, node, keys, 5)
     first = _read_events(response, 5, 60)
     _in_order_per_key(published, [d for _, d in first])
     assert [seq for seq, _ in first] == sorted(seq for seq, _ in first)
     heartbeat = response.readline() + response.readline()
     assert b": heartbeat" in heartbeat, "a heartbeat while nothing comes (1 s here)"
     connection.close()  # the client drops
-    later = _deviations(setup.bootstrap, node, keys, 5, start=5)
+    later = _deviations(setup.services, node, keys, 5, start=5)
     time.sleep(1)
     connection, response = _stream(setup, sid, first[-1][0])
     try:
@@ -556,7 +555,7 @@ def test_a_failing_subscription_is_suspended_with_its_reason_and_resumes_where_i
         "subscription_id"
     ]
     try:
-        published = _deviations(setup.bootstrap, node, keys, 6)
+        published = _deviations(setup.services, node, keys, 6)
 
         def suspended() -> bool:
             return _call(setup, "GET", f"/subscriptions/{sid}", "customs")[1]["status"] == (
@@ -570,7 +569,7 @@ def test_a_failing_subscription_is_suspended_with_its_reason_and_resumes_where_i
         tried = len(receiver.requests)
         time.sleep(1.5)
         assert len(receiver.requests) == tried, "no delivery while suspended"
-        published += _deviations(setup.bootstrap, node, keys, 4, start=6)
+        published += _deviations(setup.services, node, keys, 4, start=6)
         receiver.status = 200
         status, resumed = _call(
             setup, "PATCH", f"/subscriptions/{sid}", "customs", {"status": "ACTIVE"}

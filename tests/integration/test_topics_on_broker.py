@@ -1,4 +1,7 @@
-"""Every event type through its catalogued topic on the real broker; apply, drift, compaction."""
+"""Every event type through its catalogued topic on the real broker; apply, drift, compaction.
+
+These check the catalogue, the codec and topic administration, so they sign in as the
+administrator; who else may write and read each topic is ``test_authorisation``'s matrix."""
 
 from __future__ import annotations
 
@@ -7,14 +10,14 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from processors.parties import PartyKind, Sender
 from streams.kafka.reading import read_at
 from streams.kafka.sending import produce_sync
 from topics import admin, catalog
-from topics.clients import producer
+from topics.clients import KafkaConnection, consumer, producer
 from topics.codec import SingleObjectCodec, plain
 from topics.examples import example
 from topics.schemas import repository
@@ -28,36 +31,37 @@ CODEC = SingleObjectCodec(SCHEMAS)
 
 
 @pytest.fixture(scope="module")
-def bootstrap(services):
-    reports = admin.apply(admin.admin_client(services.bootstrap), EVERY_TOPIC)
+def administrator(services):
+    connection = services.kafka_admin()
+    reports = admin.apply(admin.admin_client(connection), EVERY_TOPIC)
     assert all(r.outcome is not admin.Outcome.DRIFT for r in reports)
-    return services.bootstrap
+    return connection
 
 
 @pytest.fixture(scope="module")
-def kafka_producer(bootstrap):
-    out = producer(bootstrap)
+def kafka_producer(administrator):
+    out = producer(administrator)
     yield out
     out.flush(10)
 
 
 @pytest.mark.parametrize("name", SCHEMAS.event_names())
 def test_every_event_type_goes_through_its_topic_and_comes_back_equal(
-    name, bootstrap, kafka_producer
+    name, administrator, kafka_producer
 ):
     topic = catalog.topic_for_schema(name, EVERY_TOPIC)
     value = example(SCHEMAS.get(name))
     key = topic.key_of(value)
     delivered = produce_sync(kafka_producer, topic, key, CODEC.encode(name, value))
-    message = read_at(bootstrap, delivered)
+    message = read_at(administrator, delivered)
     assert message.key() == key
     decoded = CODEC.decode(message.value(), topic=topic.name)
     assert decoded.schema == name
     assert plain(decoded.value) == plain(value)
 
 
-def test_apply_is_idempotent_and_status_sees_compaction(bootstrap):
-    client = admin.admin_client(bootstrap)
+def test_apply_is_idempotent_and_status_sees_compaction(administrator):
+    client = admin.admin_client(administrator)
     reports = admin.apply(client)
     assert {r.outcome for r in reports} == {admin.Outcome.UNCHANGED}
     described = {d.topic.name: d for d in admin.describe(client)}
@@ -72,8 +76,8 @@ def _scratch(topic: catalog.Topic, **changes: object) -> catalog.Topic:
     return dataclasses.replace(topic, name=f"scratch-{uuid.uuid4().hex[:10]}", **changes)
 
 
-def test_drift_is_reported_and_left_alone(bootstrap):
-    client = admin.admin_client(bootstrap)
+def test_drift_is_reported_and_left_alone(administrator):
+    client = admin.admin_client(administrator)
     scratch = _scratch(catalog.PASSAGES, partitions=2)
     assert admin.apply(client, [scratch])[0].outcome is admin.Outcome.CREATED
     resource = ConfigResource(
@@ -93,8 +97,8 @@ def test_drift_is_reported_and_left_alone(bootstrap):
     client.delete_topics([scratch.name])
 
 
-def test_a_compacted_state_topic_keeps_only_the_newest_value_per_key(bootstrap, kafka_producer):
-    client = admin.admin_client(bootstrap)
+def test_a_compacted_state_topic_keeps_only_the_newest_value_per_key(administrator, kafka_producer):
+    client = admin.admin_client(administrator)
     # The IOT state topic's own settings, with segments small enough to roll within the test.
     scratch = _scratch(
         catalog.IOT_STATE,
@@ -128,7 +132,7 @@ def test_a_compacted_state_topic_keeps_only_the_newest_value_per_key(bootstrap, 
             filler["iot_id"].encode(),
             CODEC.encode("iotrack.IotState", filler),
         )
-        seen = _read_all(bootstrap, scratch.name)
+        seen = _read_all(administrator, scratch.name)
         ours = [(k, v) for k, v in seen if k in (kept.encode(), retired.encode())]
         if ours == [(kept.encode(), 5)]:
             break
@@ -137,21 +141,14 @@ def test_a_compacted_state_topic_keeps_only_the_newest_value_per_key(bootstrap, 
     client.delete_topics([scratch.name])
 
 
-def _read_all(bootstrap: str, topic: str) -> list[tuple[bytes, int | None]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "compaction-check",
-            "enable.auto.commit": False,
-            "log_level": 0,
-        }
-    )
+def _read_all(connection: KafkaConnection, topic: str) -> list[tuple[bytes, int | None]]:
+    reader = consumer(connection, "compaction-check", log_level=0)
     try:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        consumer.assign([TopicPartition(topic, 0, 0)])
+        _low, high = reader.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        reader.assign([TopicPartition(topic, 0, 0)])
         found = []
         while True:
-            message = consumer.poll(5)
+            message = reader.poll(5)
             if message is None:
                 break
             if message.error():
@@ -163,4 +160,4 @@ def _read_all(bootstrap: str, topic: str) -> list[tuple[bytes, int | None]]:
                 break
         return found
     finally:
-        consumer.close()
+        reader.close()

@@ -205,6 +205,10 @@ def test_a_single_bad_payload_over_http_is_a_400_naming_the_reason(reader):
 
 def test_a_capture_file_goes_on_past_its_bad_lines(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    # A given cluster needs the one credential this process signs in with (the reader's).
+    monkeypatch.setenv("IOTRACK_KAFKA_SECURITY", "SASL_PLAINTEXT")
+    monkeypatch.setenv("IOTRACK_KAFKA_USERNAME", f"reader.{POINT.read_point_id.lower()}")
+    monkeypatch.setenv("IOTRACK_KAFKA_PASSWORD", "not-checked-nobody-answers")
     monkeypatch.setenv("IOTRACK_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SCHEMA_REGISTRY_URL", raising=False)
     capture = tmp_path / "capture.ndjson"

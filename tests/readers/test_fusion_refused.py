@@ -13,10 +13,14 @@ from confluent_kafka import KafkaError
 
 from readers.fusion_worker import FusionWorker
 from topics.catalog import DEAD_LETTERS, PASSAGES
+from topics.clients import KafkaConnection
 from topics.codec import SingleObjectCodec, plain
 from topics.examples import example
 from topics.schemas import repository
+from topics.secret import Secret
 
+NOWHERE = KafkaConnection("127.0.0.1:1", "service.fusion", Secret("nobody-answers"))
+"""A broker that is not there, signed in to as the party would be."""
 CODEC = SingleObjectCodec()
 
 
@@ -59,7 +63,7 @@ class _Broker:
 
 @pytest.fixture
 def worker():
-    found = FusionWorker("127.0.0.1:1", CODEC)
+    found = FusionWorker(NOWHERE, CODEC)
     yield found
     found.consumer.close()
 

@@ -4,6 +4,10 @@ status ``iotrack status`` reports (:mod:`streams.ops.status`), each worker's rea
 and advisory lock), the inputs the tracking core keeps waiting (its metrics), and the day's
 dead letters (the dead-letter topic, read from midnight UTC).
 
+Every Kafka client here signs in as the query API (``service.api``, the console runs in its
+process): it reads the dead letters (declared a reader in ``topics.catalog``, for Customs) and
+describes the workers' groups and topics without reading them (``topics.parties.OBSERVERS``).
+
 Every function here asks and changes nothing; each failure becomes a line in what it returns,
 never an error page: an operations page is most needed when something is down.
 """
@@ -21,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import (
-    Consumer,
     ConsumerGroupTopicPartitions,
     IsolationLevel,
     KafkaException,
@@ -33,15 +36,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.errors import StreamsError
 from streams.http.queries import Queries
 from topics import catalog
+from topics.clients import KafkaConnection, admin_client, consumer
 from topics.codec import Codec, plain
+from topics.parties import CORE, FUSION
 
 LOG = logging.getLogger("iotrack.console")
 TIMEOUT_S = 5.0
 WORKER_GROUPS: tuple[tuple[str, str, str], ...] = (
-    ("passage fusion", "iotrack-fusion", "iotrack fuse / iotrack run"),
-    ("tracking core", "iotrack-core", "iotrack run"),
+    ("passage fusion", f"{FUSION.principal}.passages", "iotrack fuse / iotrack run"),
+    ("tracking core", f"{CORE.principal}.tracking", "iotrack run"),
 )
-"""The workers that read Kafka as a consumer group: name, group, the command that runs it."""
+"""The workers that read Kafka as a consumer group: name, group (named after its principal:
+``readers.fusion_worker.GROUP``, ``streams.workers.core.GROUP``), the command that runs it."""
 
 
 @dataclass(frozen=True)
@@ -171,21 +177,21 @@ def midnight_utc(now: datetime | None = None) -> datetime:
 
 
 def dead_letters_since(
-    bootstrap: str, codec: Codec, since: datetime, *, keep: int = 50, most: int = 100_000
+    connection: KafkaConnection,
+    codec: Codec,
+    since: datetime,
+    *,
+    keep: int = 50,
+    most: int = 100_000,
 ) -> DeadLetters:
     """The dead letters written since ``since`` (at most ``most`` read), newest ``keep``
-    first."""
+    first; ``connection``: the query API's."""
     found = DeadLetters(since)
     topic = catalog.DEAD_LETTERS
-    reader = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "iotrack-console-dead-letters",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "log_level": 0,
-        }
+    reader = consumer(
+        connection,
+        "console-dead-letters",
+        **{"enable.partition.eof": True, "isolation.level": "read_committed", "log_level": 0},
     )
     try:
         at = int(since.timestamp() * 1000)
@@ -250,14 +256,15 @@ def dashboards(folder: Path, grafana_url: str) -> list[Dashboard]:
 
 
 def operations(
-    bootstrap: str,
+    connection: KafkaConnection,
     queries: Queries,
     status: Callable[[], dict[str, Any]],
     this_process: ProcessState,
     projection_consumer: str,
 ) -> Operations:
-    """Every process's readiness and lag, and what ``iotrack status`` reports."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 0})
+    """Every process's readiness and lag, and what ``iotrack status`` reports; ``connection``:
+    the query API's."""
+    admin = admin_client(connection, **{"socket.timeout.ms": 5000})
     processes = [this_process]
     processes.extend(group_state(admin, *spec) for spec in WORKER_GROUPS)
     processes.append(projection_state(admin, queries, projection_consumer))

@@ -44,6 +44,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from processors.identifiers import IdentifierError, validate_kind
+from processors.parties import Sender
 from readers.rail_files import RailFileError, loading_list_items, manifest_wagons
 from streams.errors import StreamsError
 from streams.http.access import (
@@ -72,9 +73,11 @@ from streams.http.console.sessions import (
 )
 from streams.http.errors import NotFound, TooLarge, status_of
 from streams.http.params import itu_key_of
-from streams.kafka.rail import RailCommandError, submit_loading_list, submit_manifest
 from streams.ops.settings import CHECKOUT
+from topics import catalog
+from topics.clients import KafkaConnection
 from topics.codec import Codec
+from topics.parties import API
 
 HERE = Path(__file__).parent
 UPLOAD_LIMIT = 1024 * 1024
@@ -116,6 +119,29 @@ NAV: tuple[tuple[str, str, str], ...] = (
 is the first it may open)."""
 
 
+def upload_refused(operator: str) -> str:
+    """Why the console does not send a rail operator's loading list or manifest.
+
+    Authority comes from the channel: only the operator itself may write its requests topic,
+    and the console signs in to Kafka as the query API, which the catalogue does not let write
+    there (nor would sending with the operator's own credential from the API's process keep
+    the channel the operator's). The operator sends with ``iotrack rail``, signed in as itself.
+
+    >>> print(upload_refused("tuscan-rail"))  # doctest: +NORMALIZE_WHITESPACE
+    only rail operator tuscan-rail may write
+    iotrack.rail.requests.rail-operator.tuscan-rail.v1, and the console signs in to Kafka as
+    service.api: send it with 'iotrack rail loading-list' or 'iotrack rail manifest', signed in
+    as rail-operator.tuscan-rail
+    """
+    party = Sender.rail_operator(operator)
+    topic = catalog.RAIL_REQUESTS.for_party(party).name
+    return (
+        f"only rail operator {operator} may write {topic}, and the console signs in to Kafka as "
+        f"{API.principal}: send it with 'iotrack rail loading-list' or 'iotrack rail manifest', "
+        f"signed in as {party.principal}"
+    )
+
+
 class NotSignedIn(StreamsError):  # noqa: N818 - named after what the browser is told
     """No live session: the browser goes to the sign-in page."""
 
@@ -142,7 +168,8 @@ def _duration(seconds: Any) -> str:
 
 class Console:
     """What the console's routes need: the API's own parts (credentials, queries, gate state),
-    the sessions, the broker for uploads and the operations page, and where the dashboards and
+    the sessions, the broker (signed in as the query API) for the day's dead letters and the
+    operations page, and where the dashboards and
     the core's metrics are."""
 
     def __init__(
@@ -150,7 +177,7 @@ class Console:
         api: Api,
         sessions: Sessions,
         *,
-        bootstrap: str,
+        kafka: KafkaConnection,
         codec: Codec,
         status: Callable[[], dict[str, Any]],
         grafana_url: str,
@@ -162,7 +189,8 @@ class Console:
     ) -> None:
         self.api = api
         self.sessions = sessions
-        self.bootstrap = bootstrap
+        self.kafka = kafka
+        """The query API's connection (``service.api``): the console runs in its process."""
         self.codec = codec
         self.status = status
         self.grafana_url = grafana_url
@@ -594,7 +622,7 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
         session = console.session(request, "dead-letters")
         authorize_console(session.principal, "waiting-inputs")
         counts, oldest, problem = ops.waiting_inputs(console.core_metrics_url)
-        letters = ops.dead_letters_since(console.bootstrap, console.codec, ops.midnight_utc())
+        letters = ops.dead_letters_since(console.kafka, console.codec, ops.midnight_utc())
         return console.page(
             request,
             "day.html",
@@ -728,54 +756,13 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
         operator = who.operator or ""
         try:
             if what == "loading-list":
-                items = loading_list_items(text)
-                answer = await run_in_threadpool(
-                    functools.partial(
-                        submit_loading_list,
-                        console.bootstrap,
-                        console.codec,
-                        items,
-                        train_id=train_id,
-                        operator=operator,
-                        timeout_s=console.answer_timeout_s,
-                    )
-                )
-                await run_in_threadpool(
-                    console.wait_recorded, train_id, lambda t: bool(t["loading_lists"])
-                )
-                ready = sum(1 for i in answer["items"] if i["ready"])
-                session.flash.append(
-                    f"Loading list {name} sent: {ready} of {len(answer['items'])} units "
-                    "Customs-ready."
-                )
+                loading_list_items(text)
             else:
-                wagons = manifest_wagons(text)
-                number, decision = await run_in_threadpool(
-                    functools.partial(
-                        submit_manifest,
-                        console.bootstrap,
-                        console.codec,
-                        wagons,
-                        train_id=train_id,
-                        operator=operator,
-                        timeout_s=console.answer_timeout_s,
-                    )
-                )
-                await run_in_threadpool(
-                    console.wait_recorded,
-                    train_id,
-                    lambda t: any(p["manifest_version"] == number for p in t["permissions"]),
-                )
-                outcome = "GRANTED" if decision["granted"] else "REFUSED"
-                reasons = "; ".join(decision["reasons"])
-                session.flash.append(
-                    f"Manifest v{number} ({name}) sent: permission to leave {outcome}"
-                    + (f": {reasons}" if reasons else ".")
-                )
+                manifest_wagons(text)
         except RailFileError as exc:
             session.flash.append(f"{name} was not sent: {exc}")
-        except RailCommandError as exc:
-            session.flash.append(f"{name}: {exc}")
+        else:
+            session.flash.append(f"{name} was not sent: {upload_refused(operator)}")
         return RedirectResponse(f"{PATH}/trains/{quote(train_id, safe='')}", 303)
 
     # -- operations --------------------------------------------------------------------------
@@ -793,7 +780,7 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
         )
         from streams.workers.projection.tables import CONSUMER
 
-        found = ops.operations(console.bootstrap, api.queries, console.status, this, CONSUMER)
+        found = ops.operations(console.kafka, api.queries, console.status, this, CONSUMER)
         topics = found.status.get("topics", [])
         return console.page(
             request,

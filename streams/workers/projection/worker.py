@@ -45,7 +45,7 @@ from collections.abc import Sequence
 
 import psycopg2
 import psycopg2.extensions
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from streams.ops import metrics
 from streams.workers.projection.lock import (
@@ -63,7 +63,7 @@ from streams.workers.projection.rows import (
 )
 from streams.workers.projection.tables import CONSUMER, TOPICS
 from topics import catalog, dead_letters
-from topics.clients import ClientWatch, produce, producer
+from topics.clients import ClientWatch, KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
 from topics.errors import DecodeError
 
@@ -80,7 +80,7 @@ class Projection:
 
     def __init__(
         self,
-        bootstrap: str,
+        connection: KafkaConnection,
         database_url: str,
         codec: Codec,
         consumer_name: str = CONSUMER,
@@ -100,13 +100,13 @@ class Projection:
         self.max_backoff_s = max_backoff_s
         self.lock_wait_s = lock_wait_s
         self._url = database_url
-        self._bootstrap = bootstrap
+        self._connection = connection
         self._producer: Producer | None = None
         self._at_end: set[tuple[str, int]] = set()
         self._partitions = sum(t.partitions for t in topics)
         self._caught_up = threading.Event()
         self._caught_up_since = 0.0
-        self.watch = ClientWatch(also=metrics.lag_from_statistics(consumer_name))
+        self.watch = ClientWatch(also=metrics.lag_from_statistics(connection.own(consumer_name)))
         """Whether the consumer reaches the broker, how far behind it is (readiness)."""
         self.database_lost: tuple[float, str] | None = None
         """Since when (monotonic) and why the database is unavailable, while it is."""
@@ -121,16 +121,16 @@ class Projection:
         except BaseException:
             self.db.close()
             raise
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": consumer_name,
-                "enable.auto.commit": False,
+        # The positions are kept in Postgres: the group (named after the projection's
+        # principal) is only where the lag metric's statistics come from.
+        self.consumer = consumer(
+            connection,
+            consumer_name,
+            **{
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
-                "log_level": 3,
                 **self.watch.config(),
-            }
+            },
         )
 
     def _connect(self) -> psycopg2.extensions.connection:
@@ -275,7 +275,7 @@ class Projection:
         if not rejected:
             return
         if self._producer is None:
-            self._producer = producer(self._bootstrap)
+            self._producer = producer(self._connection)
         for message, exc in rejected:
             reason = f"{type(exc).__name__}: {str(exc).strip()}"[:1000]
             LOG.warning(
@@ -431,7 +431,7 @@ class Projection:
 
 
 def rebuild(
-    bootstrap: str,
+    connection: KafkaConnection,
     database_url: str,
     codec: Codec,
     consumer_name: str = CONSUMER,
@@ -443,7 +443,7 @@ def rebuild(
     projection runs), truncate the projected tables and positions, then project every topic
     from its beginning to its current end; the projection that did it (``applied``,
     ``dead_lettered``)."""
-    projection = Projection(bootstrap, database_url, codec, consumer_name, lock_wait_s=lock_wait_s)
+    projection = Projection(connection, database_url, codec, consumer_name, lock_wait_s=lock_wait_s)
     try:
         projection.truncate()
     except BaseException:

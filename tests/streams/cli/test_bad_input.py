@@ -35,9 +35,19 @@ def files(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def unreachable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("IOTRACK_KAFKA_USERNAME", "nobody")
+    monkeypatch.setenv("IOTRACK_KAFKA_PASSWORD", "not-a-password")
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     monkeypatch.setenv("IOTRACK_HOME", str(tmp_path / "home"))
-    for key in ("SCHEMA_REGISTRY_URL", "IOTRACK_API_TOKENS_FILE", "IOTRACK_KAFKA_PORT"):
+    for key in (
+        "SCHEMA_REGISTRY_URL",
+        "IOTRACK_API_TOKENS_FILE",
+        "IOTRACK_KAFKA_PORT",
+        "IOTRACK_KAFKA_TLS",
+        "IOTRACK_KAFKA_CREDENTIALS_FILE",
+        "IOTRACK_KAFKA_SECURITY",
+        "IOTRACK_KAFKA_CA_FILE",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
 

@@ -20,9 +20,12 @@ from readers.spool import Spool
 from streams.http.ingest import ingest_app, readiness
 from streams.http.server import Server
 from streams.ops import metrics
-from topics.clients import edge_producer
+from topics.clients import KafkaConnection, edge_producer
 from topics.codec import SingleObjectCodec
+from topics.secret import Secret
 
+NOWHERE = KafkaConnection("127.0.0.1:1", "reader.gate-1", Secret("nobody-answers"))
+"""A broker that is not there, signed in to as the party would be."""
 SCAN = {"device_id": "s-1", "scanned_at": "2026-11-25T10:00:00Z", "data": "06DE586600006143E1"}
 
 
@@ -30,9 +33,7 @@ SCAN = {"device_id": "s-1", "scanned_at": "2026-11-25T10:00:00Z", "data": "06DE5
 def reader(tmp_path) -> Iterator[tuple[str, Forwarder, ReaderService]]:
     spool = Spool(tmp_path / "spool.sqlite")
     service = ReaderService("barcode", ReadPoint("GATE-L1", "GATE"), spool, SingleObjectCodec())
-    forwarder = Forwarder(
-        spool, lambda **extra: edge_producer("127.0.0.1:1", **extra), retry_pause_s=0.2
-    )
+    forwarder = Forwarder(spool, lambda **extra: edge_producer(NOWHERE, **extra), retry_pause_s=0.2)
     ready = readiness(service, forwarder, max_spool_age_s=0.5)
     server = Server(ingest_app(service, forwarder, ready), name="test-reader")
     thread = server.start()

@@ -48,3 +48,13 @@ def test_a_cluster_id_never_starts_with_a_dash(monkeypatch, tmp_path):
     cluster_id = kafka.LocalKafka(tmp_path)._cluster_id()
     assert not cluster_id.startswith("-")
     assert len(cluster_id) == 22
+
+
+def test_a_broker_home_made_without_authentication_is_refused_naming_the_fix(tmp_path):
+    from streams.errors import LocalServiceError
+
+    node = kafka.LocalKafka(tmp_path).nodes[0]
+    node.data.mkdir(parents=True)
+    (node.data / "meta.properties").write_text("cluster.id=old\n")
+    with pytest.raises(LocalServiceError, match=r"without authentication.*delete .*kafka"):
+        kafka.LocalKafka(tmp_path).start(timeout=5)

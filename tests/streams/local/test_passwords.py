@@ -43,5 +43,5 @@ def test_a_password_others_could_read_is_refused(tmp_path):
 def test_no_password_yet_says_to_run_up(tmp_path):
     with pytest.raises(LocalServiceError, match="run 'iotrack up' first"):
         PasswordFiles(tmp_path / "secrets" / "postgres").read("iotrack_api")
-    with pytest.raises(ValueError, match="not a role name"):
+    with pytest.raises(ValueError, match=r"is not a Postgres role.s name"):
         PasswordFiles(tmp_path).path("../etc/passwd")

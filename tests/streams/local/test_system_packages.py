@@ -64,7 +64,7 @@ class FakeMachine:
 def everything(tmp_path, **kwargs) -> FakeMachine:
     return FakeMachine(
         tmp_path,
-        commands={"java", "mvn", "npm", "pg_ctl", "prometheus"},
+        commands={"java", "mvn", "npm", "openssl", "pg_ctl", "prometheus"},
         **kwargs,
     )
 
@@ -77,7 +77,7 @@ def test_nothing_runs_when_everything_is_present(tmp_path):
 
 
 def test_the_missing_ones_are_installed_with_one_update_and_one_install(tmp_path):
-    machine = FakeMachine(tmp_path, commands={"java", "npm", "pg_ctl"})
+    machine = FakeMachine(tmp_path, commands={"java", "npm", "openssl", "pg_ctl"})
     machine.install_makes_present = {"mvn", "prometheus"}
     installed = system_packages.ensure((), host=machine.host)
     assert [p.name for p in installed] == ["maven", "prometheus"]
@@ -97,7 +97,7 @@ def test_the_browser_tests_get_debians_chromium(tmp_path):
 
 
 def test_services_stay_down_while_installing_and_the_policy_goes_again(tmp_path):
-    machine = FakeMachine(tmp_path, commands={"java", "npm", "mvn", "pg_ctl"})
+    machine = FakeMachine(tmp_path, commands={"java", "npm", "mvn", "openssl", "pg_ctl"})
     machine.install_makes_present = {"prometheus"}
     system_packages.ensure(("prometheus",), host=machine.host)
     assert all(
