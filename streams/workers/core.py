@@ -30,11 +30,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -43,12 +43,12 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from processors.core import Channel, CoreConfig, CoreState, Output, apply, state_value
-from processors.mission import MissionPath
+from processors.core import Channel, CoreConfig, CoreState, Output, apply
 from processors.parties import Sender
 from streams.ops import metrics
 from streams.workers.changelog import Stored, changelog_records, restore
 from streams.workers.channels import topic_of
+from streams.workers.core_metrics import BatchMetrics, CustomsView, deviation_node_label
 from topics import catalog, dead_letters
 from topics.clients import ClientWatch, KafkaConnection, consumer, produce, producer
 from topics.codec import Codec, plain
@@ -67,111 +67,11 @@ it (a broker away) is tried again, so the loop never sits in one call for good."
 RECOVERY_PAUSE_S = 1.0
 
 
-def deviation_node_label(paths: Mapping[str, MissionPath], node_id: object) -> str:
-    """The ``node`` label of a deviation: its node when it is a node of a known mission path,
-    ``none`` when it has none, and ``other`` otherwise (an exit's gate node comes unchecked
-    from a command, so the label's values would grow without bound)."""
-    if not node_id:
-        return "none"
-    node = str(node_id)
-    if any(n.node_id == node for path in paths.values() for n in path.nodes):
-        return node
-    return "other"
-
-
-@dataclass
-class _BatchMetrics:
-    """What one batch did, counted into Prometheus only once its transaction committed."""
-
-    inputs: Counter[str] = field(default_factory=Counter)
-    outputs: Counter[str] = field(default_factory=Counter)
-    deviations: Counter[tuple[str, str]] = field(default_factory=Counter)
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    passage_times: list[float] = field(default_factory=list)
-    statuses: dict[str, str | None] = field(default_factory=dict)
-    """IOT_ID -> its new status (None: retired), from the IOT state outputs."""
-    holds: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
-    """IOT_ID -> its open holds (agency, placed at), from the verdict-by-IOT outputs."""
-
-    def publish(self, transaction_seconds: float) -> None:
-        now = time.time()
-        for record_type, count in self.inputs.items():
-            metrics.EVENTS_IN.labels("core", record_type).inc(count)
-        for topic, count in self.outputs.items():
-            metrics.EVENTS_OUT.labels("core", topic).inc(count)
-        for (kind, node), count in self.deviations.items():
-            metrics.DEVIATIONS.labels(kind, node).inc(count)
-        for reason, count in self.dead_letters.items():
-            metrics.DEAD_LETTERS.labels("core", reason).inc(count)
-        for produced in self.passage_times:
-            metrics.END_TO_END.observe(max(0.0, now - produced))
-        metrics.TRANSACTION.observe(transaction_seconds)
-
-
-class CustomsView:
-    """IOT_IDs by status and the open holds, as the core last committed them: the Customs
-    gauges, updated from each batch's outputs (no scan of the whole state per batch)."""
-
-    def __init__(self) -> None:
-        self.status: dict[str, str] = {}
-        self.by_status: Counter[str] = Counter()
-        self.holds: dict[str, tuple[tuple[str, int], ...]] = {}
-        self.agencies: set[str] = set()
-
-    def rebuild(self, state: CoreState) -> None:
-        """Start from a restored state."""
-        self.status = {i: str(state_value(t)["status"]) for i, t in state.iots.items()}
-        self.by_status = Counter(self.status.values())
-        self.holds = {}
-        for iot_id, tracked in state.iots.items():
-            held = tuple((h.agency, h.placed_at) for h in tracked.clearance.open_holds())
-            if held:
-                self.holds[iot_id] = held
-
-    def update(self, batch: _BatchMetrics) -> None:
-        """Take a committed batch's changes."""
-        for iot_id, status in batch.statuses.items():
-            old = self.status.pop(iot_id, None)
-            if old is not None:
-                self.by_status[old] -= 1
-            if status is not None:
-                self.status[iot_id] = status
-                self.by_status[status] += 1
-        for iot_id, held in batch.holds.items():
-            if held:
-                self.holds[iot_id] = held
-            else:
-                self.holds.pop(iot_id, None)
-
-    @staticmethod
-    def export_waiting(state: CoreState) -> None:
-        """How many inputs wait, for what, and the oldest's age in event time."""
-        kinds: dict[str, list[int]] = {"iot_id": [], "mission_path": [], "late_binding": []}
-        for key, waiting in state.parked.items():
-            kind = "iot_id" if key.startswith("iot:") else "mission_path"
-            kinds[kind] += [p.occurred_at for p in waiting]
-        for reads in state.unresolved.values():
-            kinds["late_binding"] += [r.expires_at - state.config.park_wait_ms for r in reads]
-        for kind, times in kinds.items():
-            metrics.WAITING_INPUTS.labels(kind).set(len(times))
-            age = (state.watermark - min(times)) / 1000 if times else 0
-            metrics.WAITING_OLDEST_AGE.labels(kind).set(max(0.0, age))
-
-    def export(self, watermark_ms: int) -> None:
-        """Set the gauges; hold ages in event time, against the core's watermark."""
-        for status, count in self.by_status.items():
-            metrics.IOT_IDS.labels(status).set(count)
-        opened: Counter[str] = Counter()
-        oldest: dict[str, int] = {}
-        for held in self.holds.values():
-            for agency, placed_at in held:
-                opened[agency] += 1
-                oldest[agency] = min(oldest.get(agency, placed_at), placed_at)
-        self.agencies |= set(opened)
-        for agency in self.agencies:
-            metrics.HOLDS_OPEN.labels(agency).set(opened[agency])
-            age = max(0, watermark_ms - oldest[agency]) / 1000 if agency in oldest else 0
-            metrics.HOLD_OLDEST_AGE.labels(agency).set(age)
+def _is_fatal(error: KafkaError) -> bool:
+    """A consumer's fatal error, however librdkafka hands it over (by ``error_cb`` or as a
+    consumed message's error, with the fatal flag or only the code _FATAL, or as the fencing
+    of its static membership itself)."""
+    return error.fatal() or error.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)
 
 
 @dataclass
@@ -223,7 +123,7 @@ class CoreWorker:
         self.producer = self._new_producer()
         self._wedged = False
         self.config = config or CoreConfig()
-        self._batch = _BatchMetrics()
+        self._batch = BatchMetrics()
         self.state = CoreState(config=self.config)
         self.customs = CustomsView()
         for kind in (
@@ -257,7 +157,7 @@ class CoreWorker:
 
     def _on_consumer_error(self, error: KafkaError) -> None:
         self.watch.on_error(error)
-        if error.fatal():  # given here, never as a consumed message's error
+        if _is_fatal(error):
             self._consumer_failed = error.str()
 
     def _new_producer(self) -> Producer:
@@ -438,7 +338,7 @@ class CoreWorker:
         self._bounded("commit_transaction", self.producer.commit_transaction, stop)
         self.stats.commit_seconds += time.perf_counter() - started
         self.stats.batches += 1
-        batch, self._batch = self._batch, _BatchMetrics()
+        batch, self._batch = self._batch, BatchMetrics()
         batch.publish(time.perf_counter() - started + offsets_took)
         self.customs.update(batch)
         self.customs.export(self.state.watermark)
@@ -487,9 +387,10 @@ class CoreWorker:
     def _start_from_committed(self, stop: threading.Event, *, again: bool = False) -> None:
         """Start (or start again) from the last committed batch: a new producer with the
         same transactional id fences the old one and waits until its transactions are complete
-        (so the changelog read next holds every committed batch and none aborted); again, a
-        new consumer takes the old one's place in the group and resumes from the offsets
-        committed with the last batch; the state is restored from the changelog. A batch
+        (so the changelog read next holds every committed batch and none aborted); again, the
+        consumer goes back to the offsets committed with the last batch (a failed consumer is
+        replaced by a new one, which resumes from them); the state is restored from the
+        changelog. A batch
         that was not committed is then consumed and applied again."""
         self.starting = (time.monotonic(), "restoring the state" if not again else "recovering")
         while not stop.is_set():
@@ -498,8 +399,10 @@ class CoreWorker:
                     self.producer.purge()
                 self.producer, self._wedged = self._new_producer(), False
                 self._bounded("init_transactions", self.producer.init_transactions, stop)
-                if again:
-                    # A new member with the same static id takes the old one's place and its
+                if again and self._consumer_failed is None:
+                    self._rewind()
+                elif again:
+                    # A new member with the same static id takes the failed one's place and its
                     # partitions, from the offsets committed with the last batch.
                     self._consumer_failed = None
                     old, self.consumer = self.consumer, self._new_consumer()
@@ -523,6 +426,14 @@ class CoreWorker:
                 self.starting = (self.starting or (time.monotonic(), ""))[0], str(exc)
                 stop.wait(RECOVERY_PAUSE_S)
 
+    def _rewind(self) -> None:
+        """Back to the offsets committed with the last batch, on every partition held (a
+        partition assigned later starts from its committed offset anyway)."""
+        held = self.consumer.assignment()
+        for committed in self.consumer.committed(held, timeout=TRANSACTION_CALL_S) if held else []:
+            offset = committed.offset if committed.offset >= 0 else OFFSET_BEGINNING
+            self.consumer.seek(TopicPartition(committed.topic, committed.partition, offset))
+
     def _subscribe(self) -> None:
         # Every rail operator's requests too, by pattern: an operator admitted while the core
         # runs is picked up at the next metadata refresh.
@@ -543,6 +454,10 @@ class CoreWorker:
                 messages = self.consumer.consume(1, timeout=0.2)
                 if messages:
                     messages += self.consumer.consume(self.batch_size - 1, timeout=0)
+                for message in messages:
+                    error = message.error()
+                    if error is not None and _is_fatal(error):
+                        self._consumer_failed = error.str()
                 if self._consumer_failed is not None:
                     # Fenced (its coordinator came back and took another member for it): a
                     # consumer with a fatal error delivers nothing more, for good.
@@ -573,14 +488,14 @@ class CoreWorker:
                     # The broker went away, the transaction timed out or was fenced: redo the
                     # batch from the last one committed, as a restarted worker would.
                     metrics.ERRORS.labels("core", "aborted_batch").inc()
-                    self._batch, self.stats = _BatchMetrics(), before
+                    self._batch, self.stats = BatchMetrics(), before
                     log.warning("core: batch of %d not committed (%s)", len(messages), exc)
                     self._start_from_committed(stop, again=True)
                 except Exception as exc:
                     metrics.ERRORS.labels("core", "aborted_batch").inc()
                     self.error = f"{type(exc).__name__}: {exc}"[:300]
                     self.producer.abort_transaction(TRANSACTION_CALL_S)
-                    self._batch = _BatchMetrics()
+                    self._batch = BatchMetrics()
                     raise
         finally:
             self.consumer.close()

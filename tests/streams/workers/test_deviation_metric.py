@@ -11,7 +11,8 @@ from processors.core import Channel, CoreState, Output, apply
 from streams.ops.settings import CHECKOUT
 from streams.replay.lines import read_events
 from streams.workers import core as core_worker
-from streams.workers.core import CoreWorker, _BatchMetrics, deviation_node_label
+from streams.workers.core import CoreWorker
+from streams.workers.core_metrics import BatchMetrics, deviation_node_label
 
 
 def _state() -> CoreState:
@@ -44,7 +45,7 @@ def test_a_deviation_at_an_unknown_node_is_counted_as_other():
     worker.state = _state()
     worker.codec = _Codec()
     worker.producer = SimpleNamespace(produce=lambda topic, key, value: sent.append((topic, value)))
-    worker._batch = _BatchMetrics()
+    worker._batch = BatchMetrics()
     worker.stats = core_worker.CoreStats()
     known = next(iter(worker.state.paths.values())).nodes[0].node_id
     for n, node in enumerate((known, "GATE-TYPED-BY-HAND-1", "GATE-TYPED-BY-HAND-2", None)):
