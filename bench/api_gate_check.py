@@ -33,6 +33,7 @@ from pathlib import Path
 
 from bench.brokers import broker, modes
 from bench.gate_check import UNITS, keep_updating, percentile, publish_verdicts, unit_code
+from streams.http.access import token_line
 from streams.local.processes import free_port, port_accepts
 from topics.clients import producer
 from topics.parties import CORE
@@ -153,7 +154,7 @@ def _baselines(
         previous = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "api", "--port", str(port)],
             cwd=old,
-            env={**env, "PYTHONPATH": str(old)},
+            env={**env, "PYTHONPATH": str(old), "IOTRACK_API_TOKENS_FILE": env["OLD_TOKENS"]},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -182,13 +183,16 @@ def main() -> None:
             # The verdicts' one writer; quiet when the broker goes at the end.
             out = producer(kafka.connect(CORE), log_level=0)
             publish_verdicts(out)
-            tokens = home / "tokens"
-            tokens.write_text(f"{TOKEN} terminal\n")
+            # The API keeps tokens' digests; a previous checkout (--old) may take them in clear.
+            tokens, old_tokens = home / "tokens", home / "tokens-in-clear"
+            tokens.write_text(token_line(TOKEN, "terminal", "bench") + "\n")
+            old_tokens.write_text(f"{TOKEN} terminal\n")
             api_port = free_port()
             env = {
                 **kafka.cli_env(),
                 "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/unused",
                 "IOTRACK_API_TOKENS_FILE": str(tokens),
+                "OLD_TOKENS": str(old_tokens),
                 "PYTHONDONTWRITEBYTECODE": "1",
             }
             api = subprocess.Popen(

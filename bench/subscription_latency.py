@@ -41,6 +41,7 @@ from confluent_kafka import TopicPartition
 
 from bench.brokers import Broker, broker, modes
 from bench.gate_check import percentile
+from streams.http.access import token_line
 from streams.local import runtime
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port, port_accepts
@@ -241,7 +242,7 @@ def _measure(kafka: Broker, database: runtime.Databases, rate: float, seconds: f
     with tempfile.TemporaryDirectory(prefix="iotrack-bench-") as name:
         try:
             tokens = Path(name) / "tokens"
-            tokens.write_text(f"{TOKEN} customs\n")
+            tokens.write_text(token_line(TOKEN, "customs", "bench") + "\n")
             api_port = _start(kafka, database, tokens, processes)
             arrivals = Arrivals()
             receiver = _receiver(arrivals)

@@ -27,7 +27,14 @@ from typing import Any
 
 import psycopg2
 
-from streams.http.access import Forbidden, Principal, Role, authorize_train, parse_credentials
+from streams.http.access import (
+    Forbidden,
+    Principal,
+    Role,
+    authorize_train,
+    parse_credentials,
+    token_line,
+)
 from streams.http.api import Api, make_server
 from streams.http.errors import NotFound
 from streams.http.queries import Queries
@@ -37,7 +44,7 @@ from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
 
 TOKEN = "bench-rail-op1-token-0001"  # noqa: S105 - a throwaway token for a throwaway server
-CREDENTIALS = parse_credentials([f"{TOKEN} rail-operator OP-ONE"])
+CREDENTIALS = parse_credentials([token_line(TOKEN, "rail-operator", "bench", "OP-ONE")])
 
 
 class PreviousApi(Api):

@@ -8,6 +8,7 @@ import json
 import time
 
 from processors.identifiers import itu
+from streams.cli import api_tokens
 from streams.cli.options import add_command, serve_ops_of, worker_options
 from streams.local import runtime
 from streams.ops.duties import Duty
@@ -112,3 +113,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     api.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     api.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
     api.set_defaults(handler=_api)
+    api_tokens.register(api)

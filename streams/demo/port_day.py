@@ -42,6 +42,7 @@ from readers.service import ReaderService, reader_party
 from readers.simulator import START, DevicePayload, Faults, Simulator
 from readers.spool import Spool
 from streams.demo import train as demo_rail
+from streams.demo.dev_tokens import DEV_TOKENS_FILE, sign_in_hint
 from streams.errors import StreamsError
 from streams.kafka.reading import committed_up_to_end, read_committed
 from streams.local import runtime
@@ -423,9 +424,7 @@ def _hold(
     if console is not None:
         # On stdout too (after --json's document): the address is what a person looks for.
         print(
-            f"console: {console} (sign in with a token of deploy/api/tokens.dev, e.g. customs "
-            "dev-customs-7d1f3a9c5b2e, terminal dev-terminal-2b7e9d4c1f6a, rail operator "
-            "dev-rail-op1-8c3f5a1e7d2b)",
+            f"console: {console} (sign in with a public development token: {sign_in_hint()})",
             flush=True,
         )
     with stopped_by_signals() as interrupted:
@@ -441,8 +440,9 @@ def _serve_api(
     database): its address, and what stops it."""
     from dataclasses import replace
 
-    from streams.http.api import Api, console_of, load_credentials, make_server
+    from streams.http.api import Api, console_of, make_server
     from streams.http.queries import Queries
+    from streams.http.tokens_file import load_credentials
 
     if metrics_port:
         settings = replace(settings, core_metrics_url=f"http://127.0.0.1:{metrics_port}/metrics")
@@ -451,7 +451,7 @@ def _serve_api(
     queries = Queries(found.database(Duty.API).reveal())
     stopping = threading.Event()
     try:
-        api = Api(load_credentials(settings.api_tokens_file), queries, gate)
+        api = Api(load_credentials(DEV_TOKENS_FILE), queries, gate)
         server = make_server(
             api,
             "127.0.0.1",
@@ -601,8 +601,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if summary["left_running"]:
         api = summary["try_the_api"]
         print(
-            f"try the API: iotrack api, then GET /iot/{api['iot_id']}/timeline or "
-            f"/gate-check?container={api['container']} (tokens: deploy/api/tokens.dev)"
+            f"try the API: IOTRACK_API_TOKENS_FILE={DEV_TOKENS_FILE} iotrack api, then GET "
+            f"/iot/{api['iot_id']}/timeline or /gate-check?container={api['container']} with "
+            f"a public development token: {sign_in_hint()}"
         )
     if summary.get("serving"):
         print(

@@ -11,10 +11,12 @@ terminal       verdicts (lookup, gate check) and timelines without holds or devi
 rail-operator  its own trains only (manifest versions, permission to leave)
 ============== ===========================================================================
 
-Credentials are bearer tokens listed in a file read once at start-up (``IOTRACK_API_TOKENS_FILE``),
-one per line: ``TOKEN ROLE [OPERATOR_ID]`` (the operator id is required for ``rail-operator``).
-Tokens are kept as :class:`~streams.ops.settings.Secret` and looked up by their SHA-256 digest; no
-message ever shows one. Pagination cursors are opaque: the projection-assigned sequence number
+Credentials are bearer tokens whose SHA-256 digests are listed in a file read once at start-up
+(``IOTRACK_API_TOKENS_FILE``), one per line: ``sha256:DIGEST ROLE NAME [OPERATOR_ID]`` (the
+operator id is required for ``rail-operator``); ``iotrack api tokens add`` makes a token, prints
+it once and writes its line. Neither the file nor the process holds a token; no message shows one.
+
+Pagination cursors are opaque: the projection-assigned sequence number
 of the last row handed out (deviations are numbered in the order the projection commits them),
 versioned and base64url-encoded.
 """
@@ -24,8 +26,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import re
+import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -219,21 +223,63 @@ def timeline_view(principal: Principal, timeline: Mapping[str, Any]) -> dict[str
 
 # ----------------------------------------------------------------------------- credentials
 
-_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{16,}$")
+DIGEST_PREFIX = "sha256:"
+_DIGEST = re.compile(r"\Asha256:([0-9a-f]{64})\Z")
+_TOKEN = re.compile(r"\A[A-Za-z0-9._~+/=-]{16,}\Z")
+TOKEN_NAME = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,62}\Z")
+"""A token's name: who holds it (``gate-3-clerk``), lower case, as it is listed and revoked."""
+
+
+def token_digest(token: str) -> str:
+    """What a tokens file keeps of a token: its SHA-256 digest, in hex.
+
+    A token made by :func:`new_token` has 256 random bits, so a fast digest is enough: nobody
+    recovers a token from its digest by guessing (a password would need a slow, salted hash).
+
+    >>> token_digest("aaaaaaaaaaaaaaaa1")[:15]
+    'sha256:8b61d50c'
+    """
+    return DIGEST_PREFIX + hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> Secret:
+    """A new bearer token: 43 characters of the URL-safe alphabet (256 random bits)."""
+    return Secret(secrets.token_urlsafe(32))
+
+
+def token_line(token: str, role: Role | str, name: str, operator: str | None = None) -> str:
+    """The tokens-file line of ``token`` (its digest, never the token itself).
+
+    >>> token_line("aaaaaaaaaaaaaaaa1", "rail-operator", "ops-desk", "OP-1")[-28:]
+    ' rail-operator ops-desk OP-1'
+    """
+    if not _TOKEN.match(token):
+        raise ConfigError("a token needs 16 or more characters of A-Z a-z 0-9 . _ ~ + / = -")
+    fields = [token_digest(token), Role(role).value, name]
+    return " ".join([*fields, operator] if operator else fields)
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """Bearer tokens and whom they stand for, keyed by the token's SHA-256 digest."""
+    """Bearer tokens' digests and whom each stands for."""
 
     by_digest: Mapping[bytes, Principal]
-    tokens: tuple[Secret, ...]
 
     def principal(self, token: str | None) -> Principal | None:
-        """Whom a presented token stands for; None when it is not one of ours."""
+        """Whom a presented token stands for; None when it is not one of ours.
+
+        The presented token is hashed, then its digest compared with every digest listed, each
+        in constant time and none skipped, so the time taken tells nothing of how close a
+        guess came, nor which entry matched.
+        """
         if not token:
             return None
-        return self.by_digest.get(hashlib.sha256(token.encode()).digest())
+        presented = hashlib.sha256(token.encode()).digest()
+        found: Principal | None = None
+        for digest, principal in self.by_digest.items():
+            if hmac.compare_digest(presented, digest):
+                found = principal
+        return found
 
     def roles(self) -> dict[str, int]:
         """How many tokens each role has (for a start-up line; never the tokens)."""
@@ -242,57 +288,67 @@ class Credentials:
             found[principal.role.value] = found.get(principal.role.value, 0) + 1
         return dict(sorted(found.items()))
 
+    def names(self) -> list[Principal]:
+        """Every token's holder, in the file's order."""
+        return list(self.by_digest.values())
+
 
 def parse_credentials(lines: Iterable[str], where: str = "tokens file") -> Credentials:
-    """Parse ``TOKEN ROLE [OPERATOR_ID]`` lines (``#`` comments and blank lines skipped).
+    """Parse ``sha256:DIGEST ROLE NAME [OPERATOR_ID]`` lines (``#`` comments and blank lines
+    skipped; ``iotrack api tokens add`` writes them).
 
-    ConfigError names the line and what is wrong, never the token itself.
+    ConfigError names the line and what is wrong; a token written in clear is refused (and
+    not echoed): a tokens file keeps digests only.
 
-    >>> creds = parse_credentials(["# dev", "aaaaaaaaaaaaaaaa1 customs",
-    ...                            "bbbbbbbbbbbbbbbb2 rail-operator OP-1"])
-    >>> creds.principal("bbbbbbbbbbbbbbbb2")
-    Principal(rail-operator, operator='OP-1', name='line 3')
-    >>> parse_credentials(["short customs"])
+    >>> line = token_line("bbbbbbbbbbbbbbbb2", "rail-operator", "desk", "OP-1")
+    >>> parse_credentials(["# dev", line]).principal("bbbbbbbbbbbbbbbb2")
+    Principal(rail-operator, operator='OP-1', name='desk')
+    >>> parse_credentials(["bbbbbbbbbbbbbbbb2 customs desk"])
     Traceback (most recent call last):
     ...
-    streams.errors.ConfigError: tokens file line 1: a token needs 16 or more characters ...
+    streams.errors.ConfigError: tokens file line 1: expected a token's digest (sha256: and 64 ...
     """
     by_digest: dict[bytes, Principal] = {}
-    tokens: list[Secret] = []
+    names: set[str] = set()
     for number, text in enumerate(lines, start=1):
         line = text.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) not in (2, 3):
-            raise ConfigError(f"{where} line {number}: expected TOKEN ROLE [OPERATOR_ID]")
-        token, role_name = parts[0], parts[1]
-        if not _TOKEN.match(token):
+        at = f"{where} line {number}"
+        digest_match = _DIGEST.match(parts[0])
+        if digest_match is None:
             raise ConfigError(
-                f"{where} line {number}: a token needs 16 or more characters of "
-                "A-Z a-z 0-9 . _ ~ + / = -"
+                f"{at}: expected a token's digest (sha256: and 64 hex digits), not a token in "
+                "clear; make tokens with 'iotrack api tokens add ROLE NAME'"
             )
+        if len(parts) not in (3, 4):
+            raise ConfigError(f"{at}: expected sha256:DIGEST ROLE NAME [OPERATOR_ID]")
+        role_name, name = parts[1], parts[2]
         try:
             role = Role(role_name)
         except ValueError:
             known = ", ".join(r.value for r in Role)
+            raise ConfigError(f"{at}: unknown role {role_name!r}; known roles: {known}") from None
+        if not TOKEN_NAME.match(name):
             raise ConfigError(
-                f"{where} line {number}: unknown role {role_name!r}; known roles: {known}"
-            ) from None
-        operator = parts[2] if len(parts) == 3 else None
+                f"{at}: the name {name!r} is not lower case letters, digits, '.', '_' or '-'"
+            )
+        operator = parts[3] if len(parts) == 4 else None
         if (role is Role.RAIL_OPERATOR) != (operator is not None):
             raise ConfigError(
-                f"{where} line {number}: an operator id is required for rail-operator and "
-                "allowed for no other role"
+                f"{at}: an operator id is required for rail-operator and allowed for no other role"
             )
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = bytes.fromhex(digest_match.group(1))
         if digest in by_digest:
-            raise ConfigError(f"{where} line {number}: the same token is listed twice")
-        by_digest[digest] = Principal(role, operator, f"line {number}")
-        tokens.append(Secret(token))
+            raise ConfigError(f"{at}: the same token is listed twice")
+        if name in names:
+            raise ConfigError(f"{at}: the name {name!r} is listed twice")
+        names.add(name)
+        by_digest[digest] = Principal(role, operator, name)
     if not by_digest:
-        raise ConfigError(f"{where}: no credentials (expected TOKEN ROLE [OPERATOR_ID] lines)")
-    return Credentials(by_digest, tuple(tokens))
+        raise ConfigError(f"{where}: no credentials (expected sha256:DIGEST ROLE NAME lines)")
+    return Credentials(by_digest)
 
 
 def bearer(header: str | None) -> str | None:

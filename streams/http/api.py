@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -51,7 +50,6 @@ from streams.http.access import (
     authorize_train,
     bearer,
     decode_cursor,
-    parse_credentials,
     parse_time,
     timeline_view,
 )
@@ -80,6 +78,7 @@ from streams.http.ops import ready_routes
 from streams.http.params import itu_key_of, parameter
 from streams.http.queries import Queries
 from streams.http.server import Limits, Server
+from streams.http.tokens_file import is_public, load_credentials
 from streams.http.values import ms_iso
 from streams.ops import metrics
 from streams.ops import readiness as checks
@@ -95,17 +94,6 @@ LOG = logging.getLogger("iotrack.api")
 DEVIATION_KINDS: tuple[str, ...] = tuple(kind.value for kind in DeviationKind)
 QUERY_ERRORS = error_responses(400, 401, 403, 405, 501, 503)
 RESOURCE_ERRORS = error_responses(400, 401, 403, 404, 405, 501, 503)
-
-
-def load_credentials(path: Path) -> Credentials:
-    """Read the tokens file once; ConfigError names the file and line (never a token)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"IOTRACK_API_TOKENS_FILE={str(path)!r}: cannot read it ({exc.strerror})"
-        ) from exc
-    return parse_credentials(text.splitlines(), where=str(path))
 
 
 def roles(endpoint: str) -> dict[str, Any]:
@@ -573,12 +561,14 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         metrics.READINESS.add(api.readiness())
         where = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host  # noqa: S104
         closing.append(running.register(settings.home, "api")(f"http://{where}:{bound_port}"))
+        public = is_public(settings.api_tokens_file)
         roles_line = ", ".join(f"{role} {n}" for role, n in credentials.roles().items())
         print(
             f"iotrack api on http://{bound_host}:{bound_port} (OpenAPI: /openapi.json, "
             f"metrics: /metrics, console: http://{bound_host}:{bound_port}/console); "
             f"{len(gate.verdicts)} unit verdicts in memory; credentials "
-            f"from {settings.api_tokens_file} ({roles_line})",
+            f"from {settings.api_tokens_file} ({roles_line})"
+            + (" - PUBLIC development tokens: never on a real port" if public else ""),
             flush=True,
         )
         serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)

@@ -25,7 +25,8 @@ key                         meaning
 ``IOTRACK_KAFKA_CREDENTIALS_FILE`` a file (not readable by others) of two lines,
                             ``username=NAME`` and ``password=SECRET``
 ``IOTRACK_RETIRE_AFTER_DAYS`` days a definitive or closed IOT_ID stays on the state topics (7)
-``IOTRACK_API_TOKENS_FILE``   bearer tokens of ``iotrack api`` (``deploy/api/tokens.dev``)
+``IOTRACK_API_TOKENS_FILE``   the digests of ``iotrack api``'s bearer tokens, written by
+                              ``iotrack api tokens add`` (``IOTRACK_HOME/secrets/api-tokens``)
 ``IOTRACK_CONSOLE_IDLE_MINUTES`` minutes a web console session lasts unused (30; 12 h at most)
 ``IOTRACK_GRAFANA_URL``       where the console's dashboard links point (http://127.0.0.1:3000)
 ``IOTRACK_CORE_METRICS_URL``  the tracking core's ``/metrics``, read by the console for the
@@ -93,7 +94,7 @@ class Settings:
     postgres_port: int
     kafka_heap: str
     retire_after_days: float = 7.0
-    api_tokens_file: Path = CHECKOUT / "deploy" / "api" / "tokens.dev"
+    api_tokens_file: Path = CHECKOUT / ".iotrack" / "secrets" / "api-tokens"
     database_urls: Mapping[Duty, Secret] = field(default_factory=dict)
     """A given server's URL per duty (``DATABASE_URL_<DUTY>``); a duty not named uses
     ``database_url``."""
@@ -319,7 +320,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         retire_after_days=retire_days,
         api_tokens_file=Path(
             env.get("IOTRACK_API_TOKENS_FILE", "").strip()
-            or CHECKOUT / "deploy" / "api" / "tokens.dev"
+            or home.resolve() / "secrets" / "api-tokens"
         ).expanduser(),
         console_idle_s=idle_minutes * 60.0,
         grafana_url=_http_url(env, "IOTRACK_GRAFANA_URL", "http://127.0.0.1:3000"),

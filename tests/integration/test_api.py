@@ -21,7 +21,6 @@ import pytest
 
 from processors.core import Channel, CoreState, apply
 from processors.identifiers import container, mrn
-from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.errors import NotFound
 from streams.http.queries import Queries
@@ -33,6 +32,7 @@ from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from tests.integration.databases import scratch_database
 from tests.integration.writers import AsWriters
+from tests.tokens import credentials_of
 from topics import catalog
 from topics.codec import SingleObjectCodec
 from topics.parties import API, PROJECTION
@@ -45,7 +45,7 @@ TOKENS = {
     "rail": "test-rail-op1-token-0001",
     "rail2": "test-rail-op2-token-0001",
 }
-CREDENTIALS = parse_credentials(
+CREDENTIALS = credentials_of(
     [
         f"{TOKENS['customs']} customs",
         f"{TOKENS['gdf']} gdf",

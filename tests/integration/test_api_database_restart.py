@@ -6,13 +6,13 @@ import json
 import threading
 import urllib.request
 
-from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.queries import Queries
 from streams.local.postgres import LocalPostgres
 from streams.local.processes import free_port
 from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
+from tests.tokens import credentials_of
 
 TOKEN = "restart-test-token-0001"  # noqa: S105 - a throwaway token of a throwaway server
 
@@ -34,7 +34,7 @@ def test_the_first_request_after_a_database_restart_is_answered(tmp_path):
         migrate(postgres.url(Duty.OWNER).reveal())
         queries = Queries(postgres.url(Duty.API).reveal())
         server = make_server(
-            Api(parse_credentials([f"{TOKEN} customs"]), queries, None), "127.0.0.1", 0
+            Api(credentials_of([f"{TOKEN} customs"]), queries, None), "127.0.0.1", 0
         )
         serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
         serving.start()

@@ -20,23 +20,21 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from streams.http.api import Api, load_credentials, make_app, make_server
+from streams.demo import dev_tokens
+from streams.http.api import Api, make_app, make_server
 from streams.http.pool import ReadPool
 from streams.http.queries import Queries
 from streams.http.subscriptions import subscription_routes
-from streams.ops.settings import CHECKOUT
+from streams.http.tokens_file import load_credentials
 from streams.subscriptions.store import Store
 from streams.workers.gate_state import GateState
 from tests.integration.test_api import CODEC, day  # noqa: F401 - the projected port day
 from topics.parties import API
 
-TOKENS_FILE = CHECKOUT / "deploy" / "api" / "tokens.dev"
 DEV_TOKENS = {
-    f"{parts[1]}{'-' + parts[2] if len(parts) > 2 else ''}": parts[0]
-    for line in TOKENS_FILE.read_text().splitlines()
-    if line.strip() and not line.startswith("#")
-    for parts in [line.split()]
+    f"{t.role}{'-' + t.operator if t.operator else ''}": t.token for t in dev_tokens.DEV_TOKENS
 }
+TOKENS_FILE = dev_tokens.DEV_TOKENS_FILE
 
 
 @schemathesis.check

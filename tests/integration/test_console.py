@@ -34,7 +34,6 @@ from processors.identifiers import container, mrn, wagon
 from processors.ids import deterministic_uuid7
 from processors.parties import Sender
 from readers.rail_files import loading_list_items, manifest_wagons
-from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.console import Console, Sessions, console_routes
 from streams.http.errors import NotFound
@@ -53,6 +52,7 @@ from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from tests.integration.databases import scratch_database
 from tests.integration.embedded import own_broker
+from tests.tokens import credentials_of
 from topics import catalog
 from topics.codec import SingleObjectCodec
 from topics.parties import API, CORE, PROJECTION
@@ -66,7 +66,7 @@ TOKENS = {
     "terminal": "console-terminal-token-1",
     "rail": "console-rail-op1-token-1",
 }
-CREDENTIALS = parse_credentials(
+CREDENTIALS = credentials_of(
     [
         f"{TOKENS['customs']} customs",
         f"{TOKENS['gdf']} gdf",

@@ -20,7 +20,6 @@ from confluent_kafka import KafkaError, Message
 
 from readers.fusion_worker import FusionWorker
 from readers.service import reader_party
-from streams.http.access import parse_credentials
 from streams.http.api import Api
 from streams.http.queries import Queries
 from streams.kafka.reading import read_committed
@@ -32,6 +31,7 @@ from streams.subscriptions.worker import DeliveryWorker
 from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from tests.integration.databases import scratch_database
+from tests.tokens import credentials_of
 from topics import catalog
 from topics.clients import KafkaConnection, producer
 from topics.codec import SingleObjectCodec, plain
@@ -170,7 +170,7 @@ def test_a_dead_gate_state_thread_makes_health_and_ready_say_so(services, gate, 
     with scratch_database(services, "poison_api") as found:
         queries = Queries(found.database(Duty.API).reveal())
         try:
-            api = Api(parse_credentials(["poison-token-00000001 customs"]), queries, state)
+            api = Api(credentials_of(["poison-token-00000001 customs"]), queries, state)
             status, health = api.health()
             assert (status, health["gate_state"]) == (200, "ready")
             assert health["gate_state_skipped"] >= len(_bad)

@@ -23,7 +23,6 @@ from readers.fusion_worker import FusionWorker
 from readers.service import ReaderService, reader_party
 from readers.spool import Spool
 from streams.cli.main import main
-from streams.http.access import parse_credentials
 from streams.http.api import Api
 from streams.http.ingest import readiness as reader_readiness
 from streams.http.ops import serve_ops
@@ -42,6 +41,7 @@ from streams.workers.gate_state import GateState
 from streams.workers.projection import Projection
 from tests.integration.embedded import own_broker
 from tests.integration.writers import AsWriters
+from tests.tokens import credentials_of
 from topics import catalog
 from topics.clients import edge_producer, producer
 from topics.codec import SingleObjectCodec
@@ -121,7 +121,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         queries = Queries(postgres.url(Duty.API).reveal(), size=2, wait_s=1.0)
         stops.append(queries.close)
         found.processes["api"] = Api(
-            parse_credentials(["ready-token-00000001 customs"]), queries, gate
+            credentials_of(["ready-token-00000001 customs"]), queries, gate
         ).readiness()
 
         delivery = DeliveryWorker(

@@ -31,7 +31,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.pool import ReadPool
 from streams.http.queries import Queries
@@ -45,6 +44,7 @@ from streams.subscriptions.store import Store
 from tests.integration.databases import scratch_database
 from tests.integration.embedded import cli_env
 from tests.integration.writers import AsWriters
+from tests.tokens import credentials_of
 from topics import catalog
 from topics.codec import SingleObjectCodec
 from topics.examples import example
@@ -57,7 +57,7 @@ TOKENS = {
     "terminal": "subs-terminal-token-001",
     "rail": "subs-rail-op1-token-001",
 }
-CREDENTIALS = parse_credentials(
+CREDENTIALS = credentials_of(
     [
         f"{TOKENS['customs']} customs",
         f"{TOKENS['terminal']} terminal",

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.demo.dev_tokens import DEV_TOKENS, DEV_TOKENS_FILE
 from streams.errors import ConfigError
 from streams.http.access import (
     CUSTOMS_ONLY_HOLD_FIELDS,
@@ -32,8 +33,9 @@ from streams.http.access import (
     parse_time,
     parse_uuid,
     timeline_view,
+    token_line,
 )
-from streams.http.api import load_credentials
+from streams.http.tokens_file import is_public, load_credentials
 from streams.ops.settings import load
 
 CUSTOMS = Principal(Role.CUSTOMS)
@@ -222,28 +224,37 @@ def test_credentials_map_tokens_to_roles_without_ever_showing_one():
         [
             "# a comment",
             "",
-            f"{presented} customs",
-            "another-token-0000001 rail-operator OP-9",
+            token_line(presented, "customs", "officer-1"),
+            token_line("another-token-0000001", "rail-operator", "op-desk", "OP-9"),
         ]
     )
-    assert creds.principal(presented) == Principal(Role.CUSTOMS, None, "line 3")
+    assert creds.principal(presented) == Principal(Role.CUSTOMS, None, "officer-1")
     assert creds.principal("another-token-0000001").operator == "OP-9"
     assert creds.principal("unknown-token-000000") is None
+    assert creds.principal(presented.upper()) is None
     assert creds.principal(None) is None
     assert creds.roles() == {"customs": 1, "rail-operator": 1}
     assert presented not in repr(creds)
     assert presented not in repr(creds.principal(presented))
 
 
+LINE = token_line("s3cret-token-abcdefgh", "customs", "desk")
+DIGEST = LINE.split()[0]
+
+
 @pytest.mark.parametrize(
     ("lines", "problem"),
     [
-        (["tok customs"], "16 or more characters"),
-        (["s3cret-token-abcdefgh admin"], "unknown role 'admin'"),
-        (["s3cret-token-abcdefgh rail-operator"], "operator id is required"),
-        (["s3cret-token-abcdefgh customs OP-1"], "allowed for no other role"),
-        (["s3cret-token-abcdefgh customs", "s3cret-token-abcdefgh gdf"], "listed twice"),
-        (["s3cret-token-abcdefgh"], "expected TOKEN ROLE"),
+        (["s3cret-token-abcdefgh customs desk"], "not a token in clear"),
+        (["s3cret-token-abcdefgh customs"], "not a token in clear"),
+        ([DIGEST[:-1] + " customs desk"], "expected a token's digest"),
+        ([f"{DIGEST} admin desk"], "unknown role 'admin'"),
+        ([f"{DIGEST} rail-operator desk"], "operator id is required"),
+        ([f"{DIGEST} customs desk OP-1"], "allowed for no other role"),
+        ([f"{DIGEST} customs Desk!"], "is not lower case letters"),
+        ([LINE, f"{DIGEST} gdf other"], "same token is listed twice"),
+        ([LINE, token_line("other-token-00000001", "gdf", "desk")], "'desk' is listed twice"),
+        ([f"{DIGEST} customs"], "expected sha256:DIGEST ROLE NAME"),
         (["# nothing"], "no credentials"),
     ],
 )
@@ -283,10 +294,23 @@ def test_parameters_are_parsed_or_refused_by_name():
     assert refused.value.parameter == "train_id"
 
 
-def test_the_documented_dev_tokens_file_has_every_role():
-    credentials = load_credentials(load({}).api_tokens_file)
+def test_the_dev_tokens_file_holds_the_digests_of_the_demos_public_tokens_only():
+    credentials = load_credentials(DEV_TOKENS_FILE)
     assert set(credentials.roles()) == {role.value for role in Role}
-    assert credentials.principal("dev-rail-op1-8c3f5a1e7d2b").operator == "tuscan-rail"
+    assert len(credentials.names()) == len(DEV_TOKENS)
+    for dev in DEV_TOKENS:
+        principal = credentials.principal(dev.token)
+        assert principal == Principal(Role(dev.role), dev.operator, dev.name)
+        assert dev.token not in DEV_TOKENS_FILE.read_text()
+    assert is_public(DEV_TOKENS_FILE)
+    assert "PUBLIC" in DEV_TOKENS_FILE.read_text()
+
+
+def test_the_default_tokens_file_is_a_secret_of_the_home_not_the_public_one(tmp_path):
+    home = tmp_path / "home"
+    assert load({"IOTRACK_HOME": str(home)}).api_tokens_file == (
+        home.resolve() / "secrets" / "api-tokens"
+    )
 
 
 def test_the_tokens_file_is_named_by_the_environment(tmp_path):

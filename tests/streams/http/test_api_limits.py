@@ -17,11 +17,11 @@ from email.message import Message
 import pytest
 
 from streams.errors import ConfigError
-from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.queries import Queries
 from streams.local.processes import free_port
 from streams.ops import metrics
+from tests.tokens import credentials_of
 
 TOKEN = "unit-test-token-000002"  # noqa: S105 - a throwaway token of a throwaway server
 
@@ -30,7 +30,7 @@ TOKEN = "unit-test-token-000002"  # noqa: S105 - a throwaway token of a throwawa
 def serving() -> Iterator[tuple[str, int]]:
     queries = Queries(f"postgresql://nobody@127.0.0.1:{free_port()}/nothing", size=2)
     server = make_server(
-        Api(parse_credentials([f"{TOKEN} customs"]), queries, None),
+        Api(credentials_of([f"{TOKEN} customs"]), queries, None),
         "127.0.0.1",
         0,
         max_connections=3,
@@ -146,6 +146,6 @@ def test_the_served_openapi_document_names_no_fixed_server(serving):
 
 def test_the_server_serves_at_least_as_many_connections_as_the_pool_has():
     queries = Queries("postgresql://nobody@127.0.0.1:1/nothing", size=8)
-    api = Api(parse_credentials([f"{TOKEN} customs"]), queries, None)
+    api = Api(credentials_of([f"{TOKEN} customs"]), queries, None)
     with pytest.raises(ConfigError, match="below the database pool"):
         make_server(api, "127.0.0.1", 0, max_connections=4)

@@ -9,10 +9,10 @@ import urllib.request
 
 import pytest
 
-from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.queries import Queries
 from streams.local.processes import free_port
+from tests.tokens import credentials_of
 
 TOKEN = "unit-test-token-000001"  # noqa: S105 - a throwaway token of a throwaway server
 
@@ -20,9 +20,7 @@ TOKEN = "unit-test-token-000001"  # noqa: S105 - a throwaway token of a throwawa
 @pytest.fixture
 def base():
     queries = Queries(f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
-    server = make_server(
-        Api(parse_credentials([f"{TOKEN} customs"]), queries, None), "127.0.0.1", 0
-    )
+    server = make_server(Api(credentials_of([f"{TOKEN} customs"]), queries, None), "127.0.0.1", 0)
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     serving.start()
     host, port = server.server_address[:2]

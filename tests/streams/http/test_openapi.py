@@ -11,16 +11,17 @@ import pytest
 from fastapi.routing import APIRoute
 
 from streams.http import params
-from streams.http.access import ENDPOINT_ROLES, parse_credentials
+from streams.http.access import ENDPOINT_ROLES
 from streams.http.api import Api, make_app
 from streams.http.pool import ReadPool
 from streams.http.queries import Queries
 from streams.http.subscriptions import subscription_routes
 from streams.subscriptions.store import Store
+from tests.tokens import credentials_of
 from topics.schemas import AVRO_DIR
 
 NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
-API = Api(parse_credentials(["openapi-test-token-0001 customs"]), Queries(NOWHERE), None)
+API = Api(credentials_of(["openapi-test-token-0001 customs"]), Queries(NOWHERE), None)
 APP = make_app(API, subscription_routes(API, Store(ReadPool(NOWHERE))))
 SPEC = APP.openapi()
 PUBLIC = {"/health", "/ready", "/metrics", "/openapi.json"}

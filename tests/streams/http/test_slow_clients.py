@@ -15,13 +15,13 @@ import pytest
 from readers.adapters import ReadPoint
 from readers.service import ReaderService
 from readers.spool import Spool
-from streams.http.access import parse_credentials
 from streams.http.api import Api, make_server
 from streams.http.ingest import ingest_app
 from streams.http.queries import Queries
 from streams.http.server import MAX_CONNECTIONS, Server
 from streams.local.processes import free_port
 from streams.ops import metrics
+from tests.tokens import credentials_of
 from topics.codec import SingleObjectCodec
 
 SLOW = MAX_CONNECTIONS
@@ -35,7 +35,7 @@ def served(request, tmp_path) -> Iterator[tuple[tuple[str, int], str]]:
         queries = Queries(f"postgresql://nobody@127.0.0.1:{free_port()}/none", size=2)
         closing.append(queries.close)
         server = make_server(
-            Api(parse_credentials(["slow-test-token-000001 customs"]), queries, None),
+            Api(credentials_of(["slow-test-token-000001 customs"]), queries, None),
             "127.0.0.1",
             0,
         )

@@ -11,13 +11,13 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from streams.http.access import parse_credentials
 from streams.http.api import Api
 from streams.http.ops import serve_ops
 from streams.http.queries import Queries
 from streams.ops import metrics, running
 from streams.ops.readiness import Readiness
 from streams.workers import ready
+from tests.tokens import credentials_of
 from topics.clients import ClientWatch
 
 STALL_S = 0.3
@@ -211,7 +211,7 @@ def test_the_api_is_not_ready_while_its_gate_state_is_stuck_and_dead_once_its_th
         alive=thread.is_alive,
     )
     queries = Queries(NOWHERE)
-    api = Api(parse_credentials(["ready-unit-token-0001 customs"]), queries, gate)  # type: ignore[arg-type]
+    api = Api(credentials_of(["ready-unit-token-0001 customs"]), queries, gate)  # type: ignore[arg-type]
     readiness = api.readiness()
     try:
         assert _failing(readiness)["gate_state"] == "the verdicts are still loading"
