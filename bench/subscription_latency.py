@@ -212,6 +212,7 @@ def _start(
     env = {
         **kafka.cli_env(),
         "IOTRACK_API_TOKENS_FILE": str(tokens),
+        "IOTRACK_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",  # the bench's receiver
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     api_port, worker_port = free_port(), free_port()

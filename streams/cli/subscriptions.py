@@ -16,6 +16,7 @@ from streams.ops.signals import stop_on_signals
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.http.ops import serve_ops
     from streams.ops import running
+    from streams.subscriptions.destinations import Destinations
     from streams.subscriptions.webhooks import RetryPolicy
     from streams.subscriptions.worker import DeliveryWorker
     from topics.codec import codec_for
@@ -31,6 +32,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         found.database(Duty.SUBSCRIPTIONS).reveal(),
         codec_for(settings.schema_registry_url),
         policy,
+        Destinations(settings.webhook_allowed_networks),
     )
     stop = stop_on_signals()
     stop_serving = None

@@ -539,6 +539,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
             ) from exc
         from streams.http.pool import ReadPool
         from streams.http.subscriptions import subscription_routes
+        from streams.subscriptions.destinations import Destinations
         from streams.subscriptions.notify import Notifier
         from streams.subscriptions.store import Store
 
@@ -551,7 +552,13 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         notifier.start()
         closing.extend([writer.close, notifier.stop])
         stopping = threading.Event()
-        routes = subscription_routes(api, Store(writer), notifier, stopping=stopping)
+        routes = subscription_routes(
+            api,
+            Store(writer),
+            notifier,
+            stopping=stopping,
+            destinations=Destinations(settings.webhook_allowed_networks),
+        )
         console = console_of(settings, api, found.kafka(parties.API), stopping)
         server = make_server(api, host, port, extra=(routes, console), stopping=stopping)
         stop = stop_on_signals()

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from streams.http.access import BadParameter, Principal, authorize_subscription
 from streams.http.api import Api, roles
 from streams.http.app import error_responses
+from streams.subscriptions.destinations import DestinationRefused, Destinations
 from streams.subscriptions.model import (
     Deliveries,
     NewSubscription,
@@ -76,10 +77,23 @@ def subscription_routes(
     *,
     heartbeat_s: float = 15.0,
     stopping: threading.Event | None = None,
+    destinations: Destinations | None = None,
 ) -> APIRouter:
     """The subscription routes of ``iotrack api``; streams end when ``stopping`` is set (the
-    server's, so that a stop does not wait for them)."""
+    server's, so that a stop does not wait for them). A webhook URL must be one of
+    ``destinations`` (global addresses by default)."""
     stop = stopping or threading.Event()
+    allowed = destinations or Destinations()
+
+    def checked_url(url: object | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            allowed.pin(str(url))
+        except DestinationRefused as exc:
+            raise BadParameter("url", str(exc).removeprefix("url: ")) from None
+        return str(url)
+
     router = APIRouter(tags=["subscriptions"])
     caller = Depends(api.caller("subscriptions"))
 
@@ -99,7 +113,7 @@ def subscription_routes(
     ) -> Any:
         authorize_subscription(who, new.topic)
         filters = checked_filters(who.role, new.topic, new.filters.model_dump())
-        url = None if new.url is None else str(new.url)
+        url = checked_url(new.url)
         return store.create(_owner(who), new.topic, filters, url).view(with_secret=True)
 
     @router.get(
@@ -146,7 +160,7 @@ def subscription_routes(
         if "filters" in changes.model_fields_set:
             wanted["filters"] = checked_filters(who.role, found.topic, changes.filters or {})
         if "url" in changes.model_fields_set:
-            wanted["url"] = None if changes.url is None else str(changes.url)
+            wanted["url"] = checked_url(changes.url)
         if "status" in changes.model_fields_set:
             if changes.status is None:
                 raise BadParameter("status", "ACTIVE or SUSPENDED")

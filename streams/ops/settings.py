@@ -27,6 +27,8 @@ key                         meaning
 ``IOTRACK_RETIRE_AFTER_DAYS`` days a definitive or closed IOT_ID stays on the state topics (7)
 ``IOTRACK_API_TOKENS_FILE``   the digests of ``iotrack api``'s bearer tokens, written by
                               ``iotrack api tokens add`` (``IOTRACK_HOME/secrets/api-tokens``)
+``IOTRACK_WEBHOOK_ALLOWED_NETWORKS`` networks besides the global addresses webhooks may be
+                              sent to (``10.1.0.0/16,127.0.0.1/32``; none)
 ``IOTRACK_CONSOLE_IDLE_MINUTES`` minutes a web console session lasts unused (30; 12 h at most)
 ``IOTRACK_GRAFANA_URL``       where the console's dashboard links point (http://127.0.0.1:3000)
 ``IOTRACK_CORE_METRICS_URL``  the tracking core's ``/metrics``, read by the console for the
@@ -45,6 +47,7 @@ from urllib.parse import urlsplit
 
 from streams.errors import ConfigError
 from streams.ops.duties import Duty
+from streams.subscriptions.destinations import Network, parse_networks
 from topics.clients import Mechanism, Protocol
 from topics.secret import Secret
 
@@ -95,6 +98,8 @@ class Settings:
     kafka_heap: str
     retire_after_days: float = 7.0
     api_tokens_file: Path = CHECKOUT / ".iotrack" / "secrets" / "api-tokens"
+    webhook_allowed_networks: tuple[Network, ...] = ()
+    """Networks webhooks may be sent to besides the global addresses (``destinations``)."""
     database_urls: Mapping[Duty, Secret] = field(default_factory=dict)
     """A given server's URL per duty (``DATABASE_URL_<DUTY>``); a duty not named uses
     ``database_url``."""
@@ -323,6 +328,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             or home.resolve() / "secrets" / "api-tokens"
         ).expanduser(),
         console_idle_s=idle_minutes * 60.0,
+        webhook_allowed_networks=parse_networks(env.get("IOTRACK_WEBHOOK_ALLOWED_NETWORKS", "")),
         grafana_url=_http_url(env, "IOTRACK_GRAFANA_URL", "http://127.0.0.1:3000"),
         core_metrics_url=_http_url(
             env, "IOTRACK_CORE_METRICS_URL", "http://127.0.0.1:9300/metrics"

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 import httpx
 
 from streams.ops import metrics
+from streams.subscriptions.destinations import DestinationRefused, Destinations
 from streams.subscriptions.store import Queued, Row, Store, dumps
 
 LOG = logging.getLogger("iotrack.subscriptions")
@@ -67,12 +68,15 @@ class Sender:
     """Delivers one subscription's queue to its URL until stopped or suspended."""
 
     def __init__(
-        self, store: Store, subscription: Row, policy: RetryPolicy, client: httpx.Client
+        self, store: Store, subscription: Row, policy: RetryPolicy, destinations: Destinations
     ) -> None:
         self.store = store
         self.id = subscription.subscription_id
         self.policy = policy
-        self.client = client
+        self.destinations = destinations
+        # A client (and its connections) of this subscription's own: a connection made to one
+        # subscriber's host is never reused for another's at the same address.
+        self.client = httpx.Client(follow_redirects=False)
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"webhook-{self.id[:8]}", daemon=True)
@@ -82,6 +86,12 @@ class Sender:
         self.thread.start()
 
     def _run(self) -> None:
+        try:
+            self._deliver_until_stopped()
+        finally:
+            self.client.close()
+
+    def _deliver_until_stopped(self) -> None:
         attempt = 0
         while not self.stop.is_set():
             try:
@@ -123,12 +133,21 @@ class Sender:
         status: int | None = None
         error: str | None = None
         try:
+            # Checked at every delivery, and sent to the address checked (DNS rebinding).
+            to = self.destinations.pin(str(subscription.url))
+            headers["Host"] = to.host
             answer = self.client.post(
-                str(subscription.url), content=body, headers=headers, timeout=self.policy.timeout_s
+                to.url,
+                content=body,
+                headers=headers,
+                timeout=self.policy.timeout_s,
+                extensions={"sni_hostname": to.server_name} if to.server_name else None,
             )
             status = answer.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except DestinationRefused as exc:
+            error = str(exc)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         elapsed = time.perf_counter() - started

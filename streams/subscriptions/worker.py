@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import psycopg
 from confluent_kafka import OFFSET_END, KafkaError, Message, TopicPartition
 
@@ -34,6 +33,7 @@ from streams.http.pool import ReadPool
 from streams.ops import metrics
 from streams.ops import readiness as checks
 from streams.ops.readiness import Check, Readiness
+from streams.subscriptions.destinations import Destinations
 from streams.subscriptions.model import TOPICS, Context, Topic, data_for, event_of, matches
 from streams.subscriptions.store import Row, Store
 from streams.subscriptions.webhooks import RetryPolicy, Sender
@@ -265,13 +265,14 @@ class DeliveryWorker:
         database_url: str,
         codec: Codec,
         policy: RetryPolicy | None = None,
+        destinations: Destinations | None = None,
     ) -> None:
         self._lock = lock(database_url)
         self.pool = ReadPool(database_url, size=6, read_only=False, name="iotrack-subscriptions")
         self.store = Store(self.pool)
         self.policy = policy or RetryPolicy()
         self.fanout = Fanout(connection, self.store, codec)
-        self.client = httpx.Client(follow_redirects=False)
+        self.destinations = destinations or Destinations()
         self.senders: dict[str, Sender] = {}
         self.thread: threading.Thread | None = None
         """The thread ``run`` runs on, once it runs."""
@@ -290,7 +291,7 @@ class DeliveryWorker:
                 del self.senders[sid]
         for sid, subscription in wanted.items():
             if sid not in self.senders:
-                sender = Sender(self.store, subscription, self.policy, self.client)
+                sender = Sender(self.store, subscription, self.policy, self.destinations)
                 self.senders[sid] = sender
                 sender.start()
 
@@ -375,7 +376,6 @@ class DeliveryWorker:
         for sender in self.senders.values():
             sender.thread.join(self.policy.timeout_s + 1)
         self.fanout.close()
-        self.client.close()
         self.pool.close()
         self._lock.close()
 

@@ -39,6 +39,7 @@ from streams.local import runtime
 from streams.local.processes import free_port
 from streams.ops.duties import Duty
 from streams.ops.settings import CHECKOUT
+from streams.subscriptions.destinations import Destinations, parse_networks
 from streams.subscriptions.notify import Notifier
 from streams.subscriptions.store import Store
 from tests.integration.databases import scratch_database
@@ -64,6 +65,7 @@ CREDENTIALS = credentials_of(
         f"{TOKENS['rail']} rail-operator OP-ONE",
     ]
 )
+LOOPBACK = "127.0.0.0/8"
 WORKER_OPTIONS = ["--retry-base", "0.1", "--retry-max", "1", "--suspend-after", "300"]
 
 
@@ -139,8 +141,14 @@ def setup(services) -> Iterator[Setup]:
         notifier.start()
         api = Api(CREDENTIALS, queries, None)
         stopping = threading.Event()
+        # The receivers are on loopback: the operator's allowance that lets webhooks go there.
         routes = subscription_routes(
-            api, Store(writer), notifier, heartbeat_s=1.0, stopping=stopping
+            api,
+            Store(writer),
+            notifier,
+            heartbeat_s=1.0,
+            stopping=stopping,
+            destinations=Destinations(parse_networks(LOOPBACK)),
         )
         server = make_server(api, "127.0.0.1", 0, extra=(routes,), stopping=stopping)
         thread = server.start()
@@ -159,15 +167,21 @@ def setup(services) -> Iterator[Setup]:
 class Worker:
     """``iotrack subscriptions run`` as a process of its own, to be killed."""
 
-    def __init__(self, setup: Setup, options: list[str] = WORKER_OPTIONS) -> None:
+    def __init__(
+        self, setup: Setup, options: list[str] = WORKER_OPTIONS, allowed: str = LOOPBACK
+    ) -> None:
         self.setup = setup
         self.options = options
+        self.allowed = allowed
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = cli_env(
-            self.setup.services, SUBSCRIPTIONS, DATABASE_URL=self.setup.url(Duty.SUBSCRIPTIONS)
+            self.setup.services,
+            SUBSCRIPTIONS,
+            DATABASE_URL=self.setup.url(Duty.SUBSCRIPTIONS),
+            IOTRACK_WEBHOOK_ALLOWED_NETWORKS=self.allowed,
         )
         self.process = subprocess.Popen(
             [
@@ -593,6 +607,38 @@ def test_a_failing_subscription_is_suspended_with_its_reason_and_resumes_where_i
         assert f'iotrack_subscription_pending_records{{subscription="{sid}"}}' in exposition
         for key in keys:
             assert key not in exposition, "no IOT_ID in any label"
+    finally:
+        worker.stop()
+        receiver.down()
+
+
+def test_a_webhook_to_an_address_the_worker_does_not_allow_is_never_sent(setup):
+    """The URL passed the API's check (its allowance has loopback), but the delivery worker's
+    does not: it checks again at every delivery, sends nothing and suspends with the reason."""
+    receiver = Receiver()
+    receiver.up()
+    worker = Worker(
+        setup, ["--retry-base", "0.1", "--retry-max", "0.5", "--suspend-after", "2"], "10.9.0.0/16"
+    )
+    worker.start()
+    node = f"NODE-{uuid.uuid4().hex[:6].upper()}"
+    sid = _subscribe(setup, "customs", "deviations", {"nodes": [node]}, receiver.url)[
+        "subscription_id"
+    ]
+    try:
+        _deviations(setup.services, node, [str(uuid.uuid4())], 2)
+
+        def suspended() -> bool:
+            found = _call(setup, "GET", f"/subscriptions/{sid}", "customs")[1]
+            return found["status"] == "SUSPENDED"
+
+        _wait_for(suspended, 60, "suspended: its address refused at every delivery")
+        found = _call(setup, "GET", f"/subscriptions/{sid}", "customs")[1]
+        assert "127.0.0.1 is a loopback address" in found["suspended_reason"]
+        assert receiver.requests == [], "nothing reached the refused address"
+        status, log = _call(setup, "GET", f"/subscriptions/{sid}/deliveries", "customs")
+        assert status == 200
+        assert all("loopback" in (entry["error"] or "") for entry in log["items"])
     finally:
         worker.stop()
         receiver.down()
