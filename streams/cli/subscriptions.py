@@ -33,6 +33,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         codec_for(settings.schema_registry_url),
         policy,
         Destinations(settings.webhook_allowed_networks),
+        retain_s=args.retain_days * 86400.0,
     )
     stop = stop_on_signals()
     stop_serving = None
@@ -48,7 +49,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"iotrack subscriptions: delivering from {found.bootstrap}; /ready and /metrics on "
             f"127.0.0.1:{args.port or '-'}; retries {policy.base_s:g}-{policy.max_s:g} s, "
-            f"suspended after {policy.suspend_after_s:g} s failing",
+            f"suspended after {policy.suspend_after_s:g} s failing; delivered notifications "
+            f"and delivery logs kept {args.retain_days:g} days",
             flush=True,
         )
         worker.run(stop)
@@ -82,4 +84,21 @@ def register(commands: Commands) -> None:
         default=3600.0,
         help="suspend a subscription failing for this many s (default 3600)",
     )
+    run.add_argument(
+        "--retain-days",
+        type=_positive_days,
+        default=7.0,
+        help="keep delivered (or only streamed) notifications and delivery logs this long "
+        "(default 7; a webhook's undelivered ones are kept until delivered)",
+    )
     run.set_defaults(handler=_run)
+
+
+def _positive_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not 0 < days <= 3650:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of days above 0")
+    return days

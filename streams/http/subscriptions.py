@@ -215,7 +215,9 @@ def subscription_routes(
         description="Each event: `id:` the notification's seq, `event:` its type, `data:` the "
         "notification (JSON, as in a webhook's array). Reconnect with `Last-Event-ID` (or "
         "`after`) to go on after the last one received; without either, only new ones come. "
-        "A `: heartbeat` comment comes when nothing did for a while.",
+        "A `: heartbeat` comment comes when nothing did for a while. Resumed from before "
+        "what the retention deleted, a `gap` event (`id:` the last seq deleted, `data:` "
+        "`after`, `pruned_through`) says so first, then the stream goes on after it.",
         response_class=StreamingResponse,
         responses={
             200: {
@@ -251,6 +253,7 @@ def subscription_routes(
                 notifier=notifier,
                 subscription_id=found.subscription_id,
                 after=start,
+                pruned_through=found.pruned_through,
                 heartbeat_s=heartbeat_s,
                 close_after_s=close_after_s,
                 stopping=stop,
@@ -268,12 +271,23 @@ async def _stream(
     notifier: Notifier | None,
     subscription_id: str,
     after: int,
+    pruned_through: int,
     heartbeat_s: float,
     close_after_s: float | None,
     stopping: threading.Event,
 ) -> AsyncIterator[bytes]:
     ends = None if close_after_s is None else time.monotonic() + close_after_s
     yield b": connected\n\n"
+    if after < pruned_through:
+        # Told, not skipped in silence: what came after ``after`` up to here is gone.
+        gap = {
+            "after": after,
+            "pruned_through": pruned_through,
+            "message": f"notifications after {after} up to {pruned_through} were deleted past "
+            "the retention",
+        }
+        yield f"id: {pruned_through}\nevent: gap\ndata: {json.dumps(gap)}\n\n".encode()
+        after = pruned_through
     if notifier is None:
         async for chunk in _poll(
             store=store,

@@ -115,9 +115,13 @@ PRIVILEGES: Mapping[str, Mapping[Duty, tuple[str, ...]]] = {
         Duty.API: ("SELECT", "INSERT", "UPDATE", "DELETE"),
         Duty.SUBSCRIPTIONS: ("SELECT", "UPDATE"),
     },
-    "subscription_events": {Duty.API: READ, Duty.SUBSCRIPTIONS: ("SELECT", "INSERT")},
+    # 0010: the worker deletes what is past the retention (delivered, or only streamed).
+    "subscription_events": {Duty.API: READ, Duty.SUBSCRIPTIONS: ("SELECT", "INSERT", "DELETE")},
     "subscription_positions": {Duty.SUBSCRIPTIONS: ("SELECT", "INSERT", "UPDATE")},
-    "subscription_deliveries": {Duty.API: READ, Duty.SUBSCRIPTIONS: ("SELECT", "INSERT")},
+    "subscription_deliveries": {
+        Duty.API: READ,
+        Duty.SUBSCRIPTIONS: ("SELECT", "INSERT", "DELETE"),
+    },
 }
 """table or view -> duty -> privileges; absent: no privilege at all."""
 

@@ -182,6 +182,13 @@ SUBSCRIPTION_DELIVERIES = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+SUBSCRIPTION_PRUNED = Counter(
+    "iotrack_subscription_pruned_total",
+    "Rows the delivery worker deleted past the retention: queued notifications (delivered, or "
+    "only streamed) and delivery log entries, by table.",
+    ["table"],
+    registry=REGISTRY,
+)
 SUBSCRIPTION_NOTIFICATIONS = Counter(
     "iotrack_subscription_notifications_delivered_total",
     "Notifications delivered by webhooks (acknowledged with a 2xx).",

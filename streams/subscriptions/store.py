@@ -29,7 +29,7 @@ NOTIFY_CHANNEL = "iotrack_subscriptions"
 _COLUMNS = (
     "subscription_id, owner_role, owner_operator, topic, filters, url, secret, previous_secret, "
     "previous_secret_until, status, suspended_reason, failing_since, delivered_seq, created_at, "
-    "updated_at"
+    "updated_at, pruned_through"
 )
 
 
@@ -51,6 +51,8 @@ class Row:
     delivered_seq: int
     created_at: datetime
     updated_at: datetime
+    pruned_through: int = 0
+    """The last seq deleted from its queue (past the retention)."""
 
     def view(self, *, with_secret: bool = False) -> dict[str, Any]:
         """What its party sees of it."""
@@ -72,7 +74,7 @@ class Row:
 
 def _row(found: Sequence[Any]) -> Row:
     (sid, role, operator, topic, filters, url, secret, previous, until, status, reason,
-     failing, delivered, created, updated) = found  # fmt: skip
+     failing, delivered, created, updated, pruned) = found  # fmt: skip
     return Row(
         str(sid),
         Owner(Role(role), operator),
@@ -88,6 +90,7 @@ def _row(found: Sequence[Any]) -> Row:
         int(delivered),
         created,
         updated,
+        int(pruned),
     )
 
 
@@ -311,6 +314,45 @@ class Store:
             for sid in sorted(touched):
                 cursor.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, sid))
         return touched
+
+    def prune(self, before: datetime, batch: int = 5000) -> tuple[int, int]:
+        """Delete queued notifications recorded before ``before`` that are delivered (a
+        webhook's, up to its ``delivered_seq``) or only streamed (no URL), moving each
+        subscription's ``pruned_through``, and delivery log entries attempted before it; a
+        ``batch`` at a time, each its own transaction. How many of each went."""
+        events = deliveries = 0
+        while True:
+            with self.pool.cursor() as cursor:
+                cursor.execute(
+                    "WITH gone AS (DELETE FROM subscription_events WHERE (subscription_id, seq) "
+                    "IN (SELECT e.subscription_id, e.seq FROM subscription_events e JOIN "
+                    "subscriptions s USING (subscription_id) WHERE e.recorded_at < %s AND "
+                    "(s.url IS NULL OR e.seq <= s.delivered_seq) LIMIT %s) "
+                    "RETURNING subscription_id, seq), "
+                    "moved AS (UPDATE subscriptions s SET pruned_through = "
+                    "GREATEST(s.pruned_through, g.top) FROM (SELECT subscription_id, max(seq) "
+                    "AS top FROM gone GROUP BY subscription_id) g "
+                    "WHERE s.subscription_id = g.subscription_id) "
+                    "SELECT count(*) FROM gone",
+                    (before, batch),
+                )
+                found = cursor.fetchone()
+                gone = int(found[0]) if found else 0
+            events += gone
+            if gone < batch:
+                break
+        while True:
+            with self.pool.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM subscription_deliveries WHERE delivery_id IN (SELECT "
+                    "delivery_id FROM subscription_deliveries WHERE attempted_at < %s LIMIT %s)",
+                    (before, batch),
+                )
+                gone = cursor.rowcount
+            deliveries += gone
+            if gone < batch:
+                break
+        return events, deliveries
 
     def delivered(self, subscription_id: str, last_seq: int) -> None:
         with self.pool.cursor() as cursor:

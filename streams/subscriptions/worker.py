@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -56,6 +56,10 @@ SOURCES: dict[Topic, catalog.Topic] = {
 TOPIC_OF = {source.name: topic for topic, source in SOURCES.items()}
 BATCH = 500
 POLL_BOUND_S = 10.0
+RETAIN_S = 7 * 86400.0
+"""How long queued notifications (once delivered, or when only streamed) and delivery log
+entries are kept: a stream can resume from a week back."""
+PRUNE_EVERY_S = 60.0
 """A worker that has not polled its topics for this long is not ready."""
 _UNREADABLE = (DecodeError, KeyError, TypeError, ValueError)
 """What a record nobody can read raises: its bytes, or its shape, are not what its topic
@@ -266,8 +270,12 @@ class DeliveryWorker:
         codec: Codec,
         policy: RetryPolicy | None = None,
         destinations: Destinations | None = None,
+        *,
+        retain_s: float = RETAIN_S,
     ) -> None:
         self._lock = lock(database_url)
+        self.retain_s = retain_s
+        self._pruned_at = float("-inf")
         self.pool = ReadPool(database_url, size=6, read_only=False, name="iotrack-subscriptions")
         self.store = Store(self.pool)
         self.policy = policy or RetryPolicy()
@@ -306,6 +314,7 @@ class DeliveryWorker:
                     rewind = False
                 touched = self.fanout.step()
                 self.reconcile()
+                self._prune_now_and_then()
                 self.fanout.progress.error = None
             except Exception as exc:  # the database or the broker away: said, and retried
                 LOG.exception("the delivery worker's batch failed; retrying")
@@ -316,6 +325,19 @@ class DeliveryWorker:
             for sid in touched:
                 if sid in self.senders:
                     self.senders[sid].wake.set()
+
+    def _prune_now_and_then(self) -> None:
+        """What is past the retention goes, once every :data:`PRUNE_EVERY_S`."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return
+        events, deliveries = self.store.prune(datetime.now(UTC) - timedelta(seconds=self.retain_s))
+        self._pruned_at = time.monotonic()
+        metrics.SUBSCRIPTION_PRUNED.labels("subscription_events").inc(events)
+        metrics.SUBSCRIPTION_PRUNED.labels("subscription_deliveries").inc(deliveries)
+        if events or deliveries:
+            LOG.info(
+                "pruned %d queued notifications and %d delivery log entries", events, deliveries
+            )
 
     def _rewind(self) -> None:
         """After a failed batch: back to the stored positions (nothing was queued)."""

@@ -24,6 +24,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -642,3 +643,61 @@ def test_a_webhook_to_an_address_the_worker_does_not_allow_is_never_sent(setup):
     finally:
         worker.stop()
         receiver.down()
+
+
+def test_the_retention_deletes_what_is_delivered_or_streamed_and_a_stream_is_told_the_gap(setup):
+    """Past the retention the worker's role deletes a stream's notifications and a webhook's
+    delivered ones (never its undelivered ones) and old delivery logs; a stream resumed from
+    before what went is told with a ``gap`` event, then goes on."""
+    streamed = _subscribe(setup, "customs", "deviations", {"nodes": ["NODE-GONE"]}, None)
+    hooked = _subscribe(
+        setup, "customs", "deviations", {"nodes": ["NODE-GONE"]}, "http://127.0.0.1:9/"
+    )
+    sids = (streamed["subscription_id"], hooked["subscription_id"])
+    pool = ReadPool(setup.url(Duty.SUBSCRIPTIONS), size=2, read_only=False)
+    worker_store = Store(pool)
+    try:
+        rows = [
+            (sid, str(uuid.uuid4()), "deviation", f"key-{n}", {"n": n}, None)
+            for n in range(4)
+            for sid in sids
+        ]
+        worker_store.record(rows, {})
+        seqs = {sid: [q.seq for q in worker_store.queued(sid, 0, 10)] for sid in sids}
+        worker_store.delivered(sids[1], seqs[sids[1]][1])  # two of the webhook's four delivered
+        worker_store.log(sids[1], attempt=1, seqs=(seqs[sids[1]][0], seqs[sids[1]][1], 2),
+                         status_code=200, error=None, latency_ms=3.0)  # fmt: skip
+        with psycopg.connect(setup.url(Duty.OWNER), autocommit=True) as owner:
+            owner.execute(
+                "UPDATE subscription_events SET recorded_at = now() - interval '8 days' "
+                "WHERE subscription_id = ANY(%s)",
+                (list(sids),),
+            )
+            owner.execute(
+                "UPDATE subscription_deliveries SET attempted_at = now() - interval '8 days' "
+                "WHERE subscription_id = ANY(%s)",
+                (list(sids),),
+            )
+        events, deliveries = worker_store.prune(datetime.now(UTC) - timedelta(days=7))
+        assert events >= 6
+        assert deliveries >= 1
+        assert worker_store.queued(sids[0], 0, 10) == []
+        assert [q.seq for q in worker_store.queued(sids[1], 0, 10)] == seqs[sids[1]][2:], (
+            "a webhook's undelivered notifications stay"
+        )
+        assert _call(setup, "GET", f"/subscriptions/{sids[1]}/deliveries", "customs")[1] == {
+            "items": []
+        }
+        pruned = worker_store.row(sids[0])
+        assert pruned is not None
+        assert pruned.pruned_through == seqs[sids[0]][-1]
+    finally:
+        pool.close()
+    connection, response = _stream(setup, sids[0], 0)
+    try:
+        [(gap_id, gap)] = _read_events(response, 1, 30)
+        assert gap_id == seqs[sids[0]][-1]
+        assert gap["after"] == 0
+        assert gap["pruned_through"] == seqs[sids[0]][-1]
+    finally:
+        connection.close()
