@@ -221,6 +221,14 @@ def _units(entry: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return units
 
 
+def _wagon_mrns(entry: dict[str, Any], where: str) -> list[Any]:
+    """A JSON wagon's own ``mrns`` (covering its units without one of their own)."""
+    mrns = entry.get("mrns") or []
+    if not isinstance(mrns, list):
+        raise RailFileError(f"{where}.mrns: expected a list of MRNs")
+    return mrns
+
+
 def manifest_wagons(text: str) -> list[dict[str, Any]]:
     """The wagons of a manifest file (CSV or JSON), in the order of their positions."""
     wagons: dict[int, dict[str, Any]] = {}
@@ -252,7 +260,7 @@ def manifest_wagons(text: str) -> list[dict[str, Any]]:
                     dict.fromkeys(
                         _normal(m)
                         for m in [
-                            *(entry.get("mrns") or ()),
+                            *_wagon_mrns(entry, where),
                             *(u.get("mrn") for u in _units(entry, where)),
                         ]
                         if _normal(m)

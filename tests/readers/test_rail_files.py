@@ -81,6 +81,7 @@ def test_any_text_is_parsed_or_refused_with_a_rail_file_error(text):
         ),
         ('{"wagons": [{"position": 1, "units": [{"unit": "X", "kind": "BOX"}]}]}', "kind 'BOX'"),
         ('{"wagons": [1,', "line 1, column 15: not JSON"),
+        ('{"wagons": [{"position": 1, "mrns": 1}]}', r"wagons\[0\]\.mrns: expected a list"),
     ],
 )
 def test_shape_errors_name_the_line_or_field(text, message):
