@@ -18,6 +18,12 @@ Formats (the README's rail section shows examples):
   ``{"wagon": {"number": ..., "position": N}, "containers": [{"code": ..., "confidence": ...}],
   "ilus": [...]}``.
 
+Whose train it is (the operator, the train) is not in these formats: the sender says it
+(``iotrack rail --operator --train``; in the web console, the signed-in operator and the
+form's train). A file that names them all the same (``operator`` and ``train_id`` or ``train``:
+a JSON object's keys, CSV columns; a record as on the wire, ``iotrack rail --json`` output) is
+refused unless it names the very operator and train it is sent for (``check_claims``).
+
 Nothing is validated here beyond the file's shape: the core answers on identifiers and MRNs,
 so an operator learns every problem at once. A shape error names the line (CSV rows count from
 the header as line 1) and the column or field.
@@ -134,6 +140,72 @@ def loading_list_items(text: str) -> list[dict[str, Any]]:
     ]
 
 
+CLAIMS: dict[str, tuple[str, ...]] = {"operator": ("operator",), "train": ("train_id", "train")}
+"""The fields a file may name its operator and its train with (``claims``)."""
+
+
+def _claimed(value: object, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise RailFileError(f"{where}: expected a text")
+    return str(value).strip()
+
+
+def claims(text: str) -> dict[str, tuple[str, ...]]:
+    """Whose train a loading list or manifest file says it is, if it says so: the distinct
+    values of its operator fields and of its train fields (``CLAIMS``), in the order they come;
+    a JSON object's own keys, a CSV file's columns (every row). Empty for the documented
+    formats, which name neither.
+
+    >>> claims('{"operator": "op-two", "train_id": "IT-1", "items": []}')
+    {'operator': ('op-two',), 'train': ('IT-1',)}
+    >>> claims("unit,operator\\nCSQU3054383,op-one\\nTCNU7200794,op-two\\nMSKU6011672,\\n")
+    {'operator': ('op-one', 'op-two'), 'train': ()}
+    >>> claims("unit,mrn\\nCSQU3054383,\\n"), claims("[]")
+    ({'operator': (), 'train': ()}, {'operator': (), 'train': ()})
+    """
+    found: dict[str, dict[str, None]] = {what: {} for what in CLAIMS}
+    if is_json(text):
+        data = _json(text)
+        if isinstance(data, dict):
+            for what, names in CLAIMS.items():
+                for name in names:
+                    if data.get(name) is not None:
+                        found[what][_claimed(data[name], name)] = None
+    else:
+        for n, row in _rows(text, ()):
+            for what, names in CLAIMS.items():
+                for name in names:
+                    if row.get(name):
+                        found[what][_claimed(row[name], f"line {n}, column {name}")] = None
+    return {what: tuple(v for v in values if v) for what, values in found.items()}
+
+
+def check_claims(text: str, *, operator: str, train_id: str) -> None:
+    """RailFileError when the file names an operator or a train (``claims``) other than the
+    ones it is sent for: the operator the sender signed in as and the train it gave.
+
+    >>> check_claims('{"operator": "op-two", "wagons": []}', operator="op-one", train_id="IT-1")
+    Traceback (most recent call last):
+    ...
+    readers.rail_files.RailFileError: the file names rail operator op-two: it is sent for op-one, \
+and an operator sends its own trains only
+    >>> check_claims("unit,train_id\\nCSQU3054383,IT-1\\n", operator="op-one", train_id="IT-1")
+    """
+    found = claims(text)
+    others = [o for o in found["operator"] if o.lower() != operator.lower()]
+    if others:
+        raise RailFileError(
+            f"the file names rail operator {', '.join(others)}: it is sent for {operator}, and "
+            "an operator sends its own trains only"
+        )
+    trains = [t for t in found["train"] if t != train_id]
+    if trains:
+        raise RailFileError(
+            f"the file names train {', '.join(trains)}, and it is sent for train {train_id}: "
+            "send it for the train it names, or leave the train out of the file"
+        )
+
+
 def _position(value: object, where: str) -> int:
     try:
         return int(str(value).strip())
@@ -147,6 +219,14 @@ def _units(entry: dict[str, Any], where: str) -> list[dict[str, Any]]:
     if not isinstance(units, list) or not all(isinstance(u, dict) for u in units):
         raise RailFileError(f"{where}.units: expected a list of objects")
     return units
+
+
+def _wagon_mrns(entry: dict[str, Any], where: str) -> list[Any]:
+    """A JSON wagon's own ``mrns`` (covering its units without one of their own)."""
+    mrns = entry.get("mrns") or []
+    if not isinstance(mrns, list):
+        raise RailFileError(f"{where}.mrns: expected a list of MRNs")
+    return mrns
 
 
 def manifest_wagons(text: str) -> list[dict[str, Any]]:
@@ -180,7 +260,7 @@ def manifest_wagons(text: str) -> list[dict[str, Any]]:
                     dict.fromkeys(
                         _normal(m)
                         for m in [
-                            *(entry.get("mrns") or ()),
+                            *_wagon_mrns(entry, where),
                             *(u.get("mrn") for u in _units(entry, where)),
                         ]
                         if _normal(m)

@@ -111,9 +111,15 @@ def _channel_description(topic: Topic) -> str:
 def family_topic(family: TopicFamily) -> Topic:
     """A family's template as one channel, its party named by the ``{party}`` parameter."""
     own = tuple(family.kinds)
+    acting = tuple(dict.fromkeys(g for kind in own for g in family.gateways.get(kind, ())))
+    doc = family.template.doc
+    for gateway in acting:
+        kinds = _listed([str(k) for k in own if gateway in family.gateways.get(k, ())])
+        verb = "writes" if family.party_writes else "reads"
+        doc += f" {label(gateway)} also {verb} the topic of a {kinds}, acting for that party."
     if family.party_writes:
-        return replace(family.template, writers=own)
-    return replace(family.template, readers=own)
+        return replace(family.template, doc=doc, writers=(*own, *acting), gateways=acting)
+    return replace(family.template, doc=doc, readers=(*own, *acting), gateways=acting)
 
 
 def tag_id(member: Audience) -> str:

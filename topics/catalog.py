@@ -9,13 +9,17 @@ partitioning is a new topic, not an edit of an old one.
 a topic of its own, which the broker lets that party alone write: Customs its binding requests,
 releases, declarations and mission paths; each agency (Customs and the GdF included) its holds;
 the GdF its exit confirmations; each rail operator its trains' requests; the rail portals the
-consists they read. The public state (bindings, holds, releases and exits as the core accepted
-them, IOT states, verdicts, deviations, trains) is written by the tracking core alone.
+consists they read. A rail operator's requests topic has one more writer, declared as a gateway
+(``topics.parties.GATEWAYS``): the query API, whose web console sends for the operator signed
+in to it, never for another; a record there is the operator's all the same (``sender_of``).
+The public state (bindings, holds, releases and exits as the core accepted them, IOT states,
+verdicts, deviations, trains) is written by the tracking core alone.
 
 **Need-to-know.** Hold reason codes and texts, risk details and control outcomes are on the
 holds topic and in dead letters only, which Customs and iotrack's services read; what
 terminals, the GdF and rail operators read carries none of them. A rail operator reads its own
-replies topic (its trains' answers, its refusals), never another operator's trains.
+replies topic (its trains' answers, its refusals), never another operator's trains; the query
+API reads it too, to show the operator signed in to its console the answer to what it sent.
 
 Replication is declared for a production cluster (3 copies, 2 in sync); ``replication`` and
 ``configs`` clamp both to the number of brokers actually present, so the same catalogue serves
@@ -34,6 +38,7 @@ from topics.errors import CatalogError
 from topics.parties import (
     API,
     CORE,
+    GATEWAYS,
     HOLDING_AGENCIES,
     PROJECTION,
     SUBSCRIPTIONS,
@@ -200,6 +205,7 @@ RAIL_REQUESTS = TopicFamily(
     ),
     kinds=(PartyKind.RAIL_OPERATOR,),
     party_writes=True,
+    gateways=GATEWAYS,
 )
 CONSIST_READS = TopicFamily(
     replace(
@@ -386,6 +392,7 @@ REPLIES = TopicFamily(
         PartyKind.RAIL_PORTAL,
     ),
     party_writes=False,
+    gateways=GATEWAYS,
 )
 DEAD_LETTERS = replace(
     _events(
@@ -508,9 +515,10 @@ def topic_named(name: str) -> Topic:
 
 
 def sender_of(topic: Topic) -> Sender:
-    """The one party that may write ``topic``: whose channel a record read from it came from.
+    """The one party whose channel ``topic`` is: a record read from it came from that party
+    (written by the party, or by a gateway acting for it, ``topics.parties.GATEWAYS``).
     CatalogError for a topic several parties write (raw reads, dead letters)."""
-    writers = [w for w in topic.writers if isinstance(w, Sender)]
+    writers = [w for w in topic.writers if isinstance(w, Sender) and w not in topic.gateways]
     kinds = [w for w in topic.writers if isinstance(w, PartyKind)]
     if len(writers) == 1 and not kinds:
         return writers[0]

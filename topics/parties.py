@@ -27,6 +27,7 @@ __all__ = [
     "CUSTOMS",
     "DESCRIPTIONS",
     "FUSION",
+    "GATEWAYS",
     "GDF",
     "HOLDING_AGENCIES",
     "OBSERVERS",
@@ -54,6 +55,16 @@ OBSERVERS: Mapping[Sender, tuple[Sender, ...]] = MappingProxyType({API: (CORE, F
 """Who may watch whose progress without reading a record: describe its consumer groups (their
 members and committed offsets) and the topics it reads (their ends). The query API's web
 console shows each worker's readiness and lag on its operations page."""
+
+GATEWAYS: Mapping[PartyKind, tuple[Sender, ...]] = MappingProxyType(
+    {PartyKind.RAIL_OPERATOR: (API,)}
+)
+"""Who may act on a party's own channel for a party of a kind it authenticated itself: the query
+API, whose web console sends a rail operator's loading lists and manifests on the operator's
+requests topic for the operator signed in with its bearer token, and reads the answers on the
+operator's replies topic. The channel stays the party's: the core takes the sender from the
+topic (``catalog.sender_of`` leaves the gateways out), and the API sends only for the operator
+of the session. What it costs: a compromised API could write any rail operator's requests."""
 
 HOLDING_AGENCIES: tuple[Sender, ...] = tuple(Sender.agency(a) for a in AGENCIES)
 """Every agency that places holds, Customs and the GdF included, in the Avro enum's order."""
@@ -90,8 +101,9 @@ DESCRIPTIONS: Mapping[Audience, str] = MappingProxyType(
         "reads, OCR repaired (`iotrack fuse`).",
         CORE: "iotrack's tracking core: the only writer of the public state (`iotrack run`).",
         PROJECTION: "iotrack's Postgres projection of the public topics (`iotrack project`).",
-        API: "iotrack's query API; its gate check keeps the verdicts by ITU in memory "
-        "(`iotrack api`).",
+        API: "iotrack's query API; its gate check keeps the verdicts by ITU in memory, and its "
+        "web console sends a signed-in rail operator's loading lists and manifests on that "
+        "operator's own topic (`iotrack api`).",
         SUBSCRIPTIONS: "iotrack's delivery of subscriptions (webhooks, event streams).",
     }
 )

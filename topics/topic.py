@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from processors.errors import ProcessorError
@@ -48,6 +49,10 @@ class Topic:
     """Who produces its records (the ACLs and the AsyncAPI document follow this)."""
     readers: tuple[Audience, ...] = ()
     """Who consumes them."""
+    gateways: tuple[Sender, ...] = ()
+    """Those of its ``writers`` and ``readers`` who act on the channel's party's behalf
+    (``topics.parties.GATEWAYS``): their ACLs are made like the party's, yet a record on the
+    topic is still the party's (``catalog.sender_of`` leaves them out)."""
     writer_keys: str | None = None
     """How its one writer keys a private state topic, when the key is not made from the value
     (the core's changelog): described here, made by the writer."""
@@ -119,15 +124,21 @@ class TopicFamily:
     """The kinds of party that have one."""
     party_writes: bool
     """Whether the party writes its topic (its requests) or reads it (its replies)."""
+    gateways: Mapping[PartyKind, tuple[Sender, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """Who writes (or reads) the topic of a party of a kind besides the party, on its behalf
+    (``topics.parties.GATEWAYS``)."""
 
     def for_party(self, party: Sender) -> Topic:
         """The topic of ``party``; CatalogError when its kind has none."""
         if party.kind not in self.kinds:
             raise CatalogError(f"{party} has no topic of {self.template.name}")
         name = self.template.name.format(party=party.principal)
+        acting = self.gateways.get(party.kind, ())
         if self.party_writes:
-            return replace(self.template, name=name, writers=(party,))
-        return replace(self.template, name=name, readers=(party,))
+            return replace(self.template, name=name, writers=(party, *acting), gateways=acting)
+        return replace(self.template, name=name, readers=(party, *acting), gateways=acting)
 
     def party_of(self, topic_name: str) -> Sender | None:
         """The party whose topic of this family ``topic_name`` is, or None."""

@@ -19,7 +19,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from processors.parties import GDF, PartyKind, Sender
-from readers.rail_files import RailFileError, loading_list_items, manifest_wagons, portal_wagons
+from readers.rail_files import (
+    RailFileError,
+    check_claims,
+    loading_list_items,
+    manifest_wagons,
+    portal_wagons,
+)
 from streams.cli.inputs import read_text
 from streams.cli.tables import table
 from streams.errors import InputFileError
@@ -43,11 +49,15 @@ __all__ = ["Conversation", "RailCommandError", "consist", "loading_list", "manif
 T = TypeVar("T")
 
 
-def _parsed(path: str, parse: Callable[[str], T]) -> T:
-    """The file (``-``: standard input) read and parsed; its problems named with its path."""
+def _parsed(path: str, parse: Callable[[str], T], sent_for: tuple[str, str] | None = None) -> T:
+    """The file (``-``: standard input) read and parsed; its problems named with its path.
+    ``sent_for``: the operator and train it is sent for, which it may not contradict."""
     text = read_text(path)
     try:
-        return parse(text)
+        parsed = parse(text)
+        if sent_for is not None:
+            check_claims(text, operator=sent_for[0], train_id=sent_for[1])
+        return parsed
     except RailFileError as exc:
         raise RailCommandError(f"{path}: {exc}") from exc
 
@@ -106,7 +116,7 @@ def loading_list(
     timeout_s: float = 30.0,
 ) -> int:
     """Submit a loading list and print the answer; 0 when every unit is ready, else 1."""
-    items = _parsed(path, loading_list_items)
+    items = _parsed(path, loading_list_items, (operator, train_id))
     value = loading_list_request(items, train_id=train_id, operator=operator)
     party = Sender.rail_operator(operator)
     with Conversation(connect(party), codec, party) as talk:
@@ -145,7 +155,7 @@ def manifest(
     timeout_s: float = 30.0,
 ) -> int:
     """Submit a manifest version and print the permission decision; 0 when granted, else 1."""
-    wagons = _parsed(path, manifest_wagons)
+    wagons = _parsed(path, manifest_wagons, (operator, train_id))
     number, decision = submit_manifest(
         connect(Sender.rail_operator(operator)),
         codec,

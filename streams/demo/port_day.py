@@ -348,7 +348,7 @@ def _play(
             topic
             for party in demo_rail.PARTIES
             for topic in catalog.topics_of(party)
-            if topic.writers == (party,)
+            if party in topic.writers
         ),
     ]
 

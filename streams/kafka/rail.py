@@ -3,8 +3,11 @@ topic: what ``iotrack rail`` sends, and the web console's uploads through the sa
 
 Each request is one event on the party's own requests topic (authority comes from the topic);
 the answer is the record of the expected type that names the request's event id, or the
-refusal (a dead letter holding exactly the bytes sent). Every client signs in as the party
-whose request it is (``rail-operator.NAME``): its connection is the party's own.
+refusal (a dead letter holding exactly the bytes sent). ``iotrack rail`` signs in as the party
+whose request it is (``rail-operator.NAME``); the web console signs in as the query API
+(``service.api``), the declared gateway of every rail operator's requests and replies topics
+(``topics.parties.GATEWAYS``), and sends for the operator signed in to it alone. Either way the
+request is on the operator's own topic, and the core takes the operator from there.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class Conversation:
     replies topic (the answer, or the refusal of exactly the bytes sent)."""
 
     def __init__(self, connection: KafkaConnection, codec: Codec, party: Sender) -> None:
-        """``connection``: the party's own."""
+        """``connection``: the party's own, or its gateway's (``topics.parties.GATEWAYS``)."""
         self.connection = connection
         self.codec = codec
         self.party = party
@@ -180,8 +183,8 @@ def submit_loading_list(
     timeout_s: float = 30.0,
 ) -> dict[str, Any]:
     """Send a loading list on the operator's own topic; the core's answer (readiness per
-    unit). ``connection``: the operator's own. RailCommandError when it is refused or no answer
-    comes in time."""
+    unit). ``connection``: the operator's own, or its gateway's. RailCommandError when it is
+    refused or no answer comes in time."""
     value = loading_list_request(items, train_id=train_id, operator=operator)
     with Conversation(connection, codec, Sender.rail_operator(operator)) as talk:
         return talk.ask(
@@ -205,8 +208,8 @@ def submit_manifest(
 ) -> tuple[int, dict[str, Any]]:
     """Send a manifest version (default: the latest the operator was told of, plus one) on the
     operator's own topic; the version sent and the core's decision on the permission to leave.
-    ``connection``: the operator's own. RailCommandError when it is refused or no answer comes
-    in time."""
+    ``connection``: the operator's own, or its gateway's. RailCommandError when it is refused or
+    no answer comes in time."""
     party = Sender.rail_operator(operator)
     replies = catalog.REPLIES.for_party(party)
     latest = latest_status(connection, codec, train_id, replies) or {}

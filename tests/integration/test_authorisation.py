@@ -3,7 +3,9 @@ attacks of issue 10 failing to have their effect.
 
 A broker of this module's own (the matrix writes a record onto every topic a party may write),
 deployed with every standing party and one terminal, one reader, one rail operator and one rail
-portal admitted, with SASL/SCRAM and the ACLs `iotrack topics apply` makes.
+portal admitted, with SASL/SCRAM and the ACLs `iotrack topics apply` makes. The matrix has the
+query API's gateway cells too (it writes the operator's requests, reads its replies); the last
+test sends as the console does.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from topics import admin, catalog
 from topics.clients import KafkaConnection, admin_client, consumer, producer
 from topics.codec import SingleObjectCodec, plain
 from topics.examples import example
-from topics.parties import CORE, CUSTOMS, STANDING, admits
+from topics.parties import API, CORE, CUSTOMS, STANDING, admits
 from topics.schemas import repository
 
 CODEC = SingleObjectCodec()
@@ -434,3 +436,21 @@ def test_a_reader_started_before_its_acls_delivers_once_admitted(cluster, tmp_pa
         if m.value() is not None
     }
     assert set(accepted) <= delivered
+
+
+def test_the_query_api_sends_for_an_operator_as_its_gateway_and_nowhere_else(cluster):
+    api = cluster.kafka(API)
+    requests = catalog.RAIL_REQUESTS.for_party(OPERATOR)
+    loading_list = _record("iotrack.TrainLoadingList", operator=OPERATOR.name, answered=False)
+    # The idempotent producer the console's upload uses (streams.kafka.rail), no transaction.
+    produce_sync(producer(api), requests, b"IT-GATEWAY-1", loading_list)
+    read_committed(api, catalog.REPLIES.for_party(OPERATOR), timeout=15)  # the answers
+    consist = _record("iotrack.DetectedConsist")
+    for topic in (catalog.CONSIST_READS.for_party(PORTAL), catalog.HOLDS_BY_AGENCY["CUSTOMS"]):
+        with pytest.raises(DeliveryError, match=r"(?i)authoriz"):
+            produce_sync(producer(api), topic, b"k", consist, timeout=15)
+    with pytest.raises((DeliveryError, KafkaException)):
+        read_committed(api, catalog.REPLIES.for_party(PORTAL), timeout=15)
+    # The operator's own channel is still its own: a portal cannot write there.
+    with pytest.raises(DeliveryError, match=r"(?i)authoriz"):
+        produce_sync(producer(cluster.kafka(PORTAL)), requests, b"k", loading_list, timeout=15)

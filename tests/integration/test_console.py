@@ -5,10 +5,11 @@ projection running, and a real Postgres.
 
 Each role signs in and sees what it may and nothing it may not (a terminal finds no hold reason
 anywhere in the page source); the deviation feed shows a deviation published during the test
-without a reload; an operator's upload is refused (only the operator may write its requests
-topic, and the console signs in as the query API), and the train it sends with its own credential
-shows its permission; a form posted without its CSRF token is refused; signing out ends the
-session.
+without a reload; an operator uploads a loading list and a manifest in the form (the query API
+sends them on the operator's own topic, its declared gateway) and sees the readiness and the
+permission to leave, live in another tab too, while a file naming another operator is not sent
+and another operator neither sees the train nor sends for it; a form posted without its CSRF
+token is refused; signing out ends the session.
 
 With ``IOTRACK_CONSOLE_SCREENSHOTS=DIR`` the tests also write a screenshot of each page there
 (``docs/console`` is made so); without it they write nothing.
@@ -33,12 +34,12 @@ from playwright import sync_api as playwright  # a dev dependency: missing, the 
 from processors.identifiers import container, mrn, wagon
 from processors.ids import deterministic_uuid7
 from processors.parties import Sender
-from readers.rail_files import loading_list_items, manifest_wagons
+from readers.rail_files import loading_list_items
 from streams.http.api import Api, make_server
 from streams.http.console import Console, Sessions, console_routes
 from streams.http.errors import NotFound
 from streams.http.queries import Queries
-from streams.kafka.rail import submit_loading_list, submit_manifest
+from streams.kafka.rail import submit_loading_list
 from streams.kafka.reading import committed_up_to_end
 from streams.local.kafka import LocalKafka
 from streams.local.processes import free_port
@@ -65,6 +66,7 @@ TOKENS = {
     "gdf": "console-gdf-token-000001",
     "terminal": "console-terminal-token-1",
     "rail": "console-rail-op1-token-1",
+    "rail-two": "console-rail-op2-token-1",
 }
 CREDENTIALS = credentials_of(
     [
@@ -72,6 +74,7 @@ CREDENTIALS = credentials_of(
         f"{TOKENS['gdf']} gdf",
         f"{TOKENS['terminal']} terminal",
         f"{TOKENS['rail']} rail-operator op-one",
+        f"{TOKENS['rail-two']} rail-operator op-two",
     ]
 )
 SECRET_CODE, SECRET_TEXT = "RISK-SECRET-7", "smuggling profile match"
@@ -409,61 +412,98 @@ def test_the_deviation_feed_shows_a_new_deviation_without_a_reload(context, port
     assert row.locator(f'a[href="/console/iot/{port.iots[FEED]}"]').count() == 1
 
 
-def _train_of(port: Port) -> dict[str, Any]:
+def _answered_lists(port: Port, train_id: str) -> int:
     try:
-        return port.queries.train(TRAIN)
+        return sum(1 for ll in port.queries.train(train_id)["loading_lists"] if ll["answered"])
     except NotFound:
-        return {"permissions": []}
+        return 0
 
 
-def test_an_operator_upload_is_refused_and_its_own_train_shows_the_permission(
-    context, port, tmp_path
+def upload(page: Any, train_id: str, what: str, file: Path) -> str:
+    """Send ``file`` with the page's upload form; what the next page says of it."""
+    page.get_by_label("Train", exact=True).fill(train_id)
+    page.get_by_label(what, exact=True).check()
+    page.get_by_label("File (CSV or JSON").set_input_files(str(file))
+    # The console waits for the core's answer and the projection before it answers.
+    with page.expect_navigation(timeout=60_000):
+        page.get_by_role("button", name="Send").click()
+    return page.get_by_role("status").inner_text()
+
+
+def test_an_operator_uploads_a_loading_list_and_a_manifest_and_sees_the_permission(
+    context, browser, port, tmp_path
 ):
     page = sign_in(context, port, "rail")
     assert page.url.endswith("/console/trains")
     assert nav(page) == ["Trains"]
     assert page.get_by_role("link", name=OTHER_TRAIN).count() == 0
+    # A file that names another operator is not sent, whoever's session it comes from.
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({"operator": "op-two", "items": [{"unit": RAIL_UNITS[0]}]}))
+    refused = upload(page, TRAIN, "loading list", forged)
+    assert "forged.json was not sent: the file names rail operator op-two" in refused
+    assert page.url.endswith("/console/trains")  # no such train yet: the form again
+    assert _answered_lists(port, TRAIN) == 0
+
+    # Phase 1 in the CLI's CSV format: sent on op-one's own topic, answered per unit.
     listing = tmp_path / "list.csv"
     listing.write_text("unit,mrn\n" + "".join(f"{u},{declaration(u)}\n" for u in RAIL_UNITS))
-    page.get_by_label("Train").fill(TRAIN)
-    page.get_by_label("loading list").check()
-    page.get_by_label("File (CSV or JSON").set_input_files(str(listing))
-    page.get_by_role("button", name="Send").click()
+    said = upload(page, TRAIN, "loading list", listing)
+    assert said == f"Loading list list.csv sent for train {TRAIN}: 4 of 4 units Customs-ready."
     assert page.url.endswith(f"/console/trains/{TRAIN}")
-    refused = page.get_by_role("status").inner_text()
-    assert "list.csv was not sent" in refused
-    assert "only rail operator op-one may write" in refused
-    assert "signs in to Kafka as service.api" in refused
-    # The operator sends it signed in as itself, as `iotrack rail` does; the page follows.
-    operator = port.found.kafka(PARTIES[0])
-    answer = submit_loading_list(operator, CODEC, loading_list_items(listing.read_text()),
-                                 train_id=TRAIN, operator="op-one")  # fmt: skip
-    assert all(item["ready"] for item in answer["items"])
+    readiness = page.get_by_role("table").last.inner_text()
+    assert all(u in readiness for u in RAIL_UNITS)
+    assert "Permission to leave: PENDING" in page.get_by_test_id("permission").inner_text()
 
+    # The train's page, open in another tab, follows what the manifest sent from this one does.
+    watching = context.new_page()
+    watching.goto(f"{port.base}/console/trains/{TRAIN}")
+    watching.evaluate("window.notReloaded = true")
+    watching.locator(".live.connected").wait_for()
+
+    # Phase 2 in the CLI's JSON format: the permission to leave, decided by the core.
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"wagons": [
         {"position": p, "wagon_number": WAGONS[p - 1],
          "units": [{"unit": u, "mrn": declaration(u)} for u in RAIL_UNITS[2 * (p - 1): 2 * p]]}
         for p in (1, 2)
     ]}))  # fmt: skip
-    _, decision = submit_manifest(operator, CODEC, manifest_wagons(manifest.read_text()),
-                                  train_id=TRAIN, operator="op-one")  # fmt: skip
-    assert decision["granted"]
-    # The train's page shows it once the projection recorded the permission.
-    deadline = time.monotonic() + 30
-    while not any(p["manifest_version"] == 1 for p in _train_of(port)["permissions"]):
-        assert time.monotonic() < deadline, "the projection did not record the permission"
-        time.sleep(0.2)
-    page.goto(f"{port.base}/console/trains/{TRAIN}")
+    said = upload(page, TRAIN, "manifest", manifest)
+    granted = "permission to leave GRANTED."
+    assert said == f"Manifest v1 (manifest.json) sent for train {TRAIN}: {granted}"
     page.get_by_test_id("permission").get_by_text("Permission to leave: GRANTED").wait_for()
     readiness = page.get_by_role("table").last.inner_text()
     assert all(u in readiness for u in RAIL_UNITS)
     shot(page, "operator-train")
+    watching.get_by_test_id("permission").get_by_text("Permission to leave: GRANTED").wait_for()
+    assert watching.evaluate("window.notReloaded") is True
+    watching.close()
     page.get_by_role("link", name="Trains", exact=True).click()
     page.get_by_role("link", name=TRAIN).wait_for()
     shot(page, "operator-trains")
     assert status_of(page, f"{port.base}/console/trains/{OTHER_TRAIN}") == 404
     assert status_of(page, f"{port.base}/console/gate") == 403
+
+    # Another operator neither sees op-one's train nor sends anything for it.
+    other = browser.new_context(viewport={"width": 1280, "height": 860})
+    other.set_default_timeout(15_000)
+    try:
+        theirs = sign_in(other, port, "rail-two")
+        assert theirs.get_by_role("link", name=OTHER_TRAIN).count() == 1
+        assert theirs.get_by_role("link", name=TRAIN).count() == 0
+        assert status_of(theirs, f"{port.base}/console/trains/{TRAIN}") == 404
+        theirs.goto(f"{port.base}/console/trains")
+        before = _answered_lists(port, TRAIN)
+        with theirs.expect_navigation():
+            theirs.get_by_label("Train", exact=True).fill(TRAIN)
+            theirs.get_by_label("loading list", exact=True).check()
+            theirs.get_by_label("File (CSV or JSON").set_input_files(str(listing))
+            theirs.get_by_role("button", name="Send").click()
+        assert f"no train {TRAIN} of yours" in theirs.content()
+        assert _answered_lists(port, TRAIN) == before
+        assert port.queries.train(TRAIN)["operator"] == "op-one"
+    finally:
+        other.close()
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_sign_out_ends_the_session(context, port):

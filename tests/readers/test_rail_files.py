@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from processors.identifiers import container, ilu
 from readers.rail_files import (
     RailFileError,
+    check_claims,
+    claims,
     loading_list_items,
     manifest_wagons,
     portal_wagons,
@@ -59,7 +61,7 @@ def test_a_manifest_reads_the_same_from_csv_and_json(codes, per_wagon):
 @given(st.text(max_size=200))
 def test_any_text_is_parsed_or_refused_with_a_rail_file_error(text):
     messages = []
-    for parse in (loading_list_items, manifest_wagons, portal_wagons):
+    for parse in (loading_list_items, manifest_wagons, portal_wagons, claims):
         try:
             parse(text)
         except RailFileError as exc:
@@ -79,6 +81,7 @@ def test_any_text_is_parsed_or_refused_with_a_rail_file_error(text):
         ),
         ('{"wagons": [{"position": 1, "units": [{"unit": "X", "kind": "BOX"}]}]}', "kind 'BOX'"),
         ('{"wagons": [1,', "line 1, column 15: not JSON"),
+        ('{"wagons": [{"position": 1, "mrns": 1}]}', r"wagons\[0\]\.mrns: expected a list"),
     ],
 )
 def test_shape_errors_name_the_line_or_field(text, message):
@@ -126,3 +129,41 @@ def test_a_json_manifest_takes_each_units_mrn_into_its_wagons():
     [wagon] = manifest_wagons(json.dumps(document))
     assert wagon["wagon_number"] == "318344783416"
     assert wagon["mrns"] == ["26IT0000000002R3", "26IT0000000001R4"]
+
+
+def test_the_documented_formats_name_no_operator_nor_train_and_are_sent_for_anyone():
+    for text in (
+        "unit,mrn\nTRLU1000018,26IT000000900001R2\n",
+        '{"items": [{"unit": "TRLU1000018"}]}',
+        '[{"unit": "TRLU1000018"}]',
+        "position,wagon_number,unit\n1,318344783416,TRLU1000018\n",
+        '{"wagons": [{"position": 1, "wagon_number": "318344783416", "units": []}]}',
+    ):
+        assert claims(text) == {"operator": (), "train": ()}
+        check_claims(text, operator="op-one", train_id="IT-1")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"operator": "op-two", "items": []}',
+            "names rail operator op-two: it is sent for op-one",
+        ),
+        ("unit,operator\nTRLU1000018,op-one\nTRLU1000023,op-two\n", "rail operator op-two:"),
+        ('{"train_id": "IT-2", "wagons": []}', "names train IT-2, and it is sent for train IT-1"),
+        ("position,wagon_number,unit,train\n1,318344783416,X,IT-9\n", "names train IT-9"),
+        ('{"operator": {"name": "op-one"}}', "operator: expected a text"),
+    ],
+)
+def test_a_file_naming_another_operator_or_train_is_refused_saying_which(text, message):
+    with pytest.raises(RailFileError, match=message):
+        check_claims(text, operator="op-one", train_id="IT-1")
+
+
+def test_a_file_naming_its_own_operator_and_train_is_sent():
+    # A record as on the wire names both (case aside): its own, so it is sent.
+    answer = {"train_id": "IT-1", "operator": "OP-ONE", "items": [{"unit": "TRLU1000018"}]}
+    check_claims(json.dumps(answer), operator="op-one", train_id="IT-1")
+    check_claims("unit,operator,train_id\nTRLU1000018,op-one,IT-1\n", operator="op-one",
+                 train_id="IT-1")  # fmt: skip

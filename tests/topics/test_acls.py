@@ -75,7 +75,28 @@ def test_the_api_describes_the_workers_groups_and_topics_and_reads_none_of_them(
     reads = _on_topics(API, AclOperation.READ)
     assert catalog.CUSTOMS_RELEASES.name in _on_topics(API, AclOperation.DESCRIBE)
     assert catalog.CUSTOMS_RELEASES.name not in reads
-    assert reads == {catalog.CLEARANCE_BY_ITU.name, catalog.DEAD_LETTERS.name}
+    operators_replies = {catalog.REPLIES.for_party(p).name for p in (OPERATOR, OTHER)}
+    assert reads == {catalog.CLEARANCE_BY_ITU.name, catalog.DEAD_LETTERS.name, *operators_replies}
+
+
+def test_the_api_writes_each_rail_operators_requests_as_a_declared_gateway_and_nothing_else():
+    operators = (OPERATOR, OTHER)
+    requests = {catalog.RAIL_REQUESTS.for_party(p).name for p in operators}
+    assert _on_topics(API, AclOperation.WRITE) == requests
+    for operator in operators:
+        topic = catalog.RAIL_REQUESTS.for_party(operator)
+        writers = {a.principal for a in DECLARED if a.name == topic.name and a.operation is
+                   AclOperation.WRITE}  # fmt: skip
+        assert writers == {f"User:{operator}", f"User:{API}"}
+        # Each operator writes its own requests topic only, never another's.
+        assert _on_topics(operator, AclOperation.WRITE) == {topic.name}
+    # The replies of a rail portal or an agency are not the API's to read.
+    assert catalog.REPLIES.for_party(CUSTOMS).name not in _on_topics(API, AclOperation.READ)
+    # It produces with the idempotent producer, as the operator's own CLI does: no transaction.
+    idempotent = {a.principal for a in DECLARED if a.resource is ResourceType.BROKER}
+    assert f"User:{API}" in idempotent
+    transactional = {a.principal for a in DECLARED if a.resource is ResourceType.TRANSACTIONAL_ID}
+    assert f"User:{API}" not in transactional
 
 
 def test_only_the_core_has_transactional_ids_and_writers_the_idempotent_producer():

@@ -20,10 +20,13 @@ from topics.catalog import (
     deployed,
     sender_of,
 )
+from topics.errors import CatalogError
 from topics.parties import (
     ADMITTED_KINDS,
+    API,
     CORE,
     DESCRIPTIONS,
+    GATEWAYS,
     PROJECTION,
     SERVICES,
     STANDING,
@@ -108,6 +111,23 @@ def test_an_operator_reads_its_own_replies_and_no_other_operators_trains():
     other = Sender.rail_operator("adriatic-freight")
     readable = {t.name for t in deployed([OPERATOR, other]) if admits(t.readers, OPERATOR)}
     assert readable == {catalog.REPLIES.for_party(OPERATOR).name}
+
+
+def test_a_gateway_writes_an_operators_requests_yet_the_channel_stays_the_operators():
+    requests = catalog.RAIL_REQUESTS.for_party(OPERATOR)
+    replies = catalog.REPLIES.for_party(OPERATOR)
+    assert GATEWAYS[PartyKind.RAIL_OPERATOR] == (API,)
+    assert requests.writers == (OPERATOR, API)
+    assert requests.gateways == (API,)
+    assert sender_of(requests) == OPERATOR
+    assert catalog.topic_named(requests.name) == requests
+    assert admits(replies.readers, API)
+    # Only a rail operator's topics have a gateway: a portal's, Customs' are theirs alone.
+    assert catalog.CONSIST_READS.for_party(PORTAL).writers == (PORTAL,)
+    assert not admits(catalog.REPLIES.for_party(PORTAL).readers, API)
+    assert not admits(catalog.REPLIES.for_party(CUSTOMS).readers, API)
+    with pytest.raises(CatalogError, match="no single writer"):
+        sender_of(catalog.RAW_READS)
 
 
 def test_only_the_core_touches_its_changelog():

@@ -5,12 +5,10 @@ routes that serve them are in :mod:`streams.http.console.routes`.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +20,6 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from processors.parties import Sender
 from streams.errors import StreamsError
 from streams.http.access import (
     Principal,
@@ -38,12 +35,11 @@ from streams.http.console.sessions import (
     Session,
     Sessions,
 )
-from streams.http.errors import NotFound, status_of
+from streams.http.console.uploads import Uploads
+from streams.http.errors import status_of
 from streams.ops.settings import CHECKOUT
-from topics import catalog
 from topics.clients import KafkaConnection
 from topics.codec import Codec
-from topics.parties import API
 
 HERE = Path(__file__).parent
 UPLOAD_LIMIT = 1024 * 1024
@@ -85,29 +81,6 @@ NAV: tuple[tuple[str, str, str], ...] = (
 is the first it may open)."""
 
 
-def upload_refused(operator: str) -> str:
-    """Why the console does not send a rail operator's loading list or manifest.
-
-    Authority comes from the channel: only the operator itself may write its requests topic,
-    and the console signs in to Kafka as the query API, which the catalogue does not let write
-    there (nor would sending with the operator's own credential from the API's process keep
-    the channel the operator's). The operator sends with ``iotrack rail``, signed in as itself.
-
-    >>> print(upload_refused("tuscan-rail"))  # doctest: +NORMALIZE_WHITESPACE
-    only rail operator tuscan-rail may write
-    iotrack.rail.requests.rail-operator.tuscan-rail.v1, and the console signs in to Kafka as
-    service.api: send it with 'iotrack rail loading-list' or 'iotrack rail manifest', signed in
-    as rail-operator.tuscan-rail
-    """
-    party = Sender.rail_operator(operator)
-    topic = catalog.RAIL_REQUESTS.for_party(party).name
-    return (
-        f"only rail operator {operator} may write {topic}, and the console signs in to Kafka as "
-        f"{API.principal}: send it with 'iotrack rail loading-list' or 'iotrack rail manifest', "
-        f"signed in as {party.principal}"
-    )
-
-
 class NotSignedIn(StreamsError):  # noqa: N818 - named after what the browser is told
     """No live session: the browser goes to the sign-in page."""
 
@@ -134,9 +107,9 @@ def _duration(seconds: Any) -> str:
 
 class Console:
     """What the console's routes need: the API's own parts (credentials, queries, gate state),
-    the sessions, the broker (signed in as the query API) for the day's dead letters and the
-    operations page, and where the dashboards and
-    the core's metrics are."""
+    the sessions, the broker (signed in as the query API) for the day's dead letters, the
+    operations page and a rail operator's uploads, and where the dashboards and the core's
+    metrics are."""
 
     def __init__(
         self,
@@ -164,7 +137,8 @@ class Console:
         self.dashboards = ops.dashboards(dashboards_dir, grafana_url)
         self.stopping = stopping or threading.Event()
         self.poll_s = poll_s
-        self.answer_timeout_s = answer_timeout_s
+        self.uploads = Uploads(kafka, codec, api.queries.train, answer_timeout_s=answer_timeout_s)
+        """Rail operators' files, sent as the query API, their operators' declared gateway."""
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -277,18 +251,6 @@ class Console:
         return answering_sync  # type: ignore[return-value]
 
     # -- what the pages show -----------------------------------------------------------------
-
-    def wait_recorded(
-        self, train_id: str, recorded: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0
-    ) -> None:
-        """Wait (at most ``timeout_s``) until the projection shows what the core answered, so
-        the page the browser goes to next shows it too; a slow projection only delays it."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with contextlib.suppress(NotFound):
-                if recorded(self.api.queries.train(train_id)):
-                    return
-            time.sleep(0.2)
 
     def train_context(self, who: Principal, train_id: str) -> dict[str, Any]:
         train = self.api.train(who, train_id)

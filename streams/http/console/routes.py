@@ -12,7 +12,9 @@ Pages (each lists in the navigation only for the roles that may open it):
 - ``/console/iot/{iot_id}`` (customs, gdf, terminal): the timeline with the mission path drawn;
 - ``/console/trains``, ``/console/trains/{id}`` (customs, gdf, rail-operator: its own trains):
   readiness per unit, the permission to leave, the consist check, followed live; a rail
-  operator sends loading lists and manifests (``POST /console/trains/upload``);
+  operator sends loading lists and manifests (``POST /console/trains/upload``: the query API
+  writes them on the operator's own requests topic as its declared gateway, for the session's
+  operator only, and waits for the core's answer, :mod:`.uploads`);
 - ``/console/day`` (customs): inputs the core keeps waiting, the day's dead letters;
 - ``/console/operations`` (customs, gdf): each process's readiness and lag, the dashboards.
 
@@ -35,7 +37,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from processors.identifiers import IdentifierError, validate_kind
-from readers.rail_files import RailFileError, loading_list_items, manifest_wagons
 from streams.http.access import (
     BadParameter,
     Forbidden,
@@ -60,7 +61,6 @@ from streams.http.console.pages import (
     TRAIN_ID,
     UPLOAD_LIMIT,
     Console,
-    upload_refused,
 )
 from streams.http.console.picture import mission_picture
 from streams.http.console.sessions import (
@@ -70,6 +70,7 @@ from streams.http.console.sessions import (
     Session,
     check_csrf,
 )
+from streams.http.console.uploads import KINDS, Upload
 from streams.http.errors import NotFound, TooLarge
 from streams.http.params import itu_key_of
 
@@ -112,7 +113,7 @@ async def _upload_form(request: Request, session: Session) -> tuple[str, str, st
         if not TRAIN_ID.match(train_id):
             raise BadParameter("train_id", "1 to 64 letters, digits, '.', '_' or '-'")
         what = form.get("what")
-        if what not in ("loading-list", "manifest"):
+        if what not in KINDS:
             raise BadParameter("what", "a loading list or a manifest")
         file = form.get("file")
         if file is None or isinstance(file, str):
@@ -466,24 +467,24 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
         session = console.session(request, "train-upload")
         who = session.principal
         train_id, what, name, text = await _upload_form(request, session)
+        known = True
         try:  # a train that exists must be this operator's own (the core checks it too)
-            known = await run_in_threadpool(api.queries.train, train_id)
-            authorize_train(who, known["operator"])
+            found = await run_in_threadpool(api.queries.train, train_id)
+            authorize_train(who, found["operator"])
         except NotFound:
-            pass
+            known = False
         except Forbidden:
             raise NotFound(f"no train {train_id} of yours") from None
-        operator = who.operator or ""
-        try:
-            if what == "loading-list":
-                loading_list_items(text)
-            else:
-                manifest_wagons(text)
-        except RailFileError as exc:
-            session.flash.append(f"{name} was not sent: {exc}")
-        else:
-            session.flash.append(f"{name} was not sent: {upload_refused(operator)}")
-        return RedirectResponse(f"{PATH}/trains/{quote(train_id, safe='')}", 303)
+        if who.operator is None:  # only rail operators may upload, each with its id
+            raise Forbidden("only a rail operator sends loading lists and manifests")
+        # Sent for the session's operator alone: the token's, never the form's or the file's.
+        outcome = await run_in_threadpool(
+            console.uploads.send, Upload(who.operator, train_id, what, name, text)
+        )
+        session.flash.append(outcome.said)
+        if outcome.sent or known:
+            return RedirectResponse(f"{PATH}/trains/{quote(train_id, safe='')}", 303)
+        return RedirectResponse(f"{PATH}/trains", 303)  # no such train yet: the form again
 
     # -- operations --------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The web console's own rules, no browser: sessions and their expiry, CSRF tokens, who may open
-which page, and the mission path's picture."""
+which page, the mission path's picture, and an upload refused before anything is sent."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from streams.errors import ConfigError
 from streams.http.access import Forbidden, Principal, Role, authorize_console, timeline_view
 from streams.http.console.picture import mission_picture
 from streams.http.console.sessions import CsrfRefused, Sessions, check_csrf
+from streams.http.console.uploads import Upload, Uploads, loading_list_said, manifest_said
+from streams.http.errors import NotFound
 from streams.ops.settings import load
+from topics.clients import KafkaConnection
+from topics.codec import SingleObjectCodec
+from topics.secret import Secret
 
 CUSTOMS = Principal(Role.CUSTOMS)
 TERMINAL = Principal(Role.TERMINAL)
@@ -177,3 +182,58 @@ def test_the_picture_shows_what_the_reader_may_see_and_no_more():
     picture = mission_picture(seen)
     assert all(not n.deviations for n in (*picture.nodes, *picture.off_path))
     assert "deviations" not in " ".join(picture.summary)
+
+
+def _uploads(trains: list[str]) -> Uploads:
+    """Uploads on a broker that is never reached: every case here is refused before sending."""
+    nowhere = KafkaConnection("127.0.0.1:9", "service.api", Secret("unused"))
+
+    def train(train_id: str) -> dict[str, object]:
+        trains.append(train_id)
+        raise NotFound(train_id)
+
+    return Uploads(nowhere, SingleObjectCodec(), train, answer_timeout_s=1.0)
+
+
+LIST_OF_OP_TWO = '{"operator": "op-two", "items": [{"unit": "TRLU1000018"}]}'
+MANIFEST_FOR_IT_2 = "position,wagon_number,unit,train\n1,318344783416,TRLU1000018,IT-2\n"
+
+
+@pytest.mark.parametrize(
+    ("upload", "said"),
+    [
+        (
+            Upload("op-one", "IT-1", "loading-list", "l.json", LIST_OF_OP_TWO),
+            "l.json was not sent: the file names rail operator op-two: it is sent for op-one",
+        ),
+        (
+            Upload("op-one", "IT-1", "manifest", "m.csv", MANIFEST_FOR_IT_2),
+            "m.csv was not sent: the file names train IT-2, and it is sent for train IT-1",
+        ),
+        (
+            Upload("op-one", "IT-1", "manifest", "m.csv", "unit\nTRLU1000018\n"),
+            "m.csv was not sent: line 1: the header lacks the column(s) position, wagon_number",
+        ),
+        (
+            Upload("OP 1", "IT-1", "loading-list", "l.csv", "unit\nTRLU1000018\n"),
+            "l.csv was not sent: the operator id of this session's token is not a rail operator's",
+        ),
+    ],
+)
+def test_an_upload_refused_before_sending_says_why_and_touches_nothing(upload, said):
+    looked_up: list[str] = []
+    outcome = _uploads(looked_up).send(upload)
+    assert not outcome.sent
+    assert outcome.said.startswith(said), outcome.said
+    assert not looked_up, "nothing sent, nothing awaited"
+
+
+def test_what_the_page_says_of_the_cores_answers():
+    answer = {"train_id": "IT-1", "items": [{"ready": True}, {"ready": True}]}
+    assert loading_list_said("l.csv", answer) == (
+        "Loading list l.csv sent for train IT-1: 2 of 2 units Customs-ready."
+    )
+    refused = {"train_id": "IT-1", "granted": False, "reasons": ["HELD: position 2"]}
+    assert manifest_said("m.json", 3, refused) == (
+        "Manifest v3 (m.json) sent for train IT-1: permission to leave REFUSED: HELD: position 2"
+    )
