@@ -44,7 +44,7 @@ from streams.ops.duties import Duty
 from streams.ops.migrations import migrate
 
 TOKEN = "bench-rail-op1-token-0001"  # noqa: S105 - a throwaway token for a throwaway server
-CREDENTIALS = parse_credentials([token_line(TOKEN, "rail-operator", "bench", "OP-ONE")])
+CREDENTIALS = parse_credentials([token_line(TOKEN, "rail-operator", "bench", "op-one")])
 
 
 class PreviousApi(Api):
@@ -69,7 +69,7 @@ def _seed(owner_url: str, train: str) -> None:
         for version in (1, 2):
             cursor.execute(
                 "INSERT INTO train_manifests (train_id, version, event_id, occurred_at, operator,"
-                " supersedes_version, wagons) VALUES (%s, %s, %s, now(), 'OP-TWO', NULL, %s)",
+                " supersedes_version, wagons) VALUES (%s, %s, %s, now(), 'op-two', NULL, %s)",
                 (train, version, str(uuid.uuid4()), wagons),
             )
         cursor.execute(
@@ -79,14 +79,14 @@ def _seed(owner_url: str, train: str) -> None:
         )
         cursor.execute(
             "INSERT INTO train_loading_lists (event_id, train_id, occurred_at, operator,"
-            " planned_departure, answered, items) VALUES (%s, %s, now(), 'OP-TWO', now(), true,"
+            " planned_departure, answered, items) VALUES (%s, %s, now(), 'op-two', now(), true,"
             " %s)",
             (str(uuid.uuid4()), train, wagons),
         )
         cursor.execute(
             "INSERT INTO train_status (train_id, event_id, occurred_at, operator, phase,"
             " manifest_version, manifest_versions, permission_granted, reasons, units,"
-            " units_ready, iot_ids, exited) VALUES (%s, %s, now(), 'OP-TWO', 'REFUSED', 2,"
+            " units_ready, iot_ids, exited) VALUES (%s, %s, now(), 'op-two', 'REFUSED', 2,"
             " '{1,2}', false, %s, 20, 0, %s::uuid[], 0)",
             (train, str(uuid.uuid4()), ["x"] * 5, [str(uuid.uuid4()) for _ in range(20)]),
         )

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from processors.parties import NAME as PARTY_NAME
 from streams.errors import ConfigError, StreamsError
 from streams.ops.settings import Secret
 
@@ -250,8 +251,8 @@ def new_token() -> Secret:
 def token_line(token: str, role: Role | str, name: str, operator: str | None = None) -> str:
     """The tokens-file line of ``token`` (its digest, never the token itself).
 
-    >>> token_line("aaaaaaaaaaaaaaaa1", "rail-operator", "ops-desk", "OP-1")[-28:]
-    ' rail-operator ops-desk OP-1'
+    >>> token_line("aaaaaaaaaaaaaaaa1", "rail-operator", "ops-desk", "op-1")[-28:]
+    ' rail-operator ops-desk op-1'
     """
     if not _TOKEN.match(token):
         raise ConfigError("a token needs 16 or more characters of A-Z a-z 0-9 . _ ~ + / = -")
@@ -300,9 +301,9 @@ def parse_credentials(lines: Iterable[str], where: str = "tokens file") -> Crede
     ConfigError names the line and what is wrong; a token written in clear is refused (and
     not echoed): a tokens file keeps digests only.
 
-    >>> line = token_line("bbbbbbbbbbbbbbbb2", "rail-operator", "desk", "OP-1")
+    >>> line = token_line("bbbbbbbbbbbbbbbb2", "rail-operator", "desk", "op-1")
     >>> parse_credentials(["# dev", line]).principal("bbbbbbbbbbbbbbbb2")
-    Principal(rail-operator, operator='OP-1', name='desk')
+    Principal(rail-operator, operator='op-1', name='desk')
     >>> parse_credentials(["bbbbbbbbbbbbbbbb2 customs desk"])
     Traceback (most recent call last):
     ...
@@ -338,6 +339,11 @@ def parse_credentials(lines: Iterable[str], where: str = "tokens file") -> Crede
         if (role is Role.RAIL_OPERATOR) != (operator is not None):
             raise ConfigError(
                 f"{at}: an operator id is required for rail-operator and allowed for no other role"
+            )
+        if operator is not None and not PARTY_NAME.fullmatch(operator):
+            raise ConfigError(
+                f"{at}: the operator id {operator!r} is not a rail operator's party name (lower "
+                "case letters, digits and inner hyphens, as in 'iotrack parties add')"
             )
         digest = bytes.fromhex(digest_match.group(1))
         if digest in by_digest:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from processors.parties import NAME as PARTY_NAME
 from streams.errors import ConfigError
 from streams.http.access import (
     TOKEN_NAME,
@@ -77,8 +78,11 @@ def add_token(path: Path, role: Role, name: str, operator: str | None) -> Secret
         raise ConfigError(
             "--operator: required for a rail-operator token and allowed for no other role"
         )
-    if operator is not None and (not operator or any(c.isspace() for c in operator)):
-        raise ConfigError(f"--operator={operator!r}: expected an operator id without spaces")
+    if operator is not None and not PARTY_NAME.fullmatch(operator):
+        raise ConfigError(
+            f"--operator={operator!r}: expected the rail operator's party name (lower case "
+            "letters, digits and inner hyphens, as in 'iotrack parties add')"
+        )
     token = new_token()
     with _locked(path) as lines:
         if any(p.name == name for p in _principals(path, lines)):

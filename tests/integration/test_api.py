@@ -50,8 +50,8 @@ CREDENTIALS = credentials_of(
         f"{TOKENS['customs']} customs",
         f"{TOKENS['gdf']} gdf",
         f"{TOKENS['terminal']} terminal",
-        f"{TOKENS['rail']} rail-operator OP-ONE",
-        f"{TOKENS['rail2']} rail-operator OP-TWO",
+        f"{TOKENS['rail']} rail-operator op-one",
+        f"{TOKENS['rail2']} rail-operator op-two",
     ]
 )
 
@@ -279,8 +279,8 @@ def day(services) -> Iterator[Day]:
         lines.append(json.dumps(document))
     _publish(services, lines)
     train, other = f"TRAIN-{uuid.uuid4().hex[:6]}", f"TRAIN-{uuid.uuid4().hex[:6]}"
-    _train(services, train, "OP-ONE", scenario.t0)
-    _train(services, other, "OP-TWO", scenario.t0)
+    _train(services, train, "op-one", scenario.t0)
+    _train(services, other, "op-two", scenario.t0)
 
     database = contextlib.ExitStack()
     found = database.enter_context(scratch_database(services, "api"))
@@ -429,7 +429,7 @@ def test_another_operators_train_costs_what_a_train_that_does_not_exist_costs(da
     assert paths[0] == paths[1], "the same queries, whether the train exists or not"
     assert len(paths[0]) == 1
     assert answers[0] == answers[1] == "no train T in the projection"
-    assert own["operator"] == "OP-ONE"
+    assert own["operator"] == "op-one"
     assert len(queries.statements) > 1, "its own train: the whole document"
 
 
@@ -690,7 +690,7 @@ def test_the_timeline_lists_a_bounded_number_of_passages(day):
 def test_a_train_with_its_manifest_versions_and_permission(day):
     status, train, _ = _get(day, f"/trains/{day.train}", "rail")
     assert status == 200
-    assert train["operator"] == "OP-ONE"
+    assert train["operator"] == "op-one"
     assert [m["version"] for m in train["manifests"]] == [1, 2]
     assert train["latest_manifest_version"] == 2
     assert train["permission"]["status"] == "REFUSED"

@@ -63,7 +63,7 @@ CREDENTIALS = credentials_of(
     [
         f"{TOKENS['customs']} customs",
         f"{TOKENS['terminal']} terminal",
-        f"{TOKENS['rail']} rail-operator OP-ONE",
+        f"{TOKENS['rail']} rail-operator op-one",
     ]
 )
 LOOPBACK = "127.0.0.0/8"

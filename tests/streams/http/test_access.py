@@ -225,11 +225,11 @@ def test_credentials_map_tokens_to_roles_without_ever_showing_one():
             "# a comment",
             "",
             token_line(presented, "customs", "officer-1"),
-            token_line("another-token-0000001", "rail-operator", "op-desk", "OP-9"),
+            token_line("another-token-0000001", "rail-operator", "op-desk", "op-9"),
         ]
     )
     assert creds.principal(presented) == Principal(Role.CUSTOMS, None, "officer-1")
-    assert creds.principal("another-token-0000001").operator == "OP-9"
+    assert creds.principal("another-token-0000001").operator == "op-9"
     assert creds.principal("unknown-token-000000") is None
     assert creds.principal(presented.upper()) is None
     assert creds.principal(None) is None
@@ -252,6 +252,7 @@ DIGEST = LINE.split()[0]
         ([f"{DIGEST} rail-operator desk"], "operator id is required"),
         ([f"{DIGEST} customs desk OP-1"], "allowed for no other role"),
         ([f"{DIGEST} customs Desk!"], "is not lower case letters"),
+        ([f"{DIGEST} rail-operator desk OP-ONE"], "not a rail operator's party name"),
         ([LINE, f"{DIGEST} gdf other"], "same token is listed twice"),
         ([LINE, token_line("other-token-00000001", "gdf", "desk")], "'desk' is listed twice"),
         ([f"{DIGEST} customs"], "expected sha256:DIGEST ROLE NAME"),

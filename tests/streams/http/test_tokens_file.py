@@ -74,7 +74,8 @@ def test_adds_at_the_same_time_lose_no_line(tmp_path: Path) -> None:
         (Role.CUSTOMS, "Officer 1", None, "NAME='Officer 1'"),
         (Role.RAIL_OPERATOR, "desk", None, "--operator: required"),
         (Role.TERMINAL, "desk", "tuscan-rail", "allowed for no other role"),
-        (Role.RAIL_OPERATOR, "desk", "two words", "without spaces"),
+        (Role.RAIL_OPERATOR, "desk", "two words", "party name"),
+        (Role.RAIL_OPERATOR, "desk", "Tuscan-Rail", "party name"),
     ],
 )
 def test_a_bad_token_request_is_refused_by_name_and_writes_nothing(
