@@ -498,6 +498,7 @@ def console_of(
     from streams.http.console import Console, Sessions, console_routes
     from streams.ops.status import collect
     from topics.codec import codec_for
+    from topics.parties import API
 
     return console_routes(
         Console(
@@ -505,7 +506,8 @@ def console_of(
             Sessions(settings.console_idle_s),
             kafka=kafka,
             codec=codec_for(settings.schema_registry_url),
-            status=lambda: collect(settings).as_json(),
+            # As the query API: this process never holds the Kafka administrator's secret.
+            status=lambda: collect(settings, party=API).as_json(),
             grafana_url=settings.grafana_url,
             core_metrics_url=settings.core_metrics_url,
             stopping=stopping,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.parties import Sender
 from streams.errors import StreamsError
 from streams.local import runtime
 from streams.local.kafka import kafka_version
@@ -84,8 +85,38 @@ class StatusReport:
         }
 
 
-def collect(settings: Settings, nodes: int = 1) -> StatusReport:
-    """Ask the broker and the database; nothing is started or changed."""
+def _ask_kafka(report: StatusReport, found: runtime.Endpoints, party: Sender | None) -> None:
+    if party is not None:
+        try:
+            report.brokers = admin.broker_count(admin.admin_client(found.kafka(party)), 10)
+        except (TopicsError, StreamsError) as exc:
+            report.problems.append(f"Kafka at {found.bootstrap} does not answer: {exc}")
+        report.security += f" (topics and ACLs: see 'iotrack status'; asked as {party})"
+        return
+    try:
+        client = admin.admin_client(found.kafka_admin())
+        report.brokers = admin.broker_count(client, timeout=10)
+        members = admin.parties(client)
+        topics = deployed(members)
+        report.topics = admin.describe(client, topics)
+    except (TopicsError, StreamsError) as exc:
+        report.problems.append(f"Kafka at {found.bootstrap} does not answer: {exc}")
+        return
+    try:
+        acls = admin.compare_acls(client, topics, members)
+        report.acls = len(admin.broker_acls(client))
+        report.acls_missing = [str(a) for a in acls.created]
+        report.acls_extra = [str(a) for a in acls.extra]
+    except TopicsError as exc:  # a credential that may not describe ACLs
+        report.security += f" (ACLs not shown: {exc})"
+
+
+def collect(settings: Settings, nodes: int = 1, *, party: Sender | None = None) -> StatusReport:
+    """Ask the broker and the database; nothing is started or changed.
+
+    As the administrator by default (``iotrack status``: topics, their configurations, ACLs);
+    as ``party`` when given, for a process that must not hold the administrator's secret (the
+    web console, in the query API): then the brokers, Postgres and the processes only."""
     found = runtime.endpoints(settings, nodes)
     report = StatusReport(
         found.bootstrap,
@@ -104,22 +135,7 @@ def collect(settings: Settings, nodes: int = 1) -> StatusReport:
     else:
         # The Kafka protocol does not report a release; the local jars tell ours.
         report.kafka_version = kafka_version() if found.kafka_local else None
-        try:
-            client = admin.admin_client(found.kafka_admin())
-            report.brokers = admin.broker_count(client, timeout=10)
-            members = admin.parties(client)
-            topics = deployed(members)
-            report.topics = admin.describe(client, topics)
-        except (TopicsError, StreamsError) as exc:
-            report.problems.append(f"Kafka at {found.bootstrap} does not answer: {exc}")
-        else:
-            try:
-                acls = admin.compare_acls(client, topics, members)
-                report.acls = len(admin.broker_acls(client))
-                report.acls_missing = [str(a) for a in acls.created]
-                report.acls_extra = [str(a) for a in acls.extra]
-            except TopicsError as exc:  # a credential that may not describe ACLs
-                report.security += f" (ACLs not shown: {exc})"
+        _ask_kafka(report, found, party)
     if found.postgres_local and not runtime.local_postgres(settings).running():
         report.problems.append("the local Postgres is not running: start it with 'iotrack up'")
     else:

@@ -24,9 +24,10 @@ from streams.local import runtime
 from streams.local.processes import free_port, process_alive
 from streams.ops.duties import Duty
 from streams.ops.settings import load
+from streams.ops.status import collect
 from tests.integration.embedded import embedded_env
 from topics.clients import admin_client
-from topics.parties import CUSTOMS
+from topics.parties import API, CUSTOMS
 
 IOTRACK = [sys.executable, "-m", "streams.cli"]
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,10 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
+
+
+def _no_administrator(self: runtime.Endpoints) -> None:
+    raise AssertionError("the administrator's credential was asked for")
 
 
 def _private(path: Path, mode: int) -> bool:
@@ -82,6 +87,15 @@ def test_up_apply_status_down_in_an_empty_home(tmp_path):
         assert cleanup["iotrack.reads.raw.v1"] == "delete"
         assert report["kafka"]["acls"]["count"] > 100
         assert report["kafka"]["acls"]["missing"] == report["kafka"]["acls"]["not_declared"] == []
+
+        # The console's status (in the query API) is asked as the API, never as the
+        # administrator: that process does not read the administrator's secret.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(runtime.Endpoints, "kafka_admin", _no_administrator)
+            as_api = collect(load(env), party=API)
+        assert as_api.brokers == 1
+        assert [p for p in as_api.problems if "Kafka" in p] == []
+        assert f"asked as {API}" in as_api.security
 
         # Credentials: one private file per principal, none of them ever printed or logged.
         secrets = home / "secrets" / "kafka"
