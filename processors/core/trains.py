@@ -108,7 +108,8 @@ def _train_for(
     known = state.trains.get(train_id)
     if known is not None and known.operator != operator:
         out.refuse(
-            f"train {train_id} is composed by operator {known.operator}, not {operator}",
+            # Not named: which operator runs a train is not another operator's business.
+            f"train {train_id} is composed by another operator, not {operator}",
             "TrainOperatorMismatch",
         )
         return None

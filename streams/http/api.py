@@ -78,6 +78,7 @@ from streams.http.ops import ready_routes
 from streams.http.params import itu_key_of, parameter
 from streams.http.queries import Queries
 from streams.http.server import Limits, Server
+from streams.http.stream_slots import StreamSlots
 from streams.http.tokens_file import is_public, load_credentials
 from streams.http.values import ms_iso
 from streams.ops import metrics
@@ -152,6 +153,8 @@ class Api:
         self.credentials = credentials
         self.queries = queries
         self.gate = gate
+        self.streams = StreamSlots()
+        """The event streams (subscriptions, the console's live pages) open on this API."""
         self._readiness: Readiness | None = None
 
     def caller(self, endpoint: str) -> Callable[..., Awaitable[Principal]]:
@@ -568,6 +571,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080) -> i
         from streams.ops import running
 
         metrics.READINESS.add(api.readiness())
+        metrics.API_STREAMS_OPEN.set_function(api.streams.open)
         where = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host  # noqa: S104
         closing.append(running.register(settings.home, "api")(f"http://{where}:{bound_port}"))
         public = is_public(settings.api_tokens_file)

@@ -247,17 +247,18 @@ def subscription_routes(
         start = last_event_id if last_event_id is not None else after
         if start is None:
             start = await run_in_threadpool(store.last_seq, sid)
+        body = _stream(
+            store=store,
+            notifier=notifier,
+            subscription_id=found.subscription_id,
+            after=start,
+            pruned_through=found.pruned_through,
+            heartbeat_s=heartbeat_s,
+            close_after_s=close_after_s,
+            stopping=stop,
+        )
         return StreamingResponse(
-            _stream(
-                store=store,
-                notifier=notifier,
-                subscription_id=found.subscription_id,
-                after=start,
-                pruned_through=found.pruned_through,
-                heartbeat_s=heartbeat_s,
-                close_after_s=close_after_s,
-                stopping=stop,
-            ),
+            api.streams.hold(who, body),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

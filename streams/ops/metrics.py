@@ -168,6 +168,13 @@ API_CONNECTIONS_EVICTED = Counter(
     registry=REGISTRY,
 )
 
+API_STREAMS_OPEN = Gauge(
+    "iotrack_api_streams_open",
+    "Event streams (subscription streams, the web console's live pages) iotrack api holds open; "
+    "beyond 32 (8 per token) a new one is answered 503.",
+    registry=REGISTRY,
+)
+
 SUBSCRIPTION_QUEUED = Counter(
     "iotrack_subscription_events_total",
     "Events the delivery worker queued for subscriptions (one per matching subscription), "

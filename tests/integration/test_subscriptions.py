@@ -701,3 +701,45 @@ def test_the_retention_deletes_what_is_delivered_or_streamed_and_a_stream_is_tol
         assert gap["pruned_through"] == seqs[sids[0]][-1]
     finally:
         connection.close()
+
+
+def test_streams_take_a_bounded_share_of_the_api_and_requests_go_on(setup):
+    """One holder keeps at most 8 streams open; the 9th is answered 503 with Retry-After, the
+    API goes on answering, and a stream closed makes room for a new one."""
+    sid = _subscribe(setup, "customs", "deviations", {"nodes": ["NODE-MANY"]}, None)[
+        "subscription_id"
+    ]
+    opened = [_stream(setup, sid, None) for _ in range(8)]
+    try:
+        host, port = urlsplit(setup.base).hostname, urlsplit(setup.base).port
+        extra = http.client.HTTPConnection(str(host), port, timeout=10)
+        extra.request(
+            "GET",
+            f"/subscriptions/{sid}/events",
+            headers={"Authorization": f"Bearer {TOKENS['customs']}"},
+        )
+        refused = extra.getresponse()
+        assert refused.status == 503
+        assert refused.headers["Retry-After"]
+        assert "8 event streams open" in json.loads(refused.read())["message"]
+        extra.close()
+        assert _call(setup, "GET", "/subscriptions", "customs")[0] == 200
+        opened.pop()[0].close()
+        deadline = time.monotonic() + 10
+        while True:  # the server sees the client gone at its next write (a heartbeat: 1 s)
+            connection = http.client.HTTPConnection(str(host), port, timeout=10)
+            connection.request(
+                "GET",
+                f"/subscriptions/{sid}/events",
+                headers={"Authorization": f"Bearer {TOKENS['customs']}"},
+            )
+            answer = connection.getresponse()
+            if answer.status == 200:
+                opened.append((connection, answer))
+                break
+            connection.close()
+            assert time.monotonic() < deadline, "the closed stream's slot did not come back"
+            time.sleep(0.5)
+    finally:
+        for connection, _ in opened:
+            connection.close()

@@ -349,7 +349,8 @@ def test_refusals_name_the_train_and_the_problem():
         "iotrack.TrainManifest", train_id="T1", version=3, operator="intruder", wagons=wagons,
         supersedes_version=2,
     )  # fmt: skip
-    assert "composed by operator op" in only(other, Channel.REFUSALS)["reason"]
+    reason = only(other, Channel.REFUSALS)["reason"]
+    assert reason == "train T1 is composed by another operator, not intruder"
 
 
 # -- pure pieces --------------------------------------------------------------------------

@@ -236,7 +236,6 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
         if not re.fullmatch(r"[0-9]{1,18}", resumed):
             raise BadParameter("after", "expected the number of the last deviation received")
         session_id = request.cookies.get(COOKIE)
-        del session
         row = console.templates.get_template("_fragments.html").module.deviation_row  # type: ignore[attr-defined]
 
         async def stream() -> AsyncIterator[bytes]:
@@ -267,7 +266,7 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
                 await asyncio.sleep(console.poll_s)
 
         return StreamingResponse(
-            stream(),
+            api.streams.hold(session.principal, stream()),
             media_type="text/event-stream",
             headers={**SECURITY_HEADERS, "X-Accel-Buffering": "no"},
         )
@@ -456,7 +455,7 @@ def console_routes(console: Console) -> APIRouter:  # noqa: PLR0915 - one route 
                 await asyncio.sleep(max(console.poll_s, 1.0))
 
         return StreamingResponse(
-            stream(),
+            api.streams.hold(session.principal, stream()),
             media_type="text/event-stream",
             headers={**SECURITY_HEADERS, "X-Accel-Buffering": "no"},
         )
