@@ -172,7 +172,11 @@ def main() -> None:
         "--rate", type=float, default=1000.0, help="paced run: requests/s over 4 clients"
     )
     parser.add_argument(
-        "--old", type=Path, default=None, help="a checkout of the previous API to measure too"
+        "--old",
+        type=Path,
+        default=None,
+        help="a checkout of a previous API to measure too (one that signs in with SASL/SCRAM: "
+        "77b0bd3's cannot)",
     )
     args = parser.parse_args()
     processes: list[subprocess.Popen[bytes]] = []
