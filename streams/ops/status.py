@@ -84,7 +84,7 @@ class StatusReport:
         }
 
 
-def collect(settings: Settings, nodes: int = 1) -> StatusReport:
+def collect(settings: Settings, nodes: int | None = None) -> StatusReport:
     """Ask the broker and the database; nothing is started or changed."""
     found = runtime.endpoints(settings, nodes)
     report = StatusReport(
