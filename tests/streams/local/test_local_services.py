@@ -72,7 +72,7 @@ def test_the_processes_of_a_three_node_cluster_bootstrap_from_every_node(tmp_pat
     for n in (1, 2, 3):
         data = tmp_path / "kafka" / f"node-{n}" / "data"
         data.mkdir(parents=True)
-        (data / "meta.properties").write_text("node.id=%d\n" % n)
+        (data / "meta.properties").write_text(f"node.id={n}\n")
     assert kafka.formatted_nodes(tmp_path) == 3
     found = runtime.endpoints(load(env))
     assert found.bootstrap == "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
