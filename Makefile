@@ -16,7 +16,7 @@ ASYNCAPI := deploy/asyncapi
 NODE_STAMP := $(ASYNCAPI)/node_modules/.installed-$(shell sha256sum $(ASYNCAPI)/package-lock.json | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help system setup fmt lint typecheck test check up down status demo bench dashboards enums clean
+.PHONY: help system setup fmt lint typecheck test test-faults check up down status demo bench dashboards enums clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,9 +52,13 @@ typecheck: $(STAMP)  ## mypy --strict on our packages and the dashboards generat
 	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null
 	$(NOWRITE) $(BIN)/mypy --cache-dir=/dev/null deploy/grafana/dashboards.py
 
-test: $(STAMP) $(NODE_STAMP)  ## every test; integration tests start their own Kafka and Postgres
+test: $(STAMP) $(NODE_STAMP)  ## every test but the fault tests; integration tests start their own Kafka and Postgres
 	$(SYSTEM) --for test
 	$(NOWRITE) $(BIN)/pytest -p no:cacheprovider -q
+
+test-faults: $(STAMP)  ## the cluster fault tests: brokers of a 3-node cluster SIGKILLed under load (minutes)
+	$(SYSTEM) --for demo
+	$(NOWRITE) $(BIN)/pytest -p no:cacheprovider -q -m faults
 
 check: lint typecheck test  ## lint + typecheck + test; writes nothing
 

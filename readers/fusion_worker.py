@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from processors.errors import MalformedRecord
 from processors.events import RawRead, parse
@@ -43,6 +43,27 @@ GROUP = "passages"
 # A lane quiet for this long (wall clock) closes its passage without waiting for a later read.
 IDLE_FLUSH_S = 5.0
 _METADATA_HORIZON_MS = 60 * 60 * 1000
+
+
+_COMMIT_LATER = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._WAIT_COORD,
+        KafkaError._ALL_BROKERS_DOWN,
+    }
+)
+
+
+def _commit_later(error: KafkaError) -> bool:
+    """Whether a failed commit is one the coordinator may take later (moved, loading, away)."""
+    return error.retriable() or error.code() in _COMMIT_LATER
 
 
 @dataclass
@@ -223,14 +244,27 @@ class FusionWorker:
         self._produce_passages(passages)
 
     def commit(self) -> None:
-        """Wait for every produced record, then commit what is safe to skip on a restart."""
-        self.producer.flush(30)
+        """Wait for every produced record, then commit what is safe to skip on a restart.
+
+        Nothing is committed while a record produced is not acknowledged yet (a broker away:
+        the flush timed out), so a restart never skips reads whose passages were lost with the
+        process; and a commit the group coordinator cannot take now (it moved to another
+        broker, it is still loading, the brokers are away) is left for the next round, as
+        committing later is always safe. Before, either stopped fusion for good: with two of
+        three brokers away and back, "Coordinator load in progress" ended its thread."""
+        unacknowledged = self.producer.flush(30)
         if self._refused:
             self._dead_letter_refused()
-            self.producer.flush(30)
+            unacknowledged = self.producer.flush(30)
         if self._failed:
             failures, self._failed = self._failed, []
             raise RuntimeError(f"the broker refused fused output: {failures[0]}")
+        if unacknowledged:
+            log.warning(
+                "fusion: %d records not acknowledged yet; the commit waits for them",
+                unacknowledged,
+            )
+            return
         positions = dict(self._next_offset)
         for partition, offset in self._first_offset.values():
             positions[partition] = min(positions.get(partition, offset), offset)
@@ -252,7 +286,14 @@ class FusionWorker:
                     metadata=json.dumps(marks, separators=(",", ":")),
                 )
             )
-        self.consumer.commit(offsets=offsets, asynchronous=False)
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not isinstance(error, KafkaError) or not _commit_later(error):
+                raise
+            self.stats.errors += 1
+            log.warning("fusion: commit not taken (%s); committing at the next round", error.str())
 
     def run(self, stop: threading.Event, *, exit_when_idle_s: float | None = None) -> FusionStats:
         """Work until ``stop`` is set (or, for replays, until idle for ``exit_when_idle_s``)."""

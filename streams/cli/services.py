@@ -144,7 +144,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ("status", "broker, topics, database and migrations", _status),
     ):
         sub = command(name, help_text)
-        sub.add_argument("--nodes", type=int, default=1, help="local KRaft nodes (default 1)")
+        sub.add_argument(
+            "--nodes",
+            type=int,
+            default=None,
+            help="local KRaft nodes (default: as many as the local cluster was made with, else 1)",
+        )
         if name == "status":
             sub.add_argument("--json", action="store_true", help="print one JSON object")
         sub.set_defaults(handler=handler)

@@ -461,6 +461,18 @@ class LocalKafka:
             node.pid_file.unlink(missing_ok=True)
 
 
+def formatted_nodes(home: Path) -> int:
+    """How many nodes the local cluster under ``home`` was made with (node folders with
+    formatted storage, counted from node 1), 1 when there is none yet: the processes of a
+    cluster made with ``iotrack up --nodes 3`` bootstrap from all three, so that one node down
+    never keeps a client from starting or reconnecting."""
+    root = home / "kafka"
+    count = 0
+    while (root / f"node-{count + 1}" / "data" / "meta.properties").exists():
+        count += 1
+    return max(1, count)
+
+
 def ensure_scram(client: AdminClient, files: PasswordFiles, principals: Iterable[str]) -> list[str]:
     """Give each principal a password kept in ``files`` (made once, 0600) and its SCRAM
     credential on the cluster ``client`` administers (made from that password when the

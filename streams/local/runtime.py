@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from processors.parties import Sender
 from streams.errors import ConfigError, LocalServiceError
-from streams.local.kafka import ADMIN, LocalKafka
+from streams.local.kafka import ADMIN, LocalKafka, formatted_nodes
 from streams.local.passwords import MissingPassword, PasswordFiles
 from streams.local.postgres import DB_NAME, LocalPostgres
 from streams.ops.duties import Duty
@@ -168,18 +168,19 @@ class Endpoints:
         return dataclasses.replace(self, databases=self.databases.on(name))
 
 
-def local_kafka(settings: Settings, nodes: int = 1) -> LocalKafka:
-    """The local cluster manager for these settings."""
+def local_kafka(settings: Settings, nodes: int | None = None) -> LocalKafka:
+    """The local cluster manager for these settings: ``nodes`` nodes, by default as many as
+    the cluster in ``IOTRACK_HOME`` was made with (1 for a new one)."""
     return LocalKafka(
         settings.home,
-        nodes=nodes,
+        nodes=nodes if nodes is not None else formatted_nodes(settings.home),
         base_port=settings.kafka_port,
         heap=settings.kafka_heap,
         tls=settings.kafka_security.tls,
     )
 
 
-def brokers(settings: Settings, nodes: int = 1) -> Brokers:
+def brokers(settings: Settings, nodes: int | None = None) -> Brokers:
     """The cluster in use and its credentials, without starting or reading anything yet."""
     if settings.kafka_bootstrap is None:
         local = local_kafka(settings, nodes)
@@ -210,12 +211,12 @@ def databases(settings: Settings) -> Databases:
     return Databases(None, settings.database_url, settings.database_urls)
 
 
-def endpoints(settings: Settings, nodes: int = 1) -> Endpoints:
+def endpoints(settings: Settings, nodes: int | None = None) -> Endpoints:
     """The endpoints in use, without starting anything."""
     return Endpoints(brokers(settings, nodes), databases(settings), settings.embedded_postgres)
 
 
-def up(settings: Settings, nodes: int = 1) -> Endpoints:
+def up(settings: Settings, nodes: int | None = None) -> Endpoints:
     """Start what runs locally (idempotent), give every standing party its Kafka credential on
     the local cluster (made at the first ``up``), then apply the database migrations (as the
     owner role) and the privileges of every duty."""
@@ -274,7 +275,7 @@ def drop_database(found: Endpoints, name: str) -> None:
         connection.close()
 
 
-def down(settings: Settings, nodes: int = 1) -> list[str]:
+def down(settings: Settings, nodes: int | None = None) -> list[str]:
     """Stop what runs locally; returns what was stopped. Given services are left alone."""
     stopped = []
     if settings.embedded_kafka:

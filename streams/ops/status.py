@@ -111,7 +111,9 @@ def _ask_kafka(report: StatusReport, found: runtime.Endpoints, party: Sender | N
         report.security += f" (ACLs not shown: {exc})"
 
 
-def collect(settings: Settings, nodes: int = 1, *, party: Sender | None = None) -> StatusReport:
+def collect(
+    settings: Settings, nodes: int | None = None, *, party: Sender | None = None
+) -> StatusReport:
     """Ask the broker and the database; nothing is started or changed.
 
     As the administrator by default (``iotrack status``: topics, their configurations, ACLs);

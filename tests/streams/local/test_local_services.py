@@ -58,3 +58,22 @@ def test_a_broker_home_made_without_authentication_is_refused_naming_the_fix(tmp
     (node.data / "meta.properties").write_text("cluster.id=old\n")
     with pytest.raises(LocalServiceError, match=r"without authentication.*delete .*kafka"):
         kafka.LocalKafka(tmp_path).start(timeout=5)
+
+
+def test_the_processes_of_a_three_node_cluster_bootstrap_from_every_node(tmp_path):
+    """`iotrack up --nodes 3` made it: every other command finds the three nodes in the home,
+    so a client starting or reconnecting while node 1 is down still reaches the cluster."""
+    from streams.local import runtime
+    from streams.ops.settings import load
+
+    env = {"IOTRACK_HOME": str(tmp_path), "IOTRACK_KAFKA_PORT": "29092"}
+    assert kafka.formatted_nodes(tmp_path) == 1, "a new home: one node"
+    assert runtime.endpoints(load(env)).bootstrap == "127.0.0.1:29092"
+    for n in (1, 2, 3):
+        data = tmp_path / "kafka" / f"node-{n}" / "data"
+        data.mkdir(parents=True)
+        (data / "meta.properties").write_text(f"node.id={n}\n")
+    assert kafka.formatted_nodes(tmp_path) == 3
+    found = runtime.endpoints(load(env))
+    assert found.bootstrap == "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
+    assert runtime.endpoints(load(env), nodes=1).bootstrap == "127.0.0.1:29092", "as told"
