@@ -227,6 +227,8 @@ def timeline_view(principal: Principal, timeline: Mapping[str, Any]) -> dict[str
 DIGEST_PREFIX = "sha256:"
 _DIGEST = re.compile(r"\Asha256:([0-9a-f]{64})\Z")
 _TOKEN = re.compile(r"\A[A-Za-z0-9._~+/=-]{16,}\Z")
+_PRINTABLE = re.compile(r"\A[\x20-\x7e\t]*\Z")
+_FIELDS = re.compile(r"[ \t]+")
 TOKEN_NAME = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,62}\Z")
 """A token's name: who holds it (``gate-3-clerk``), lower case, as it is listed and revoked."""
 
@@ -312,11 +314,15 @@ def parse_credentials(lines: Iterable[str], where: str = "tokens file") -> Crede
     by_digest: dict[bytes, Principal] = {}
     names: set[str] = set()
     for number, text in enumerate(lines, start=1):
-        line = text.strip()
+        at = f"{where} line {number}"
+        line = text.rstrip("\r").strip(" \t")
+        if not _PRINTABLE.match(line):
+            # Not echoed (it may hold a token); a Unicode line or field break would make a
+            # credential look like a comment to a person or a grep and not to this parser.
+            raise ConfigError(f"{at}: a character other than printable ASCII, space or tab")
         if not line or line.startswith("#"):
             continue
-        parts = line.split()
-        at = f"{where} line {number}"
+        parts = _FIELDS.split(line)
         digest_match = _DIGEST.match(parts[0])
         if digest_match is None:
             raise ConfigError(
@@ -326,15 +332,14 @@ def parse_credentials(lines: Iterable[str], where: str = "tokens file") -> Crede
         if len(parts) not in (3, 4):
             raise ConfigError(f"{at}: expected sha256:DIGEST ROLE NAME [OPERATOR_ID]")
         role_name, name = parts[1], parts[2]
+        # Fields are not echoed either: a token pasted into the wrong one would be shown.
         try:
             role = Role(role_name)
         except ValueError:
             known = ", ".join(r.value for r in Role)
-            raise ConfigError(f"{at}: unknown role {role_name!r}; known roles: {known}") from None
+            raise ConfigError(f"{at}: the role is not one of {known}") from None
         if not TOKEN_NAME.match(name):
-            raise ConfigError(
-                f"{at}: the name {name!r} is not lower case letters, digits, '.', '_' or '-'"
-            )
+            raise ConfigError(f"{at}: the name is not lower case letters, digits, '.', '_' or '-'")
         operator = parts[3] if len(parts) == 4 else None
         if (role is Role.RAIL_OPERATOR) != (operator is not None):
             raise ConfigError(
@@ -342,8 +347,8 @@ def parse_credentials(lines: Iterable[str], where: str = "tokens file") -> Crede
             )
         if operator is not None and not PARTY_NAME.fullmatch(operator):
             raise ConfigError(
-                f"{at}: the operator id {operator!r} is not a rail operator's party name (lower "
-                "case letters, digits and inner hyphens, as in 'iotrack parties add')"
+                f"{at}: the operator id is not a rail operator's party name (lower case "
+                "letters, digits and inner hyphens, as in 'iotrack parties add')"
             )
         digest = bytes.fromhex(digest_match.group(1))
         if digest in by_digest:

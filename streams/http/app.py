@@ -193,8 +193,8 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 BEARER_SCHEME: dict[str, Any] = {
     "type": "http",
     "scheme": "bearer",
-    "description": "Tokens from the file named by IOTRACK_API_TOKENS_FILE (TOKEN ROLE "
-    "[OPERATOR_ID] per line); each stands for a role.",
+    "description": "Tokens made by 'iotrack api tokens add', known to the API by their "
+    "SHA-256 digests (IOTRACK_API_TOKENS_FILE); each stands for a role.",
 }
 """The OpenAPI security scheme ``bearer`` (operations that need a token name it)."""
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]

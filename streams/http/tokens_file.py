@@ -52,7 +52,13 @@ def load_credentials(path: Path) -> Credentials:
         raise ConfigError(
             f"IOTRACK_API_TOKENS_FILE={str(path)!r}: cannot read it ({exc.strerror})"
         ) from exc
-    return parse_credentials(text.splitlines(), where=str(path))
+    return parse_credentials(_lines(text), where=str(path))
+
+
+def _lines(text: str) -> list[str]:
+    """The file's lines, broken at newlines only: a Unicode line break inside a line stays in
+    it, for :func:`~streams.http.access.parse_credentials` to refuse."""
+    return text.removesuffix("\n").split("\n") if text else []
 
 
 def is_public(path: Path) -> bool:
@@ -112,7 +118,7 @@ def revoke_token(path: Path, name: str) -> Principal:
 
 
 def _names(line: str, name: str) -> bool:
-    parts = line.split()
+    parts = line.strip(" \t").split()
     return not line.lstrip().startswith("#") and len(parts) >= 3 and parts[2] == name
 
 
@@ -136,7 +142,7 @@ def _locked(path: Path) -> Iterator[list[str]]:
         with os.fdopen(descriptor) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
-            yield text.splitlines()
+            yield _lines(text)
     except OSError as exc:
         raise ConfigError(
             f"IOTRACK_API_TOKENS_FILE={str(path)!r}: cannot write it ({exc.strerror})"

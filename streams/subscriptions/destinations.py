@@ -88,10 +88,17 @@ class Destinations:
         >>> Destinations().refusal(ipaddress.ip_address("8.8.8.8")) is None
         True
         """
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         if any(address in network for network in self.allowed):
             return None
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.is_site_local:
+                return f"{address} is a site-local address"
+            # An IPv4 address carried inside (mapped, 6to4, Teredo) is judged as itself.
+            for carried in (address.ipv4_mapped, address.sixtofour):
+                if carried is not None:
+                    return self.refusal(carried)
+            if address.teredo is not None:
+                return self.refusal(address.teredo[1])
         for kind in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
             if getattr(address, f"is_{kind}"):
                 return f"{address} is a {kind.replace('_', '-')} address"
@@ -106,6 +113,8 @@ class Destinations:
         host = parts.hostname
         if parts.scheme not in ("http", "https") or not host:
             raise DestinationRefused(f"url: {url!r} is not an http(s) URL with a host")
+        if parts.port == 0:
+            raise DestinationRefused(f"url: {url!r} names port 0")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         named = False
         try:
@@ -118,9 +127,11 @@ class Destinations:
         for address in addresses:
             why = self.refusal(address)
             if why is not None:
-                where = f"{host} -> {why}" if named else why
+                # A name's addresses are not told to the subscriber (who would learn what
+                # internal names resolve to); the operator finds them with its own resolver.
+                where = f"the host {host} resolves to an address" if named else why
                 raise DestinationRefused(
-                    f"url: {where}, where webhooks are not sent (allow its network with "
+                    f"url: {where} where webhooks are not sent (allow its network with "
                     "IOTRACK_WEBHOOK_ALLOWED_NETWORKS)"
                 )
         chosen = addresses[0]

@@ -11,7 +11,7 @@ import pytest
 
 from streams.cli.main import main
 from streams.errors import ConfigError
-from streams.http.access import Principal, Role
+from streams.http.access import Principal, Role, token_line
 from streams.http.tokens_file import (
     DEV_TOKENS_FILE,
     add_token,
@@ -117,3 +117,14 @@ def test_the_command_prints_the_token_once_and_the_api_would_accept_it(
     assert token not in listing
     assert main(["api", "tokens", "add", "rail-operator", "desk"]) == 2
     assert "--operator" in capsys.readouterr().err
+
+
+def test_a_credential_hidden_behind_a_unicode_line_break_is_refused(tmp_path: Path) -> None:
+    """What a person or ``grep '^sha256'`` reads as a comment is not a token to the API."""
+    path = tmp_path / "api-tokens"
+    add_token(path, Role.TERMINAL, "gate-3", None)
+    hidden = token_line("planted-token-000000001", "customs", "zz")
+    with path.open("a", encoding="utf-8") as out:
+        out.write(f"# retired, do not use\u2028{hidden}\n")
+    with pytest.raises(ConfigError, match="line 4: a character other than printable ASCII"):
+        load_credentials(path)
