@@ -6,7 +6,13 @@
   encodes one output and produces it, committing offsets every second (no transactions).
 * latency: passages produced at a fixed rate (100/s, 1,000/s) for bound, unreleased units at
   their exit gate, each of which makes the core publish an EXIT_WITHOUT_RELEASE deviation;
-  latency = deviation visible to a ``read_committed`` consumer minus the passage's send time.
+  latency = deviation visible to a ``read_committed`` consumer minus the passage's send time,
+  split into the passage's own delivery (send to the broker's acknowledgement) and the core's
+  share (acknowledgement to deviation visible). Each rate runs twice: through a new producer
+  (as every run did before, the first ~0.5 s of passages then wait for it to sign in, fetch
+  metadata and take its producer id) and through a warm one (one unmeasured passage sent and
+  acknowledged first), as fusion's long-lived producer is. The worker runs in a process of its
+  own, as under ``iotrack run``, so it does not wait for the benchmark's threads.
 
 Every client signs in as the party it plays (passages as fusion, the worker and the bare loop
 as the core, the latency reader as Customs, progress checks as the administrator).
@@ -21,12 +27,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import threading
 import time
 import uuid
+from dataclasses import asdict, dataclass, field
+from multiprocessing.synchronize import Event as EventType
+from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from bench.brokers import MODES, Broker, broker, modes, print_side_by_side
 from processors.identifiers import container
@@ -35,7 +45,7 @@ from streams.kafka.reading import committed_up_to_end
 from streams.replay.publish import publish
 from streams.workers.core import CoreStats, CoreWorker
 from topics import catalog
-from topics.clients import consumer, producer
+from topics.clients import KafkaConnection, consumer, producer
 from topics.codec import SingleObjectCodec
 from topics.parties import CORE, CUSTOMS, FUSION
 
@@ -113,29 +123,60 @@ def _passage(n: int, at: int) -> dict[str, object]:
     }
 
 
-def _produce_passages(kafka: Broker, numbers: range, rate: float | None) -> dict[str, float]:
+@dataclass
+class Sent:
+    """When each passage was handed to the producer and when the broker acknowledged it, by
+    event id."""
+
+    at: dict[str, float] = field(default_factory=dict)
+    acked: dict[str, float] = field(default_factory=dict)
+
+
+def _produce_passages(
+    kafka: Broker, numbers: range, rate: float | None, *, warm: int | None = None
+) -> Sent:
+    """``numbers``' passages, paced at ``rate`` (as fast as they go without). ``warm``: the
+    number of a passage sent and acknowledged first, unmeasured, so that the paced ones go
+    through a producer that has already signed in, fetched metadata and taken its producer id,
+    as fusion's long-lived one has; without it the first half second of passages waits for all
+    that."""
     out = producer(kafka.connect(FUSION), **{"linger.ms": 0 if rate else 5, "log_level": 0})
-    sent: dict[str, float] = {}
+    if warm is not None:
+        _send(out, warm, Sent())
+        out.flush(60)
+    sent = Sent()
     started = time.perf_counter()
     for k, n in enumerate(numbers):
         if rate:
             due = started + k / rate
-            while time.perf_counter() < due:
-                time.sleep(max(0.0, due - time.perf_counter()) / 2)
-        value = _passage(n, T0 + 10_000_000 + n)
-        sent[str(value["event_id"])] = time.time()
-        out.produce(
-            catalog.PASSAGES.name,
-            key=catalog.PASSAGES.key_of(value),
-            value=CODEC.encode("iotrack.Passage", value),
-        )
-        out.poll(0)
+            # Waiting in poll serves each acknowledgement as it comes, so its time is when
+            # the broker's answer arrived, not when the next passage is due.
+            while (wait := due - time.perf_counter()) > 0:
+                out.poll(wait)
+        _send(out, n, sent)
     out.flush(60)
     return sent
 
 
-def _transactions(worker: CoreWorker) -> str:
-    stats = worker.stats
+def _send(out: Producer, n: int, sent: Sent) -> None:
+    value = _passage(n, T0 + 10_000_000 + n)
+    event_id = str(value["event_id"])
+    sent.at[event_id] = time.time()
+
+    def acked(error: KafkaError | None, _message: Message) -> None:
+        if error is None:
+            sent.acked[event_id] = time.time()
+
+    out.produce(
+        catalog.PASSAGES.name,
+        key=catalog.PASSAGES.key_of(value),
+        value=CODEC.encode("iotrack.Passage", value),
+        on_delivery=acked,
+    )
+    out.poll(0)
+
+
+def _transactions(stats: CoreStats) -> str:
     batches = max(1, stats.batches)
     return (
         f"{stats.batches} transactions of {stats.inputs / batches:.1f} events on average, "
@@ -144,13 +185,62 @@ def _transactions(worker: CoreWorker) -> str:
     )
 
 
+class WorkerProcess:
+    """The core's worker in a process of its own, as ``iotrack run`` has it: the latency
+    figures then do not count the time it waits for the benchmark's own threads (the paced
+    producer, the measuring reader) to give up the interpreter's lock."""
+
+    def __init__(self, kafka: Broker, group: str) -> None:
+        self.group = kafka.connect(CORE).own(group)
+        context = multiprocessing.get_context("spawn")
+        self._measuring, self._stop = context.Event(), context.Event()
+        self._stats: multiprocessing.Queue[dict[str, Any]] = context.Queue()
+        self._process = context.Process(
+            target=_work,
+            args=(kafka.connect(CORE), group, self._measuring, self._stop, self._stats),
+            daemon=True,
+        )
+        self._process.start()
+
+    def measuring(self) -> None:
+        """From now on count what the worker does."""
+        self._measuring.set()
+
+    def stop(self) -> CoreStats:
+        """Stop the worker; what it did since ``measuring``."""
+        self._stop.set()
+        stats = CoreStats(**self._stats.get(timeout=60))
+        self._process.join(30)
+        return stats
+
+
+def _work(
+    connection: KafkaConnection,
+    group: str,
+    measuring: EventType,
+    stop: EventType,
+    stats: multiprocessing.Queue[dict[str, Any]],
+) -> None:
+    worker = CoreWorker(connection, CODEC, group=group, transactional_id=f"{group}-tx")
+    stopping = threading.Event()
+
+    def watch() -> None:
+        measuring.wait()
+        worker.stats = CoreStats()
+        stop.wait()
+        stopping.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    stats.put(asdict(worker.run(stopping)))
+
+
 def _run_worker(kafka: Broker, stop: threading.Event, group: str) -> CoreWorker:
     worker = CoreWorker(kafka.connect(CORE), CODEC, group=group, transactional_id=f"{group}-tx")
     threading.Thread(target=worker.run, args=(stop,), daemon=True).start()
     return worker
 
 
-def _taken(kafka: Broker, worker: CoreWorker, topics: list[catalog.Topic]) -> bool:
+def _taken(kafka: Broker, worker: CoreWorker | WorkerProcess, topics: list[catalog.Topic]) -> bool:
     return committed_up_to_end(kafka.administrator, worker.group, topics)
 
 
@@ -167,7 +257,7 @@ def throughput(kafka: Broker, backlog: int) -> tuple[float, float]:
         time.sleep(0.05)
     core_rate = worker.stats.inputs / (time.perf_counter() - started)
     stop.set()
-    print(f"  (core: {_transactions(worker)})")
+    print(f"  (core: {_transactions(worker.stats)})")
 
     # The bare loop plays the core: it reads passages and writes deviations.
     core = kafka.connect(CORE)
@@ -213,9 +303,20 @@ def _end_total(kafka: Broker) -> int:
         probe.close()
 
 
-def latency(kafka: Broker, numbers: range, rate: float) -> list[float]:
-    """Milliseconds from passage sent to its deviation visible, for passages sent at ``rate``."""
-    stop = threading.Event()
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds per passage sent at a rate and whose deviation was seen: end to end (sent
+    to deviation visible), and its two parts, the passage's own delivery (sent to acknowledged
+    by the broker) and the core's share (acknowledged to deviation visible)."""
+
+    end_to_end: list[float]
+    delivery: list[float]
+    core: list[float]
+
+
+def latency(kafka: Broker, numbers: range, rate: float, *, warm: int | None) -> Latency:
+    """Passages sent at ``rate``, each timed to its deviation visible; ``warm`` as for
+    ``_produce_passages``."""
     group = f"bench-lat-{uuid.uuid4().hex[:6]}"
     # The measuring reader (a Customs officer's screen) asks the broker often, so its own fetch
     # wait stays out of the figure.
@@ -232,13 +333,13 @@ def latency(kafka: Broker, numbers: range, rate: float) -> list[float]:
     reader.subscribe([catalog.DEVIATIONS.name])
     while not reader.assignment():
         reader.poll(0.1)
-    worker = _run_worker(kafka, stop, group)
+    worker = WorkerProcess(kafka, group)
     # A new group starts from the beginning of every input: measure only once it has caught up
     # (the bindings topic, written in transactions, ends with markers and is left out).
     inputs = [t for t in catalog.CORE_INPUTS if t is not catalog.BINDINGS]
     while not _taken(kafka, worker, inputs):
         time.sleep(0.1)
-    worker.stats = CoreStats()  # count only what is measured
+    worker.measuring()
     seen: dict[str, float] = {}
     done = threading.Event()
 
@@ -252,23 +353,36 @@ def latency(kafka: Broker, numbers: range, rate: float) -> list[float]:
 
     thread = threading.Thread(target=collect, daemon=True)
     thread.start()
-    sent = _produce_passages(kafka, numbers, rate)
+    sent = _produce_passages(kafka, numbers, rate, warm=warm)
     deadline = time.monotonic() + 60
-    while len([k for k in sent if k in seen]) < len(sent) and time.monotonic() < deadline:
+    while len([k for k in sent.at if k in seen]) < len(sent.at) and time.monotonic() < deadline:
         time.sleep(0.1)
     done.set()
     thread.join()
-    stop.set()
+    stats = worker.stop()
     reader.close()
-    print(f"  (at {rate}/s: {_transactions(worker)})")
-    del worker
-    return [1000 * (seen[k] - sent[k]) for k in sent if k in seen]
+    print(f"  (at {rate}/s, {'warm' if warm is not None else 'cold'}: {_transactions(stats)})")
+    both = [k for k in sent.at if k in seen and k in sent.acked]
+    return Latency(
+        end_to_end=[1000 * (seen[k] - sent.at[k]) for k in sent.at if k in seen],
+        delivery=[1000 * (sent.acked[k] - sent.at[k]) for k in both],
+        core=[1000 * (seen[k] - sent.acked[k]) for k in both],
+    )
+
+
+def _percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    if not ordered:
+        return "none"
+    p99 = ordered[int(0.99 * (len(ordered) - 1))]
+    return f"{statistics.median(ordered):.1f} / {p99:.1f}"
 
 
 def measure(kafka: Broker, backlog: int, seconds: float) -> dict[str, str]:
     """Every figure of one broker, printed as it comes and returned by name."""
     rates = (100, 1000)
-    needed = backlog + int(sum(r * seconds for r in rates))
+    runs = [(rate, warm) for rate in rates for warm in (False, True)]
+    needed = backlog + int(sum(rate * seconds + 1 for rate, _ in runs))
     publish(kafka.connect, CODEC, [json.dumps(PATH), *_bindings(0, needed)])
     stop = threading.Event()
     loader = _run_worker(kafka, stop, "bench-loader")
@@ -286,18 +400,24 @@ def measure(kafka: Broker, backlog: int, seconds: float) -> dict[str, str]:
     figures["bare loop, events/s"] = f"{bare_rate:.0f}"
     figures["ratio core / bare"] = f"{core_rate / bare_rate:.2f}"
     start = backlog
-    for rate in rates:
+    for rate, warm in runs:
         count = int(rate * seconds)
-        samples = latency(kafka, range(start, start + count), rate)
-        start += count
-        ordered = sorted(samples)
-        p99 = ordered[int(0.99 * (len(ordered) - 1))] if ordered else float("nan")
-        p50 = statistics.median(ordered)
-        print(
-            f"latency at {rate}/s for {seconds:.0f} s: {len(samples)}/{count} "
-            f"deviations seen, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        # A warm run's first passage (unmeasured) is the number after its measured ones.
+        measured = latency(
+            kafka, range(start, start + count), rate, warm=start + count if warm else None
         )
-        figures[f"latency at {rate}/s, p50 / p99 ms"] = f"{p50:.1f} / {p99:.1f}"
+        start += count + 1
+        producer_kind = "warm producer" if warm else "new producer"
+        print(
+            f"latency at {rate}/s for {seconds:.0f} s, {producer_kind}: "
+            f"{len(measured.end_to_end)}/{count} deviations seen, p50 / p99 ms: end to end "
+            f"{_percentiles(measured.end_to_end)}, passage delivery "
+            f"{_percentiles(measured.delivery)}, core {_percentiles(measured.core)}"
+        )
+        figures[f"latency at {rate}/s, {producer_kind}, p50 / p99 ms"] = _percentiles(
+            measured.end_to_end
+        )
+        figures[f"  of which passage delivery, {producer_kind}"] = _percentiles(measured.delivery)
     return figures
 
 
