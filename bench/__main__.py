@@ -7,6 +7,7 @@ import sys
 from bench import (
     api_gate_check,
     changelog,
+    core_gauges,
     core_worker,
     gate_check,
     ocr_repair,
@@ -23,6 +24,7 @@ if __name__ == "__main__":
         ocr_repair,
         reader_throughput,
         core_worker,
+        core_gauges,
         changelog,
         gate_check,
         rail,

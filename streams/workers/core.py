@@ -322,7 +322,8 @@ class CoreWorker:
             self._publish(output, message)
 
     def _commit_batch(self, stop: threading.Event) -> None:
-        for key, changed in changelog_records(self.state, self.codec):
+        changelog = changelog_records(self.state, self.codec)
+        for key, changed in changelog:
             self._send(catalog.CORE_CHANGELOG, key, changed)
         positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
         started = time.perf_counter()
@@ -341,8 +342,8 @@ class CoreWorker:
         batch, self._batch = self._batch, BatchMetrics()
         batch.publish(time.perf_counter() - started + offsets_took)
         self.customs.update(batch)
+        self.customs.take_waiting(self.state, (key.decode() for key, _ in changelog))
         self.customs.export(self.state.watermark)
-        self.customs.export_waiting(self.state)
 
     def _bounded(self, what: str, call: Callable[[float], object], stop: threading.Event) -> None:
         """``call(timeout)`` until it completes; an error librdkafka calls retriable (a timeout,

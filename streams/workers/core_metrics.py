@@ -1,17 +1,18 @@
 """What the core worker counts into Prometheus: each batch's inputs, outputs, deviations and
 latencies once its transaction committed, and the Customs gauges (IOT_IDs by status, open
-holds, inputs waiting) kept from those batches instead of scanning the whole state."""
+holds, inputs waiting) kept from what those batches changed instead of scanning the state."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from processors.core import CoreState, state_value
 from processors.mission import MissionPath
 from streams.ops import metrics
+from streams.workers.oldest import Entry, OldestByGroup
 
 
 def deviation_node_label(paths: Mapping[str, MissionPath], node_id: object) -> str:
@@ -55,25 +56,41 @@ class BatchMetrics:
         metrics.TRANSACTION.observe(transaction_seconds)
 
 
+WAITING_KINDS = ("iot_id", "mission_path", "late_binding")
+"""The ``waiting_for`` label's values."""
+
+
 class CustomsView:
-    """IOT_IDs by status and the open holds, as the core last committed them: the Customs
-    gauges, updated from each batch's outputs (no scan of the whole state per batch)."""
+    """IOT_IDs by status, the open holds and the inputs waiting, as the core last committed
+    them: the Customs gauges, updated from what each batch changed (its outputs, its changelog
+    keys), never by a scan of the whole state or of every waiting input per batch."""
 
     def __init__(self) -> None:
         self.status: dict[str, str] = {}
         self.by_status: Counter[str] = Counter()
         self.holds: dict[str, tuple[tuple[str, int], ...]] = {}
-        self.agencies: set[str] = set()
+        """IOT_ID -> its open holds (agency, placed at)."""
+        self.held = OldestByGroup()
+        """Open holds by agency, keyed by IOT_ID and agency."""
+        self.waiting = OldestByGroup()
+        """Waiting inputs by what they wait for, keyed by the changelog key of their entry."""
 
     def rebuild(self, state: CoreState) -> None:
         """Start from a restored state."""
         self.status = {i: str(state_value(t)["status"]) for i, t in state.iots.items()}
         self.by_status = Counter(self.status.values())
-        self.holds = {}
+        self.holds, self.held, self.waiting = {}, OldestByGroup(), OldestByGroup()
         for iot_id, tracked in state.iots.items():
-            held = tuple((h.agency, h.placed_at) for h in tracked.clearance.open_holds())
-            if held:
-                self.holds[iot_id] = held
+            self._hold(
+                iot_id, tuple((h.agency, h.placed_at) for h in tracked.clearance.open_holds())
+            )
+        self.take_waiting(
+            state,
+            [
+                *(f"park:{key}" for key in state.parked),
+                *(f"unres:{key}" for key in state.unresolved),
+            ],
+        )
 
     def update(self, batch: BatchMetrics) -> None:
         """Take a committed batch's changes."""
@@ -85,37 +102,52 @@ class CustomsView:
                 self.status[iot_id] = status
                 self.by_status[status] += 1
         for iot_id, held in batch.holds.items():
-            if held:
-                self.holds[iot_id] = held
-            else:
-                self.holds.pop(iot_id, None)
+            self._hold(iot_id, held)
 
-    @staticmethod
-    def export_waiting(state: CoreState) -> None:
-        """How many inputs wait, for what, and the oldest's age in event time."""
-        kinds: dict[str, list[int]] = {"iot_id": [], "mission_path": [], "late_binding": []}
-        for key, waiting in state.parked.items():
-            kind = "iot_id" if key.startswith("iot:") else "mission_path"
-            kinds[kind] += [p.occurred_at for p in waiting]
-        for reads in state.unresolved.values():
-            kinds["late_binding"] += [r.expires_at - state.config.park_wait_ms for r in reads]
-        for kind, times in kinds.items():
-            metrics.WAITING_INPUTS.labels(kind).set(len(times))
-            age = (state.watermark - min(times)) / 1000 if times else 0
-            metrics.WAITING_OLDEST_AGE.labels(kind).set(max(0.0, age))
+    def _hold(self, iot_id: str, held: tuple[tuple[str, int], ...]) -> None:
+        for agency in {agency for agency, _ in self.holds.pop(iot_id, ())}:
+            self.held.drop(f"{iot_id} {agency}")
+        if not held:
+            return
+        self.holds[iot_id] = held
+        placed: dict[str, list[int]] = {}
+        for agency, placed_at in held:
+            placed.setdefault(agency, []).append(placed_at)
+        for agency, times in placed.items():
+            self.held.put(f"{iot_id} {agency}", Entry(agency, len(times), min(times)))
+
+    def take_waiting(self, state: CoreState, keys: Iterable[str]) -> None:
+        """Take the waiting entries a committed batch changed, by their changelog keys
+        (``park:``, ``unres:``; any other key is not a waiting entry)."""
+        for key in keys:
+            kind, _, name = key.partition(":")
+            if kind == "park":
+                inputs = state.parked.get(name, ())
+                group = "iot_id" if name.startswith("iot:") else "mission_path"
+                times = [p.occurred_at for p in inputs]
+            elif kind == "unres":
+                reads = state.unresolved.get(name, ())
+                group = "late_binding"
+                times = [r.expires_at - state.config.park_wait_ms for r in reads]
+            else:
+                continue
+            if times:
+                self.waiting.put(key, Entry(group, len(times), min(times)))
+            else:
+                self.waiting.drop(key)
 
     def export(self, watermark_ms: int) -> None:
-        """Set the gauges; hold ages in event time, against the core's watermark."""
+        """Set the gauges; ages in event time, against the core's watermark."""
         for status, count in self.by_status.items():
             metrics.IOT_IDS.labels(status).set(count)
-        opened: Counter[str] = Counter()
-        oldest: dict[str, int] = {}
-        for held in self.holds.values():
-            for agency, placed_at in held:
-                opened[agency] += 1
-                oldest[agency] = min(oldest.get(agency, placed_at), placed_at)
-        self.agencies |= set(opened)
-        for agency in self.agencies:
-            metrics.HOLDS_OPEN.labels(agency).set(opened[agency])
-            age = max(0, watermark_ms - oldest[agency]) / 1000 if agency in oldest else 0
-            metrics.HOLD_OLDEST_AGE.labels(agency).set(age)
+        for agency in self.held.groups():
+            metrics.HOLDS_OPEN.labels(agency).set(self.held.count(agency))
+            metrics.HOLD_OLDEST_AGE.labels(agency).set(_age(watermark_ms, self.held.oldest(agency)))
+        for kind in WAITING_KINDS:
+            metrics.WAITING_INPUTS.labels(kind).set(self.waiting.count(kind))
+            age = _age(watermark_ms, self.waiting.oldest(kind))
+            metrics.WAITING_OLDEST_AGE.labels(kind).set(age)
+
+
+def _age(watermark_ms: int, oldest: int | None) -> float:
+    return 0.0 if oldest is None else max(0, watermark_ms - oldest) / 1000
