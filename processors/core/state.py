@@ -274,6 +274,10 @@ class CoreState:
     applied_oldest: int | None = None
     """The time of the oldest remembered input id: no pruning is needed before the horizon
     passes it."""
+    applied_by_time: list[tuple[int, str]] | None = field(default=None, repr=False, compare=False)
+    """The remembered ids as a heap by time, (time, id), to forget them oldest first; it may
+    hold ids forgotten or remembered again since (each checked against ``applied``). Derived
+    from ``applied`` when first needed, never persisted."""
     changes: Changes = field(default_factory=Changes)
     """What changed since the last ``take_changes``: what a worker must persist."""
     released: list[str] = field(default_factory=list, repr=False, compare=False)
