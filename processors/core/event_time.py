@@ -17,12 +17,14 @@ from processors.parties import Sender
 
 def on_watermark(state: CoreState, out: Emitter) -> None:
     """Deadlines passed and retirements due at the current watermark, in IOT_ID order, then
-    departed trains due for retirement, in train id order."""
+    departed trains due for retirement, in train id order. Only the IOT_IDs with something due
+    are visited (``CoreState.iots_due``): visiting every one took 58 ms per input with 20,000
+    IOT_IDs when a deadline passed at each, and wrote every IOT_ID to the changelog."""
     mark = state.watermark
     if state.next_due is None or mark <= state.next_due:
         return
     state.next_due = None
-    for iot_id in sorted(state.iots):
+    for iot_id in state.iots_due(mark):
         iot = state.iots[iot_id]
         if iot.position.deadline is not None and iot.position.deadline < mark:
             move(state, iot, mission.Signal.DEADLINE, out)
@@ -37,6 +39,7 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
                 out.tombstone(Channel.VERDICT_BY_ITU, key)
         else:
             state.store(iot)  # re-notes its remaining deadline or retirement
+    state.note_earliest_due()
     out.outputs.extend(waiting.expire(state))
     waiting.forget_unresolved(state)
     for train_id in sorted(state.trains):

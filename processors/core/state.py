@@ -6,6 +6,7 @@ turns them into the records of the worker's changelog and back.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -249,6 +250,14 @@ class WaitCounts:
         )
 
 
+def _dues(iot: Tracked) -> tuple[int, ...]:
+    """When an IOT_ID next needs the watermark: its leg's deadline (until it is overdue) and
+    its retirement."""
+    position = iot.position
+    pending = position.deadline if position.overdue_raised_for != position.index else None
+    return tuple(due for due in (pending, iot.retire_at) if due is not None)
+
+
 @dataclass
 class CoreState:
     """Everything the core remembers. Owned by one caller; ``apply`` updates it in place."""
@@ -278,6 +287,10 @@ class CoreState:
     """The remembered ids as a heap by time, (time, id), to forget them oldest first; it may
     hold ids forgotten or remembered again since (each checked against ``applied``). Derived
     from ``applied`` when first needed, never persisted."""
+    iots_by_due: list[tuple[int, str]] | None = field(default=None, repr=False, compare=False)
+    """The IOT_IDs' deadlines and retirements as a heap, (due, IOT_ID), so the watermark visits
+    only those due; it may hold dues since moved (each checked against the IOT_ID). Derived
+    from ``iots`` when first needed, never persisted."""
     changes: Changes = field(default_factory=Changes)
     """What changed since the last ``take_changes``: what a worker must persist."""
     released: list[str] = field(default_factory=list, repr=False, compare=False)
@@ -306,10 +319,34 @@ class CoreState:
         """Keep an IOT_ID's new state and note when it next needs the watermark's attention."""
         self.iots[iot.iot_id] = iot
         self.changes.iots.add(iot.iot_id)
-        position = iot.position
-        pending = position.deadline if position.overdue_raised_for != position.index else None
-        for due in (pending, iot.retire_at):
+        for due in _dues(iot):
             self.note_due(due)
+            if self.iots_by_due is not None:
+                heapq.heappush(self.iots_by_due, (due, iot.iot_id))
+
+    def iots_due(self, mark: int) -> list[str]:
+        """The IOT_IDs, in order, with a deadline or retirement noted at or before ``mark``
+        (taken from ``iots_by_due``: each is stored again or retired by the caller, which notes
+        what remains); then the earliest due left is noted."""
+        if self.iots_by_due is None:
+            self.iots_by_due = [(due, i) for i, iot in self.iots.items() for due in _dues(iot)]
+            heapq.heapify(self.iots_by_due)
+        by_due, due = self.iots_by_due, set()
+        while by_due and by_due[0][0] <= mark:
+            due.add(heapq.heappop(by_due)[1])
+        return sorted(i for i in due if i in self.iots)
+
+    def note_earliest_due(self) -> None:
+        """Note the earliest deadline or retirement still to come of any IOT_ID (dropping
+        entries of ``iots_by_due`` that no longer hold)."""
+        by_due = self.iots_by_due or []
+        while by_due:
+            at, iot_id = by_due[0]
+            iot = self.iots.get(iot_id)
+            if iot is not None and at in _dues(iot):
+                self.note_due(at)
+                return
+            heapq.heappop(by_due)
 
     def declared(self, mrns: Iterable[str]) -> dict[str, str]:
         """Where the declarations of ``mrns`` stand, for those the core has heard of."""
