@@ -291,6 +291,14 @@ class CoreState:
     """The IOT_IDs' deadlines and retirements as a heap, (due, IOT_ID), so the watermark visits
     only those due; it may hold dues since moved (each checked against the IOT_ID). Derived
     from ``iots`` when first needed, never persisted."""
+    parked_by_expiry: list[tuple[int, str]] | None = field(default=None, repr=False, compare=False)
+    """When each waiting input's wait ends, as a heap, (expires at, key of ``parked``), so the
+    watermark visits only the keys with a wait over; it may hold entries since taken (each
+    checked against ``parked``). Derived when first needed, never persisted."""
+    unresolved_by_expiry: list[tuple[int, str]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """The same for the kept passages (``unresolved``)."""
     changes: Changes = field(default_factory=Changes)
     """What changed since the last ``take_changes``: what a worker must persist."""
     released: list[str] = field(default_factory=list, repr=False, compare=False)

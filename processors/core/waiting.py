@@ -20,7 +20,9 @@ does not depend on which topic was read first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from processors.core.outputs import Emitter, Output, refusal
 from processors.core.state import CoreState, Parked, UnresolvedRead, record_text
@@ -68,6 +70,8 @@ def park(state: CoreState, out: Emitter, key: str, event: CoreInput, waits_for: 
         waits_for,
     )
     state.parked[key] = (*waiting, entry)
+    if state.parked_by_expiry is not None:
+        heapq.heappush(state.parked_by_expiry, (entry.expires_at, key))
     counts.parked += 1
     counts.by_sender[sender] = of_party + 1
     state.changes.parked.add(key)
@@ -95,12 +99,47 @@ def take(state: CoreState, key: str) -> tuple[Parked, ...]:
     return found
 
 
+class _Expiring(Protocol):
+    @property
+    def expires_at(self) -> int: ...
+
+
+def _by_expiry(entries: Mapping[str, Sequence[_Expiring]]) -> list[tuple[int, str]]:
+    heap = [(e.expires_at, key) for key, waiting in entries.items() for e in waiting]
+    heapq.heapify(heap)
+    return heap
+
+
+def _expired(heap: list[tuple[int, str]], entries: Mapping[str, object], mark: int) -> list[str]:
+    """The keys, in order, with an entry whose wait ended before ``mark``, taken from
+    ``heap``: the caller visits each and notes what it keeps of them."""
+    keys = set()
+    while heap and heap[0][0] < mark:
+        keys.add(heapq.heappop(heap)[1])
+    return sorted(key for key in keys if key in entries)
+
+
+def _note_next(
+    state: CoreState, heap: list[tuple[int, str]], entries: Mapping[str, Sequence[_Expiring]]
+) -> None:
+    """Note the earliest wait still to end (dropping entries taken since)."""
+    while heap:
+        at, key = heap[0]
+        if any(e.expires_at == at for e in entries.get(key, ())):
+            state.note_due(at)
+            return
+        heapq.heappop(heap)
+
+
 def expire(state: CoreState) -> list[Output]:
     """Refuse every waiting input whose wait has passed the watermark, in key order; a dead
-    letter of its own record, and a reply to its sender."""
+    letter of its own record, and a reply to its sender. Only keys with a wait over are
+    visited (``CoreState.parked_by_expiry``), not every waiting input at each due."""
     outputs: list[Output] = []
     mark = state.watermark
-    for key in sorted(state.parked):
+    if state.parked_by_expiry is None:
+        state.parked_by_expiry = _by_expiry(state.parked)
+    for key in _expired(state.parked_by_expiry, state.parked, mark):
         waiting = state.parked[key]
         late = [p for p in waiting if p.expires_at < mark]
         if not late:
@@ -125,6 +164,7 @@ def expire(state: CoreState) -> list[Output]:
                     {"record_type": p.record_type, "record": p.record(), "sender": p.sender}
                 )
                 outputs.append(output)
+    _note_next(state, state.parked_by_expiry, state.parked)
     return outputs
 
 
@@ -140,6 +180,8 @@ def keep_unresolved(state: CoreState, unit_key: str, event: Passage) -> None:
         event.occurred_at + config.park_wait_ms,
     )
     state.unresolved[unit_key] = (*reads, entry)
+    if state.unresolved_by_expiry is not None:
+        heapq.heappush(state.unresolved_by_expiry, (entry.expires_at, unit_key))
     counts.unresolved += 1
     state.changes.unresolved.add(unit_key)
     state.note_due(entry.expires_at)
@@ -160,9 +202,12 @@ def passages_for(state: CoreState, unit_key: str, bound_from: int) -> list[Passa
 
 
 def forget_unresolved(state: CoreState) -> None:
-    """Drop kept passages whose wait has passed the watermark (their UNKNOWN_UNIT stands)."""
+    """Drop kept passages whose wait has passed the watermark (their UNKNOWN_UNIT stands);
+    only keys with a wait over are visited (``CoreState.unresolved_by_expiry``)."""
     mark = state.watermark
-    for key in sorted(state.unresolved):
+    if state.unresolved_by_expiry is None:
+        state.unresolved_by_expiry = _by_expiry(state.unresolved)
+    for key in _expired(state.unresolved_by_expiry, state.unresolved, mark):
         reads = state.unresolved[key]
         kept = tuple(r for r in reads if r.expires_at >= mark)
         if len(kept) == len(reads):
@@ -177,3 +222,4 @@ def forget_unresolved(state: CoreState) -> None:
                 state.note_due(r.expires_at)
         else:
             del state.unresolved[key]
+    _note_next(state, state.unresolved_by_expiry, state.unresolved)
