@@ -31,8 +31,7 @@ def on_watermark(state: CoreState, out: Emitter) -> None:
         iot = state.iots[iot_id]
         if iot.retire_at is not None and iot.retire_at <= mark:
             spoken = [k for k in iot.itu_keys if not is_carrier(k) and speaks_for(state, iot, k)]
-            del state.iots[iot_id]
-            state.changes.iots.add(iot_id)
+            state.retire(iot_id)
             out.tombstone(Channel.IOT_STATE, iot_id)
             out.tombstone(Channel.VERDICT_BY_IOT, iot_id)
             for key in spoken:

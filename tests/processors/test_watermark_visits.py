@@ -1,8 +1,10 @@
 """The watermark visits only the IOT_IDs with a deadline or retirement due and the waits that
-ended, and that changes nothing it publishes: random traffic (bindings, reads at the quay and
-the gate, releases, holds, lifts and exits, some for IOT_IDs that never come, days going by)
-gives the same outputs, in the same order, and the same state as a core that visits every
-IOT_ID and every waiting input at each step of the watermark, as the core did before."""
+ended, and a declaration only the IOT_IDs bound to its MRN; that changes nothing the core
+publishes: random traffic (bindings and MRNs added to them, reads at the quay and the gate,
+declarations, releases, holds, lifts and exits, some for IOT_IDs that never come, days going
+by) gives the same outputs, in the same order, and the same state as a core that visits every
+IOT_ID and every waiting input at each step of the watermark and at each declaration, as the
+core did before."""
 
 from __future__ import annotations
 
@@ -17,11 +19,16 @@ from tests.processors.port import DAY, HOUR, MINUTE, T0, C, Port, box, iot_of, m
 
 UNITS = [box(f"{n:06d}") for n in range(3)]
 STEPS = [0, 1, MINUTE, HOUR, DAY, 2 * DAY, 3 * DAY + HOUR, 7 * DAY, 8 * DAY]
-ACTIONS = ("bind", "quay", "gate", "release", "hold", "lift", "exit")
+ACTIONS = ("bind", "quay", "gate", "release", "hold", "lift", "exit", "declare", "add-mrn")
+DECLARED = ("RELEASED", "UNDER_CONTROL", "ANNULLED")
 
 
 def _visiting_every_iot(port: Port) -> Port:
-    port.state.iots_due = types.MethodType(lambda self, mark: sorted(self.iots), port.state)
+    state = port.state
+    state.iots_due = types.MethodType(lambda self, mark: sorted(self.iots), state)
+    state.bound_to = types.MethodType(
+        lambda self, m: [self.iots[i] for i in sorted(self.iots) if m in self.iots[i].mrns], state
+    )
     return port
 
 
@@ -54,6 +61,10 @@ def _run(port: Port, script: list[tuple[str, int, int]]) -> Port:
             port.hold(at, iot_id, f"H-{unit}", "CUSTOMS")
         elif action == "lift":
             port.lift(at, iot_id, f"H-{unit}", "CUSTOMS")
+        elif action == "declare":
+            port.declare(at, number, DECLARED[step % 3])
+        elif action == "add-mrn":
+            port.change(at, iot_id, mrns_added=[mrn((unit + 1) % 3 + 1)])
         else:
             port.exit(at, iot_id)
     return port
@@ -80,6 +91,14 @@ def _run(port: Port, script: list[tuple[str, int, int]]) -> Port:
 )
 # a hold for an IOT_ID that never comes, and a passage of a unit never bound, expire a day on
 @example([("hold", 1, 0), ("quay", 2, 1), ("bind", 0, DAY), ("bind", 0, DAY + 1)])
+# a declaration for the MRNs of two IOT_IDs, one bound to it later, then retired
+@example(
+    [
+        *[("bind", 0, 0), ("bind", 1, 1), ("add-mrn", 0, 1), ("declare", 0, 1), ("quay", 0, 1)],
+        *[("release", 0, 1), ("gate", 0, 1), ("exit", 0, 1), ("declare", 1, 8 * DAY)],
+        ("declare", 0, 1),
+    ]
+)
 # a deadline exactly at the watermark is not passed yet; a retirement exactly at it is due
 @example([("bind", 0, 0), ("quay", 0, 1), ("bind", 1, 3 * DAY), ("bind", 2, 1)])
 @example(
