@@ -74,6 +74,41 @@ def _is_fatal(error: KafkaError) -> bool:
     return error.fatal() or error.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)
 
 
+def read_changelog(connection: KafkaConnection) -> list[Stored]:
+    """The latest record of every key on the changelog, read to its end (committed records
+    only) by a consumer of its own signed in as ``connection``: what a starting core restores
+    its state from (``bench.core_restore`` times this same read)."""
+    reader = consumer(connection, "restore", **{"enable.partition.eof": True})
+    latest: dict[bytes, Stored] = {}
+    expected = 0
+    try:
+        reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
+        while True:
+            message = reader.poll(10)
+            if message is None:  # not even the end: no broker to read it from
+                raise KafkaException(
+                    KafkaError(
+                        KafkaError._TIMED_OUT,
+                        f"{catalog.CORE_CHANGELOG.name}[0]@{expected}: no record within 10 s",
+                        retriable=True,
+                    )
+                )
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    break
+                raise KafkaException(error)
+            key, value = message.key() or b"", message.value()
+            expected = (message.offset() or 0) + 1
+            if value is None:
+                latest.pop(key, None)
+            else:
+                latest[key] = Stored(key, value, message.partition() or 0, message.offset() or 0)
+    finally:
+        reader.close()
+    return list(latest.values())
+
+
 @dataclass
 class CoreStats:
     """What the worker did (the metrics issue exposes these)."""
@@ -178,37 +213,7 @@ class CoreWorker:
         )
 
     def _read_changelog(self) -> list[Stored]:
-        reader = consumer(self.connection, "restore", **{"enable.partition.eof": True})
-        latest: dict[bytes, Stored] = {}
-        expected = 0
-        try:
-            reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
-            while True:
-                message = reader.poll(10)
-                if message is None:  # not even the end: no broker to read it from
-                    raise KafkaException(
-                        KafkaError(
-                            KafkaError._TIMED_OUT,
-                            f"{catalog.CORE_CHANGELOG.name}[0]@{expected}: no record within 10 s",
-                            retriable=True,
-                        )
-                    )
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        break
-                    raise KafkaException(error)
-                key, value = message.key() or b"", message.value()
-                expected = (message.offset() or 0) + 1
-                if value is None:
-                    latest.pop(key, None)
-                else:
-                    latest[key] = Stored(
-                        key, value, message.partition() or 0, message.offset() or 0
-                    )
-        finally:
-            reader.close()
-        return list(latest.values())
+        return read_changelog(self.connection)
 
     def _send(self, topic: catalog.Topic, key: bytes | None, value: bytes | None) -> None:
         produce(self.producer, topic.name, key, value)
