@@ -11,22 +11,23 @@ an idempotent producer but no transactions, so the records are committed as writ
 own transactions would add their markers, one per batch).
 
 Then a FRESH subprocess, signed in as the core, runs the worker's own restore path and nothing
-else: ``streams.workers.core.read_changelog`` (the topic read to its end, the latest record of each
-key, as ``CoreWorker._read_changelog``) and ``streams.workers.changelog.restore``. It reports the
+else: ``streams.workers.core.read_changelog`` (the topic read to its end, the latest record of
+each key, as ``CoreWorker._read_changelog``) and ``streams.workers.changelog.restore``, both
+within ``collector_paused``, as ``CoreWorker._start_from_committed`` calls them. It reports the
 seconds of each, the time the garbage collector took within them (``gc.callbacks``), the
 changelog's records and bytes (keys and values) per IOT_ID, and its resident memory from
 ``/proc/self/status``: VmRSS with the modules imported and the codec loaded (the bare instance),
-after the read, after the restore, once the records read are dropped (what the worker keeps), and
-VmHWM (the peak). Bytes per IOT_ID = (VmRSS once the records are dropped - the bare instance's)
-/ N. At the smallest N, two more fresh subprocesses say where the memory goes (a
+after the read, after the restore, once the records read are dropped (what the worker keeps),
+and VmHWM (the peak). Bytes per IOT_ID = (VmRSS once the records are dropped - the bare
+instance's) / N. At the smallest N, two more fresh subprocesses say where the memory goes (a
 ``sys.getsizeof`` walk of the restored state, each object counted once, under the first part of
-the state that reaches it) and where the restore time goes (cProfile of ``restore``, top
-functions).
+the state that reaches it; tracemalloc's total and top lines beside it) and where the restore
+time goes (cProfile of ``restore``, top functions).
 
 ``--baseline DIR`` runs the restore subprocesses once more against the same records, from
-another checkout of the project (``git worktree add DIR COMMIT``: its code restores), so figures
-before and after a change come side by side from one run. A process above 12 GiB resident stops
-the benchmark. Nothing is asserted.
+another checkout of the project (``git archive COMMIT | tar -x -C DIR``: its code restores), so
+figures before and after a change come side by side from one run. A process above 12 GiB
+resident stops the benchmark. Nothing is asserted.
 
 Run: ``.venv/bin/python -m bench.core_restore [--units 100000,1000000] [--batch 10000]
 [--baseline DIR]``.
@@ -57,7 +58,7 @@ from bench.brokers import Broker, local
 from bench.changelog import PATH, Core, bind, history
 from processors.core import CoreState
 from streams.ops.settings import Secret
-from streams.workers.changelog import changelog_records, restore
+from streams.workers.changelog import changelog_records, collector_paused, restore
 from streams.workers.core import read_changelog
 from topics import catalog
 from topics.clients import KafkaConnection, produce, producer
@@ -167,15 +168,16 @@ def restore_once(units: int, how: str) -> dict[str, Any]:
         tracemalloc.start()
     timing = _GcTime()
     started = time.perf_counter()
-    stored = read_changelog(connection)
-    read = time.perf_counter()
-    gc_read, timing.seconds = timing.seconds, 0.0
-    after_read = status("VmRSS")
-    if how == "profile":
-        profile = cProfile.Profile()
-        state = profile.runcall(restore, stored, CODEC)
-    else:
-        state = restore(stored, CODEC)
+    with collector_paused():  # as the worker restores (CoreWorker._start_from_committed)
+        stored = read_changelog(connection)
+        read = time.perf_counter()
+        gc_read, timing.seconds = timing.seconds, 0.0
+        after_read = status("VmRSS")
+        if how == "profile":
+            profile = cProfile.Profile()
+            state = profile.runcall(restore, stored, CODEC)
+        else:
+            state = restore(stored, CODEC)
     done = time.perf_counter()
     figures: dict[str, Any] = {
         "units": units,

@@ -46,7 +46,7 @@ from confluent_kafka import (
 from processors.core import Channel, CoreConfig, CoreState, Output, apply
 from processors.parties import Sender
 from streams.ops import metrics
-from streams.workers.changelog import Stored, changelog_records, restore
+from streams.workers.changelog import Stored, changelog_records, collector_paused, restore
 from streams.workers.channels import topic_of
 from streams.workers.core_metrics import BatchMetrics, CustomsView, deviation_node_label
 from topics import catalog, dead_letters
@@ -416,7 +416,8 @@ class CoreWorker:
                         old.close()
                     except (KafkaException, RuntimeError) as exc:  # fenced, or closed already
                         log.info("core: the old consumer did not close cleanly (%s)", exc)
-                self.state = restore(self._read_changelog(), self.codec, self.config)
+                with collector_paused():
+                    self.state = restore(self._read_changelog(), self.codec, self.config)
                 self.customs.rebuild(self.state)
                 self.starting = None
                 self.watch.took(0)  # the batch in hand, if any, is given up: not stuck on it
