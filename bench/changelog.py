@@ -89,61 +89,69 @@ def _unit(n: int) -> tuple[str, str]:
     return body + container.check_digit(body), declaration + mrn.check_digit(declaration)
 
 
-def build(units: int) -> CoreState:
-    """A state of ``units`` tracked IOT_IDs, made by the core."""
-    core = Core()
-    core.feed("iotrack.MissionPathDefined", **PATH)
-    iot_ids = []
-    for n in range(units):
-        code, declaration = _unit(n)
+def bind(core: Core, n: int) -> str:
+    """Unit ``n`` bound (its container, its MRN) on the path; its IOT_ID."""
+    code, declaration = _unit(n)
+    core.feed(
+        "iotrack.BindingRequested",
+        request_id=f"R-{n}",
+        mrns=[declaration],
+        itus=[{"kind": "CONTAINER", "value": code}],
+        mission_path_id="IMPORT-ROAD",
+        requested_by="officer.rossi",
+    )
+    return core.state.ledger.requests[f"R-{n}"]
+
+
+def history(core: Core, n: int, iot_id: str, *, held: bool, lifted: bool) -> None:
+    """Unit ``n`` read at the quay, released 7 times in 10, and a hold placed on it when
+    ``held`` (and lifted when ``lifted``)."""
+    code, declaration = _unit(n)
+    core.feed(
+        "iotrack.Passage",
+        read_point_id="QUAY-1-CRANE-2",
+        node_id="TERMINAL-QUAY-1",
+        lane="1",
+        direction="IN",
+        started_at=T0 + core.n,
+        ended_at=T0 + core.n + 1500,
+        identifiers=[{"kind": "CONTAINER", "value": code}],
+        evidence=[],
+        sensors_agree=True,
+    )
+    if n % 10 < 7:
         core.feed(
-            "iotrack.BindingRequested",
-            request_id=f"R-{n}",
-            mrns=[declaration],
-            itus=[{"kind": "CONTAINER", "value": code}],
-            mission_path_id="IMPORT-ROAD",
-            requested_by="officer.rossi",
+            "iotrack.CustomsRelease", iot_id=iot_id, mrn=declaration, released_by="officer.rossi"
         )
-        iot_ids.append(core.state.ledger.requests[f"R-{n}"])
-    for n in range(units):
-        code, declaration = _unit(n)
+    if held:
+        hold = {"iot_id": iot_id, "hold_id": f"H-{n}", "agency": "CUSTOMS"}
         core.feed(
-            "iotrack.Passage",
-            read_point_id="QUAY-1-CRANE-2",
-            node_id="TERMINAL-QUAY-1",
-            lane="1",
-            direction="IN",
-            started_at=T0 + core.n,
-            ended_at=T0 + core.n + 1500,
-            identifiers=[{"kind": "CONTAINER", "value": code}],
-            evidence=[],
-            sensors_agree=True,
+            "iotrack.HoldPlaced",
+            **hold,
+            hold_type="SCANNING",
+            reason_code="RISK-3",
+            reason="x-ray",
+            placed_by="customs.duty",
         )
-        if n % 10 < 7:
+        if lifted:
             core.feed(
-                "iotrack.CustomsRelease",
-                iot_id=iot_ids[n],
-                mrn=declaration,
-                released_by="officer.rossi",
-            )
-        if n % 50 < 3:  # 6 %
-            hold = {"iot_id": iot_ids[n], "hold_id": f"H-{n}", "agency": "CUSTOMS"}
-            core.feed(
-                "iotrack.HoldPlaced",
+                "iotrack.HoldLifted",
                 **hold,
                 hold_type="SCANNING",
-                reason_code="RISK-3",
-                reason="x-ray",
-                placed_by="customs.duty",
+                lifted_by="customs.duty",
+                outcome="clean scan",
             )
-            if n % 2:
-                core.feed(
-                    "iotrack.HoldLifted",
-                    **hold,
-                    hold_type="SCANNING",
-                    lifted_by="customs.duty",
-                    outcome="clean scan",
-                )
+
+
+def build(units: int) -> CoreState:
+    """A state of ``units`` tracked IOT_IDs, made by the core: every unit bound, then every
+    unit's history (a hold on 6 %, half of them lifted)."""
+    core = Core()
+    core.feed("iotrack.MissionPathDefined", **PATH)
+    iot_ids = [bind(core, n) for n in range(units)]
+    for n in range(units):
+        held = n % 50 < 3  # 6 %
+        history(core, n, iot_ids[n], held=held, lifted=held and n % 2 == 1)
     return core.state
 
 

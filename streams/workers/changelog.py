@@ -21,10 +21,12 @@ binding, a waiting release, a train's permission); the core does not start inste
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -114,6 +116,28 @@ def changelog_records(state: CoreState, codec: Codec) -> list[tuple[bytes, bytes
         )
         for entry in changed(state, KeptInputs(codec))
     ]
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The garbage collector off while a starting core reads its changelog and rebuilds its
+    state, and the state kept out of the collector's later passes. A restore makes millions of
+    objects that all live on, none in a reference cycle (frozen values in the state's dicts);
+    with the collector on, each of its full passes walks every one made so far, about a quarter
+    of the restore's time at 100,000 IOT_IDs (BENCHMARKS.md, "The core's restart"). What was
+    garbage before is collected first, so none of it is kept; once the block completes,
+    ``gc.freeze`` moves every object then alive to the permanent generation, which the passes
+    skip. Frozen objects are still freed as soon as nothing refers to them (reference counting
+    does not depend on the collector): an IOT_ID's state replaced later goes as it did."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()  # only once the state is whole: a failed read is collected as usual
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def restore(

@@ -46,7 +46,7 @@ from confluent_kafka import (
 from processors.core import Channel, CoreConfig, CoreState, Output, apply
 from processors.parties import Sender
 from streams.ops import metrics
-from streams.workers.changelog import Stored, changelog_records, restore
+from streams.workers.changelog import Stored, changelog_records, collector_paused, restore
 from streams.workers.channels import topic_of
 from streams.workers.core_metrics import BatchMetrics, CustomsView, deviation_node_label
 from topics import catalog, dead_letters
@@ -72,6 +72,41 @@ def _is_fatal(error: KafkaError) -> bool:
     consumed message's error, with the fatal flag or only the code _FATAL, or as the fencing
     of its static membership itself)."""
     return error.fatal() or error.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)
+
+
+def read_changelog(connection: KafkaConnection) -> list[Stored]:
+    """The latest record of every key on the changelog, read to its end (committed records
+    only) by a consumer of its own signed in as ``connection``: what a starting core restores
+    its state from (``bench.core_restore`` times this same read)."""
+    reader = consumer(connection, "restore", **{"enable.partition.eof": True})
+    latest: dict[bytes, Stored] = {}
+    expected = 0
+    try:
+        reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
+        while True:
+            message = reader.poll(10)
+            if message is None:  # not even the end: no broker to read it from
+                raise KafkaException(
+                    KafkaError(
+                        KafkaError._TIMED_OUT,
+                        f"{catalog.CORE_CHANGELOG.name}[0]@{expected}: no record within 10 s",
+                        retriable=True,
+                    )
+                )
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    break
+                raise KafkaException(error)
+            key, value = message.key() or b"", message.value()
+            expected = (message.offset() or 0) + 1
+            if value is None:
+                latest.pop(key, None)
+            else:
+                latest[key] = Stored(key, value, message.partition() or 0, message.offset() or 0)
+    finally:
+        reader.close()
+    return list(latest.values())
 
 
 @dataclass
@@ -178,37 +213,7 @@ class CoreWorker:
         )
 
     def _read_changelog(self) -> list[Stored]:
-        reader = consumer(self.connection, "restore", **{"enable.partition.eof": True})
-        latest: dict[bytes, Stored] = {}
-        expected = 0
-        try:
-            reader.assign([TopicPartition(catalog.CORE_CHANGELOG.name, 0, 0)])
-            while True:
-                message = reader.poll(10)
-                if message is None:  # not even the end: no broker to read it from
-                    raise KafkaException(
-                        KafkaError(
-                            KafkaError._TIMED_OUT,
-                            f"{catalog.CORE_CHANGELOG.name}[0]@{expected}: no record within 10 s",
-                            retriable=True,
-                        )
-                    )
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        break
-                    raise KafkaException(error)
-                key, value = message.key() or b"", message.value()
-                expected = (message.offset() or 0) + 1
-                if value is None:
-                    latest.pop(key, None)
-                else:
-                    latest[key] = Stored(
-                        key, value, message.partition() or 0, message.offset() or 0
-                    )
-        finally:
-            reader.close()
-        return list(latest.values())
+        return read_changelog(self.connection)
 
     def _send(self, topic: catalog.Topic, key: bytes | None, value: bytes | None) -> None:
         produce(self.producer, topic.name, key, value)
@@ -412,7 +417,8 @@ class CoreWorker:
                         old.close()
                     except (KafkaException, RuntimeError) as exc:  # fenced, or closed already
                         log.info("core: the old consumer did not close cleanly (%s)", exc)
-                self.state = restore(self._read_changelog(), self.codec, self.config)
+                with collector_paused():
+                    self.state = restore(self._read_changelog(), self.codec, self.config)
                 self.customs.rebuild(self.state)
                 self.starting = None
                 self.watch.took(0)  # the batch in hand, if any, is given up: not stuck on it

@@ -464,3 +464,29 @@ def test_a_waiting_input_comes_back_as_the_input_that_came_from_its_party():
     [parked] = restorer.finish().parked[f"iot:{release.value['iot_id']}"]
     assert parked.event() == parse(release.schema, release.value)
     assert parked.sender == release.sender.principal == "customs"
+
+
+def test_a_restore_shares_one_mission_path_among_the_positions_on_equal_paths():
+    nodes = (
+        mission.PathNode("QUAY", "TERMINAL", "DEPARTURE", True),
+        mission.PathNode("GATE", "PORT_GATE", "DESTINATION", True),
+    )
+    path = mission.MissionPath("P", 1, nodes, {("QUAY", "GATE"): 60_000})
+    other = dataclasses.replace(path, budgets_ms={("QUAY", "GATE"): 120_000})
+    shared = tracking.Shared()
+
+    def restored(iot_id: str, on: mission.MissionPath) -> mission.Position:
+        record = tracking.position_record(mission.Position(iot_id, on))
+        return tracking.position_from(record, shared)
+
+    first, second, changed, third = (
+        restored("a", path),
+        restored("b", path),
+        restored("c", other),
+        restored("d", path),
+    )
+    assert first.path == path
+    assert changed.path == other
+    assert first.path is second.path is third.path
+    assert changed.path is not first.path
+    assert [p.iot_id for p in (first, second, changed, third)] == ["a", "b", "c", "d"]

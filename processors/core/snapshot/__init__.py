@@ -59,6 +59,7 @@ from processors.core.snapshot.arrival import (
 )
 from processors.core.snapshot.plain import InputCodec, Plain, Record
 from processors.core.snapshot.tracking import (
+    Shared,
     interval_from,
     interval_record,
     path_from,
@@ -256,6 +257,7 @@ class Restorer:
     def __init__(self, config: CoreConfig, inputs: InputCodec) -> None:
         self._state = CoreState(ledger=Ledger.empty(), config=config)
         self._inputs = inputs
+        self._shared = Shared()
         self.meta: Meta | None = None
         self.entries = 0
         """Entries taken, the meta entry aside."""
@@ -287,13 +289,16 @@ class Restorer:
         self.entries += 1
         match kind:
             case "iot":
-                tracked = tracked_from(record)
+                tracked = tracked_from(record, self._shared)
                 _named(name, tracked.iot_id)
-                state.iots[name] = tracked
+                state.iots[tracked.iot_id] = tracked  # the key: the one str of the IOT_ID
             case "itu":
-                state.ledger.intervals[name] = tuple(interval_from(i) for i in record["intervals"])
+                shared = self._shared
+                intervals = record["intervals"]
+                state.ledger.intervals[name] = tuple(interval_from(i, shared) for i in intervals)
             case "req":
-                state.ledger.requests[name] = record["iot_id"]
+                shared = self._shared
+                state.ledger.requests[shared.text(name)] = shared.text(record["iot_id"])
             case "path":
                 path = path_from(record)
                 _named(name, path.mission_path_id)
@@ -327,6 +332,7 @@ class Restorer:
                 f"{META_KEY}: the state had {self.meta.entries} entries, the changelog holds "
                 f"{self.entries}: entries are missing or were written by another"
             )
+        self._shared = Shared()  # what it held is shared by the state, or gone
         state = self._state
         state.watermark = self.meta.watermark
         state.next_due = self.meta.next_due

@@ -4,6 +4,8 @@ clearance (declarations, holds, journal), binding intervals. One ``<type>_record
 
 from __future__ import annotations
 
+from typing import Any
+
 from processors import clearance as clearing
 from processors import mission
 from processors.binding import Interval
@@ -26,6 +28,42 @@ def itu_from(record: Plain) -> Itu:
     return Itu(
         record["kind"], record["value"], record["country"], record["seal_class"], record["issuer"]
     )
+
+
+class Shared:
+    """What one restore shares among the records it rebuilds, as the live core shares it: one
+    ``MissionPath`` for every position whose path record is the same (the live core binds each
+    IOT_ID to the path it holds, while each ``iot:`` record carries a copy), and one ``str``
+    for equal texts of the fields that repeat (IOT_IDs, MRNs, actors, agencies). The values
+    rebuilt are equal to those rebuilt without it; only fewer objects hold them. Kept for one
+    restore, then dropped."""
+
+    def __init__(self) -> None:
+        self._paths: dict[tuple[Any, Any], tuple[Plain, mission.MissionPath]] = {}
+        self._texts: dict[str, str] = {}
+
+    def path(self, record: Plain) -> mission.MissionPath:
+        """The path of ``record``: the one rebuilt before from an equal record, if any."""
+        key = (record["mission_path_id"], record["version"])
+        found = self._paths.get(key)
+        if found is not None and found[0] == record:
+            return found[1]
+        path = path_from(record)
+        if found is None:
+            self._paths[key] = (record, path)
+        return path
+
+    def text(self, text: str) -> str:
+        """``text``, or an equal one met before in this restore."""
+        return self._texts.setdefault(text, text)
+
+
+def _text(shared: Shared | None, text: str) -> str:
+    return text if shared is None else shared.text(text)
+
+
+def _optional_text(shared: Shared | None, text: str | None) -> str | None:
+    return text if shared is None or text is None else shared.text(text)
 
 
 # -- mission paths and positions ------------------------------------------------------------
@@ -78,10 +116,10 @@ def position_record(position: mission.Position) -> Record:
     }
 
 
-def position_from(record: Plain) -> mission.Position:
+def position_from(record: Plain, shared: Shared | None = None) -> mission.Position:
     return mission.Position(
-        iot_id=record["iot_id"],
-        path=path_from(record["path"]),
+        iot_id=_text(shared, record["iot_id"]),
+        path=path_from(record["path"]) if shared is None else shared.path(record["path"]),
         phase=mission.Phase(record["phase"]),
         index=record["index"],
         last_seen_at=record["last_seen_at"],
@@ -108,16 +146,16 @@ def hold_record(hold: clearing.Hold) -> Record:
     }
 
 
-def hold_from(record: Plain) -> clearing.Hold:
+def hold_from(record: Plain, shared: Shared | None = None) -> clearing.Hold:
     return clearing.Hold(
         hold_id=record["hold_id"],
-        agency=record["agency"],
-        hold_type=record["hold_type"],
+        agency=_text(shared, record["agency"]),
+        hold_type=_text(shared, record["hold_type"]),
         placed_at=record["placed_at"],
-        placed_by=record["placed_by"],
+        placed_by=_text(shared, record["placed_by"]),
         state=clearing.HoldState(record["state"]),
         lifted_at=record["lifted_at"],
-        lifted_by=record["lifted_by"],
+        lifted_by=_optional_text(shared, record["lifted_by"]),
     )
 
 
@@ -133,13 +171,13 @@ def journal_record(entry: clearing.JournalEntry) -> Record:
     }
 
 
-def journal_from(record: Plain) -> clearing.JournalEntry:
+def journal_from(record: Plain, shared: Shared | None = None) -> clearing.JournalEntry:
     return clearing.JournalEntry(
         at=record["at"],
         event_id=record["event_id"],
-        actor=record["actor"],
-        action=record["action"],
-        subject=record["subject"],
+        actor=_text(shared, record["actor"]),
+        action=_text(shared, record["action"]),
+        subject=_text(shared, record["subject"]),
         accepted=record["accepted"],
         reason=record["reason"],
     )
@@ -158,15 +196,15 @@ def clearance_record(clearance: clearing.Clearance) -> Record:
     }
 
 
-def clearance_from(record: Plain) -> clearing.Clearance:
+def clearance_from(record: Plain, shared: Shared | None = None) -> clearing.Clearance:
     return clearing.Clearance(
-        iot_id=record["iot_id"],
-        mrns=tuple(record["mrns"]),
-        released=frozenset(record["released"]),
-        declared=dict(record["declared"]),
-        holds={hold_id: hold_from(h) for hold_id, h in record["holds"].items()},
+        iot_id=_text(shared, record["iot_id"]),
+        mrns=tuple(_text(shared, m) for m in record["mrns"]),
+        released=frozenset(_text(shared, m) for m in record["released"]),
+        declared={_text(shared, m): _text(shared, d) for m, d in record["declared"].items()},
+        holds={hold_id: hold_from(h, shared) for hold_id, h in record["holds"].items()},
         exited_at=record["exited_at"],
-        journal=tuple(journal_from(e) for e in record["journal"]),
+        journal=tuple(journal_from(e, shared) for e in record["journal"]),
         claimed=record["claimed"],
     )
 
@@ -183,14 +221,14 @@ def tracked_record(tracked: Tracked) -> Record:
     }
 
 
-def tracked_from(record: Plain) -> Tracked:
+def tracked_from(record: Plain, shared: Shared | None = None) -> Tracked:
     return Tracked(
-        iot_id=record["iot_id"],
-        request_id=record["request_id"],
-        mrns=tuple(record["mrns"]),
+        iot_id=_text(shared, record["iot_id"]),
+        request_id=_text(shared, record["request_id"]),
+        mrns=tuple(_text(shared, m) for m in record["mrns"]),
         itus=tuple(itu_from(i) for i in record["itus"]),
-        position=position_from(record["position"]),
-        clearance=clearance_from(record["clearance"]),
+        position=position_from(record["position"], shared),
+        clearance=clearance_from(record["clearance"], shared),
         retire_at=record["retire_at"],
     )
 
@@ -205,10 +243,10 @@ def interval_record(interval: Interval) -> Record:
     }
 
 
-def interval_from(record: Plain) -> Interval:
+def interval_from(record: Plain, shared: Shared | None = None) -> Interval:
     return Interval(
-        record["iot_id"],
-        record["mission_path_id"],
+        _text(shared, record["iot_id"]),
+        _text(shared, record["mission_path_id"]),
         record["valid_from"],
         record["valid_to"],
         record["seen_at"],
