@@ -289,8 +289,9 @@ class CoreState:
     from ``applied`` when first needed, never persisted."""
     iots_by_due: list[tuple[int, str]] | None = field(default=None, repr=False, compare=False)
     """The IOT_IDs' deadlines and retirements as a heap, (due, IOT_ID), so the watermark visits
-    only those due; it may hold dues since moved (each checked against the IOT_ID). Derived
-    from ``iots`` when first needed, never persisted."""
+    only those due; it may hold dues since moved (each checked against the IOT_ID), and is
+    made again from ``iots`` once it holds four entries per IOT_ID (each input storing an
+    IOT_ID pushes its dues again). Derived from ``iots`` when first needed, never persisted."""
     iots_by_mrn: dict[str, set[str]] | None = field(default=None, repr=False, compare=False)
     """The IOT_IDs that bind each MRN. Derived from ``iots`` when first needed, never
     persisted."""
@@ -339,23 +340,29 @@ class CoreState:
             self.note_due(due)
             if self.iots_by_due is not None:
                 heapq.heappush(self.iots_by_due, (due, iot.iot_id))
+        if self.iots_by_due is not None and len(self.iots_by_due) > 4 * len(self.iots) + 64:
+            self.iots_by_due = None  # mostly entries since moved: made again from the IOT_IDs
+            self._by_due()
 
     def iots_due(self, mark: int) -> list[str]:
         """The IOT_IDs, in order, with a deadline or retirement noted at or before ``mark``
         (taken from ``iots_by_due``: each is stored again or retired by the caller, which notes
         what remains); then the earliest due left is noted."""
-        if self.iots_by_due is None:
-            self.iots_by_due = [(due, i) for i, iot in self.iots.items() for due in _dues(iot)]
-            heapq.heapify(self.iots_by_due)
-        by_due, due = self.iots_by_due, set()
+        by_due, due = self._by_due(), set()
         while by_due and by_due[0][0] <= mark:
             due.add(heapq.heappop(by_due)[1])
         return sorted(i for i in due if i in self.iots)
 
+    def _by_due(self) -> list[tuple[int, str]]:
+        if self.iots_by_due is None:
+            self.iots_by_due = [(due, i) for i, iot in self.iots.items() for due in _dues(iot)]
+            heapq.heapify(self.iots_by_due)
+        return self.iots_by_due
+
     def note_earliest_due(self) -> None:
         """Note the earliest deadline or retirement still to come of any IOT_ID (dropping
         entries of ``iots_by_due`` that no longer hold)."""
-        by_due = self.iots_by_due or []
+        by_due = self._by_due()
         while by_due:
             at, iot_id = by_due[0]
             iot = self.iots.get(iot_id)

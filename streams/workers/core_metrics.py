@@ -74,6 +74,9 @@ class CustomsView:
         """Open holds by agency, keyed by IOT_ID and agency."""
         self.waiting = OldestByGroup()
         """Waiting inputs by what they wait for, keyed by the changelog key of their entry."""
+        self.exported: dict[str, set[str]] = {"status": set(), "agency": set()}
+        """Every status and agency a gauge was ever set for: set to 0 when none is left, also
+        after a rebuild from a state that has none."""
 
     def rebuild(self, state: CoreState) -> None:
         """Start from a restored state."""
@@ -138,9 +141,11 @@ class CustomsView:
 
     def export(self, watermark_ms: int) -> None:
         """Set the gauges; ages in event time, against the core's watermark."""
-        for status, count in self.by_status.items():
-            metrics.IOT_IDS.labels(status).set(count)
-        for agency in self.held.groups():
+        self.exported["status"] |= set(self.by_status)
+        for status in self.exported["status"]:
+            metrics.IOT_IDS.labels(status).set(self.by_status[status])
+        self.exported["agency"] |= self.held.groups()
+        for agency in self.exported["agency"]:
             metrics.HOLDS_OPEN.labels(agency).set(self.held.count(agency))
             metrics.HOLD_OLDEST_AGE.labels(agency).set(_age(watermark_ms, self.held.oldest(agency)))
         for kind in WAITING_KINDS:

@@ -113,3 +113,26 @@ def test_visiting_only_what_is_due_publishes_what_visiting_everything_did(script
         every = _run(_visiting_every_iot(Port()), script)
     assert mine.outputs == every.outputs
     assert mine.state == every.state
+
+
+def test_the_heap_of_dues_stays_within_four_entries_per_iot_id_on_a_long_run():
+    # unit 1 overdue first: the heap is made then; unit 0 is then stored at each hold and lift
+    script = [("bind", 1, 0), ("quay", 1, 1), ("gate", 2, 3 * DAY), ("bind", 0, 1), ("quay", 0, 1)]
+    for _ in range(150):
+        script += [("hold", 0, MINUTE), ("lift", 0, MINUTE)]
+    script += [("gate", 2, 3 * DAY), ("release", 1, 1), ("gate", 1, 1), ("exit", 1, 1)]
+    mine, sizes = Port(), []
+    original = mine.state.store
+
+    def store(iot):
+        original(iot)
+        sizes.append(len(mine.state.iots_by_due or ()))
+
+    mine.state.store = store
+    _run(mine, [*script, ("bind", 2, 8 * DAY)])
+    with mock.patch.object(waiting, "_expired", lambda heap, entries, mark: sorted(entries)):
+        every = _run(_visiting_every_iot(Port()), [*script, ("bind", 2, 8 * DAY)])
+    assert mine.outputs == every.outputs
+    assert max(sizes) <= 4 * 3 + 64 + 2
+    assert max(sizes) > 4 * 2  # it was made, and grew
+    assert len(sizes) > 300  # the run stored the IOT_ID far more often than the bound

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.core import Channel, CoreState, apply, state_value
+from streams.ops import metrics
 from streams.replay.lines import InputEvent, read_events
 from streams.workers import core as core_worker
 from streams.workers.changelog import changelog_records
@@ -131,3 +132,18 @@ def test_counts_and_oldest_agree_with_a_scan(ops):
             mine = [(c, o) for gg, c, o in model.values() if gg == g]
             assert view.count(g) == sum(c for c, _ in mine)
             assert view.oldest(g) == min((o for _, o in mine), default=None)
+
+
+def test_a_rebuild_from_a_state_without_holds_or_iot_ids_sets_their_gauges_to_zero():
+    view, batch, at = CustomsView(), BatchMetrics(), 1_795_600_000_000
+    batch.holds["iot-1"] = (("phytosanitary", at),)
+    batch.statuses["iot-1"] = "ACTIVE"
+    view.update(batch)
+    view.export(at + 60_000)
+    assert metrics.HOLDS_OPEN.labels("phytosanitary")._value.get() == 1
+    assert metrics.IOT_IDS.labels("ACTIVE")._value.get() == 1
+    view.rebuild(CoreState())  # restored after a batch whose commit was reported failed
+    view.export(at + 120_000)
+    assert metrics.HOLDS_OPEN.labels("phytosanitary")._value.get() == 0
+    assert metrics.HOLD_OLDEST_AGE.labels("phytosanitary")._value.get() == 0
+    assert metrics.IOT_IDS.labels("ACTIVE")._value.get() == 0
